@@ -1,0 +1,6 @@
+//! ovn-vpcd: Kube-OVN's tenant VPC networking for OVN, as a standalone daemon.
+#![forbid(unsafe_code)]
+
+pub mod backoff;
+pub mod ovsdb;
+pub mod testbed;
