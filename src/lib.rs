@@ -2,5 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod nb;
 pub mod ovsdb;
 pub mod testbed;

@@ -1,1 +1,47 @@
-fn main() {}
+//! The `ovn-vpcd` binary.
+#![forbid(unsafe_code)]
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "ovn-vpcd", version, about = "Kube-OVN tenant VPC networking for OVN")]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Inspect the northbound database through ovn-vpcd's monitored cache.
+    Nb {
+        #[command(flatten)]
+        db: cmd::nb::DbArgs,
+        #[command(subcommand)]
+        command: cmd::nb::NbCommand,
+    },
+}
+
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("OVN_VPCD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    match &cli.command {
+        Command::Nb { db, command } => cmd::nb::run(db, command).await,
+    }
+}

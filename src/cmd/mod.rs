@@ -1,0 +1,2 @@
+//! Subcommands of the `ovn-vpcd` binary.
+pub mod nb;
