@@ -53,7 +53,12 @@ mod tests {
 
     #[test]
     fn grows_to_the_cap_and_resets() {
-        let cfg = BackoffConfig { initial: Duration::from_millis(100), max: Duration::from_secs(1), factor: 2.0, jitter: 0.0 };
+        let cfg = BackoffConfig {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(1),
+            factor: 2.0,
+            jitter: 0.0,
+        };
         let mut b = Backoff::new(cfg);
         let got: Vec<u128> = (0..6).map(|_| b.next_delay().as_millis()).collect();
         assert_eq!(got, vec![100, 200, 400, 800, 1000, 1000]);

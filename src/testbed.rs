@@ -54,8 +54,8 @@ impl Ovn {
     /// `flags` are passed to `ovn.sh start` (`--raft`, `--dataplane`, `--no-northd`).
     pub fn start_with(flags: &[&str]) -> Result<Ovn, TestbedError> {
         // Short path: unix socket names are limited to 108 bytes.
-        let dir = std::env::temp_dir()
-            .join(format!("ovt{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let dir =
+            std::env::temp_dir().join(format!("ovt{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
         let _ = std::fs::remove_dir_all(&dir);
         let mut ovn = Ovn { dir, env: HashMap::new() };
         ovn.script(&["start"], flags)?;

@@ -94,12 +94,7 @@ impl TableCache {
     }
     /// Rows whose `external_ids[key] == value`, without a scan.
     pub fn by_external_id(&self, key: &str, value: &str) -> impl Iterator<Item = RowView<'_>> {
-        self.ext_index
-            .get(key)
-            .and_then(|m| m.get(value))
-            .into_iter()
-            .flatten()
-            .filter_map(|u| self.get(*u))
+        self.ext_index.get(key).and_then(|m| m.get(value)).into_iter().flatten().filter_map(|u| self.get(*u))
     }
     /// Rows that have `key` in `external_ids`, whatever its value.
     pub fn with_external_id(&self, key: &str) -> impl Iterator<Item = RowView<'_>> {
@@ -332,7 +327,16 @@ mod tests {
     fn update2_diffs_and_external_id_index() {
         let mut t = table();
         let u = Uuid(7);
-        t.apply2(u, RowUpdate2 { insert: Some(row(serde_json::json!({"name": "a", "external_ids": ["map", [["vendor", "x"], ["vpc", "v1"]]]}))), ..Default::default() }).unwrap();
+        t.apply2(
+            u,
+            RowUpdate2 {
+                insert: Some(row(
+                    serde_json::json!({"name": "a", "external_ids": ["map", [["vendor", "x"], ["vpc", "v1"]]]}),
+                )),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         let r = t.get(u).unwrap();
         assert_eq!(r.get_str("name"), Some("a"));
         assert_eq!(r.get("tags"), Some(&Value::empty_set()), "defaults filled");
@@ -369,7 +373,8 @@ mod tests {
     fn update1_replaces_rows() {
         let mut t = table();
         t.apply1(Uuid(1), RowUpdate1 { old: None, new: Some(row(serde_json::json!({"name": "a"}))) }).unwrap();
-        t.apply1(Uuid(1), RowUpdate1 { old: Some(Row::new()), new: Some(row(serde_json::json!({"name": "b"}))) }).unwrap();
+        t.apply1(Uuid(1), RowUpdate1 { old: Some(Row::new()), new: Some(row(serde_json::json!({"name": "b"}))) })
+            .unwrap();
         assert_eq!(t.get(Uuid(1)).unwrap().get_str("name"), Some("b"));
         t.apply1(Uuid(1), RowUpdate1 { old: Some(Row::new()), new: None }).unwrap();
         assert_eq!(t.len(), 0);

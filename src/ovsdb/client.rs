@@ -60,10 +60,16 @@ impl ClientConfig {
 /// Connection state, as shown by metrics and readiness.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnState {
-    Connecting { remote: String },
+    Connecting {
+        remote: String,
+    },
     /// Connected, schema checked and the monitor's initial contents loaded.
-    Synced { remote: String },
-    Disconnected { reason: String },
+    Synced {
+        remote: String,
+    },
+    Disconnected {
+        reason: String,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -262,7 +268,11 @@ impl Client {
                     tracing::debug!(error = %e, "transaction will be retried");
                     let mut rx = self.shared.state.subscribe();
                     let left = deadline.saturating_duration_since(Instant::now());
-                    let _ = timeout(left.min(Duration::from_millis(500)), rx.wait_for(|s| matches!(s, ConnState::Synced { .. }))).await;
+                    let _ = timeout(
+                        left.min(Duration::from_millis(500)),
+                        rx.wait_for(|s| matches!(s, ConnState::Synced { .. })),
+                    )
+                    .await;
                 }
                 Err(e) => return Err(e),
             }
@@ -329,7 +339,7 @@ async fn supervise(shared: Arc<Shared>, cfg: ClientConfig) {
             tracing::info!(%remote, error = %err, "cannot use remote");
             failures += 1;
             // Try every remote once before waiting.
-            if failures % n != 0 {
+            if !failures.is_multiple_of(n) {
                 continue;
             }
         }
@@ -347,8 +357,10 @@ async fn session(shared: &Shared, cfg: &ClientConfig, remote: &Remote, synced: &
         Err(_) => return SessionError::ConnectTimeout(cfg.connect_timeout),
     };
     let probe = if matches!(remote, Remote::Unix { .. }) { None } else { cfg.probe_interval };
-    let (rpc, mut notes, task) =
-        rpc::spawn(Connection::new(stream, cfg.max_frame), RpcOptions { probe_interval: probe, max_frame: cfg.max_frame });
+    let (rpc, mut notes, task) = rpc::spawn(
+        Connection::new(stream, cfg.max_frame),
+        RpcOptions { probe_interval: probe, max_frame: cfg.max_frame },
+    );
     let abort = task.abort_handle();
     let result = async {
         let mut server = ServerRows::default();
@@ -427,7 +439,12 @@ fn resolved_specs(cfg: &ClientConfig, schema: &DbSchema) -> Vec<(String, Vec<Str
         .collect()
 }
 
-async fn monitor_initial(shared: &Shared, cfg: &ClientConfig, rpc: &RpcHandle, schema: &DbSchema) -> Result<(), SessionError> {
+async fn monitor_initial(
+    shared: &Shared,
+    cfg: &ClientConfig,
+    rpc: &RpcHandle,
+    schema: &DbSchema,
+) -> Result<(), SessionError> {
     let specs = resolved_specs(cfg, schema);
     let tables = specs.iter().map(|(t, cols)| TableCache::new(t, &schema.tables[t], cols)).collect();
     let last = {
@@ -454,8 +471,12 @@ async fn monitor_initial(shared: &Shared, cfg: &ClientConfig, rpc: &RpcHandle, s
                 let CondSinceReply(found, txn, u) = serde_json::from_str(raw.get()).map_err(decode)?;
                 (found, Some(txn), Updates::V2(u))
             }
-            Method::Cond => (false, None, Updates::V2(serde_json::from_str::<TableUpdates2>(raw.get()).map_err(decode)?)),
-            Method::Plain => (false, None, Updates::V1(serde_json::from_str::<TableUpdates1>(raw.get()).map_err(decode)?)),
+            Method::Cond => {
+                (false, None, Updates::V2(serde_json::from_str::<TableUpdates2>(raw.get()).map_err(decode)?))
+            }
+            Method::Plain => {
+                (false, None, Updates::V1(serde_json::from_str::<TableUpdates1>(raw.get()).map_err(decode)?))
+            }
         };
         drop(raw);
         shared.apply(|c| {

@@ -1,8 +1,10 @@
-//! One `Connection` owns the stream and its read buffer: it reads whole
-//! messages (framed by [`Framer`]) and writes encoded ones. Nothing else
-//! touches the socket.
+//! One `Connection` owns the stream and its read buffer. It splits into a
+//! [`Reader`] that yields whole messages (framed by [`Framer`]) and a
+//! [`Writer`] that writes encoded frames, so that reading never waits on a
+//! write: ovsdb-server stops reading from a client whose replies it cannot
+//! send, and a client that stops reading while it writes would deadlock.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 
 use super::framing::{FrameError, Framer};
 use super::jsonrpc::{Message, MessageError};
@@ -26,15 +28,30 @@ pub enum ConnError {
 
 pub struct Connection {
     stream: BoxStream,
-    framer: Framer,
-    read_buf: Box<[u8]>,
+    max_frame: usize,
 }
 
 impl Connection {
     pub fn new(stream: BoxStream, max_frame: usize) -> Self {
-        Connection { stream, framer: Framer::new(max_frame), read_buf: vec![0; 64 * 1024].into_boxed_slice() }
+        Connection { stream, max_frame }
     }
 
+    pub fn split(self) -> (Reader, Writer) {
+        let (r, w) = tokio::io::split(self.stream);
+        (
+            Reader { half: r, framer: Framer::new(self.max_frame), read_buf: vec![0; 64 * 1024].into_boxed_slice() },
+            Writer { half: w },
+        )
+    }
+}
+
+pub struct Reader {
+    half: ReadHalf<BoxStream>,
+    framer: Framer,
+    read_buf: Box<[u8]>,
+}
+
+impl Reader {
     /// Reads the next whole message. Cancel-safe: bytes read are kept in the
     /// framer, so a dropped call loses nothing.
     pub async fn read_message(&mut self) -> Result<Message, ConnError> {
@@ -42,7 +59,7 @@ impl Connection {
             if let Some(frame) = self.framer.next_frame()? {
                 return Ok(Message::parse(frame)?);
             }
-            let n = self.stream.read(&mut self.read_buf).await?;
+            let n = self.half.read(&mut self.read_buf).await?;
             if n == 0 {
                 return Err(if self.framer.in_frame() {
                     ConnError::Truncated(self.framer.pending())
@@ -53,14 +70,15 @@ impl Connection {
             self.framer.extend(&self.read_buf[..n]);
         }
     }
+}
 
+pub struct Writer {
+    half: WriteHalf<BoxStream>,
+}
+
+impl Writer {
     pub async fn write_frame(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
-        self.stream.write_all(bytes).await?;
-        Ok(())
-    }
-
-    pub async fn flush(&mut self) -> Result<(), ConnError> {
-        self.stream.flush().await?;
+        self.half.write_all(bytes).await?;
         Ok(())
     }
 }

@@ -159,11 +159,7 @@ impl Value {
     }
     /// A string→string map, the shape of `external_ids`, `options`, ….
     pub fn str_map<K: Into<String>, V: Into<String>>(kv: impl IntoIterator<Item = (K, V)>) -> Self {
-        Value::Map(
-            kv.into_iter()
-                .map(|(k, v)| (Atom::String(k.into()), Atom::String(v.into())))
-                .collect(),
-        )
+        Value::Map(kv.into_iter().map(|(k, v)| (Atom::String(k.into()), Atom::String(v.into()))).collect())
     }
 
     /// The single atom of a scalar (or present optional) value.
@@ -196,16 +192,11 @@ impl Value {
     }
     /// Looks a string key up in a map value.
     pub fn map_get(&self, key: &str) -> Option<&Atom> {
-        self.pairs()
-            .iter()
-            .find(|(k, _)| k.as_str() == Some(key))
-            .map(|(_, v)| v)
+        self.pairs().iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
     }
     /// Iterates the string pairs of a string→string map.
     pub fn str_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.pairs()
-            .iter()
-            .filter_map(|(k, v)| Some((k.as_str()?, v.as_str()?)))
+        self.pairs().iter().filter_map(|(k, v)| Some((k.as_str()?, v.as_str()?)))
     }
 }
 
@@ -318,22 +309,20 @@ impl<'de> Visitor<'de> for DatumVisitor {
         Ok(Datum::Atom(Atom::String(v)))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Datum, A::Error> {
-        let tag: String = seq
-            .next_element()?
-            .ok_or_else(|| de::Error::custom("empty array is not an OVSDB datum"))?;
+        let tag: String = seq.next_element()?.ok_or_else(|| de::Error::custom("empty array is not an OVSDB datum"))?;
         let datum = match tag.as_str() {
             "uuid" => {
                 let s: String = seq.next_element()?.ok_or_else(|| de::Error::custom("[\"uuid\"] without a value"))?;
                 Datum::Atom(Atom::Uuid(s.parse().map_err(de::Error::custom)?))
             }
             "named-uuid" => {
-                let s: String = seq
-                    .next_element()?
-                    .ok_or_else(|| de::Error::custom("[\"named-uuid\"] without a name"))?;
+                let s: String =
+                    seq.next_element()?.ok_or_else(|| de::Error::custom("[\"named-uuid\"] without a name"))?;
                 Datum::Atom(Atom::NamedUuid(s))
             }
             "set" => {
-                let atoms: Vec<AtomDe> = seq.next_element()?.ok_or_else(|| de::Error::custom("[\"set\"] without elements"))?;
+                let atoms: Vec<AtomDe> =
+                    seq.next_element()?.ok_or_else(|| de::Error::custom("[\"set\"] without elements"))?;
                 Datum::Value(Value::Set(atoms.into_iter().map(|a| a.0).collect()))
             }
             "map" => {

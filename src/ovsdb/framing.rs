@@ -157,7 +157,8 @@ mod tests {
 
     #[test]
     fn splits_concatenated_values_at_every_split_point() {
-        let stream = br#"{"id":1,"result":["a}\"]",{"x":[1,{}]}],"error":null}  {"id":"echo","method":"echo","params":[]}
+        let stream =
+            br#"{"id":1,"result":["a}\"]",{"x":[1,{}]}],"error":null}  {"id":"echo","method":"echo","params":[]}
 [1,2]"#;
         let want = vec![
             r#"{"id":1,"result":["a}\"]",{"x":[1,{}]}],"error":null}"#.to_string(),

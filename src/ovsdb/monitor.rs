@@ -52,7 +52,13 @@ impl Method {
 }
 
 /// The `params` of a monitor request. `columns` must already be resolved.
-pub fn request_params(method: Method, db: &str, id: &Json, specs: &[(String, Vec<String>)], last_txn_id: Option<&str>) -> Json {
+pub fn request_params(
+    method: Method,
+    db: &str,
+    id: &Json,
+    specs: &[(String, Vec<String>)],
+    last_txn_id: Option<&str>,
+) -> Json {
     let mut reqs = serde_json::Map::new();
     for (table, cols) in specs {
         let one = json!({"columns": cols});
@@ -157,17 +163,24 @@ mod tests {
         let Updates::V2(t) = n.updates else { panic!() };
         assert!(t["T"][&u.parse().unwrap()].modify.is_some());
 
-        let n = decode_notification("update2", &format!(r#"["nb", {{"T":{{"{u}":{{"delete":null}}}}}}]"#)).unwrap().unwrap();
+        let n = decode_notification("update2", &format!(r#"["nb", {{"T":{{"{u}":{{"delete":null}}}}}}]"#))
+            .unwrap()
+            .unwrap();
         let Updates::V2(t) = n.updates else { panic!() };
         assert!(t["T"][&u.parse().unwrap()].delete);
 
-        let n = decode_notification("update", &format!(r#"["nb", {{"T":{{"{u}":{{"new":{{"a":1}}}}}}}}]"#)).unwrap().unwrap();
+        let n = decode_notification("update", &format!(r#"["nb", {{"T":{{"{u}":{{"new":{{"a":1}}}}}}}}]"#))
+            .unwrap()
+            .unwrap();
         assert!(matches!(n.updates, Updates::V1(_)));
 
         assert!(decode_notification("update2", r#"["nb", {"T":{"not-a-uuid":{}}}]"#).unwrap().is_err());
-        assert!(decode_notification("update2", r#"["nb", {"T":{"5e7c0c8a-1111-2222-3333-444455556666":{"bogus":1}}}]"#)
-            .unwrap()
-            .is_err());
+        assert!(decode_notification(
+            "update2",
+            r#"["nb", {"T":{"5e7c0c8a-1111-2222-3333-444455556666":{"bogus":1}}}]"#
+        )
+        .unwrap()
+        .is_err());
         assert!(decode_notification("locked", "[]").is_none());
     }
 
@@ -179,7 +192,13 @@ mod tests {
             request_params(Method::CondSince, "nb", &id, &specs, Some("x")).to_string(),
             r#"["nb","m",{"T":[{"columns":["a"]}]},"x"]"#
         );
-        assert_eq!(request_params(Method::Cond, "nb", &id, &specs, None).to_string(), r#"["nb","m",{"T":[{"columns":["a"]}]}]"#);
-        assert_eq!(request_params(Method::Plain, "nb", &id, &specs, None).to_string(), r#"["nb","m",{"T":{"columns":["a"]}}]"#);
+        assert_eq!(
+            request_params(Method::Cond, "nb", &id, &specs, None).to_string(),
+            r#"["nb","m",{"T":[{"columns":["a"]}]}]"#
+        );
+        assert_eq!(
+            request_params(Method::Plain, "nb", &id, &specs, None).to_string(),
+            r#"["nb","m",{"T":{"columns":["a"]}}]"#
+        );
     }
 }

@@ -47,14 +47,40 @@ impl Mutation {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    Insert { table: String, row: Row, uuid_name: Option<String> },
-    Select { table: String, conds: Vec<Cond>, columns: Option<Vec<String>> },
-    Update { table: String, conds: Vec<Cond>, row: Row },
-    Mutate { table: String, conds: Vec<Cond>, mutations: Vec<Mutation> },
-    Delete { table: String, conds: Vec<Cond> },
+    Insert {
+        table: String,
+        row: Row,
+        uuid_name: Option<String>,
+    },
+    Select {
+        table: String,
+        conds: Vec<Cond>,
+        columns: Option<Vec<String>>,
+    },
+    Update {
+        table: String,
+        conds: Vec<Cond>,
+        row: Row,
+    },
+    Mutate {
+        table: String,
+        conds: Vec<Cond>,
+        mutations: Vec<Mutation>,
+    },
+    Delete {
+        table: String,
+        conds: Vec<Cond>,
+    },
     /// Fails the transaction unless the rows matching `conds`, projected on
     /// `columns`, are (`until = "=="`) or are not (`"!="`) exactly `rows`.
-    Wait { table: String, conds: Vec<Cond>, columns: Vec<String>, until: &'static str, rows: Vec<Row>, timeout_ms: u64 },
+    Wait {
+        table: String,
+        conds: Vec<Cond>,
+        columns: Vec<String>,
+        until: &'static str,
+        rows: Vec<Row>,
+        timeout_ms: u64,
+    },
     Comment(String),
 }
 
@@ -62,14 +88,7 @@ impl Op {
     /// A `wait` that succeeds only if no row matches `conds`: guards an insert
     /// so that replaying the same transaction cannot insert twice.
     pub fn wait_absent(table: &str, conds: Vec<Cond>) -> Op {
-        Op::Wait {
-            table: table.into(),
-            conds,
-            columns: vec!["_uuid".into()],
-            until: "==",
-            rows: vec![],
-            timeout_ms: 0,
-        }
+        Op::Wait { table: table.into(), conds, columns: vec!["_uuid".into()], until: "==", rows: vec![], timeout_ms: 0 }
     }
 
     pub fn table(&self) -> Option<&str> {
@@ -113,7 +132,9 @@ impl Op {
                 }
                 o
             }
-            Op::Update { table, conds: c, row } => json!({"op": "update", "table": table, "where": conds(c), "row": row}),
+            Op::Update { table, conds: c, row } => {
+                json!({"op": "update", "table": table, "where": conds(c), "row": row})
+            }
             Op::Mutate { table, conds: c, mutations } => json!({
                 "op": "mutate", "table": table, "where": conds(c),
                 "mutations": mutations.iter().map(|m| json!([m.0, m.1, m.2])).collect::<Vec<_>>(),
@@ -210,7 +231,11 @@ mod tests {
     fn encodes_operations() {
         let ops = [
             Op::wait_absent("Logical_Switch", vec![Cond::includes("external_ids", Value::str_map([("k", "v")]))]),
-            Op::Insert { table: "Logical_Switch".into(), row: Row::from([("name".into(), Value::string("a"))]), uuid_name: Some("ls".into()) },
+            Op::Insert {
+                table: "Logical_Switch".into(),
+                row: Row::from([("name".into(), Value::string("a"))]),
+                uuid_name: Some("ls".into()),
+            },
             Op::Mutate {
                 table: "Logical_Router".into(),
                 conds: vec![Cond::eq("name", Value::string("r"))],
@@ -231,7 +256,8 @@ mod tests {
         let e = parse_results(&ops, r#"[{},{"error":"referential integrity violation","details":"cannot delete"}]"#)
             .unwrap_err();
         assert_eq!(e.to_string(), "operation 1 (delete T) failed: referential integrity violation: cannot delete");
-        let e = parse_results(&ops, r#"[{},{"count":1},{"error":"constraint violation","details":"dup"}]"#).unwrap_err();
+        let e =
+            parse_results(&ops, r#"[{},{"count":1},{"error":"constraint violation","details":"dup"}]"#).unwrap_err();
         assert_eq!(e, TxnError::Commit { error: "constraint violation".into(), details: Some("dup".into()) });
         let ok = parse_results(&ops, r#"[{},{"count":3}]"#).unwrap();
         assert_eq!(ok[1].count, Some(3));

@@ -132,10 +132,7 @@ pub async fn open(remote: &Remote, tls: Option<&TlsFiles>) -> Result<BoxStream, 
             s.set_nodelay(true).map_err(io)?;
             let name = rustls::pki_types::ServerName::try_from(host.clone())
                 .map_err(|e| ConnectError::Tls { remote: remote.to_string(), reason: e.to_string() })?;
-            let conn = tokio_rustls::TlsConnector::from(Arc::new(config))
-                .connect(name, s)
-                .await
-                .map_err(io)?;
+            let conn = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, s).await.map_err(io)?;
             Ok(Box::new(conn))
         }
     }
@@ -230,8 +227,9 @@ mod tests {
 
     #[test]
     fn parses_ovn_remote_syntax() {
-        let v = Remote::parse_list("tcp:127.0.0.1:6641,ssl:[::1]:6643, unix:/run/ovn/ovnnb_db.sock,tcp:10.0.0.1", NB_PORT)
-            .unwrap();
+        let v =
+            Remote::parse_list("tcp:127.0.0.1:6641,ssl:[::1]:6643, unix:/run/ovn/ovnnb_db.sock,tcp:10.0.0.1", NB_PORT)
+                .unwrap();
         assert_eq!(
             v,
             vec![

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{sleep_until, Instant};
 
-use super::connection::{ConnError, Connection};
+use super::connection::{ConnError, Connection, Reader};
 use super::jsonrpc::{encode_reply, Message, RpcErrorReply};
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -109,13 +109,29 @@ pub fn spawn(
 type Pending = HashMap<u64, (String, oneshot::Sender<Result<Box<RawValue>, RpcError>>)>;
 
 async fn run(
-    mut conn: Connection,
+    conn: Connection,
     mut requests: mpsc::UnboundedReceiver<Outgoing>,
     notifications: mpsc::UnboundedSender<Notification>,
     opts: RpcOptions,
 ) -> ConnError {
+    let (mut reader, mut writer) = conn.split();
+    // The writer runs on its own so that reading never waits for a write.
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let mut write_task = tokio::spawn(async move {
+        while let Some(bytes) = out_rx.recv().await {
+            writer.write_frame(&bytes).await?;
+        }
+        Ok::<(), ConnError>(())
+    });
     let mut pending: Pending = HashMap::new();
-    let reason = serve(&mut conn, &mut requests, &notifications, &mut pending, opts).await;
+    let reason = tokio::select! {
+        e = serve(&mut reader, &mut requests, &notifications, &out_tx, &mut pending, opts) => e,
+        r = &mut write_task => match r {
+            Ok(Err(e)) => e,
+            _ => ConnError::Closed,
+        },
+    };
+    write_task.abort();
     let text = reason.to_string();
     for (_, (method, tx)) in pending.drain() {
         let _ = tx.send(Err(RpcError::Disconnected { method, reason: text.clone() }));
@@ -133,9 +149,10 @@ async fn run(
 const PROBE_ID: u64 = 0;
 
 async fn serve(
-    conn: &mut Connection,
+    reader: &mut Reader,
     requests: &mut mpsc::UnboundedReceiver<Outgoing>,
     notifications: &mpsc::UnboundedSender<Notification>,
+    out: &mpsc::UnboundedSender<Vec<u8>>,
     pending: &mut Pending,
     opts: RpcOptions,
 ) -> ConnError {
@@ -144,12 +161,13 @@ async fn serve(
     let interval = opts.probe_interval.unwrap_or(far);
     let mut last_rx = Instant::now();
     let mut probe_sent = false;
-    let mut out = Vec::with_capacity(64 * 1024);
+    let send = |bytes: Vec<u8>| out.send(bytes).map_err(|_| ConnError::Closed);
     loop {
         let deadline = last_rx + if probe_sent { interval * 2 } else { interval };
         tokio::select! {
-            msg = conn.read_message() => {
+            msg = reader.read_message() => {
                 let msg = match msg { Ok(m) => m, Err(e) => return e };
+                tracing::trace!(?msg, "received");
                 last_rx = Instant::now();
                 probe_sent = false;
                 match msg {
@@ -160,7 +178,7 @@ async fn serve(
                         }
                     }
                     Message::Request { id, method, params } if method == "echo" => {
-                        if let Err(e) = conn.write_frame(&encode_reply(&id, &params)).await { return e }
+                        if let Err(e) = send(encode_reply(&id, &params)) { return e }
                     }
                     Message::Request { method, .. } => {
                         tracing::debug!(%method, "ignoring unexpected request from server");
@@ -173,27 +191,28 @@ async fn serve(
             req = requests.recv() => {
                 let Some(req) = req else { return ConnError::Closed };
                 // Batch everything already queued into one write.
-                out.clear();
+                let mut buf = Vec::with_capacity(req.params.get().len() + 64);
                 let mut next = Some(req);
                 while let Some(r) = next {
                     let id = next_id;
                     next_id += 1;
-                    out.extend_from_slice(format!("{{\"id\":{id},\"method\":").as_bytes());
-                    out.extend_from_slice(serde_json::to_string(&r.method).expect("string").as_bytes());
-                    out.extend_from_slice(b",\"params\":");
-                    out.extend_from_slice(r.params.get().as_bytes());
-                    out.push(b'}');
+                    buf.extend_from_slice(format!("{{\"id\":{id},\"method\":").as_bytes());
+                    buf.extend_from_slice(serde_json::to_string(&r.method).expect("string").as_bytes());
+                    buf.extend_from_slice(b",\"params\":");
+                    buf.extend_from_slice(r.params.get().as_bytes());
+                    buf.push(b'}');
                     pending.insert(id, (r.method, r.reply));
                     next = requests.try_recv().ok();
                 }
-                if let Err(e) = conn.write_frame(&out).await { return e }
+                tracing::trace!(bytes = buf.len(), "sending requests");
+                if let Err(e) = send(buf) { return e }
             }
             _ = sleep_until(deadline), if opts.probe_interval.is_some() => {
                 if probe_sent {
                     return ConnError::ProbeTimeout(interval);
                 }
                 let frame = format!("{{\"id\":{PROBE_ID},\"method\":\"echo\",\"params\":[]}}");
-                if let Err(e) = conn.write_frame(frame.as_bytes()).await { return e }
+                if let Err(e) = send(frame.into_bytes()) { return e }
                 probe_sent = true;
             }
         }

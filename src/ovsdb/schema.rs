@@ -148,8 +148,9 @@ impl DbSchema {
         for (tname, t) in raw.tables {
             let mut columns = BTreeMap::new();
             for (cname, c) in t.columns {
-                let ty = column_type(&c.ty)
-                    .ok_or_else(|| SchemaError::Malformed(format!("table {tname} column {cname}: bad type {}", c.ty)))?;
+                let ty = column_type(&c.ty).ok_or_else(|| {
+                    SchemaError::Malformed(format!("table {tname} column {cname}: bad type {}", c.ty))
+                })?;
                 columns.insert(cname, ty);
             }
             // Every table has these implicitly.
@@ -164,10 +165,7 @@ impl DbSchema {
     }
 
     /// Checks that every `(table, columns)` exists; names all that are missing.
-    pub fn require<'a>(
-        &self,
-        needs: impl IntoIterator<Item = (&'a str, &'a [&'a str])>,
-    ) -> Result<(), SchemaError> {
+    pub fn require<'a>(&self, needs: impl IntoIterator<Item = (&'a str, &'a [&'a str])>) -> Result<(), SchemaError> {
         let mut missing = vec![];
         for (table, columns) in needs {
             match self.tables.get(table) {

@@ -1,0 +1,265 @@
+#!/usr/bin/env bash
+# bench.sh: ovn-vpcd's northbound benchmarks against their peers (ovn-nbctl, ovsdbapp),
+# each measurement on its own fresh standalone OVN testbed, over the NB unix socket.
+#
+#   testbed/bench.sh
+#
+# Env: BENCH_REPS (default 3): runs of each fast measurement, the median is reported;
+#      BENCH_SLOW_REPS (default 1): runs of the slow ones (1,000 ovn-nbctl processes, monitor_100k);
+#      NB_BENCH_WINDOW (default 128): small_txn_1k transactions in flight at once;
+#      BENCH_PROBE_UNBOUNDED (default 1): also try all 1,000 in flight at once (informational).
+# Prints samples as '# ...' lines, then one 'name key: value unit' line per figure and ratio.
+# Everything it starts (testbeds, bench processes) is stopped on exit, by pid / pidfile.
+set -euo pipefail
+
+ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
+OVN_SH=$ROOT/testbed/ovn.sh
+PEERS=$ROOT/testbed/bench/peers.py
+PY=/usr/bin/python3 # Debian's interpreter: it sees python3-ovsdbapp
+REPS=${BENCH_REPS:-3}
+SLOW_REPS=${BENCH_SLOW_REPS:-1}
+export NB_BENCH_WINDOW=${NB_BENCH_WINDOW:-128}
+PROBE_UNBOUNDED=${BENCH_PROBE_UNBOUNDED:-1}
+ROUTES=10000
+SMALL=1000
+NEXTHOP=192.168.255.1
+
+log() { echo "bench.sh: $*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+WORK=""   # scratch dir: every testbed (ours and the Rust bench's, via TMPDIR) lives here
+CHILD=""  # pid (= process group id, started with setsid) of the running bench process
+
+cleanup() {
+    local rc=$? d
+    trap - EXIT INT TERM
+    if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
+        log "stopping bench process group $CHILD"
+        kill -TERM -- "-$CHILD" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$CHILD" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL -- "-$CHILD" 2>/dev/null || true
+    fi
+    if [[ -n $WORK && -d $WORK ]]; then
+        # Testbeds left behind (ours, or the Rust bench's if it was killed): stop by pidfile.
+        for d in "$WORK"/*/; do
+            [[ -d $d ]] || continue
+            if compgen -G "$d*.pid" >/dev/null || [[ -f $d/env ]]; then
+                "$OVN_SH" stop "$d" >/dev/null 2>&1 || log "could not stop testbed $d"
+            fi
+        done
+        rm -rf -- "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# run_child OUT CMD...: runs CMD in its own process group (so cleanup can stop it and its
+# children), stdout to OUT, stderr passed through; returns CMD's status.
+run_child() {
+    local out=$1 rc=0
+    shift
+    setsid "$@" >"$out" &
+    CHILD=$!
+    wait "$CHILD" || rc=$?
+    CHILD=""
+    return "$rc"
+}
+
+now_ns() { date +%s%N; }
+secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
+
+# Fresh standalone testbed (NB + SB + northd, as the Rust figures use) in a new dir: sets TB.
+TB_N=0
+TB=""
+tb_start() {
+    TB_N=$((TB_N + 1))
+    TB="$WORK/tb$TB_N"
+    "$OVN_SH" start "$TB" >"$WORK/ovn-start.log" 2>&1 || { cat "$WORK/ovn-start.log" >&2; die "testbed start failed"; }
+}
+tb_stop() { "$OVN_SH" stop "$1" >/dev/null 2>&1; rm -rf -- "$1"; }
+
+nb_count() { # nb_count DIR TABLE
+    ovn-nbctl --db="unix:$1/nb.sock" --timeout=60 --bare --columns=_uuid list "$2" | grep -c . || true
+}
+expect_count() { # expect_count DIR TABLE N WHAT
+    local n
+    n=$(nb_count "$1" "$2")
+    [[ $n == "$3" ]] || die "$4: ovn-nbctl sees $n rows in $2, expected $3"
+}
+
+RESULTS="" # file of 'name key: value unit' sample lines
+record() { # record LINE...
+    local l
+    for l in "$@"; do
+        [[ -n $l ]] || continue
+        echo "$l" >>"$RESULTS"
+        log "sample: $l"
+    done
+}
+
+# median NAME KEY -> value (empty if no sample)
+median() {
+    grep -F "$1 $2: " "$RESULTS" | awk '{ print $(NF-1) }' | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+samples() { grep -F "$1 $2: " "$RESULTS" | awk '{ print $(NF-1) }' | paste -sd' ' -; }
+
+# --- measurements ---------------------------------------------------------------------------
+
+rust_figure() { # rust_figure FIGURE
+    local out="$WORK/rust.out"
+    run_child "$out" env TMPDIR="$WORK" "$EXE" "$1" || die "Rust bench '$1' failed"
+    mapfile -t lines <"$out"
+    record "${lines[@]}"
+}
+
+nbctl_insert_10k_routes() {
+    local d i t0 s
+    tb_start
+    d=$TB
+    local -a args=(lr-add r0)
+    for ((i = 0; i < ROUTES; i++)); do
+        args+=(-- lr-route-add r0 "10.$((i / 256)).$((i % 256)).0/24" "$NEXTHOP")
+    done
+    t0=$(now_ns)
+    ovn-nbctl --db="unix:$d/nb.sock" --timeout=120 "${args[@]}" >/dev/null
+    s=$(secs_since "$t0")
+    expect_count "$d" Logical_Router_Static_Route "$ROUTES" "ovn-nbctl insert_10k_routes"
+    tb_stop "$d"
+    record "insert_10k_routes ovn-nbctl_seconds: $s s"
+}
+
+nbctl_small_txn_1k() {
+    local d i t0 s
+    tb_start
+    d=$TB
+    t0=$(now_ns)
+    for ((i = 0; i < SMALL; i++)); do
+        ovn-nbctl --db="unix:$d/nb.sock" --timeout=30 ls-add "ls$i" >/dev/null
+    done
+    s=$(secs_since "$t0")
+    expect_count "$d" Logical_Switch "$SMALL" "ovn-nbctl small_txn_1k"
+    tb_stop "$d"
+    record "small_txn_1k ovn-nbctl_seconds: $s s"
+}
+
+ovsdbapp_figure() { # ovsdbapp_figure FIGURE TABLE N
+    local d out="$WORK/py.out"
+    tb_start
+    d=$TB
+    run_child "$out" "$PY" "$PEERS" "$1" "unix:$d/nb.sock" || die "ovsdbapp peer '$1' failed"
+    expect_count "$d" "$2" "$3" "ovsdbapp $1"
+    tb_stop "$d"
+    mapfile -t lines <"$out"
+    record "${lines[@]}"
+}
+
+# --- report ---------------------------------------------------------------------------------
+
+# verdict VALUE OP TARGET -> "met" / "MISSED" (OP is <=, >= or <)
+verdict() {
+    awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN {
+        ok = (op == "<=") ? v <= t : (op == ">=") ? v >= t : v < t
+        print ok ? "met" : "MISSED" }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
+
+line() { # line NAME KEY UNIT [TARGET_OP TARGET]
+    local v
+    v=$(median "$1" "$2")
+    [[ -n $v ]] || { echo "$1 $2: (no result)"; return; }
+    if [[ $# -ge 5 ]]; then
+        echo "$1 $2: $v $3 (target $4 $5: $(verdict "$v" "$4" "$5"))"
+    else
+        echo "$1 $2: $v $3"
+    fi
+}
+
+ratio_line() { # ratio_line NAME KEY NUM DEN OP TARGET
+    local r
+    r=$(ratio "$3" "$4")
+    if [[ $# -ge 6 ]]; then
+        echo "$1 $2: $r (target $5 $6: $(verdict "$r" "$5" "$6"))"
+    else
+        echo "$1 $2: $r (no target)"
+    fi
+}
+
+# --- main -----------------------------------------------------------------------------------
+
+main() {
+    local t_all r
+    t_all=$(now_ns)
+    "$ROOT/testbed/install.sh"
+    command -v ovn-nbctl >/dev/null || die "ovn-nbctl missing after install.sh"
+    "$PY" -c 'import ovsdbapp' 2>/dev/null || die "$PY cannot import ovsdbapp (python3-ovsdbapp)"
+
+    log "building: cargo bench --bench nb --no-run (release profile)"
+    EXE=$(cd "$ROOT" && cargo bench --bench nb --no-run --message-format=json |
+        "$PY" -c 'import sys, json
+for l in sys.stdin:
+    try: m = json.loads(l)
+    except ValueError: continue
+    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "nb" and m.get("executable"):
+        print(m["executable"])' | tail -n 1)
+    [[ -x $EXE ]] || die "could not find the nb bench executable"
+
+    WORK=$(mktemp -d /tmp/nbb.XXXXXX)
+    RESULTS=$WORK/results
+    : >"$RESULTS"
+
+    for ((r = 1; r <= REPS; r++)); do
+        log "round $r/$REPS"
+        rust_figure insert_10k_routes
+        nbctl_insert_10k_routes
+        ovsdbapp_figure insert_10k_routes Logical_Router_Static_Route "$ROUTES"
+        rust_figure small_txn_1k
+        ovsdbapp_figure small_txn_1k Logical_Switch "$SMALL"
+    done
+    for ((r = 1; r <= SLOW_REPS; r++)); do
+        log "slow round $r/$SLOW_REPS: 1,000 ovn-nbctl ls-add processes, monitor_100k"
+        nbctl_small_txn_1k
+        rust_figure monitor_100k
+    done
+    if [[ $PROBE_UNBOUNDED == 1 ]]; then
+        log "probe: small_txn_1k with all 1,000 transactions in flight (15 s bound)"
+        rust_figure small_txn_1k_unbounded
+    fi
+
+    local ins_rs ins_nbctl ins_py sm_rs sm_nbctl sm_py
+    ins_rs=$(median insert_10k_routes ovn-vpcd_seconds)
+    ins_nbctl=$(median insert_10k_routes ovn-nbctl_seconds)
+    ins_py=$(median insert_10k_routes ovsdbapp_seconds)
+    sm_rs=$(median small_txn_1k ovn-vpcd_seconds)
+    sm_nbctl=$(median small_txn_1k ovn-nbctl_seconds)
+    sm_py=$(median small_txn_1k ovsdbapp_seconds)
+
+    echo "# ovn-vpcd northbound benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), nproc $(nproc)," \
+        "$(ovn-nbctl --version | head -n 1), $(ovsdb-server --version | head -n 1)"
+    echo "# medians of $REPS runs ($SLOW_REPS for ovn-nbctl small_txn_1k and monitor_100k); samples:"
+    local k
+    while read -r k; do
+        echo "#   $k: $(samples "${k% *}" "${k#* }")"
+    done < <(awk -F': ' '{ print $1 }' "$RESULTS" | grep -vE ' ovn-vpcd_(unbounded|window)$' | awk '!seen[$0]++')
+    line insert_10k_routes ovn-vpcd_seconds s
+    line insert_10k_routes ovn-vpcd_cached_seconds s
+    line insert_10k_routes ovn-nbctl_seconds s
+    line insert_10k_routes ovsdbapp_seconds s
+    ratio_line insert_10k_routes ratio_vs_nbctl "$ins_rs" "$ins_nbctl" "<=" 1.2
+    ratio_line insert_10k_routes ratio_vs_ovsdbapp "$ins_rs" "$ins_py"
+    line small_txn_1k ovn-vpcd_seconds s
+    echo "small_txn_1k ovn-vpcd_window: $NB_BENCH_WINDOW txns in flight at most"
+    line small_txn_1k ovn-nbctl_seconds s
+    line small_txn_1k ovsdbapp_seconds s
+    ratio_line small_txn_1k speedup_vs_nbctl "$sm_nbctl" "$sm_rs" ">=" 20
+    ratio_line small_txn_1k speedup_vs_ovsdbapp "$sm_py" "$sm_rs" ">=" 5
+    grep -E '^small_txn_1k ovn-vpcd_unbounded' "$RESULTS" || true
+    line monitor_100k seconds s
+    line monitor_100k peak_rss MB "<" 200
+    line monitor_100k rss_after_sync MB
+    echo "# total wall time $(secs_since "$t_all") s"
+}
+
+main "$@"
