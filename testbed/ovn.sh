@@ -17,10 +17,11 @@ D=""            # absolute scratch dir
 STARTED=()      # pidfiles started by this invocation (stopped again on failure)
 OK=0
 NETNS_CREATED=""  # netns created by this invocation (deleted again on failure)
+NB_SSL_PORT=""    # standalone NB also listens with TLS here (--ssl)
 
 usage() {
     cat >&2 <<'EOF'
-usage: ovn.sh start DIR [--raft] [--dataplane [--netns]] [--no-northd]
+usage: ovn.sh start DIR [--raft | --ssl] [--dataplane [--netns]] [--no-northd]
        ovn.sh stop DIR
        ovn.sh kill DIR MEMBER      (nb sb nb1 nb2 nb3 northd ovsdb vswitchd controller)
        ovn.sh restart DIR MEMBER
@@ -218,14 +219,36 @@ tool() {
     out=$(ovsdb-tool "$@" 2>&1) || fail "ovsdb-tool $*: $out"
 }
 
+# make_pki: a throwaway CA plus server and client certificates in DIR/pki (for --ssl)
+make_pki() {
+    local p=$D/pki who out
+    rm -rf -- "$p"
+    mkdir -p -- "$p"
+    out=$(openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=ovn-vpcd testbed CA" \
+        -keyout "$p/ca-key.pem" -out "$p/cacert.pem" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>&1) ||
+        fail "openssl CA: $out"
+    printf 'basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >"$p/ext.cnf"
+    for who in server client; do
+        out=$(openssl req -newkey rsa:2048 -nodes -subj "/CN=$who" -keyout "$p/$who-key.pem" -out "$p/$who.csr" 2>&1 &&
+            openssl x509 -req -in "$p/$who.csr" -CA "$p/cacert.pem" -CAkey "$p/ca-key.pem" -CAcreateserial \
+                -days 2 -extfile "$p/ext.cnf" -out "$p/$who-cert.pem" 2>&1) || fail "openssl $who cert: $out"
+    done
+}
+
 # --- daemons ------------------------------------------------------------------------------
 
 # start_db NAME PORT: ovsdb-server on DIR/NAME.db with punix:DIR/NAME.sock + ptcp:PORT:127.0.0.1
 start_db() {
     local name=$1 port=$2
+    local -a extra=()
+    if [[ $name == nb && -n $NB_SSL_PORT ]]; then
+        extra=(--private-key="$D/pki/server-key.pem" --certificate="$D/pki/server-cert.pem"
+            --ca-cert="$D/pki/cacert.pem" --remote="pssl:$NB_SSL_PORT:127.0.0.1")
+    fi
     STARTED+=("$D/$name.pid")
     ovsdb-server "$D/$name.db" \
-        --remote="punix:$D/$name.sock" --remote="ptcp:$port:127.0.0.1" \
+        --remote="punix:$D/$name.sock" --remote="ptcp:$port:127.0.0.1" "${extra[@]}" \
         --pidfile="$D/$name.pid" --log-file="$D/$name.log" --unixctl="$D/$name.ctl" \
         --detach --no-chdir 2>>"$D/$name.stderr" ||
         fail "ovsdb-server $name did not start" "$D/$name.log" "$D/$name.stderr"
@@ -363,7 +386,7 @@ any_running() {
 }
 
 cmd_start() {
-    local raft=0 dataplane=0 northd=1 netns=0 a t0 dp_netns=""
+    local raft=0 dataplane=0 northd=1 netns=0 ssl=0 a t0 dp_netns=""
     t0=$(date +%s%N)
     [[ $# -ge 1 ]] || usage
     set_dir "$1" 1
@@ -374,10 +397,12 @@ cmd_start() {
             --dataplane) dataplane=1 ;;
             --netns) netns=1 ;;
             --no-northd) northd=0 ;;
+            --ssl) ssl=1 ;;
             *) usage ;;
         esac
     done
     if ((netns && !dataplane)); then die "--netns needs --dataplane"; fi
+    if ((ssl && raft)); then die "--ssl is for the standalone NB only"; fi
     if any_running; then die "something is already running in $D: run '$0 stop $D' first"; fi
     if ((netns)); then dp_netns=$(netns_name); fi
 
@@ -422,8 +447,18 @@ cmd_start() {
         done
     else
         tool create "$D/nb.db" "$NB_SCHEMA"
-        start_db nb 0
-        nb_port=$(wait_db nb 0)
+        if ((ssl)); then
+            make_pki
+            read -r nb_port NB_SSL_PORT <<<"$(pick_ports 2)"
+            start_db nb "$nb_port"
+            wait_db nb "$nb_port" >/dev/null
+            envl+=("NB_SSL=ssl:127.0.0.1:$NB_SSL_PORT" "NB_SSL_PORT=$NB_SSL_PORT"
+                "SSL_PRIVATE_KEY=$D/pki/client-key.pem" "SSL_CERTIFICATE=$D/pki/client-cert.pem"
+                "SSL_CA_CERT=$D/pki/cacert.pem")
+        else
+            start_db nb 0
+            nb_port=$(wait_db nb 0)
+        fi
         nb_db="unix:$D/nb.sock"
         nb_db_unix=$nb_db
         envl+=("NB_UNIX=unix:$D/nb.sock" "NB_TCP=tcp:127.0.0.1:$nb_port" "NB_TCP_PORT=$nb_port")
@@ -531,6 +566,7 @@ cmd_restart() {
         nb | sb)
             [[ $m == sb || $mode == standalone ]] || die "no standalone nb in a raft testbed: use nb1/nb2/nb3"
             port=$(env_require "${m^^}_TCP_PORT")
+            NB_SSL_PORT=$(env_get NB_SSL_PORT)
             start_db "$m" "$port"
             wait_db "$m" "$port" >/dev/null
             ;;

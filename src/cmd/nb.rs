@@ -88,7 +88,16 @@ pub fn dump(t: &TableCache) -> String {
         let mut cols: Vec<_> = r.columns().collect();
         cols.sort_by_key(|(c, _)| *c);
         for (c, v) in cols {
-            let _ = writeln!(s, "{c:<width$} : {v}");
+            // Like ovn-nbctl: sets in brackets even with one element.
+            let scalar = t.column_type(c).is_some_and(|ty| ty.is_scalar());
+            match v.atoms() {
+                [one] if !scalar => {
+                    let _ = writeln!(s, "{c:<width$} : [{one}]");
+                }
+                _ => {
+                    let _ = writeln!(s, "{c:<width$} : {v}");
+                }
+            }
         }
     }
     s

@@ -80,6 +80,10 @@ impl TableCache {
     pub fn columns(&self) -> &[String] {
         &self.columns
     }
+    /// The schema type of a monitored column.
+    pub fn column_type(&self, column: &str) -> Option<&ColumnType> {
+        self.index_of.get(column).map(|&i| &self.types[i])
+    }
     pub fn len(&self) -> usize {
         self.rows.len()
     }
