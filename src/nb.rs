@@ -27,6 +27,11 @@ pub const TABLES: &[(&str, &[&str])] = &[
     ("HA_Chassis", &["chassis_name", "priority", "external_ids"]),
 ];
 
+/// The columns the daemon relies on, for [`crate::ovsdb::ClientConfig::require`].
+pub fn required_columns() -> Vec<(String, Vec<String>)> {
+    TABLES.iter().map(|(t, c)| (t.to_string(), c.iter().map(|c| c.to_string()).collect())).collect()
+}
+
 /// Monitor specs for the daemon's tables (all columns, so `nb dump` shows
 /// what `ovn-nbctl list` shows).
 pub fn monitor_specs() -> Vec<MonitorSpec> {

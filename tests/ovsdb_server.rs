@@ -324,3 +324,73 @@ async fn follows_the_raft_leader_and_commits_each_write_once() {
     }
     assert_eq!(client.cache().table("Logical_Switch").unwrap().len(), n);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_monitor_method_follows_inserts_modifies_and_deletes() {
+    use ovn_vpcd::ovsdb::MonitorMethod;
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    ovn.nbctl(&["ls-add", "a", "--", "set", "Logical_Switch", "a", "external_ids:owner=x"]).unwrap();
+    for method in [MonitorMethod::CondSince, MonitorMethod::Cond, MonitorMethod::Plain] {
+        let mut cfg = config(ovn.nb_unix(), &["Logical_Switch"]);
+        cfg.monitor_method = method;
+        let client = ovn_vpcd::ovsdb::Client::connect(cfg, Duration::from_secs(10)).await.unwrap();
+        let mut changes = client.subscribe_changes();
+        let wait_for = |pred: &dyn Fn(&ovn_vpcd::ovsdb::Cache) -> bool| pred(&client.cache());
+        assert!(
+            wait_for(&|c| c.table("Logical_Switch").unwrap().by_external_id("owner", "x").count() == 1),
+            "{method:?}"
+        );
+        type Check<'a> = &'a dyn Fn(&ovn_vpcd::ovsdb::Cache) -> bool;
+        let steps: [(&[&str], Check); 3] = [
+            (&["ls-add", "b"], &|c| c.table("Logical_Switch").unwrap().len() == 2),
+            (&["set", "Logical_Switch", "a", "external_ids:owner=y"], &|c| {
+                let t = c.table("Logical_Switch").unwrap();
+                t.by_external_id("owner", "y").count() == 1 && t.by_external_id("owner", "x").count() == 0
+            }),
+            (&["ls-del", "b"], &|c| c.table("Logical_Switch").unwrap().len() == 1),
+        ];
+        for (args, done) in steps {
+            ovn.nbctl(args).unwrap();
+            let ok = tokio::time::timeout(Duration::from_secs(5), async {
+                while !wait_for(done) {
+                    changes.changed().await.unwrap();
+                }
+            })
+            .await;
+            assert!(ok.is_ok(), "{method:?}: cache did not follow ovn-nbctl {args:?}");
+        }
+        ovn.nbctl(&["set", "Logical_Switch", "a", "external_ids:owner=x"]).unwrap();
+        drop(client);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_cancel_stops_updates() {
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let client = connect(ovn.nb_unix(), &["Logical_Switch"]).await;
+    client.monitor_cancel().await.unwrap();
+    ovn.nbctl(&["ls-add", "unseen"]).unwrap();
+    // Prove the server processed the insert before we look: a round trip after it.
+    let rpc = client.rpc().await.unwrap();
+    let _: serde_json::Value = rpc.call("echo", &json!([])).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(client.cache().table("Logical_Switch").unwrap().len(), 0, "updates after monitor_cancel");
+    // Cancelling an unknown monitor is a server error, reported as such.
+    let err = rpc.call_raw("monitor_cancel", &json!(["nope"])).await.unwrap_err();
+    assert!(err.to_string().contains("unknown monitor"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_schema_columns_are_named() {
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let mut cfg = config(ovn.nb_unix(), &["Logical_Switch"]);
+    cfg.require = vec![
+        ("Logical_Router_Policy".into(), vec!["match".into(), "bfd_sessions".into()]),
+        ("Logical_Router_Static_Route".into(), vec!["ecmp_symmetric_reply".into()]),
+    ];
+    let err = ovn_vpcd::ovsdb::Client::connect(cfg, Duration::from_secs(3)).await.err().unwrap().to_string();
+    assert!(
+        err.contains("lacks what ovn-vpcd needs: column Logical_Router_Policy.bfd_sessions, column Logical_Router_Static_Route.ecmp_symmetric_reply"),
+        "{err}"
+    );
+}

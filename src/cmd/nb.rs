@@ -56,6 +56,7 @@ pub async fn run(db: &DbArgs, cmd: &NbCommand) -> Result<()> {
     }
     let mut cfg = ClientConfig::new(remotes, nb::DATABASE, specs);
     cfg.tls = db.tls()?;
+    cfg.require = nb::required_columns();
     let client = Client::connect(cfg, Duration::from_secs(db.timeout))
         .await
         .with_context(|| format!("connecting to {}", db.db))?;

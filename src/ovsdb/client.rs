@@ -29,6 +29,11 @@ pub struct ClientConfig {
     pub tls: Option<TlsFiles>,
     pub database: String,
     pub monitor: Vec<MonitorSpec>,
+    /// Columns that must exist beyond the monitored ones: `(table, columns)`.
+    pub require: Vec<(String, Vec<String>)>,
+    /// The first monitor method tried; older ones are fallen back to when
+    /// the server answers "unknown method".
+    pub monitor_method: Method,
     /// Talk only to the RAFT leader (as `ovn-nbctl` does by default).
     pub leader_only: bool,
     /// Inactivity probe on TCP/SSL remotes (unix sockets are not probed).
@@ -47,6 +52,8 @@ impl ClientConfig {
             tls: None,
             database: database.into(),
             monitor,
+            require: Vec::new(),
+            monitor_method: Method::CondSince,
             leader_only: true,
             probe_interval: Some(Duration::from_secs(5)),
             max_frame: super::framing::DEFAULT_MAX_FRAME,
@@ -234,6 +241,14 @@ impl Client {
         &self.shared.db
     }
 
+    /// Cancels the database monitor (`monitor_cancel`): the cache stops
+    /// following the database until the next reconnect re-establishes it.
+    pub async fn monitor_cancel(&self) -> Result<(), ClientError> {
+        let rpc = self.shared.current_rpc()?;
+        rpc.call_raw("monitor_cancel", &json!([DB_MONITOR])).await?;
+        Ok(())
+    }
+
     /// Sends a raw request on the current connection.
     pub async fn rpc(&self) -> Result<RpcHandle, ClientError> {
         self.shared.current_rpc()
@@ -418,6 +433,7 @@ async fn load_schema(shared: &Shared, cfg: &ClientConfig, rpc: &RpcHandle) -> Re
         .monitor
         .iter()
         .map(|m| (m.table.as_str(), m.columns.iter().flatten().map(String::as_str).collect()))
+        .chain(cfg.require.iter().map(|(t, c)| (t.as_str(), c.iter().map(String::as_str).collect())))
         .collect();
     schema.require(needs.iter().map(|(t, c)| (*t, c.as_slice())))?;
     let schema = Arc::new(schema);
@@ -453,7 +469,7 @@ async fn monitor_initial(
         c.last_txn_id.clone()
     };
     let id = json!(DB_MONITOR);
-    let mut method = Method::CondSince;
+    let mut method = cfg.monitor_method;
     loop {
         let params = monitor::request_params(method, &shared.db, &id, &specs, last.as_deref());
         let raw = match rpc.call_raw(method.name(), &params).await {

@@ -17,6 +17,6 @@ pub mod schema;
 pub use cache::{Cache, RowView, TableCache};
 pub use client::{Client, ClientConfig, ClientError, ConnState, Outcome};
 pub use data::{Atom, Uuid, Value};
-pub use monitor::MonitorSpec;
+pub use monitor::{Method as MonitorMethod, MonitorSpec};
 pub use ops::{Cond, Mutation, Op, OpResult, Row, TxnError};
 pub use remote::{Remote, TlsFiles};
