@@ -2,6 +2,8 @@
 #![forbid(unsafe_code)]
 
 pub mod backoff;
+pub mod config;
+pub mod model;
 pub mod nb;
 pub mod ovsdb;
 pub mod testbed;

@@ -1,0 +1,137 @@
+use super::*;
+use crate::model::{PolicyRoute, StaticRoute};
+
+fn subnet(vpc: &str, cidr: &str) -> SubnetSpec {
+    SubnetSpec { vpc: vpc.into(), cidr_block: cidr.into(), ..Default::default() }
+}
+
+fn seed_002() -> (Vec<crate::model::NamedVpc>, Vec<crate::model::NamedSubnet>) {
+    let vpc1 = VpcSpec {
+        namespaces: vec!["ns1".into()],
+        static_routes: vec![
+            StaticRoute { cidr: "0.0.0.0/0".into(), next_hop_ip: "10.0.1.254".into(), ..Default::default() },
+            StaticRoute {
+                cidr: "172.31.0.0/24".into(),
+                next_hop_ip: "10.0.1.253".into(),
+                policy: crate::model::RoutePolicy::Src,
+                ..Default::default()
+            },
+        ],
+        policy_routes: vec![
+            PolicyRoute {
+                priority: 11,
+                match_: "ip4.src==10.0.1.0/24 && ip4.dst==10.0.1.250".into(),
+                action: PolicyAction::Drop,
+                next_hop_ip: String::new(),
+            },
+            PolicyRoute {
+                priority: 10,
+                match_: "ip4.src==10.0.1.0/24".into(),
+                action: PolicyAction::Reroute,
+                next_hop_ip: "10.0.1.252".into(),
+            },
+        ],
+        ..Default::default()
+    };
+    (
+        vec![("test-vpc-1".into(), vpc1), ("test-vpc-2".into(), VpcSpec::default())],
+        vec![
+            ("net1".into(), subnet("test-vpc-1", "10.0.1.0/24")),
+            ("net2".into(), subnet("test-vpc-2", "10.0.1.0/24")),
+        ],
+    )
+}
+
+#[test]
+fn seed_002_is_valid_with_the_same_cidr_in_two_vpcs() {
+    let (v, s) = seed_002();
+    let (m, rejected) = validate(&v, &s);
+    assert!(rejected.is_empty(), "{rejected:?}");
+    assert_eq!(m.vpcs.len(), 2);
+    assert_eq!(m.subnets["net1"].gateways, vec!["10.0.1.1".parse::<IpAddr>().unwrap()], "default gateway: first host");
+}
+
+fn only_rejection(v: &[(String, VpcSpec)], s: &[(String, SubnetSpec)]) -> String {
+    let (_, r) = validate(v, s);
+    assert_eq!(r.len(), 1, "{r:?}");
+    r[0].to_string()
+}
+
+#[test]
+fn subnet_rules_name_the_field() {
+    let vpc = vec![("v".to_string(), VpcSpec::default())];
+    let case = |s: SubnetSpec| only_rejection(&vpc, &[("s".into(), s)]);
+    assert!(case(subnet("v", "10.0.1.0/33")).contains("cidrBlock: \"10.0.1.0/33\" is not a CIDR"));
+    assert!(case(subnet("v", "10.0.1.5/24")).contains("did you mean 10.0.1.0/24?"));
+    assert!(case(subnet("v", "10.0.0.0/24,10.1.0.0/24")).contains("at most one IPv4 and one IPv6"));
+    assert!(case(SubnetSpec { gateway: "10.0.2.1".into(), ..subnet("v", "10.0.1.0/24") })
+        .contains("gateway: 10.0.2.1 is not a host address of 10.0.1.0/24"));
+    assert!(case(SubnetSpec { protocol: Some(Protocol::IPv6), ..subnet("v", "10.0.1.0/24") })
+        .contains("protocol: IPv6 does not match"));
+    assert!(case(SubnetSpec { exclude_ips: vec!["10.0.1.9..10.0.1.2".into()], ..subnet("v", "10.0.1.0/24") })
+        .contains("excludeIps[0]"));
+    assert!(case(SubnetSpec { exclude_ips: vec!["10.0.2.1".into()], ..subnet("v", "10.0.1.0/24") })
+        .contains("excludeIps[0]: \"10.0.2.1\" is not inside"));
+    assert!(case(subnet("nope", "10.0.1.0/24")).contains("vpc: VPC \"nope\" is not defined"));
+    assert!(case(subnet("", "10.0.1.0/24")).contains("an OVN subnet must name its VPC"));
+    assert!(case(SubnetSpec { dhcp_v4_options: "lease_time".into(), ..subnet("v", "10.0.1.0/24") })
+        .contains("dhcpV4Options: \"lease_time\" is not key=value"));
+    let (_, r) = validate(&vpc, &[("Bad_Name".into(), subnet("v", "10.0.1.0/24"))]);
+    assert_eq!(r[0].field, "name");
+}
+
+#[test]
+fn dual_stack_and_ranges() {
+    let vpc = vec![("v".to_string(), VpcSpec::default())];
+    let s = SubnetSpec {
+        exclude_ips: vec!["10.0.1.1..10.0.1.10".into(), "fd00::5".into()],
+        ..subnet("v", "fd00::/64,10.0.1.0/24")
+    };
+    let (m, r) = validate(&vpc, &[("d".into(), s)]);
+    assert!(r.is_empty(), "{r:?}");
+    let d = &m.subnets["d"];
+    assert!(d.cidrs[0].addr().is_ipv4(), "IPv4 first");
+    assert_eq!(d.gateways[1], "fd00::1".parse::<IpAddr>().unwrap());
+    assert_eq!(d.excludes.len(), 2);
+}
+
+#[test]
+fn overlapping_subnets_in_one_vpc_refuse_only_the_later_one() {
+    let vpc = vec![("v".to_string(), VpcSpec::default())];
+    let subnets = vec![
+        ("a".to_string(), subnet("v", "10.0.0.0/16")),
+        ("b".to_string(), subnet("v", "10.0.1.0/24")),
+        ("c".to_string(), subnet("v", "10.1.0.0/24")),
+    ];
+    let (m, r) = validate(&vpc, &subnets);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].to_string(), "Subnet \"b\": cidrBlock: overlaps subnet \"a\" in VPC \"v\"");
+    assert!(m.subnets.contains_key("a") && m.subnets.contains_key("c"));
+}
+
+#[test]
+fn vpc_rules_name_the_field_and_leave_others_alone() {
+    let (mut v, s) = seed_002();
+    v[0].1.static_routes[1].next_hop_ip = "192.168.9.9".into();
+    let (m, r) = validate(&v, &s);
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(
+        r[0].to_string(),
+        "Vpc \"test-vpc-1\": staticRoutes[1].nextHopIP: 192.168.9.9 is not inside any subnet of VPC \"test-vpc-1\""
+    );
+    assert_eq!(r[1].to_string(), "Subnet \"net1\": vpc: VPC \"test-vpc-1\" is refused");
+    assert!(m.vpcs.contains_key("test-vpc-2") && m.subnets.contains_key("net2"), "the other VPC is untouched");
+
+    let (mut v, s) = seed_002();
+    v[0].1.policy_routes[0].priority = 40000;
+    assert!(validate(&v, &s).1[0].to_string().contains("policyRoutes[0].priority: 40000 is outside OVN's range"));
+    let (mut v, s) = seed_002();
+    v[0].1.policy_routes[1].next_hop_ip.clear();
+    assert!(validate(&v, &s).1[0].to_string().contains("policyRoutes[1].nextHopIP: reroute needs a next hop"));
+    let (mut v, s) = seed_002();
+    v[0].1.policy_routes[0].next_hop_ip = "10.0.1.2".into();
+    assert!(validate(&v, &s).1[0].to_string().contains("Drop takes no next hop"));
+    let (mut v, s) = seed_002();
+    v[0].1.static_routes[0].next_hop_ip = "fd00::1".into();
+    assert!(validate(&v, &s).1[0].to_string().contains("not of the same family"));
+}
