@@ -6,4 +6,5 @@ pub mod config;
 pub mod model;
 pub mod nb;
 pub mod ovsdb;
+pub mod reconcile;
 pub mod testbed;

@@ -3,6 +3,8 @@
 
 mod cmd;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -24,6 +26,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd::nb::NbCommand,
     },
+    /// Show the northbound changes the configuration would make, without writing.
+    /// Exit status: 0 nothing to change, 2 changes pending, 1 error.
+    Plan(cmd::vpc::ConfigArgs),
+    /// Reconcile the northbound database with the configuration once.
+    Apply(cmd::vpc::ConfigArgs),
 }
 
 fn init_logging(format: &str) {
@@ -38,10 +45,16 @@ fn init_logging(format: &str) {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
-    match &cli.command {
-        Command::Nb { db, command } => cmd::nb::run(db, command).await,
-    }
+    let result = match &cli.command {
+        Command::Nb { db, command } => cmd::nb::run(db, command).await.map(|()| ExitCode::SUCCESS),
+        Command::Plan(args) => cmd::vpc::plan(args).await,
+        Command::Apply(args) => cmd::vpc::apply(args).await,
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("ovn-vpcd: {e:#}");
+        ExitCode::from(1)
+    })
 }

@@ -1,2 +1,3 @@
 //! Subcommands of the `ovn-vpcd` binary.
 pub mod nb;
+pub mod vpc;

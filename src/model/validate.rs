@@ -266,6 +266,21 @@ fn check_vpc(name: &str, spec: &VpcSpec, model: &Model) -> Result<Vpc, Rejection
             return Err(bad(f("nextHopIP"), format!("{hop} is not inside any subnet of VPC {name:?}")));
         }
     }
+    for (i, r) in spec.static_routes.iter().enumerate() {
+        if let Some(j) = spec.static_routes[..i].iter().position(|o| {
+            (o.cidr.trim(), o.next_hop_ip.trim(), o.policy, o.route_table.as_str())
+                == (r.cidr.trim(), r.next_hop_ip.trim(), r.policy, r.route_table.as_str())
+        }) {
+            return Err(bad(format!("staticRoutes[{i}]"), format!("repeats staticRoutes[{j}]")));
+        }
+    }
+    for (i, p) in spec.policy_routes.iter().enumerate() {
+        if let Some(j) =
+            spec.policy_routes[..i].iter().position(|o| (o.priority, o.match_.trim()) == (p.priority, p.match_.trim()))
+        {
+            return Err(bad(format!("policyRoutes[{i}]"), format!("same priority and match as policyRoutes[{j}]")));
+        }
+    }
     for (i, p) in spec.policy_routes.iter().enumerate() {
         let f = |k: &str| format!("policyRoutes[{i}].{k}");
         if !(0..=MAX_POLICY_PRIORITY).contains(&p.priority) {

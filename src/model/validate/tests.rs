@@ -135,3 +135,17 @@ fn vpc_rules_name_the_field_and_leave_others_alone() {
     v[0].1.static_routes[0].next_hop_ip = "fd00::1".into();
     assert!(validate(&v, &s).1[0].to_string().contains("not of the same family"));
 }
+
+#[test]
+fn repeated_routes_and_policies_are_refused() {
+    let (mut v, s) = seed_002();
+    let again = v[0].1.static_routes[0].clone();
+    v[0].1.static_routes.push(again);
+    assert!(validate(&v, &s).1[0].to_string().contains("staticRoutes[2]: repeats staticRoutes[0]"));
+    let (mut v, s) = seed_002();
+    let mut p = v[0].1.policy_routes[1].clone();
+    p.action = PolicyAction::Allow;
+    p.next_hop_ip.clear();
+    v[0].1.policy_routes.push(p);
+    assert!(validate(&v, &s).1[0].to_string().contains("policyRoutes[2]: same priority and match as policyRoutes[1]"));
+}

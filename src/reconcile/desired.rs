@@ -1,0 +1,321 @@
+//! Validated model → the NB rows ovn-vpcd wants, in Kube-OVN's shapes:
+//! a Logical_Router per VPC; per subnet a Logical_Switch, a router port
+//! `<vpc>-<subnet>` and a switch port `<subnet>-<vpc>` of type router;
+//! static routes and policies on the router; DHCP_Options when enabled.
+//! Pure: no I/O, deterministic output.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::model::validate::{Model, Subnet, Vpc};
+use crate::model::{PolicyAction, RoutePolicy};
+use crate::ovsdb::{Atom, Row, Value};
+
+/// `external_ids` keys that mark and identify the rows ovn-vpcd owns.
+pub const VENDOR_KEY: &str = "vendor";
+pub const VENDOR: &str = "ovn-vpcd";
+/// `<Kind>/<name>` of the owning object.
+pub const OWNER_KEY: &str = "ovn-vpcd/owner";
+/// Identity of the row among the daemon's rows of its table.
+pub const ID_KEY: &str = "ovn-vpcd/id";
+
+/// Kube-OVN's priority for the per-subnet `allow` policy.
+pub const SUBNET_POLICY_PRIORITY: i64 = 31000;
+/// DHCP `mtu` default: 1500 less Geneve's 100, as Kube-OVN.
+pub const DEFAULT_MTU: u32 = 1400;
+
+/// A reference from a parent row's set column to a child row.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ParentRef {
+    pub table: &'static str,
+    pub id: String,
+    pub column: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DesiredRow {
+    pub table: &'static str,
+    pub id: String,
+    pub owner: String,
+    /// Every managed column, `external_ids` included. Reference columns
+    /// that hold children are not listed: children name their parent.
+    pub columns: Row,
+    pub parent: Option<ParentRef>,
+}
+
+/// Tables whose rows live only while referenced (OVSDB garbage-collects them).
+pub fn is_root(table: &str) -> bool {
+    !matches!(
+        table,
+        "Logical_Router_Port"
+            | "Logical_Switch_Port"
+            | "Logical_Router_Static_Route"
+            | "Logical_Router_Policy"
+            | "HA_Chassis"
+    )
+}
+
+pub fn owner(kind: &str, name: &str) -> String {
+    format!("{kind}/{name}")
+}
+
+fn ext(owner: &str, id: &str, extra: &[(&str, &str)]) -> Value {
+    let mut m: Vec<(&str, &str)> = vec![(VENDOR_KEY, VENDOR), (OWNER_KEY, owner), (ID_KEY, id)];
+    m.extend_from_slice(extra);
+    Value::str_map(m)
+}
+
+fn strs<'a>(v: impl IntoIterator<Item = &'a str>) -> Value {
+    Value::set(v.into_iter().map(Atom::from))
+}
+
+fn col(name: &str, v: Value) -> (String, Value) {
+    (name.to_string(), v)
+}
+
+/// A stable, locally administered MAC for a router port (Kube-OVN's are
+/// random `00:00:00:xx:xx:xx`; ours are derived from the port name so that
+/// they survive any restart without state).
+pub fn stable_mac(name: &str) -> String {
+    // FNV-1a, 64 bit.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    let b = h.to_be_bytes();
+    format!("0a:00:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
+}
+
+pub fn router_port_name(vpc: &str, subnet: &str) -> String {
+    format!("{vpc}-{subnet}")
+}
+pub fn switch_port_name(subnet: &str, vpc: &str) -> String {
+    format!("{subnet}-{vpc}")
+}
+
+/// All desired rows, sorted by (table, id).
+pub fn desired_rows(model: &Model) -> Vec<DesiredRow> {
+    let mut rows = vec![];
+    for vpc in model.vpcs.values() {
+        vpc_rows(vpc, &mut rows);
+    }
+    for s in model.subnets.values().filter(|s| s.is_ovn) {
+        subnet_rows(s, &mut rows);
+    }
+    rows.sort_by(|a, b| (a.table, &a.id).cmp(&(b.table, &b.id)));
+    rows
+}
+
+fn router_id(vpc: &str) -> String {
+    format!("lr:{vpc}")
+}
+
+fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
+    let o = owner("Vpc", &vpc.name);
+    let lr = router_id(&vpc.name);
+    out.push(DesiredRow {
+        table: "Logical_Router",
+        id: lr.clone(),
+        owner: o.clone(),
+        columns: Row::from([
+            col("name", Value::string(&vpc.name)),
+            col("external_ids", ext(&o, &lr, &[("vpc", &vpc.name)])),
+        ]),
+        parent: None,
+    });
+    let parent = |column| Some(ParentRef { table: "Logical_Router", id: lr.clone(), column });
+    // Several next hops for one prefix become several routes: ECMP.
+    for r in &vpc.spec.static_routes {
+        let policy = match r.policy {
+            RoutePolicy::Dst => "dst-ip",
+            RoutePolicy::Src => "src-ip",
+        };
+        let prefix = normalize_prefix(&r.cidr);
+        let id = format!("route:{}:{}:{policy}:{prefix}:{}", vpc.name, r.route_table, r.next_hop_ip);
+        out.push(DesiredRow {
+            table: "Logical_Router_Static_Route",
+            id: id.clone(),
+            owner: o.clone(),
+            columns: Row::from([
+                col("ip_prefix", Value::string(prefix)),
+                col("nexthop", Value::string(&r.next_hop_ip)),
+                col("policy", Value::string(policy)),
+                col("route_table", Value::string(&r.route_table)),
+                col("external_ids", ext(&o, &id, &[("vpc", &vpc.name)])),
+            ]),
+            parent: parent("static_routes"),
+        });
+    }
+    for p in &vpc.spec.policy_routes {
+        let id = format!("policy:{}:{}:{}", vpc.name, p.priority, p.match_);
+        let (action, hops): (&str, Vec<&str>) = match p.action {
+            PolicyAction::Allow => ("allow", vec![]),
+            PolicyAction::Drop => ("drop", vec![]),
+            PolicyAction::Reroute => ("reroute", p.next_hop_ip.split(',').map(str::trim).collect()),
+        };
+        out.push(DesiredRow {
+            table: "Logical_Router_Policy",
+            id: id.clone(),
+            owner: o.clone(),
+            columns: Row::from([
+                col("priority", Value::atom(p.priority)),
+                col("match", Value::string(&p.match_)),
+                col("action", Value::string(action)),
+                col("nexthops", strs(hops)),
+                col("external_ids", ext(&o, &id, &[("vpc", &vpc.name)])),
+            ]),
+            parent: parent("policies"),
+        });
+    }
+}
+
+/// `0.0.0.0/0` stays; a bare address becomes a host prefix as OVN prints it.
+fn normalize_prefix(cidr: &str) -> String {
+    match cidr.parse::<IpAddr>() {
+        Ok(ip) => ip.to_string(),
+        Err(_) => cidr.to_string(),
+    }
+}
+
+fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
+    let o = owner("Subnet", &s.name);
+    let vpc = &s.spec.vpc;
+    let ls = format!("ls:{}", s.name);
+    let lrp_name = router_port_name(vpc, &s.name);
+    let lsp_name = switch_port_name(&s.name, vpc);
+    let networks: Vec<String> =
+        s.gateways.iter().zip(&s.cidrs).map(|(g, c)| format!("{g}/{}", c.prefix_len())).collect();
+
+    let mut other_config: BTreeMap<&str, String> = BTreeMap::new();
+    let mut v4_excludes: Vec<String> = vec![];
+    for (g, c) in s.gateways.iter().zip(&s.cidrs) {
+        match c {
+            ipnet::IpNet::V4(n) => {
+                other_config.insert("subnet", n.to_string());
+                v4_excludes.push(g.to_string());
+            }
+            ipnet::IpNet::V6(n) => {
+                other_config.insert("ipv6_prefix", n.network().to_string());
+            }
+        }
+    }
+    for (a, b) in s.excludes.iter().filter(|(a, _)| a.is_ipv4()) {
+        v4_excludes.push(if a == b { a.to_string() } else { format!("{a}..{b}") });
+    }
+    if other_config.contains_key("subnet") {
+        other_config.insert("exclude_ips", v4_excludes.join(" "));
+    }
+    out.push(DesiredRow {
+        table: "Logical_Switch",
+        id: ls.clone(),
+        owner: o.clone(),
+        columns: Row::from([
+            col("name", Value::string(&s.name)),
+            col("other_config", Value::str_map(other_config.iter().map(|(k, v)| (*k, v.as_str())))),
+            col("external_ids", ext(&o, &ls, &[("vpc", vpc)])),
+        ]),
+        parent: None,
+    });
+    let lrp = format!("lrp:{lrp_name}");
+    let mut lrp_cols = Row::from([
+        col("name", Value::string(&lrp_name)),
+        col("mac", Value::string(stable_mac(&lrp_name))),
+        col("networks", strs(networks.iter().map(String::as_str))),
+        col("external_ids", ext(&o, &lrp, &[("lr", vpc)])),
+    ]);
+    if s.spec.enable_ipv6_ra {
+        // As Kube-OVN: the prefix *lengths* of the port's IPv6 networks, and its RA defaults.
+        let lens: Vec<String> =
+            s.cidrs.iter().filter(|c| c.addr().is_ipv6()).map(|c| c.prefix_len().to_string()).collect();
+        if !lens.is_empty() {
+            lrp_cols.insert("ipv6_prefix".into(), strs(lens.iter().map(String::as_str)));
+            lrp_cols.insert(
+                "ipv6_ra_configs".into(),
+                Value::str_map([
+                    ("address_mode", "dhcpv6_stateful"),
+                    ("max_interval", "30"),
+                    ("min_interval", "5"),
+                    ("send_periodic", "true"),
+                ]),
+            );
+        }
+    }
+    out.push(DesiredRow {
+        table: "Logical_Router_Port",
+        id: lrp,
+        owner: o.clone(),
+        columns: lrp_cols,
+        parent: Some(ParentRef { table: "Logical_Router", id: router_id(vpc), column: "ports" }),
+    });
+    let lsp = format!("lsp:{lsp_name}");
+    out.push(DesiredRow {
+        table: "Logical_Switch_Port",
+        id: lsp.clone(),
+        owner: o.clone(),
+        columns: Row::from([
+            col("name", Value::string(&lsp_name)),
+            col("type", Value::string("router")),
+            col("addresses", strs(["router"])),
+            col("options", Value::str_map([("router-port", lrp_name.as_str())])),
+            col("external_ids", ext(&o, &lsp, &[("ls", &s.name)])),
+        ]),
+        parent: Some(ParentRef { table: "Logical_Switch", id: ls, column: "ports" }),
+    });
+    // As Kube-OVN: traffic to the subnet itself is never rerouted.
+    for c in &s.cidrs {
+        let af = if c.addr().is_ipv4() { "ip4" } else { "ip6" };
+        let m = format!("{af}.dst == {c}");
+        let id = format!("policy:{vpc}:{SUBNET_POLICY_PRIORITY}:{m}");
+        out.push(DesiredRow {
+            table: "Logical_Router_Policy",
+            id: id.clone(),
+            owner: o.clone(),
+            columns: Row::from([
+                col("priority", Value::atom(SUBNET_POLICY_PRIORITY)),
+                col("match", Value::string(m)),
+                col("action", Value::string("allow")),
+                col("nexthops", Value::empty_set()),
+                col("external_ids", ext(&o, &id, &[("vpc", vpc), ("subnet", &s.name)])),
+            ]),
+            parent: Some(ParentRef { table: "Logical_Router", id: router_id(vpc), column: "policies" }),
+        });
+    }
+    if s.spec.enable_dhcp {
+        if let Some((v4, gw)) = s.cidrs.iter().zip(&s.gateways).find(|(c, _)| c.addr().is_ipv4()) {
+            let id = format!("dhcp4:{}", s.name);
+            // Kube-OVN's defaults; dhcpV4Options entries override them.
+            let mut opts: BTreeMap<String, String> = BTreeMap::from([
+                ("lease_time".into(), "3600".into()),
+                ("router".into(), gw.to_string()),
+                ("server_id".into(), "169.254.0.254".into()),
+                ("server_mac".into(), stable_mac(&format!("dhcp:{}", s.name))),
+                ("mtu".into(), DEFAULT_MTU.to_string()),
+            ]);
+            opts.extend(s.dhcp_v4_options.clone());
+            out.push(DesiredRow {
+                table: "DHCP_Options",
+                id: id.clone(),
+                owner: o.clone(),
+                columns: Row::from([
+                    col("cidr", Value::string(v4.to_string())),
+                    col("options", Value::str_map(opts.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
+                    col("external_ids", ext(&o, &id, &[("ls", &s.name), ("protocol", "IPv4")])),
+                ]),
+                parent: None,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_stable_and_distinct() {
+        assert_eq!(stable_mac("vpc1-net1"), stable_mac("vpc1-net1"));
+        assert_ne!(stable_mac("vpc1-net1"), stable_mac("vpc1-net2"));
+        assert!(stable_mac("x").starts_with("0a:00:00:"));
+    }
+}
