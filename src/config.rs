@@ -18,6 +18,10 @@ pub enum ConfigError {
     Read { path: String, reason: String },
     #[error("{path}:{line}:{column}: {message}")]
     Invalid { path: String, line: usize, column: usize, message: String },
+    #[error("[ovn] nb_db: {0}")]
+    Remote(#[from] crate::ovsdb::remote::RemoteError),
+    #[error("[ovn]: TLS needs all three of private_key, certificate and ca_cert")]
+    TlsIncomplete,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -30,11 +34,41 @@ pub struct OvnSection {
     pub ca_cert: Option<PathBuf>,
 }
 
+/// `[daemon]`: how `ovn-vpcd run` serves and paces itself.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSection {
+    /// Address of `/healthz`, `/readyz` and `/metrics`; empty disables it.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// A full reconcile at least this often, even with no trigger.
+    #[serde(default = "default_resync")]
+    pub resync_seconds: u64,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:9476".into()
+}
+fn default_resync() -> u64 {
+    300
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        DaemonSection { listen: default_listen(), resync_seconds: default_resync() }
+    }
+}
+
+/// Default northbound remote, as ovn-nbctl's.
+pub const DEFAULT_NB: &str = "unix:/var/run/ovn/ovnnb_db.sock";
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     ovn: OvnSection,
+    #[serde(default)]
+    daemon: DaemonSection,
     #[serde(default)]
     vpc: Vec<Spanned<VpcSpec>>,
     #[serde(default)]
@@ -45,6 +79,7 @@ struct File {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     pub ovn: OvnSection,
+    pub daemon: DaemonSection,
     pub vpcs: Vec<(String, VpcSpec)>,
     pub subnets: Vec<(String, SubnetSpec)>,
 }
@@ -70,7 +105,7 @@ impl Config {
             ConfigError::Invalid { path: path.into(), line, column, message }
         };
         let file: File = toml::from_str(text).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
-        let mut cfg = Config { ovn: file.ovn, ..Default::default() };
+        let mut cfg = Config { ovn: file.ovn, daemon: file.daemon, ..Default::default() };
         for v in file.vpc {
             let span = v.span();
             let mut spec = v.into_inner();
@@ -84,6 +119,28 @@ impl Config {
             cfg.subnets.push((name, spec));
         }
         Ok(cfg)
+    }
+}
+
+impl Config {
+    /// The northbound client for this configuration. Remotes come from
+    /// `db_override`, else `[ovn] nb_db`, else `$OVN_NB_DB`, else the default.
+    pub fn client_config(&self, db_override: Option<&str>) -> Result<crate::ovsdb::ClientConfig, ConfigError> {
+        use crate::ovsdb::{ClientConfig, Remote, TlsFiles};
+        let env = std::env::var("OVN_NB_DB").ok();
+        let db = db_override.or(self.ovn.nb_db.as_deref()).or(env.as_deref()).unwrap_or(DEFAULT_NB);
+        let remotes = Remote::parse_list(db, crate::ovsdb::remote::NB_PORT)?;
+        let mut c = ClientConfig::new(remotes, crate::nb::DATABASE, crate::nb::monitor_specs());
+        c.require = crate::nb::required_columns();
+        let o = &self.ovn;
+        c.tls = match (&o.private_key, &o.certificate, &o.ca_cert) {
+            (None, None, None) => None,
+            (Some(k), Some(cert), Some(ca)) => {
+                Some(TlsFiles { private_key: k.clone(), certificate: cert.clone(), ca_cert: ca.clone() })
+            }
+            _ => return Err(ConfigError::TlsIncomplete),
+        };
+        Ok(c)
     }
 }
 

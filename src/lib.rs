@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod config;
+pub mod daemon;
 pub mod model;
 pub mod nb;
 pub mod ovsdb;

@@ -31,12 +31,17 @@ enum Command {
     Plan(cmd::vpc::ConfigArgs),
     /// Reconcile the northbound database with the configuration once.
     Apply(cmd::vpc::ConfigArgs),
+    /// The daemon: keep the northbound database converged with the configuration.
+    Run(cmd::vpc::RunArgs),
 }
 
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("OVN_VPCD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -52,6 +57,7 @@ async fn main() -> ExitCode {
         Command::Nb { db, command } => cmd::nb::run(db, command).await.map(|()| ExitCode::SUCCESS),
         Command::Plan(args) => cmd::vpc::plan(args).await,
         Command::Apply(args) => cmd::vpc::apply(args).await,
+        Command::Run(args) => cmd::vpc::run(args).await,
     };
     result.unwrap_or_else(|e| {
         eprintln!("ovn-vpcd: {e:#}");

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ovn_vpcd::config::{self, Config};
-use ovn_vpcd::ovsdb::{Client, ClientConfig, Remote, TlsFiles};
-use ovn_vpcd::{nb, reconcile};
+use ovn_vpcd::ovsdb::Client;
+use ovn_vpcd::reconcile;
 
 #[derive(clap::Args, Debug)]
 pub struct ConfigArgs {
@@ -22,29 +22,9 @@ pub struct ConfigArgs {
     pub timeout: u64,
 }
 
-pub const DEFAULT_NB: &str = "unix:/var/run/ovn/ovnnb_db.sock";
-
-/// The client configuration for a config file (and an optional override).
-pub fn client_config(cfg: &Config, db_override: Option<&str>) -> Result<ClientConfig> {
-    let env = std::env::var("OVN_NB_DB").ok();
-    let db = db_override.or(cfg.ovn.nb_db.as_deref()).or(env.as_deref()).unwrap_or(DEFAULT_NB);
-    let remotes = Remote::parse_list(db, ovn_vpcd::ovsdb::remote::NB_PORT)?;
-    let mut c = ClientConfig::new(remotes, nb::DATABASE, nb::monitor_specs());
-    c.require = nb::required_columns();
-    let o = &cfg.ovn;
-    c.tls = match (&o.private_key, &o.certificate, &o.ca_cert) {
-        (None, None, None) => None,
-        (Some(k), Some(cert), Some(ca)) => {
-            Some(TlsFiles { private_key: k.clone(), certificate: cert.clone(), ca_cert: ca.clone() })
-        }
-        _ => bail!("[ovn]: TLS needs all three of private_key, certificate and ca_cert"),
-    };
-    Ok(c)
-}
-
 async fn connect(args: &ConfigArgs) -> Result<(Config, Client)> {
     let cfg = Config::load(&args.config)?;
-    let cc = client_config(&cfg, args.db.as_deref())?;
+    let cc = cfg.client_config(args.db.as_deref())?;
     let client = Client::connect(cc, Duration::from_secs(args.timeout))
         .await
         .context("connecting to the northbound database")?;
@@ -81,4 +61,24 @@ pub async fn apply(args: &ConfigArgs) -> Result<ExitCode> {
     eprintln!("converged: {n} changes applied");
     report_rejections(&rejected);
     Ok(if rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Address for /healthz, /readyz and /metrics; overrides `[daemon] listen` ("" disables).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+/// The daemon.
+pub async fn run(args: &RunArgs) -> Result<ExitCode> {
+    ovn_vpcd::daemon::run(ovn_vpcd::daemon::RunOptions {
+        config_path: args.config.config.clone(),
+        db_override: args.config.db.clone(),
+        listen: args.listen.clone(),
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,58 @@
+//! Prometheus metrics, rendered in the text exposition format.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Metrics {
+    pub reconciles_ok: AtomicU64,
+    pub reconciles_failed: AtomicU64,
+    /// Sum of reconcile durations, in microseconds.
+    pub reconcile_micros: AtomicU64,
+    pub changes_applied: AtomicU64,
+    pub config_errors: AtomicU64,
+    pub refused_objects: AtomicU64,
+    pub nb_connected: AtomicBool,
+    pub converged: AtomicBool,
+    pub owned_rows: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let ok = get(&self.reconciles_ok);
+        let failed = get(&self.reconciles_failed);
+        let _ = writeln!(s, "# HELP ovn_vpcd_reconciles_total Reconcile passes by result.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_reconciles_total counter");
+        let _ = writeln!(s, "ovn_vpcd_reconciles_total{{result=\"ok\"}} {ok}");
+        let _ = writeln!(s, "ovn_vpcd_reconciles_total{{result=\"error\"}} {failed}");
+        let _ = writeln!(s, "# HELP ovn_vpcd_reconcile_duration_seconds Time spent reconciling.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_reconcile_duration_seconds summary");
+        let _ = writeln!(s, "ovn_vpcd_reconcile_duration_seconds_sum {}", get(&self.reconcile_micros) as f64 / 1e6);
+        let _ = writeln!(s, "ovn_vpcd_reconcile_duration_seconds_count {}", ok + failed);
+        let _ = writeln!(s, "# HELP ovn_vpcd_changes_applied_total NB row changes committed.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_changes_applied_total counter");
+        let _ = writeln!(s, "ovn_vpcd_changes_applied_total {}", get(&self.changes_applied));
+        let _ = writeln!(s, "# HELP ovn_vpcd_config_errors_total Configuration loads that failed.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_config_errors_total counter");
+        let _ = writeln!(s, "ovn_vpcd_config_errors_total {}", get(&self.config_errors));
+        let _ = writeln!(s, "# HELP ovn_vpcd_refused_objects Objects refused by validation in the last pass.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_refused_objects gauge");
+        let _ = writeln!(s, "ovn_vpcd_refused_objects {}", get(&self.refused_objects));
+        let _ = writeln!(s, "# HELP ovn_vpcd_nb_connected 1 when the northbound database is connected and synced.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_nb_connected gauge");
+        let _ = writeln!(s, "ovn_vpcd_nb_connected {}", self.nb_connected.load(Ordering::Relaxed) as u8);
+        let _ = writeln!(s, "# HELP ovn_vpcd_converged 1 when the last pass left nothing to change.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_converged gauge");
+        let _ = writeln!(s, "ovn_vpcd_converged {}", self.converged.load(Ordering::Relaxed) as u8);
+        let _ = writeln!(s, "# HELP ovn_vpcd_owned_rows NB rows owned by ovn-vpcd, per table.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_owned_rows gauge");
+        for (t, n) in self.owned_rows.lock().expect("metrics lock").iter() {
+            let _ = writeln!(s, "ovn_vpcd_owned_rows{{table=\"{t}\"}} {n}");
+        }
+        s
+    }
+}
