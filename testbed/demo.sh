@@ -1,31 +1,54 @@
 #!/usr/bin/env bash
-# The main job: a local real OVN from the testbed, then ovn-vpcd's view of its
-# northbound database, next to ovn-nbctl's. The testbed keeps running; stop it
-# with: testbed/ovn.sh stop /tmp/ovn-vpcd-demo
+# The main job: a local real OVN from the testbed, ovn-vpcd running as a daemon
+# on config/ovn-vpcd.toml against it, and the result shown with ovn-nbctl.
+# Both keep running; stop them with: testbed/demo.sh stop
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${OVN_VPCD_DEMO_DIR:-/tmp/ovn-vpcd-demo}
+CONFIG=${OVN_VPCD_DEMO_CONFIG:-config/ovn-vpcd.toml}
+
+stop_daemon() {
+    if [[ -f $DIR/ovn-vpcd.pid ]]; then
+        local pid
+        pid=$(cat "$DIR/ovn-vpcd.pid")
+        if [[ $(cat "/proc/$pid/comm" 2>/dev/null) == ovn-vpcd ]]; then kill "$pid"; fi
+        rm -f "$DIR/ovn-vpcd.pid"
+    fi
+}
+
+if [[ ${1:-} == stop ]]; then
+    stop_daemon
+    testbed/ovn.sh stop "$DIR"
+    exit 0
+fi
+
 testbed/install.sh
 cargo build --release --locked
+stop_daemon
 testbed/ovn.sh stop "$DIR" >/dev/null 2>&1 || true
 testbed/ovn.sh start "$DIR"
 # shellcheck disable=SC1091
 source "$DIR/env"
+target/release/ovn-vpcd run --config "$CONFIG" --db "$NB_DB" --listen 127.0.0.1:9476 \
+    >"$DIR/ovn-vpcd.log" 2>&1 &
+echo $! >"$DIR/ovn-vpcd.pid"
+for _ in $(seq 100); do
+    curl -fs http://127.0.0.1:9476/readyz >/dev/null 2>&1 && break
+    sleep 0.1
+done
+curl -fs http://127.0.0.1:9476/readyz || { cat "$DIR/ovn-vpcd.log"; exit 1; }
+
 nbctl() { ovn-nbctl --db="$NB_DB" "$@"; }
-# Something to look at until the VPC core writes its own rows.
-nbctl lr-add demo-vpc -- ls-add demo-subnet -- \
-    lrp-add demo-vpc demo-vpc-demo-subnet 00:00:00:00:01:01 10.0.1.1/24 -- \
-    lsp-add demo-subnet demo-subnet-demo-vpc -- lsp-set-type demo-subnet-demo-vpc router -- \
-    lsp-set-addresses demo-subnet-demo-vpc router -- \
-    lsp-set-options demo-subnet-demo-vpc router-port=demo-vpc-demo-subnet -- \
-    lr-route-add demo-vpc 0.0.0.0/0 10.0.1.254
-echo "== ovn-vpcd nb --db $NB_DB tables"
-target/release/ovn-vpcd nb --db "$NB_DB" tables
-echo "== ovn-vpcd nb dump Logical_Router"
-target/release/ovn-vpcd nb --db "$NB_DB" dump Logical_Router
 echo "== ovn-nbctl show"
 nbctl show
-echo "== ovn-nbctl lr-route-list demo-vpc"
-nbctl lr-route-list demo-vpc
+for r in $(nbctl --bare --columns=name find Logical_Router external_ids:vendor=ovn-vpcd | sort); do
+    echo "== ovn-nbctl lr-route-list $r"
+    nbctl lr-route-list "$r"
+    echo "== ovn-nbctl lr-policy-list $r"
+    nbctl lr-policy-list "$r"
+done
+echo "== ovn-vpcd plan (nothing left to change)"
+target/release/ovn-vpcd plan --config "$CONFIG" --db "$NB_DB" || true
 echo
-echo "OVN keeps running in $DIR (NB at $NB_DB). Stop it with: testbed/ovn.sh stop $DIR"
+echo "ovn-vpcd runs (pid $(cat "$DIR/ovn-vpcd.pid"), log $DIR/ovn-vpcd.log, metrics http://127.0.0.1:9476/metrics)"
+echo "against OVN in $DIR (NB at $NB_DB). Edit $CONFIG and watch it converge; stop with: testbed/demo.sh stop"

@@ -3,7 +3,7 @@
 set -euo pipefail
 
 PACKAGES=(ovn-central ovn-host openvswitch-switch iptables iproute2 tcpdump iputils-ping
-    python3-ovsdbapp)
+    python3-ovsdbapp openssl curl systemd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

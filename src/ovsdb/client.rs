@@ -346,6 +346,9 @@ async fn supervise(shared: Arc<Shared>, cfg: ClientConfig) {
         *shared.rpc.lock().expect("rpc lock") = None;
         let reason = format!("{remote}: {err}");
         shared.set_state(ConnState::Disconnected { reason: reason.clone() });
+        if matches!(err, SessionError::Conn(ConnError::Shutdown)) {
+            return;
+        }
         if synced {
             tracing::warn!(%remote, error = %err, "database connection lost");
             backoff.reset();

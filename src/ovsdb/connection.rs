@@ -22,6 +22,8 @@ pub enum ConnError {
     Truncated(usize),
     #[error("peer closed the connection")]
     Closed,
+    #[error("client shut down")]
+    Shutdown,
     #[error("no message from peer for {0:?} after an inactivity probe")]
     ProbeTimeout(std::time::Duration),
 }

@@ -189,7 +189,7 @@ async fn serve(
                 }
             }
             req = requests.recv() => {
-                let Some(req) = req else { return ConnError::Closed };
+                let Some(req) = req else { return ConnError::Shutdown };
                 // Batch everything already queued into one write.
                 let mut buf = Vec::with_capacity(req.params.get().len() + 64);
                 let mut next = Some(req);
