@@ -162,3 +162,50 @@ fn config_errors_name_file_line_and_field_and_write_nothing() {
     assert!(err.contains(&format!("{}:3:", bed.config.display())) && err.contains("unknown field `nexthop`"), "{err}");
     assert_eq!(bed.nbctl(&["lr-list"]), "");
 }
+
+#[test]
+fn ecmp_routes_dual_stack_dhcp_and_ipv6_ra() {
+    let bed = Bed::new();
+    bed.write(
+        r#"
+[[vpc]]
+name = "v6"
+staticRoutes = [
+  { cidr = "0.0.0.0/0", nextHopIP = "10.0.1.2" },
+  { cidr = "0.0.0.0/0", nextHopIP = "10.0.1.3" },
+  { cidr = "::/0", nextHopIP = "fd00:10::2" },
+]
+[[subnet]]
+name = "dual"
+vpc = "v6"
+cidrBlock = "10.0.1.0/24,fd00:10::/120"
+enableDHCP = true
+enableIPv6RA = true
+"#,
+    );
+    bed.apply_ok();
+    let routes = bed.nbctl(&["lr-route-list", "v6"]);
+    assert!(
+        routes.contains("0.0.0.0/0 10.0.1.2 dst-ip ecmp") && routes.contains("0.0.0.0/0 10.0.1.3 dst-ip ecmp"),
+        "{routes}"
+    );
+    assert!(routes.contains("::/0 fd00:10::2 dst-ip"), "{routes}");
+    assert_eq!(
+        bed.nbctl(&["get", "Logical_Router_Port", "v6-dual", "networks"]),
+        "[\"10.0.1.1/24\", \"fd00:10::1/120\"]"
+    );
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "v6-dual", "ipv6_prefix"]), "[\"120\"]");
+    assert_eq!(
+        bed.nbctl(&["get", "Logical_Router_Port", "v6-dual", "ipv6_ra_configs:address_mode"]),
+        "dhcpv6_stateful"
+    );
+    let dhcp = bed.nbctl(&["dhcp-options-list"]);
+    assert_eq!(dhcp.lines().count(), 2, "{dhcp}");
+    let policies = bed.nbctl(&["lr-policy-list", "v6"]);
+    assert!(
+        policies.contains("31000 ip4.dst == 10.0.1.0/24 allow")
+            && policies.contains("31000 ip6.dst == fd00:10::/120 allow"),
+        "{policies}"
+    );
+    assert_eq!(bed.plan_code(), 0);
+}

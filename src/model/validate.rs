@@ -47,6 +47,7 @@ pub struct Subnet {
     /// (IP management only, no switch).
     pub is_ovn: bool,
     pub dhcp_v4_options: BTreeMap<String, String>,
+    pub dhcp_v6_options: BTreeMap<String, String>,
     pub spec: SubnetSpec,
 }
 
@@ -220,8 +221,17 @@ fn check_subnet(name: &str, spec: &SubnetSpec) -> Result<Subnet, Rejection> {
         return Err(bad("gatewayType", format!("{:?} is not distributed or centralized", spec.gateway_type)));
     }
     let dhcp_v4_options = parse_options(&spec.dhcp_v4_options).map_err(|r| bad("dhcpV4Options", r))?;
-    parse_options(&spec.dhcp_v6_options).map_err(|r| bad("dhcpV6Options", r))?;
-    Ok(Subnet { name: name.into(), cidrs, gateways, excludes, is_ovn, dhcp_v4_options, spec: spec.clone() })
+    let dhcp_v6_options = parse_options(&spec.dhcp_v6_options).map_err(|r| bad("dhcpV6Options", r))?;
+    Ok(Subnet {
+        name: name.into(),
+        cidrs,
+        gateways,
+        excludes,
+        is_ovn,
+        dhcp_v4_options,
+        dhcp_v6_options,
+        spec: spec.clone(),
+    })
 }
 
 /// Kube-OVN's `k=v,k=v` option strings.

@@ -282,6 +282,22 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
         });
     }
     if s.spec.enable_dhcp {
+        if let Some(v6) = s.cidrs.iter().find(|c| c.addr().is_ipv6()) {
+            let id = format!("dhcp6:{}", s.name);
+            let mut opts = BTreeMap::from([("server_id".to_string(), stable_mac(&format!("dhcp6:{}", s.name)))]);
+            opts.extend(s.dhcp_v6_options.clone());
+            out.push(DesiredRow {
+                table: "DHCP_Options",
+                id: id.clone(),
+                owner: o.clone(),
+                columns: Row::from([
+                    col("cidr", Value::string(v6.to_string())),
+                    col("options", Value::str_map(opts.iter().map(|(k, v)| (k.as_str(), v.as_str())))),
+                    col("external_ids", ext(&o, &id, &[("ls", &s.name), ("protocol", "IPv6")])),
+                ]),
+                parent: None,
+            });
+        }
         if let Some((v4, gw)) = s.cidrs.iter().zip(&s.gateways).find(|(c, _)| c.addr().is_ipv4()) {
             let id = format!("dhcp4:{}", s.name);
             // Kube-OVN's defaults; dhcpV4Options entries override them.
