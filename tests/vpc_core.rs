@@ -209,3 +209,39 @@ enableIPv6RA = true
     );
     assert_eq!(bed.plan_code(), 0);
 }
+
+#[test]
+fn a_name_taken_by_a_foreign_row_fails_only_its_owner() {
+    let bed = Bed::new();
+    // Someone else's router port already has the name net1's port would get.
+    bed.ovn
+        .nbctl(&[
+            "lr-add",
+            "theirs",
+            "--",
+            "lrp-add",
+            "theirs",
+            "test-vpc-1-net1",
+            "00:00:00:00:00:99",
+            "192.168.0.1/24",
+        ])
+        .unwrap();
+    bed.write(SEED_002);
+    let out = bed.vpcd("apply");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refused: Subnet \"net1\": northbound: rows refused by the NB")
+            && err.contains("constraint violation"),
+        "{err}"
+    );
+    // Everything else converged; the foreign port is untouched.
+    assert_eq!(bed.nbctl(&["lr-route-list", "test-vpc-1"]), VPC1_ROUTES);
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "test-vpc-2-net2", "networks"]), "[\"10.0.1.1/24\"]");
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "test-vpc-1-net1", "networks"]), "[\"192.168.0.1/24\"]");
+    assert_eq!(
+        bed.nbctl(&["--bare", "--columns=name", "find", "Logical_Switch", "name=net1"]),
+        "",
+        "net1 not half-applied"
+    );
+}

@@ -86,11 +86,32 @@ impl Existing {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     Insert(DesiredRow),
-    Update { table: &'static str, id: String, uuid: Uuid, old: Row, new: Row },
-    Delete { table: &'static str, id: String, uuid: Uuid, parent: Option<(&'static str, Uuid, &'static str)> },
+    Update {
+        table: &'static str,
+        id: String,
+        owner: String,
+        uuid: Uuid,
+        old: Row,
+        new: Row,
+    },
+    Delete {
+        table: &'static str,
+        id: String,
+        owner: String,
+        uuid: Uuid,
+        parent: Option<(&'static str, Uuid, &'static str)>,
+    },
 }
 
 impl Change {
+    /// `<Kind>/<name>` of the object this change belongs to.
+    pub fn owner(&self) -> &str {
+        match self {
+            Change::Insert(r) => &r.owner,
+            Change::Update { owner, .. } | Change::Delete { owner, .. } => owner,
+        }
+    }
+
     fn sort_key(&self) -> (usize, &str, u8) {
         let (table, id, kind) = match self {
             Change::Delete { table, id, .. } => (*table, id.as_str(), 0),
@@ -142,7 +163,14 @@ pub fn diff(desired: &[DesiredRow], existing: &Existing, protected: &BTreeSet<St
                     }
                 }
                 if !new.is_empty() {
-                    changes.push(Change::Update { table: d.table, id: d.id.clone(), uuid: e.uuid, old, new });
+                    changes.push(Change::Update {
+                        table: d.table,
+                        id: d.id.clone(),
+                        owner: d.owner.clone(),
+                        uuid: e.uuid,
+                        old,
+                        new,
+                    });
                 }
             }
         }
@@ -156,6 +184,7 @@ pub fn diff(desired: &[DesiredRow], existing: &Existing, protected: &BTreeSet<St
         changes.push(Change::Delete {
             table,
             id: id.clone(),
+            owner: e.owner.clone(),
             uuid: e.uuid,
             parent: existing.parents.get(&e.uuid).copied(),
         });
@@ -167,6 +196,19 @@ pub fn diff(desired: &[DesiredRow], existing: &Existing, protected: &BTreeSet<St
 impl Plan {
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// The owners with changes, VPCs before subnets (parents first).
+    pub fn owners(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.changes.iter().map(|c| c.owner().to_string()).collect();
+        v.sort_by(|a, b| (!a.starts_with("Vpc/"), a).cmp(&(!b.starts_with("Vpc/"), b)));
+        v.dedup();
+        v
+    }
+
+    /// The part of the plan that belongs to one owner.
+    pub fn only(&self, owner: &str) -> Plan {
+        Plan { changes: self.changes.iter().filter(|c| c.owner() == owner).cloned().collect() }
     }
 
     /// The operations of one transaction applying this plan. Every insert
