@@ -323,6 +323,11 @@ async fn follows_the_raft_leader_and_commits_each_write_once() {
         s => panic!("not synced: {s:?}"),
     }
     assert_eq!(client.cache().table("Logical_Switch").unwrap().len(), n);
+    // Reconnecting to another member resumed the monitor from the last
+    // transaction id instead of reloading everything.
+    let stats = client.monitor_stats();
+    assert_eq!(stats.full_loads.load(std::sync::atomic::Ordering::Relaxed), 1, "only the first load is full");
+    assert!(stats.resumed.load(std::sync::atomic::Ordering::Relaxed) >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

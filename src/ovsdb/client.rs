@@ -132,8 +132,18 @@ enum SessionError {
     Notification(#[from] monitor::NotificationError),
 }
 
+/// Counters of how monitors were (re)established.
+#[derive(Debug, Default)]
+pub struct MonitorStats {
+    /// Initial loads of the whole content.
+    pub full_loads: std::sync::atomic::AtomicU64,
+    /// `monitor_cond_since` resumptions that only sent what changed.
+    pub resumed: std::sync::atomic::AtomicU64,
+}
+
 struct Shared {
     db: String,
+    stats: MonitorStats,
     cache: RwLock<Cache>,
     rpc: Mutex<Option<RpcHandle>>,
     state: watch::Sender<ConnState>,
@@ -189,6 +199,7 @@ impl Client {
     pub fn start(config: ClientConfig) -> Client {
         let shared = Arc::new(Shared {
             db: config.database.clone(),
+            stats: MonitorStats::default(),
             cache: RwLock::new(Cache::default()),
             rpc: Mutex::new(None),
             state: watch::channel(ConnState::Disconnected { reason: "not started".into() }).0,
@@ -239,6 +250,10 @@ impl Client {
     }
     pub fn database(&self) -> &str {
         &self.shared.db
+    }
+    /// How often the monitor was loaded in full or resumed.
+    pub fn monitor_stats(&self) -> &MonitorStats {
+        &self.shared.stats
     }
 
     /// Cancels the database monitor (`monitor_cancel`): the cache stops
@@ -506,6 +521,8 @@ async fn monitor_initial(
             c.last_txn_id = txn;
             Ok(())
         })?;
+        let counter = if resume { &shared.stats.resumed } else { &shared.stats.full_loads };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::debug!(method = method.name(), resumed = resume, "monitor established");
         return Ok(());
     }

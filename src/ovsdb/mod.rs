@@ -15,7 +15,7 @@ pub mod rpc;
 pub mod schema;
 
 pub use cache::{Cache, RowView, TableCache};
-pub use client::{Client, ClientConfig, ClientError, ConnState, Outcome};
+pub use client::{Client, ClientConfig, ClientError, ConnState, MonitorStats, Outcome};
 pub use data::{Atom, Uuid, Value};
 pub use monitor::{Method as MonitorMethod, MonitorSpec};
 pub use ops::{Cond, Mutation, Op, OpResult, Row, TxnError};
