@@ -3,9 +3,7 @@
 //!     cargo bench --bench nb [-- FIGURE]
 //!
 //! FIGURE is `insert_10k_routes`, `small_txn_1k`, `monitor_100k` or `all` (the
-//! default; the three figures), or `small_txn_1k_unbounded` (a probe: all 1,000
-//! small transactions in flight at once). `NB_BENCH_WINDOW` sets how many of
-//! `small_txn_1k`'s transactions may be in flight at once (default 128).
+//! default; the three figures).
 //!
 //! Every figure runs against its own fresh testbed (a real standalone NB
 //! ovsdb-server, SB and ovn-northd started by `testbed/ovn.sh`, stopped on drop;
@@ -44,7 +42,6 @@ fn main() -> Result<()> {
     match what {
         "insert_10k_routes" => insert_10k_routes(&rt),
         "small_txn_1k" => small_txn_1k(&rt),
-        "small_txn_1k_unbounded" => small_txn_1k_unbounded(&rt),
         "monitor_100k" => monitor_100k(&rt),
         "all" => {
             insert_10k_routes(&rt)?;
@@ -58,9 +55,7 @@ fn main() -> Result<()> {
             let rows: usize = args.get(2).context("populate REMOTE ROWS")?.parse()?;
             rt.block_on(populate(remote, rows))
         }
-        other => bail!(
-            "unknown figure {other:?}: expected insert_10k_routes, small_txn_1k, monitor_100k, all or small_txn_1k_unbounded"
-        ),
+        other => bail!("unknown figure {other:?}: expected insert_10k_routes, small_txn_1k, monitor_100k or all"),
     }
 }
 
@@ -208,30 +203,16 @@ fn insert_10k_routes(rt: &tokio::runtime::Runtime) -> Result<()> {
 
 // ---- small_txn_1k ------------------------------------------------------------------------
 
-/// Default number of transactions in flight at once. All 1,000 at once can stall
-/// the client for good (see BENCHMARKS.md): its connection task stops reading
-/// while a write is blocked, and ovsdb-server stops reading while it has replies
-/// the client has not read. With at most 128 requests unread by the server
-/// (~115 bytes each, ~730 bytes of kernel accounting each as separate writes,
-/// ~93 KB) the client's socket (208 KB send buffer) never fills, so its writes
-/// never block. Measured: 64..256 in flight take the same time on this testbed.
-const DEFAULT_WINDOW: usize = 128;
-/// Bound of the `small_txn_1k_unbounded` probe.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// 1,000 one-insert transactions spawned at once on one client, at most `window`
-/// of them in flight (a semaphore), all pipelined on the one connection. Each
-/// `Client::transact` returns once its reply is in and its row is in the cache.
-async fn run_small_txns(client: Arc<Client>, window: usize, ovn: &Ovn) -> Result<(Duration, CpuUsed)> {
+/// 1,000 one-insert transactions spawned at once on one client, all in flight
+/// together, pipelined on its one connection. Each `Client::transact` returns once
+/// its reply is in and its row is in the cache.
+async fn run_small_txns(client: Arc<Client>, ovn: &Ovn) -> Result<(Duration, CpuUsed)> {
     let cpu = CpuMeter::start(ovn);
-    let sem = Arc::new(tokio::sync::Semaphore::new(window));
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for i in 0..SMALL_TXNS {
         let c = client.clone();
-        let sem = sem.clone();
         set.spawn(async move {
-            let _permit = sem.acquire_owned().await.expect("semaphore");
             let row = Row::from([("name".to_string(), str_col(&format!("ls{i}")))]);
             c.transact(&[Op::Insert { table: "Logical_Switch".into(), row, uuid_name: None }]).await
         });
@@ -248,48 +229,16 @@ async fn run_small_txns(client: Arc<Client>, window: usize, ovn: &Ovn) -> Result
 
 fn small_txn_1k(rt: &tokio::runtime::Runtime) -> Result<()> {
     let name = "small_txn_1k";
-    let window: usize = match std::env::var("NB_BENCH_WINDOW") {
-        Ok(s) => s.parse().with_context(|| format!("NB_BENCH_WINDOW={s:?}"))?,
-        Err(_) => DEFAULT_WINDOW,
-    };
     let ovn = start_testbed(&[])?;
     let cfg = config(ovn.nb_unix(), vec![MonitorSpec::all("Logical_Switch")])?;
     let (elapsed, cpu) = timed(rt, name, async {
         let client = Arc::new(Client::connect(cfg, Duration::from_secs(10)).await?);
-        run_small_txns(client, window.max(1), &ovn).await
+        run_small_txns(client, &ovn).await
     })?;
     let n = nbctl_count(&ovn, "Logical_Switch")?;
     assert_eq!(n, SMALL_TXNS, "ovn-nbctl sees {n} logical switches, expected {SMALL_TXNS}");
     figure(name, "ovn-vpcd_seconds", elapsed.as_secs_f64(), "s");
-    println!("{name} ovn-vpcd_window: {window} txns");
     cpu.report(name);
-    Ok(())
-}
-
-/// Probe: all 1,000 in flight at once. Reports the time, or that no reply came
-/// within PROBE_TIMEOUT and how many switches were committed by then.
-fn small_txn_1k_unbounded(rt: &tokio::runtime::Runtime) -> Result<()> {
-    let name = "small_txn_1k";
-    let ovn = start_testbed(&[])?;
-    let cfg = config(ovn.nb_unix(), vec![MonitorSpec::all("Logical_Switch")])?;
-    let r = rt.block_on(async {
-        let client = Arc::new(Client::connect(cfg, Duration::from_secs(10)).await?);
-        tokio::time::timeout(PROBE_TIMEOUT, run_small_txns(client, SMALL_TXNS, &ovn)).await.ok().transpose()
-    })?;
-    match r {
-        Some((elapsed, _)) => {
-            let n = nbctl_count(&ovn, "Logical_Switch")?;
-            assert_eq!(n, SMALL_TXNS, "ovn-nbctl sees {n} logical switches, expected {SMALL_TXNS}");
-            figure(name, "ovn-vpcd_unbounded_seconds", elapsed.as_secs_f64(), "s");
-        }
-        None => {
-            let n = nbctl_count(&ovn, "Logical_Switch")?;
-            println!(
-                "{name} ovn-vpcd_unbounded: STALLED (not all replied within {} s; {n} of {SMALL_TXNS} committed)",
-                PROBE_TIMEOUT.as_secs()
-            );
-        }
-    }
     Ok(())
 }
 

@@ -5,9 +5,7 @@
 #   testbed/bench.sh
 #
 # Env: BENCH_REPS (default 3): runs of each fast measurement, the median is reported;
-#      BENCH_SLOW_REPS (default 1): runs of the slow ones (1,000 ovn-nbctl processes, monitor_100k);
-#      NB_BENCH_WINDOW (default 128): small_txn_1k transactions in flight at once;
-#      BENCH_PROBE_UNBOUNDED (default 1): also try all 1,000 in flight at once (informational).
+#      BENCH_SLOW_REPS (default 1): runs of the slow ones (1,000 ovn-nbctl processes, monitor_100k).
 # Prints samples as '# ...' lines, then one 'name key: value unit' line per figure and ratio.
 # Everything it starts (testbeds, bench processes) is stopped on exit, by pid / pidfile.
 set -euo pipefail
@@ -18,8 +16,6 @@ PEERS=$ROOT/testbed/bench/peers.py
 PY=/usr/bin/python3 # Debian's interpreter: it sees python3-ovsdbapp
 REPS=${BENCH_REPS:-3}
 SLOW_REPS=${BENCH_SLOW_REPS:-1}
-export NB_BENCH_WINDOW=${NB_BENCH_WINDOW:-128}
-PROBE_UNBOUNDED=${BENCH_PROBE_UNBOUNDED:-1}
 ROUTES=10000
 SMALL=1000
 NEXTHOP=192.168.255.1
@@ -223,10 +219,6 @@ for l in sys.stdin:
         nbctl_small_txn_1k
         rust_figure monitor_100k
     done
-    if [[ $PROBE_UNBOUNDED == 1 ]]; then
-        log "probe: small_txn_1k with all 1,000 transactions in flight (15 s bound)"
-        rust_figure small_txn_1k_unbounded
-    fi
 
     local ins_rs ins_nbctl ins_py sm_rs sm_nbctl sm_py
     ins_rs=$(median insert_10k_routes ovn-vpcd_seconds)
@@ -242,7 +234,7 @@ for l in sys.stdin:
     local k
     while read -r k; do
         echo "#   $k: $(samples "${k% *}" "${k#* }")"
-    done < <(awk -F': ' '{ print $1 }' "$RESULTS" | grep -vE ' ovn-vpcd_(unbounded|window)$' | awk '!seen[$0]++')
+    done < <(awk -F': ' '{ print $1 }' "$RESULTS" | awk '!seen[$0]++')
     line insert_10k_routes ovn-vpcd_seconds s
     line insert_10k_routes ovn-vpcd_cached_seconds s
     line insert_10k_routes ovn-nbctl_seconds s
@@ -250,12 +242,10 @@ for l in sys.stdin:
     ratio_line insert_10k_routes ratio_vs_nbctl "$ins_rs" "$ins_nbctl" "<=" 1.2
     ratio_line insert_10k_routes ratio_vs_ovsdbapp "$ins_rs" "$ins_py"
     line small_txn_1k ovn-vpcd_seconds s
-    echo "small_txn_1k ovn-vpcd_window: $NB_BENCH_WINDOW txns in flight at most"
     line small_txn_1k ovn-nbctl_seconds s
     line small_txn_1k ovsdbapp_seconds s
     ratio_line small_txn_1k speedup_vs_nbctl "$sm_nbctl" "$sm_rs" ">=" 20
     ratio_line small_txn_1k speedup_vs_ovsdbapp "$sm_py" "$sm_rs" ">=" 5
-    grep -E '^small_txn_1k ovn-vpcd_unbounded' "$RESULTS" || true
     line monitor_100k seconds s
     line monitor_100k peak_rss MB "<" 200
     line monitor_100k rss_after_sync MB
