@@ -1,0 +1,2 @@
+//! VPC core benchmarks (filled in by the benchmark work).
+fn main() {}
