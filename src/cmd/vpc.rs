@@ -42,6 +42,9 @@ pub async fn plan(args: &ConfigArgs) -> Result<ExitCode> {
     let (cfg, client) = connect(args).await?;
     let pass = reconcile::plan(&cfg.vpcs, &cfg.subnets, &client);
     print!("{}", pass.plan);
+    for n in &pass.model.notices {
+        eprintln!("note: {n}");
+    }
     report_rejections(&pass.rejected);
     Ok(if !pass.rejected.is_empty() {
         ExitCode::from(1)
@@ -57,6 +60,9 @@ pub async fn plan(args: &ConfigArgs) -> Result<ExitCode> {
 /// Reconciles once; exit 0 when converged with nothing refused.
 pub async fn apply(args: &ConfigArgs) -> Result<ExitCode> {
     let (cfg, client) = connect(args).await?;
+    for n in ovn_vpcd::model::validate::validate(&cfg.vpcs, &cfg.subnets).0.notices {
+        eprintln!("note: {n}");
+    }
     let (rejected, n) = reconcile::apply(&cfg.vpcs, &cfg.subnets, &client).await?;
     eprintln!("converged: {n} changes applied");
     report_rejections(&rejected);

@@ -71,6 +71,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut last_refusals: BTreeSet<String> = BTreeSet::new();
     let mut notified = false;
     tracing::info!(config = %opts.config_path.display(), vpcs = config.vpcs.len(), subnets = config.subnets.len(), "ovn-vpcd running");
+    log_notices(&config);
     loop {
         let synced = matches!(*state.borrow(), ConnState::Synced { .. });
         metrics.nb_connected.store(synced, Ordering::Relaxed);
@@ -167,6 +168,7 @@ fn reload(opts: &RunOptions, current: &str, force: bool, metrics: &Metrics) -> O
     match Config::parse(&path, &text) {
         Ok(c) => {
             tracing::info!(%path, vpcs = c.vpcs.len(), subnets = c.subnets.len(), "configuration loaded");
+            log_notices(&c);
             Some((text, c))
         }
         Err(e) => {
@@ -175,6 +177,12 @@ fn reload(opts: &RunOptions, current: &str, force: bool, metrics: &Metrics) -> O
             // Remember the bad text so it is not reported again until it changes.
             Some((text, Config::parse(&path, current).ok()?))
         }
+    }
+}
+
+fn log_notices(config: &Config) {
+    for n in crate::model::validate::validate(&config.vpcs, &config.subnets).0.notices {
+        tracing::warn!(notice = %n, "configuration field not realised");
     }
 }
 

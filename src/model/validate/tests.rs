@@ -149,3 +149,20 @@ fn repeated_routes_and_policies_are_refused() {
     v[0].1.policy_routes.push(p);
     assert!(validate(&v, &s).1[0].to_string().contains("policyRoutes[2]: same priority and match as policyRoutes[1]"));
 }
+
+#[test]
+fn unrealised_fields_are_noticed_not_ignored() {
+    let (mut v, mut s) = seed_002();
+    v[0].1.enable_external = true;
+    s[0].1.private = true;
+    let (m, r) = validate(&v, &s);
+    assert!(r.is_empty());
+    assert_eq!(
+        m.notices,
+        vec![
+            "Vpc \"test-vpc-1\": enableExternal: accepted, not yet realised (comes with the NAT gateway)".to_string(),
+            "Subnet \"net1\": private: accepted, not yet realised (no ACLs are written)".to_string(),
+        ]
+    );
+    assert!(validate(&seed_002().0, &seed_002().1).0.notices.is_empty());
+}
