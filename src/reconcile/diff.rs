@@ -212,7 +212,8 @@ impl Plan {
     }
 
     /// The operations of one transaction applying this plan. Every insert
-    /// is guarded by a `wait` on its id, so a replay cannot insert twice.
+    /// is guarded by a `wait` on its id (children of a parent inserted in the
+    /// same transaction by the parent's), so a replay cannot insert twice.
     pub fn to_ops(&self, existing: &Existing) -> Result<Vec<Op>, PlanError> {
         let inserted: HashMap<(&str, &str), String> = self
             .changes
@@ -235,8 +236,14 @@ impl Plan {
         for (i, c) in self.changes.iter().enumerate() {
             match c {
                 Change::Insert(r) => {
-                    let tag = Value::str_map([(ID_KEY, r.id.as_str())]);
-                    ops.push(Op::wait_absent(r.table, vec![Cond::includes("external_ids", tag)]));
+                    // A child inserted with its new parent is covered by the
+                    // parent's guard; every other insert gets its own.
+                    let parent_new =
+                        r.parent.as_ref().is_some_and(|p| inserted.contains_key(&(p.table, p.id.as_str())));
+                    if !parent_new {
+                        let tag = Value::str_map([(ID_KEY, r.id.as_str())]);
+                        ops.push(Op::wait_absent(r.table, vec![Cond::includes("external_ids", tag)]));
+                    }
                     let name = format!("row{i}");
                     if let Some(ParentRef { table, id, column }) = &r.parent {
                         if inserted.contains_key(&(*table, id.as_str())) {

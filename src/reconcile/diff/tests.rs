@@ -115,7 +115,16 @@ fn inserts_are_guarded_and_children_ride_in_their_new_parent() {
     let inserts = ops.iter().filter(|o| matches!(o, Op::Insert { .. })).count();
     let waits = ops.iter().filter(|o| matches!(o, Op::Wait { .. })).count();
     assert_eq!(inserts, rows.len());
-    assert_eq!(waits, rows.len(), "every insert guarded");
+    let roots = rows.iter().filter(|r| r.parent.is_none()).count();
+    assert_eq!(waits, roots, "roots guarded; their new children ride on the guard");
+    // A child added to an existing parent gets a guard of its own.
+    let ex = applied(&rows);
+    let mut more = rows.clone();
+    let mut extra = rows.iter().find(|r| r.table == "Logical_Router_Static_Route").unwrap().clone();
+    extra.id.push_str(":extra");
+    more.push(extra);
+    let ops2 = diff(&more, &ex, &BTreeSet::new()).to_ops(&ex).unwrap();
+    assert!(matches!(ops2.as_slice(), [Op::Wait { .. }, Op::Insert { .. }, Op::Mutate { .. }]), "{ops2:?}");
     assert!(!ops.iter().any(|o| matches!(o, Op::Mutate { .. })), "new parents carry their children");
     let lr = ops
         .iter()
