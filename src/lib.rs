@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod config;
 pub mod daemon;
+pub mod kube;
 pub mod model;
 pub mod nb;
 pub mod ovsdb;
