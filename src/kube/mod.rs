@@ -1,4 +1,12 @@
-//! The Kubernetes side: raw REST list+watch (no kube-rs). So far the
-//! watcher's state machine; the HTTP client and resources come next.
+//! The Kubernetes side: raw REST list+watch on reqwest (no kube-rs, no
+//! controller framework).
+//!
+//! - `watcher`: the pure list+watch state machine and its backoff layer;
+//! - `client`: kubeconfig / in-cluster credentials and the REST calls;
+//! - `driver`: runs the state machine against a `KubeClient`.
+//!
+//! The custom resources, status and leader election come next.
 
+pub mod client;
+pub mod driver;
 pub mod watcher;
