@@ -33,6 +33,28 @@ enum Command {
     Apply(cmd::vpc::ConfigArgs),
     /// The daemon: keep the northbound database converged with the configuration.
     Run(cmd::vpc::RunArgs),
+    /// Print the kubeovn.io/v1 CRD manifests (for `kubectl apply -f -`).
+    Crds {
+        /// Instead, write each as JSON into this directory (for the testbed API server).
+        #[arg(long)]
+        json_dir: Option<std::path::PathBuf>,
+    },
+}
+
+fn crds(json_dir: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use ovn_vpcd::kube::crds;
+    let Some(dir) = json_dir else {
+        print!("{}", crds::yaml());
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    for (plural, yaml) in crds::CRDS {
+        let path = dir.join(format!("{plural}.json"));
+        let json = serde_json::to_string_pretty(&crds::to_json(yaml)?)?;
+        std::fs::write(&path, json).with_context(|| path.display().to_string())?;
+    }
+    Ok(())
 }
 
 fn init_logging(format: &str) {
@@ -58,6 +80,7 @@ async fn main() -> ExitCode {
         Command::Plan(args) => cmd::vpc::plan(args).await,
         Command::Apply(args) => cmd::vpc::apply(args).await,
         Command::Run(args) => cmd::vpc::run(args).await,
+        Command::Crds { json_dir } => crds(json_dir.as_deref()).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ovn-vpcd: {e:#}");

@@ -8,5 +8,6 @@
 //! The custom resources, status and leader election come next.
 
 pub mod client;
+pub mod crds;
 pub mod driver;
 pub mod watcher;
