@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
-# bench.sh: ovn-vpcd's northbound benchmarks against their peers (ovn-nbctl, ovsdbapp),
-# each measurement on its own fresh standalone OVN testbed, over the NB unix socket.
+# bench.sh: ovn-vpcd's benchmarks against their peers (ovn-nbctl, ovsdbapp), each
+# measurement on its own fresh standalone OVN testbed, over the NB unix socket.
+#   nb:  the OVSDB client (benches/nb.rs): insert_10k_routes, small_txn_1k, monitor_100k.
+#   vpc: the VPC core, through the release binary (benches/vpc.rs): converge_100vpc,
+#        one_route_change, daemon_rss, plus timing breakdowns (diag).
 #
 #   testbed/bench.sh
 #
 # Env: BENCH_REPS (default 3): runs of each fast measurement, the median is reported;
-#      BENCH_SLOW_REPS (default 1): runs of the slow ones (1,000 ovn-nbctl processes, monitor_100k).
+#      BENCH_SLOW_REPS (default 1): runs of the slow ones (1,000 ovn-nbctl processes,
+#      monitor_100k, the daemon figures);
+#      BENCH_FIGURES (default "nb vpc"): which groups to run.
 # Prints samples as '# ...' lines, then one 'name key: value unit' line per figure and ratio.
-# Everything it starts (testbeds, bench processes) is stopped on exit, by pid / pidfile.
+# Everything it starts (testbeds, bench processes, daemons) is stopped on exit, by pid / pidfile
+# / process group.
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -16,6 +22,7 @@ PEERS=$ROOT/testbed/bench/peers.py
 PY=/usr/bin/python3 # Debian's interpreter: it sees python3-ovsdbapp
 REPS=${BENCH_REPS:-3}
 SLOW_REPS=${BENCH_SLOW_REPS:-1}
+FIGURES=${BENCH_FIGURES:-nb vpc}
 ROUTES=10000
 SMALL=1000
 NEXTHOP=192.168.255.1
@@ -25,10 +32,12 @@ die() { log "ERROR: $*"; exit 1; }
 
 WORK=""   # scratch dir: every testbed (ours and the Rust bench's, via TMPDIR) lives here
 CHILD=""  # pid (= process group id, started with setsid) of the running bench process
+SAMPLER="" # pid of the busy sampler (see start_sampler)
 
 cleanup() {
     local rc=$? d
     trap - EXIT INT TERM
+    if [[ -n $SAMPLER ]]; then kill "$SAMPLER" 2>/dev/null || true; wait "$SAMPLER" 2>/dev/null || true; fi
     if [[ -n $CHILD ]] && kill -0 "$CHILD" 2>/dev/null; then
         log "stopping bench process group $CHILD"
         kill -TERM -- "-$CHILD" 2>/dev/null || true
@@ -64,6 +73,18 @@ run_child() {
 }
 
 now_ns() { date +%s%N; }
+
+# The machine is shared: once the builds are done, note every second in which any cargo or
+# rustc process (another session's build or test run) is alive. Reported at the end.
+start_sampler() {
+    (
+        while :; do
+            if pgrep -f '(^|/)(cargo|rustc)( |$)' >/dev/null; then date +%s >>"$WORK/busy"; fi
+            sleep 1
+        done
+    ) &
+    SAMPLER=$!
+}
 secs_since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }'; }
 
 # Fresh standalone testbed (NB + SB + northd, as the Rust figures use) in a new dir: sets TB.
@@ -97,16 +118,25 @@ record() { # record LINE...
 
 # median NAME KEY -> value (empty if no sample)
 median() {
-    grep -F "$1 $2: " "$RESULTS" | awk '{ print $(NF-1) }' | sort -g |
+    { grep -F "$1 $2: " "$RESULTS" || true; } | awk '{ print $(NF-1) }' | sort -g |
         awk '{ v[NR] = $1 } END { if (NR) printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-samples() { grep -F "$1 $2: " "$RESULTS" | awk '{ print $(NF-1) }' | paste -sd' ' -; }
+samples() { { grep -F "$1 $2: " "$RESULTS" || true; } | awk '{ print $(NF-1) }' | paste -sd' ' -; }
 
 # --- measurements ---------------------------------------------------------------------------
 
 rust_figure() { # rust_figure FIGURE
     local out="$WORK/rust.out"
     run_child "$out" env TMPDIR="$WORK" "$EXE" "$1" || die "Rust bench '$1' failed"
+    mapfile -t lines <"$out"
+    record "${lines[@]}"
+}
+
+# vpc_figure FIGURE [ARG]: benches/vpc.rs, which runs the release ovn-vpcd binary, the
+# ovn-nbctl peers and its own testbeds, and verifies the NB contents itself.
+vpc_figure() {
+    local out="$WORK/vpc.out"
+    run_child "$out" env TMPDIR="$WORK" OVN_VPCD_BIN="$BIN" "$VPC_EXE" "$@" || die "VPC bench '$*' failed"
     mapfile -t lines <"$out"
     record "${lines[@]}"
 }
@@ -152,6 +182,22 @@ ovsdbapp_figure() { # ovsdbapp_figure FIGURE TABLE N
     record "${lines[@]}"
 }
 
+# artifact NAME KIND CARGO-ARGS...: builds, prints the path of target NAME (KIND bin or bench).
+artifact() {
+    local name=$1 kind=$2
+    shift 2
+    (cd "$ROOT" && cargo "$@" --message-format=json) | "$PY" -c 'import sys, json
+name, kind = sys.argv[1], sys.argv[2]
+for l in sys.stdin:
+    try: m = json.loads(l)
+    except ValueError: continue
+    t = m.get("target", {})
+    if m.get("reason") == "compiler-message" and m["message"].get("level") == "error":
+        sys.stderr.write(m["message"].get("rendered") or m["message"].get("message", "") + "\n")
+    if m.get("reason") == "compiler-artifact" and t.get("name") == name and kind in t.get("kind", []) and m.get("executable"):
+        print(m["executable"])' "$name" "$kind" | tail -n 1
+}
+
 # --- report ---------------------------------------------------------------------------------
 
 # verdict VALUE OP TARGET -> "met" / "MISSED" (OP is <=, >= or <)
@@ -192,63 +238,117 @@ main() {
     command -v ovn-nbctl >/dev/null || die "ovn-nbctl missing after install.sh"
     "$PY" -c 'import ovsdbapp' 2>/dev/null || die "$PY cannot import ovsdbapp (python3-ovsdbapp)"
 
-    log "building: cargo bench --bench nb --no-run (release profile)"
-    EXE=$(cd "$ROOT" && cargo bench --bench nb --no-run --message-format=json |
-        "$PY" -c 'import sys, json
-for l in sys.stdin:
-    try: m = json.loads(l)
-    except ValueError: continue
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "nb" and m.get("executable"):
-        print(m["executable"])' | tail -n 1)
+    log "building: cargo build --release --locked; cargo bench --bench nb/vpc --no-run (release profile)"
+    BIN=$(artifact ovn-vpcd bin build --release --locked)
+    [[ -x $BIN ]] || die "could not find the release ovn-vpcd binary"
+    EXE=$(artifact nb bench bench --bench nb --no-run)
     [[ -x $EXE ]] || die "could not find the nb bench executable"
+    VPC_EXE=$(artifact vpc bench bench --bench vpc --no-run)
+    [[ -x $VPC_EXE ]] || die "could not find the vpc bench executable"
 
     WORK=$(mktemp -d /tmp/nbb.XXXXXX)
     RESULTS=$WORK/results
     : >"$RESULTS"
+    : >"$WORK/busy"
+    local t_meas
+    t_meas=$(now_ns)
+    start_sampler
 
-    for ((r = 1; r <= REPS; r++)); do
-        log "round $r/$REPS"
-        rust_figure insert_10k_routes
-        nbctl_insert_10k_routes
-        ovsdbapp_figure insert_10k_routes Logical_Router_Static_Route "$ROUTES"
-        rust_figure small_txn_1k
-        ovsdbapp_figure small_txn_1k Logical_Switch "$SMALL"
-    done
-    for ((r = 1; r <= SLOW_REPS; r++)); do
-        log "slow round $r/$SLOW_REPS: 1,000 ovn-nbctl ls-add processes, monitor_100k"
-        nbctl_small_txn_1k
-        rust_figure monitor_100k
-    done
+    if [[ " $FIGURES " == *" nb "* ]]; then
+        for ((r = 1; r <= REPS; r++)); do
+            log "round $r/$REPS"
+            rust_figure insert_10k_routes
+            nbctl_insert_10k_routes
+            ovsdbapp_figure insert_10k_routes Logical_Router_Static_Route "$ROUTES"
+            rust_figure small_txn_1k
+            ovsdbapp_figure small_txn_1k Logical_Switch "$SMALL"
+        done
+        for ((r = 1; r <= SLOW_REPS; r++)); do
+            log "slow round $r/$SLOW_REPS: 1,000 ovn-nbctl ls-add processes, monitor_100k"
+            nbctl_small_txn_1k
+            rust_figure monitor_100k
+        done
+    fi
+    if [[ " $FIGURES " == *" vpc "* ]]; then
+        for ((r = 1; r <= REPS; r++)); do
+            # The per-VPC ovn-nbctl peer (100 processes, ~10 s) only in the first round.
+            log "VPC round $r/$REPS: converge_100vpc"
+            if ((r == 1)); then vpc_figure converge_100vpc with-per-vpc; else vpc_figure converge_100vpc; fi
+        done
+        for ((r = 1; r <= SLOW_REPS; r++)); do
+            log "VPC slow round $r/$SLOW_REPS: daemon_rss, one_route_change"
+            vpc_figure daemon
+        done
+        log "VPC diagnosis: timing breakdowns"
+        vpc_figure diagnose
+    fi
 
-    local ins_rs ins_nbctl ins_py sm_rs sm_nbctl sm_py
+    local ins_rs ins_nbctl ins_py sm_rs sm_nbctl sm_py cv_rs cv_nbctl cv_vpc
     ins_rs=$(median insert_10k_routes ovn-vpcd_seconds)
     ins_nbctl=$(median insert_10k_routes ovn-nbctl_seconds)
     ins_py=$(median insert_10k_routes ovsdbapp_seconds)
     sm_rs=$(median small_txn_1k ovn-vpcd_seconds)
     sm_nbctl=$(median small_txn_1k ovn-nbctl_seconds)
     sm_py=$(median small_txn_1k ovsdbapp_seconds)
+    cv_rs=$(median converge_100vpc ovn-vpcd_seconds)
+    cv_nbctl=$(median converge_100vpc ovn-nbctl_seconds)
+    cv_vpc=$(median converge_100vpc ovn-nbctl_per_vpc_seconds)
 
-    echo "# ovn-vpcd northbound benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), nproc $(nproc)," \
+    echo "# ovn-vpcd benchmarks ($FIGURES), $(date -u +%Y-%m-%dT%H:%M:%SZ), nproc $(nproc)," \
         "$(ovn-nbctl --version | head -n 1), $(ovsdb-server --version | head -n 1)"
-    echo "# medians of $REPS runs ($SLOW_REPS for ovn-nbctl small_txn_1k and monitor_100k); samples:"
+    echo "# medians of $REPS runs ($SLOW_REPS for ovn-nbctl small_txn_1k, monitor_100k, the daemon" \
+        "figures; 1 for ovn-nbctl_per_vpc and diag); samples:"
     local k
     while read -r k; do
         echo "#   $k: $(samples "${k% *}" "${k#* }")"
     done < <(awk -F': ' '{ print $1 }' "$RESULTS" | awk '!seen[$0]++')
-    line insert_10k_routes ovn-vpcd_seconds s
-    line insert_10k_routes ovn-vpcd_cached_seconds s
-    line insert_10k_routes ovn-nbctl_seconds s
-    line insert_10k_routes ovsdbapp_seconds s
-    ratio_line insert_10k_routes ratio_vs_nbctl "$ins_rs" "$ins_nbctl" "<=" 1.2
-    ratio_line insert_10k_routes ratio_vs_ovsdbapp "$ins_rs" "$ins_py"
-    line small_txn_1k ovn-vpcd_seconds s
-    line small_txn_1k ovn-nbctl_seconds s
-    line small_txn_1k ovsdbapp_seconds s
-    ratio_line small_txn_1k speedup_vs_nbctl "$sm_nbctl" "$sm_rs" ">=" 20
-    ratio_line small_txn_1k speedup_vs_ovsdbapp "$sm_py" "$sm_rs" ">=" 5
-    line monitor_100k seconds s
-    line monitor_100k peak_rss MB "<" 200
-    line monitor_100k rss_after_sync MB
+    if [[ " $FIGURES " == *" nb "* ]]; then
+        line insert_10k_routes ovn-vpcd_seconds s
+        line insert_10k_routes ovn-vpcd_cached_seconds s
+        line insert_10k_routes ovn-nbctl_seconds s
+        line insert_10k_routes ovsdbapp_seconds s
+        ratio_line insert_10k_routes ratio_vs_nbctl "$ins_rs" "$ins_nbctl" "<=" 1.2
+        ratio_line insert_10k_routes ratio_vs_ovsdbapp "$ins_rs" "$ins_py"
+        line small_txn_1k ovn-vpcd_seconds s
+        line small_txn_1k ovn-nbctl_seconds s
+        line small_txn_1k ovsdbapp_seconds s
+        ratio_line small_txn_1k speedup_vs_nbctl "$sm_nbctl" "$sm_rs" ">=" 20
+        ratio_line small_txn_1k speedup_vs_ovsdbapp "$sm_py" "$sm_rs" ">=" 5
+        line monitor_100k seconds s
+        line monitor_100k peak_rss MB "<" 200
+        line monitor_100k rss_after_sync MB
+    fi
+    if [[ " $FIGURES " == *" vpc "* ]]; then
+        echo "# VPC figures: 100 VPCs x 10 subnets x 20 static routes x 5 policies (6,600 NB rows);" \
+            "testbeds WITHOUT ovn-northd${VPC_BENCH_NORTHD:+ (VPC_BENCH_NORTHD=$VPC_BENCH_NORTHD)}"
+        line converge_100vpc ovn-vpcd_seconds s "<" 2
+        line converge_100vpc ovn-nbctl_seconds s
+        line converge_100vpc ovn-nbctl_per_vpc_seconds s
+        ratio_line converge_100vpc ratio_vs_nbctl "$cv_rs" "$cv_nbctl" "<" 1
+        ratio_line converge_100vpc ratio_vs_nbctl_per_vpc "$cv_rs" "$cv_vpc"
+        line converge_100vpc ovn-vpcd_nb-ovsdb-server_cpu_seconds s
+        line converge_100vpc ovn-nbctl_nb-ovsdb-server_cpu_seconds s
+        line converge_100vpc in_process_connect_seconds s
+        line converge_100vpc in_process_apply_seconds s
+        line one_route_change p50_ms ms
+        line one_route_change p99_ms ms "<" 50
+        line one_route_change daemon_cpu_ms_per_change ms
+        line one_route_change poll_reloads count
+        line daemon_rss rss MB "<" 60
+        line daemon_rss peak_rss MB
+        line daemon_rss rss_after_changes MB
+        echo "# diagnosis (1 run; converged_pass: medians of $REPS):"
+        while read -r k; do
+            line "${k% *}" "${k#* }" "$(grep -F "$k: " "$RESULTS" | head -n 1 | awk '{ print $NF }')"
+        done < <(awk -F': ' '$1 ~ /^(diag|converged_pass) / { print $1 }' "$RESULTS" | awk '!seen[$0]++')
+    fi
+    local busy
+    busy=$(sort -u "$WORK/busy" | grep -c . || true)
+    if ((busy == 0)); then
+        echo "# quiet: no other cargo/rustc process seen during the measurements ($(secs_since "$t_meas") s, 1 s sampler)"
+    else
+        echo "# NOT quiet: other cargo/rustc processes alive in $busy of $(secs_since "$t_meas") s of measurements"
+    fi
     echo "# total wall time $(secs_since "$t_all") s"
 }
 
