@@ -130,3 +130,64 @@ impl Drop for Ovn {
         }
     }
 }
+
+/// The testbed Kubernetes API server (`testbed/kube/kube.sh`), one per test.
+pub struct Kube {
+    dir: PathBuf,
+    env: HashMap<String, String>,
+}
+
+impl Kube {
+    /// Starts it with the CRDs of `crds_dir` (JSON files) and extra
+    /// `apiserver.py` flags.
+    pub fn start(crds_dir: Option<&Path>, flags: &[&str]) -> Result<Kube, TestbedError> {
+        let dir =
+            std::env::temp_dir().join(format!("kt{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut c = Command::new(testbed_dir().join("kube/kube.sh"));
+        c.arg("start").arg(&dir);
+        if let Some(crds) = crds_dir {
+            c.arg("--crds").arg(crds);
+        }
+        c.args(flags);
+        run(&mut c)?;
+        let text = std::fs::read_to_string(dir.join("env"))
+            .map_err(|source| TestbedError::Spawn { cmd: "read kube env".into(), source })?;
+        let env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Ok(Kube { dir, env })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn get(&self, key: &str) -> Result<&str, TestbedError> {
+        self.env.get(key).map(String::as_str).ok_or_else(|| TestbedError::MissingKey(key.into()))
+    }
+    pub fn kubeconfig(&self) -> PathBuf {
+        PathBuf::from(self.get("KUBECONFIG").expect("KUBECONFIG"))
+    }
+
+    /// Runs Debian's kubectl against this server.
+    pub fn kubectl(&self, args: &[&str]) -> Result<String, TestbedError> {
+        let mut c = Command::new("kubectl");
+        c.arg("--kubeconfig").arg(self.kubeconfig()).arg("--cache-dir").arg(self.dir.join("kubecache")).args(args);
+        run(&mut c)
+    }
+}
+
+impl Drop for Kube {
+    fn drop(&mut self) {
+        let mut c = Command::new(testbed_dir().join("kube/kube.sh"));
+        c.arg("stop").arg(&self.dir);
+        if let Err(e) = run(&mut c) {
+            eprintln!("kube testbed stop failed: {e}");
+        }
+        if std::env::var_os("OVN_VPCD_KEEP_TESTBED").is_none() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

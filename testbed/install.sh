@@ -11,6 +11,9 @@ for p in "${PACKAGES[@]}"; do
     if [[ $st != *$'\nStatus: install ok installed'* ]]; then missing+=("$p"); fi
 done
 
+# kubectl: any package that provides it will do (Debian's is kubernetes-client).
+if ! command -v kubectl >/dev/null 2>&1; then missing+=(kubernetes-client); fi
+
 if ((${#missing[@]})); then
     echo "install.sh: installing: ${missing[*]}" >&2
     sudo=()
