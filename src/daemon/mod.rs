@@ -49,6 +49,10 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         let what = what.to_string();
         move |source| DaemonError::Io { what, source }
     };
+    // First of all, so that an early `systemctl reload` cannot kill us.
+    let mut hup = signal(SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
     let mut text = std::fs::read_to_string(&opts.config_path)
         .map_err(|e| ConfigError::Read { path: opts.config_path.display().to_string(), reason: e.to_string() })?;
     let mut config = Config::parse(&opts.config_path.display().to_string(), &text)?;
@@ -60,9 +64,6 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         tracing::info!(address = %l.local_addr().map_err(io("listen"))?, "serving /healthz /readyz /metrics");
         tokio::spawn(http::serve(l, metrics.clone()));
     }
-    let mut hup = signal(SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
-    let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
     let mut changes = client.subscribe_changes();
     let mut state = client.subscribe_state();
     let mut poll = tokio::time::interval(CONFIG_POLL);

@@ -49,7 +49,8 @@ mod tests {
         let cfg = crate::config::Config::parse("t", include_str!("../../config/ovn-vpcd.toml")).unwrap();
         let schema_props = |plural: &str| {
             let y = CRDS.iter().find(|(p, _)| *p == plural).unwrap().1;
-            to_json(y).unwrap()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"].clone()
+            to_json(y).unwrap()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+                .clone()
         };
         let full_vpc = crate::model::VpcSpec {
             bfd_port: Some(Default::default()),

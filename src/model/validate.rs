@@ -114,28 +114,42 @@ pub fn validate(vpcs: &[(String, VpcSpec)], subnets: &[(String, SubnetSpec)]) ->
             Err(r) => rejected.push(r),
         }
     }
-    // Subnets of one VPC must not overlap (across VPCs they may).
-    let names: Vec<String> = model.subnets.keys().cloned().collect();
-    for (i, a) in names.iter().enumerate() {
-        let Some(sa) = model.subnets.get(a) else { continue };
-        let clash = names[..i].iter().find(|b| {
-            model.subnets.get(*b).is_some_and(|sb| {
-                sb.is_ovn && sa.is_ovn && sb.spec.vpc == sa.spec.vpc && overlaps(&sa.cidrs, &sb.cidrs)
-            })
-        });
-        if let Some(b) = clash {
-            rejected.push(reject("Subnet", a, "cidrBlock", format!("overlaps subnet {b:?} in VPC {:?}", sa.spec.vpc)));
-            model.subnets.remove(a);
+    // Subnets of one VPC must not overlap (across VPCs they may). Compared
+    // within each VPC only, in name order; the later one of a pair is refused.
+    let mut by_vpc: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in model.subnets.values().filter(|s| s.is_ovn) {
+        by_vpc.entry(s.spec.vpc.clone()).or_default().push(s.name.clone());
+    }
+    for (vpc, names) in &by_vpc {
+        let mut kept: Vec<&str> = vec![];
+        for a in names {
+            let sa = &model.subnets[a];
+            match kept.iter().find(|b| overlaps(&sa.cidrs, &model.subnets[**b].cidrs)) {
+                Some(b) => {
+                    rejected.push(reject("Subnet", a, "cidrBlock", format!("overlaps subnet {b:?} in VPC {vpc:?}")))
+                }
+                None => kept.push(a),
+            }
         }
     }
+    model.subnets.retain(|n, _| !rejected.iter().any(|r| r.kind == "Subnet" && r.name == *n));
+    let mut cidrs_by_vpc: BTreeMap<&str, Vec<IpNet>> = BTreeMap::new();
+    for s in model.subnets.values().filter(|s| s.is_ovn) {
+        cidrs_by_vpc.entry(s.spec.vpc.as_str()).or_default().extend(s.cidrs.iter().copied());
+    }
+    let mut checked = vec![];
     for (name, spec) in vpcs {
-        if model.vpcs.contains_key(name) {
+        if checked.iter().any(|(n, _)| n == name) || model.vpcs.contains_key(name) {
             rejected.push(reject("Vpc", name, "name", "defined more than once"));
             continue;
         }
-        match check_vpc(name, spec, &model) {
+        let cidrs = cidrs_by_vpc.get(name.as_str()).map_or(&[][..], Vec::as_slice);
+        checked.push((name.clone(), check_vpc(name, spec, cidrs)));
+    }
+    for (name, result) in checked {
+        match result {
             Ok(v) => {
-                model.vpcs.insert(name.clone(), v);
+                model.vpcs.insert(name, v);
             }
             Err(r) => rejected.push(r),
         }
@@ -303,10 +317,11 @@ fn first_host(c: &IpNet) -> IpAddr {
     }
 }
 
-fn check_vpc(name: &str, spec: &VpcSpec, model: &Model) -> Result<Vpc, Rejection> {
+/// `cidrs`: the networks of the VPC's (valid) subnets.
+fn check_vpc(name: &str, spec: &VpcSpec, cidrs: &[IpNet]) -> Result<Vpc, Rejection> {
     check_name("Vpc", name)?;
     let bad = |field: String, reason: String| reject("Vpc", name, field, reason);
-    let inside_a_subnet = |ip: &IpAddr| model.subnets_of(name).any(|s| s.cidrs.iter().any(|c| c.contains(ip)));
+    let inside_a_subnet = |ip: &IpAddr| cidrs.iter().any(|c| c.contains(ip));
     for (i, r) in spec.static_routes.iter().enumerate() {
         let f = |k: &str| format!("staticRoutes[{i}].{k}");
         let cidr: IpNet = match r.cidr.parse::<IpNet>() {
