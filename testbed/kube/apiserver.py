@@ -3339,9 +3339,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         bookmarks = q.get("allowWatchBookmarks") in ("true", "1", "True")
         initial_events = q.get("sendInitialEvents") in ("true", "1", "True")
         try:
-            timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else api.args.watch_timeout
+            timeout = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else 0.0
         except ValueError:
             raise err_bad_request("invalid timeoutSeconds")
+        if timeout <= 0:
+            timeout = api.args.watch_timeout  # like the real server: 0 means "not set"
         rvp = q.get("resourceVersion") or ""
         deadline = time.time() + timeout
 
