@@ -201,6 +201,12 @@ enableIPv6RA = true
     );
     let dhcp = bed.nbctl(&["dhcp-options-list"]);
     assert_eq!(dhcp.lines().count(), 2, "{dhcp}");
+    // Turning RA off clears what it set.
+    let text = std::fs::read_to_string(&bed.config).unwrap().replace("enableIPv6RA = true", "enableIPv6RA = false");
+    bed.write(&text);
+    bed.apply_ok();
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "v6-dual", "ipv6_prefix"]), "[]");
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "v6-dual", "ipv6_ra_configs"]), "{}");
     let policies = bed.nbctl(&["lr-policy-list", "v6"]);
     assert!(
         policies.contains("31000 ip4.dst == 10.0.1.0/24 allow")

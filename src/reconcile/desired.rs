@@ -224,23 +224,24 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
         col("networks", strs(networks.iter().map(String::as_str))),
         col("external_ids", ext(&o, &lrp, &[("lr", vpc)])),
     ]);
-    if s.spec.enable_ipv6_ra {
-        // As Kube-OVN: the prefix *lengths* of the port's IPv6 networks, and its RA defaults.
-        let lens: Vec<String> =
-            s.cidrs.iter().filter(|c| c.addr().is_ipv6()).map(|c| c.prefix_len().to_string()).collect();
-        if !lens.is_empty() {
-            lrp_cols.insert("ipv6_prefix".into(), strs(lens.iter().map(String::as_str)));
-            lrp_cols.insert(
-                "ipv6_ra_configs".into(),
-                Value::str_map([
-                    ("address_mode", "dhcpv6_stateful"),
-                    ("max_interval", "30"),
-                    ("min_interval", "5"),
-                    ("send_periodic", "true"),
-                ]),
-            );
-        }
-    }
+    // As Kube-OVN: the prefix *lengths* of the port's IPv6 networks, and its
+    // RA defaults. Always listed, so that disabling RA clears them.
+    let lens: Vec<String> = s.cidrs.iter().filter(|c| c.addr().is_ipv6()).map(|c| c.prefix_len().to_string()).collect();
+    let ra = s.spec.enable_ipv6_ra && !lens.is_empty();
+    lrp_cols.insert("ipv6_prefix".into(), if ra { strs(lens.iter().map(String::as_str)) } else { Value::empty_set() });
+    lrp_cols.insert(
+        "ipv6_ra_configs".into(),
+        if ra {
+            Value::str_map([
+                ("address_mode", "dhcpv6_stateful"),
+                ("max_interval", "30"),
+                ("min_interval", "5"),
+                ("send_periodic", "true"),
+            ])
+        } else {
+            Value::empty_map()
+        },
+    );
     out.push(DesiredRow {
         table: "Logical_Router_Port",
         id: lrp,
