@@ -31,6 +31,8 @@ EOF
 }
 
 die() { echo "ovn.sh: $*" >&2; exit 1; }
+# shellcheck source=testbed/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 log() { echo "ovn.sh: $*" >&2; }
 
 # --- directory and env file -------------------------------------------------------------
@@ -76,26 +78,7 @@ pidfile_of() { # member name -> pidfile path
     esac
 }
 
-pid_alive() { # running and not a zombie
-    local st
-    [[ -r /proc/$1/stat ]] || return 1
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-    [[ -n $st && $st != Z && $st != X ]]
-}
 
-# Prints the pid recorded in PIDFILE if that process is alive and was started with it
-# (guards against pid reuse).
-pidfile_pid() {
-    local pf=$1 pid
-    [[ -s $pf ]] || return 1
-    pid=$(tr -dc '0-9' <"$pf")
-    [[ -n $pid ]] || return 1
-    pid_alive "$pid" || return 1
-    local args
-    args=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-    grep -qxF -- "--pidfile=$pf" <<<"$args" || return 1
-    echo "$pid"
-}
 
 # TERM every live process of the given pidfiles, wait up to STOP_WAIT s, then KILL.
 stop_pidfiles() {
@@ -128,17 +111,6 @@ stop_pidfiles() {
     rm -f -- "$@"
 }
 
-# Bounded wait: wait_until DESC CMD... (polls every 50 ms for WAIT s)
-wait_until() {
-    local desc=$1 i
-    shift
-    for ((i = 0; i < WAIT * 20; i++)); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.05
-    done
-    log "timed out after ${WAIT}s waiting for: $desc"
-    return 1
-}
 
 # Print log tails, stop what this invocation started, exit 1.
 fail() {

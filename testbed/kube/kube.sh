@@ -27,6 +27,8 @@ EOF
 }
 
 die() { echo "kube.sh: $*" >&2; exit 1; }
+# shellcheck source=testbed/lib.sh
+source "$HERE/../lib.sh"
 log() { echo "kube.sh: $*" >&2; }
 
 set_dir() { # set_dir DIR CREATE(0|1)
@@ -39,24 +41,7 @@ set_dir() { # set_dir DIR CREATE(0|1)
     ((${#D} <= MAX_DIR_LEN)) || die "directory path too long (${#D} > $MAX_DIR_LEN bytes): $D"
 }
 
-pid_alive() { # running and not a zombie
-    local st
-    [[ -r /proc/$1/stat ]] || return 1
-    st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1) || return 1
-    [[ -n $st && $st != Z && $st != X ]]
-}
 
-# Prints the pid in PIDFILE if that process is alive and was started with --pidfile=PIDFILE.
-pidfile_pid() {
-    local pf=$1 pid args
-    [[ -s $pf ]] || return 1
-    pid=$(tr -dc '0-9' <"$pf")
-    [[ -n $pid ]] || return 1
-    pid_alive "$pid" || return 1
-    args=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
-    grep -qxF -- "--pidfile=$pf" <<<"$args" || return 1
-    echo "$pid"
-}
 
 stop_pid() { # TERM, wait up to STOP_WAIT s, KILL
     local pid=$1 i
@@ -75,16 +60,6 @@ stop_pid() { # TERM, wait up to STOP_WAIT s, KILL
     return 1
 }
 
-wait_until() { # wait_until DESC CMD...: polls every 50 ms for WAIT s
-    local desc=$1 i
-    shift
-    for ((i = 0; i < WAIT * 20; i++)); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.05
-    done
-    log "timed out after ${WAIT}s waiting for: $desc"
-    return 1
-}
 
 fail() {
     log "FAILED: $1"
