@@ -171,6 +171,14 @@ impl Kube {
         PathBuf::from(self.get("KUBECONFIG").expect("KUBECONFIG"))
     }
 
+    /// Restarts the server on the same port with the same credentials; its
+    /// state (and resourceVersion counter) starts afresh.
+    pub fn restart(&self) -> Result<(), TestbedError> {
+        let mut c = Command::new(testbed_dir().join("kube/kube.sh"));
+        c.arg("restart").arg(&self.dir);
+        run(&mut c).map(drop)
+    }
+
     /// Runs Debian's kubectl against this server.
     pub fn kubectl(&self, args: &[&str]) -> Result<String, TestbedError> {
         let mut c = Command::new("kubectl");

@@ -122,3 +122,24 @@ async fn api_errors_carry_the_status_reason() {
     let e = c.create(CMS, &cm("a", "1")).await.unwrap_err();
     assert_eq!((e.code(), e.reason()), (409, "AlreadyExists"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relists_after_the_server_lost_its_history() {
+    let kube = Kube::start(None, &[]).unwrap();
+    let c = Arc::new(KubeClient::from_kubeconfig(&kube.kubeconfig(), None).unwrap());
+    for i in 0..30 {
+        c.create(CMS, &cm(&format!("old{i}"), "0")).await.unwrap();
+    }
+    let (tx, mut rx) = mpsc::channel(16);
+    let task = tokio::spawn(watch(c.clone(), CMS.to_string(), WatchOptions { page_size: 10, timeout_seconds: 30 }, tx));
+    let mut view = View::default();
+    converge(&mut rx, &mut view, &c).await;
+    // The server restarts empty: our resourceVersion is now newer than its
+    // own (504 ResourceVersionTooLarge), which only a relist can cure.
+    kube.restart().unwrap();
+    c.create(CMS, &cm("new", "1")).await.unwrap();
+    converge(&mut rx, &mut view, &c).await;
+    assert_eq!(view.0.keys().collect::<Vec<_>>(), vec!["new"]);
+    assert_eq!(view.1, 2, "one relist after the restart");
+    task.abort();
+}

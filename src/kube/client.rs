@@ -278,11 +278,20 @@ impl KubeClient {
         let code = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         let status: Json = serde_json::from_str(&text).unwrap_or(Json::Null);
+        // A "too large resource version" is a 504 Timeout whose cause says so.
+        let too_large = status.pointer("/details/causes").and_then(Json::as_array).is_some_and(|c| {
+            c.iter().any(|c| c.get("reason").and_then(Json::as_str) == Some("ResourceVersionTooLarge"))
+        });
+        let reason = if too_large {
+            "ResourceVersionTooLarge"
+        } else {
+            status.get("reason").and_then(Json::as_str).unwrap_or("")
+        };
         Err(KubeError::Api {
             method: method.to_string(),
             url,
             code,
-            reason: status.get("reason").and_then(Json::as_str).unwrap_or("").to_string(),
+            reason: reason.to_string(),
             message: status.get("message").and_then(Json::as_str).map(str::to_string).unwrap_or(text),
         })
     }

@@ -76,8 +76,12 @@ fn object_version(o: &Json) -> Option<String> {
     o.pointer("/metadata/resourceVersion").and_then(Json::as_str).map(str::to_string)
 }
 
+/// The resourceVersion cannot be used any more: only a fresh list helps.
+/// `410 Gone`/`Expired` (compacted away), and a version *newer* than the
+/// server's (`ResourceVersionTooLarge`, e.g. after an etcd restore), which
+/// would otherwise be retried forever.
 fn is_gone(status: u16, reason: &str) -> bool {
-    status == 410 || reason == "Expired" || reason == "Gone"
+    status == 410 || matches!(reason, "Expired" | "Gone" | "ResourceVersionTooLarge")
 }
 
 fn relist() -> (State, Action) {

@@ -46,6 +46,9 @@ fn gone_relists_and_other_failures_back_off_on_the_same_request() {
     assert_eq!((s.next, s.action, s.backoff), (State::Empty, Action::List { continue_token: None }, false));
     let s = step(w(), Input::Failed { status: 410, reason: "Gone".into() });
     assert_eq!(s.action, Action::List { continue_token: None });
+    // A version newer than the server's (it lost its history) also relists.
+    let s = step(w(), Input::Failed { status: 504, reason: "ResourceVersionTooLarge".into() });
+    assert_eq!((s.next, s.action, s.backoff), (State::Empty, Action::List { continue_token: None }, false));
     let s = step(w(), Input::Failed { status: 500, reason: "InternalError".into() });
     assert_eq!((s.action, s.backoff), (Action::Watch { resource_version: "10".into() }, true));
     let s = step(w(), Input::Failed { status: 0, reason: "connection refused".into() });
