@@ -139,8 +139,16 @@ fn follows_config_changes_and_sighup_and_keeps_the_last_good_config() {
         routes(&ovn, "test-vpc-1").contains("172.31.9.0/24").then_some(())
     });
     assert!(!routes(&ovn, "test-vpc-1").contains("172.31.0.0/24"));
+    // SIGHUP forces a reload even of an unchanged file: the log shows a
+    // load after the signal.
+    let loads_before = d.log().matches("configuration loaded").count();
     d.signal("HUP");
-    wait_for("SIGHUP logged", Duration::from_secs(5), || d.log().contains("SIGHUP").then_some(()));
+    wait_for("reload after SIGHUP", Duration::from_secs(5), || {
+        let log = d.log();
+        let after_hup = log.split("SIGHUP").nth(1).unwrap_or("");
+        (after_hup.contains("configuration loaded") && log.matches("configuration loaded").count() > loads_before)
+            .then_some(())
+    });
 }
 
 #[test]
