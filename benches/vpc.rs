@@ -554,7 +554,9 @@ fn converge_100vpc(rt: &tokio::runtime::Runtime, per_vpc: bool) -> Result<()> {
                     let pass = reconcile::plan(&cfg.vpcs, &cfg.subnets, &client);
                     let plan = (t.elapsed(), pass.plan.changes.len());
                     let t = Instant::now();
-                    let (rejected, changes) = reconcile::apply(&cfg.vpcs, &cfg.subnets, &client).await?;
+                    let (model, rejected) = validate(&cfg.vpcs, &cfg.subnets);
+                    let applied = reconcile::apply(&model, &rejected, &client, &reconcile::Scope::All).await?;
+                    let (rejected, changes) = (applied.rejected, applied.changes);
                     let apply = t.elapsed();
                     ensure!(rejected.is_empty() && changes == n_rows, "apply: {changes} changes, refused {rejected:?}");
                     let breakdown = pass_breakdown(&cfg, &client);
@@ -587,12 +589,15 @@ fn pass_breakdown(cfg: &Config, client: &Client) -> Vec<(&'static str, f64)> {
     let t = Instant::now();
     let desired = desired_rows(&model);
     let desired_ms = ms(t);
+    let cache = client.cache();
     let t = Instant::now();
-    let existing = Existing::from_cache(&client.cache());
+    let existing = Existing::new(&cache, &reconcile::Scope::All);
     let existing_ms = ms(t);
     let t = Instant::now();
     let plan = diff(&desired, &existing, &Default::default());
     let diff_ms = ms(t);
+    drop(existing);
+    drop(cache);
     let t = Instant::now();
     let pass = reconcile::plan(&cfg.vpcs, &cfg.subnets, client);
     let plan_ms = ms(t);
@@ -916,7 +921,7 @@ fn diagnose(rt: &tokio::runtime::Runtime) -> Result<()> {
                     let t = Instant::now();
                     let pass = reconcile::plan(&cfg.vpcs, &cfg.subnets, &client);
                     let mut ops = vec![Op::Comment("ovn-vpcd bench".into())];
-                    ops.extend(pass.plan.to_ops(&pass.existing)?);
+                    ops.extend(pass.plan.to_ops()?);
                     if !guarded {
                         ops.retain(|o| !matches!(o, Op::Wait { .. }));
                     }
@@ -929,7 +934,7 @@ fn diagnose(rt: &tokio::runtime::Runtime) -> Result<()> {
                     }
                     let plan_ms = ms(t);
                     let t = Instant::now();
-                    let bytes = transact_params("OVN_Northbound", &ops).to_string().len();
+                    let bytes = serde_json::to_string(&transact_params("OVN_Northbound", &ops)).expect("encode").len();
                     let encode_ms = ms(t);
                     let rpc = client.rpc().await?;
                     let nb0 = cpu_seconds(&nb, true);

@@ -60,13 +60,14 @@ pub async fn plan(args: &ConfigArgs) -> Result<ExitCode> {
 /// Reconciles once; exit 0 when converged with nothing refused.
 pub async fn apply(args: &ConfigArgs) -> Result<ExitCode> {
     let (cfg, client) = connect(args).await?;
-    for n in ovn_vpcd::model::validate::validate(&cfg.vpcs, &cfg.subnets).0.notices {
+    let (model, rejected) = ovn_vpcd::model::validate::validate(&cfg.vpcs, &cfg.subnets);
+    for n in &model.notices {
         eprintln!("note: {n}");
     }
-    let (rejected, n) = reconcile::apply(&cfg.vpcs, &cfg.subnets, &client).await?;
-    eprintln!("converged: {n} changes applied");
-    report_rejections(&rejected);
-    Ok(if rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    let applied = reconcile::apply(&model, &rejected, &client, &reconcile::Scope::All).await?;
+    eprintln!("converged: {} changes applied", applied.changes);
+    report_rejections(&applied.rejected);
+    Ok(if applied.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[derive(clap::Args, Debug)]

@@ -20,8 +20,9 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::time::{sleep_until, Instant};
 
 use crate::config::{Config, ConfigError};
+use crate::model::validate::{validate, Model, Rejection};
 use crate::ovsdb::{Client, ConnState};
-use crate::reconcile;
+use crate::reconcile::{self, Scope};
 use metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +45,37 @@ const DEBOUNCE: Duration = Duration::from_millis(10);
 const RETRY: Duration = Duration::from_secs(1);
 const CONFIG_POLL: Duration = Duration::from_millis(250);
 
+/// The validated form of one configuration text.
+struct Loaded {
+    text: String,
+    config: Config,
+    model: Arc<Model>,
+    rejected: Vec<Rejection>,
+}
+
+impl Loaded {
+    fn new(path: &str, text: String) -> Result<Loaded, ConfigError> {
+        let config = Config::parse(path, &text)?;
+        let (model, rejected) = validate(&config.vpcs, &config.subnets);
+        for n in &model.notices {
+            tracing::warn!(notice = %n, "configuration field not realised");
+        }
+        Ok(Loaded { text, config, model: Arc::new(model), rejected })
+    }
+}
+
+/// What the next pass must cover: `None` = no pass is due.
+fn widen(pending: Option<Scope>, more: Scope) -> Option<Scope> {
+    Some(match (pending, more) {
+        (Some(Scope::Owners(mut a)), Scope::Owners(b)) => {
+            a.extend(b);
+            Scope::Owners(a)
+        }
+        (None, s) => s,
+        _ => Scope::All,
+    })
+}
+
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let io = |what: &str| {
         let what = what.to_string();
@@ -53,12 +85,13 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut hup = signal(SignalKind::hangup()).map_err(io("SIGHUP handler"))?;
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
-    let mut text = std::fs::read_to_string(&opts.config_path)
-        .map_err(|e| ConfigError::Read { path: opts.config_path.display().to_string(), reason: e.to_string() })?;
-    let mut config = Config::parse(&opts.config_path.display().to_string(), &text)?;
-    let client = Client::start(config.client_config(opts.db_override.as_deref())?);
+    let path = opts.config_path.display().to_string();
+    let text = std::fs::read_to_string(&opts.config_path)
+        .map_err(|e| ConfigError::Read { path: path.clone(), reason: e.to_string() })?;
+    let mut loaded = Loaded::new(&path, text)?;
+    let client = Client::start(loaded.config.client_config(opts.db_override.as_deref())?);
     let metrics = Arc::new(Metrics::default());
-    let listen = opts.listen.clone().unwrap_or_else(|| config.daemon.listen.clone());
+    let listen = opts.listen.clone().unwrap_or_else(|| loaded.config.daemon.listen.clone());
     if !listen.is_empty() {
         let l = tokio::net::TcpListener::bind(&listen).await.map_err(io(&format!("listen on {listen}")))?;
         tracing::info!(address = %l.local_addr().map_err(io("listen"))?, "serving /healthz /readyz /metrics");
@@ -67,34 +100,47 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut changes = client.subscribe_changes();
     let mut state = client.subscribe_state();
     let mut poll = tokio::time::interval(CONFIG_POLL);
-    let resync_every = Duration::from_secs(config.daemon.resync_seconds.max(1));
+    let resync_every = Duration::from_secs(loaded.config.daemon.resync_seconds.max(1));
     let mut next_pass = Some(Instant::now());
+    let mut pending = Some(Scope::All);
+    // The model of the last successful pass, and the cache generation at
+    // which every owned row was known to be converged.
+    let mut applied_model: Option<Arc<Model>> = None;
+    let mut accounted: Option<u64> = None;
     let mut last_refusals: BTreeSet<String> = BTreeSet::new();
     let mut notified = false;
-    tracing::info!(config = %opts.config_path.display(), vpcs = config.vpcs.len(), subnets = config.subnets.len(), "ovn-vpcd running");
-    log_notices(&config);
+    tracing::info!(config = %path, vpcs = loaded.config.vpcs.len(), subnets = loaded.config.subnets.len(), "ovn-vpcd running");
     loop {
         let synced = matches!(*state.borrow(), ConnState::Synced { .. });
         metrics.nb_connected.store(synced, Ordering::Relaxed);
         if synced && next_pass.is_some_and(|t| t <= Instant::now()) {
+            let scope = pending.take().unwrap_or(Scope::All);
             let started = Instant::now();
-            let result = reconcile::apply(&config.vpcs, &config.subnets, &client).await;
+            let result = reconcile::apply(&loaded.model, &loaded.rejected, &client, &scope).await;
             metrics.reconcile_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             match result {
-                Ok((rejected, n)) => {
+                Ok(applied) => {
                     metrics.reconciles_ok.fetch_add(1, Ordering::Relaxed);
-                    metrics.changes_applied.fetch_add(n as u64, Ordering::Relaxed);
-                    metrics.refused_objects.store(rejected.len() as u64, Ordering::Relaxed);
+                    metrics.changes_applied.fetch_add(applied.changes as u64, Ordering::Relaxed);
+                    metrics.refused_objects.store(applied.rejected.len() as u64, Ordering::Relaxed);
                     metrics.converged.store(true, Ordering::Relaxed);
-                    let refusals: BTreeSet<String> = rejected.iter().map(ToString::to_string).collect();
+                    let refusals: BTreeSet<String> = applied.rejected.iter().map(ToString::to_string).collect();
                     for r in refusals.difference(&last_refusals) {
                         tracing::error!(refused = %r, "object refused; its NB rows are left as they are");
                     }
                     last_refusals = refusals;
-                    if n > 0 {
-                        tracing::info!(changes = n, elapsed_ms = started.elapsed().as_millis() as u64, "converged");
+                    if applied.changes > 0 {
+                        let elapsed_ms = started.elapsed().as_millis() as u64;
+                        tracing::info!(changes = applied.changes, elapsed_ms, ?scope, "converged");
                     }
+                    applied_model = Some(loaded.model.clone());
+                    accounted = match (applied.own_updates, &scope) {
+                        (Some((_, to)), Scope::All) => Some(to),
+                        (Some((from, to)), Scope::Owners(_)) if accounted == Some(from) => Some(to),
+                        _ => accounted,
+                    };
                     next_pass = Some(Instant::now() + resync_every);
+                    pending = None;
                     if !notified {
                         notified = true;
                         match notify::notify("READY=1\nSTATUS=converged") {
@@ -108,19 +154,35 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     metrics.reconciles_failed.fetch_add(1, Ordering::Relaxed);
                     metrics.converged.store(false, Ordering::Relaxed);
                     tracing::warn!(error = %e, "reconcile failed; retrying");
+                    accounted = None;
+                    pending = Some(Scope::All);
                     next_pass = Some(Instant::now() + RETRY);
                 }
             }
             count_owned(&client, &metrics);
         }
         let wake = next_pass.unwrap_or_else(|| Instant::now() + resync_every);
+        // A reload re-derives only the objects whose validated spec changed,
+        // when the last pass left everything converged.
+        let reloaded = |new: Loaded, pending: Option<Scope>, applied: &Option<Arc<Model>>| match applied {
+            Some(old) => {
+                let changed = reconcile::changed_owners(old, &new.model);
+                (new, if changed.is_empty() { pending } else { widen(pending, Scope::Owners(changed)) })
+            }
+            None => (new, widen(pending, Scope::All)),
+        };
         tokio::select! {
-            _ = sleep_until(wake), if synced => {}
+            _ = sleep_until(wake), if synced => {
+                pending = widen(pending.take(), Scope::All);
+            }
             r = changes.changed() => {
                 if r.is_err() { return Ok(()) }
-                tokio::time::sleep(DEBOUNCE).await;
-                changes.borrow_and_update();
-                next_pass = Some(Instant::now());
+                let generation = *changes.borrow_and_update();
+                if accounted != Some(generation) {
+                    // Drift, or anyone's commit: check everything.
+                    pending = widen(pending.take(), Scope::All);
+                    next_pass = Some(Instant::now() + DEBOUNCE);
+                }
             }
             r = state.changed() => {
                 if r.is_err() { return Ok(()) }
@@ -128,18 +190,27 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 if !now_synced {
                     metrics.converged.store(false, Ordering::Relaxed);
                 }
+                accounted = None;
+                pending = widen(pending.take(), Scope::All);
                 next_pass = Some(Instant::now());
             }
             _ = poll.tick() => {
-                if let Some(new) = reload(&opts, &text, false, &metrics) {
-                    (text, config) = new;
-                    next_pass = Some(Instant::now());
+                if let Some(new) = reload(&opts, &mut loaded.text, false, &metrics) {
+                    (loaded, pending) = reloaded(new, pending.take(), &applied_model);
+                    if pending.is_some() {
+                        next_pass = Some(Instant::now());
+                    }
                 }
             }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
-                if let Some(new) = reload(&opts, &text, true, &metrics) {
-                    (text, config) = new;
+                match reload(&opts, &mut loaded.text, true, &metrics) {
+                    Some(new) => (loaded, pending) = reloaded(new, pending.take(), &applied_model),
+                    None => pending = widen(pending.take(), Scope::All),
+                }
+                // Nothing changed: a SIGHUP still checks everything.
+                if pending.is_none() {
+                    pending = Some(Scope::All);
                 }
                 next_pass = Some(Instant::now());
             }
@@ -150,8 +221,8 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
 }
 
 /// Re-reads the config file. A file that fails to load keeps the last good
-/// configuration in force.
-fn reload(opts: &RunOptions, current: &str, force: bool, metrics: &Metrics) -> Option<(String, Config)> {
+/// configuration in force (`None`); so does an unchanged file unless `force`.
+fn reload(opts: &RunOptions, current: &mut String, force: bool, metrics: &Metrics) -> Option<Loaded> {
     let path = opts.config_path.display().to_string();
     let text = match std::fs::read_to_string(&opts.config_path) {
         Ok(t) => t,
@@ -163,27 +234,21 @@ fn reload(opts: &RunOptions, current: &str, force: bool, metrics: &Metrics) -> O
             return None;
         }
     };
-    if text == current && !force {
+    if text == *current && !force {
         return None;
     }
-    match Config::parse(&path, &text) {
-        Ok(c) => {
-            tracing::info!(%path, vpcs = c.vpcs.len(), subnets = c.subnets.len(), "configuration loaded");
-            log_notices(&c);
-            Some((text, c))
+    match Loaded::new(&path, text.clone()) {
+        Ok(l) => {
+            tracing::info!(%path, vpcs = l.config.vpcs.len(), subnets = l.config.subnets.len(), "configuration loaded");
+            Some(l)
         }
         Err(e) => {
             metrics.config_errors.fetch_add(1, Ordering::Relaxed);
             tracing::error!(error = %e, "invalid configuration; keeping the last good one");
             // Remember the bad text so it is not reported again until it changes.
-            Some((text, Config::parse(&path, current).ok()?))
+            *current = text;
+            None
         }
-    }
-}
-
-fn log_notices(config: &Config) {
-    for n in crate::model::validate::validate(&config.vpcs, &config.subnets).0.notices {
-        tracing::warn!(notice = %n, "configuration field not realised");
     }
 }
 

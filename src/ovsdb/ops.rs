@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-use serde_json::{json, Value as Json};
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value as Json;
 
 use super::data::{Uuid, Value};
 
@@ -26,9 +27,6 @@ impl Cond {
     }
     pub fn uuid(u: Uuid) -> Self {
         Cond("_uuid".into(), "==", Value::uuid(u))
-    }
-    fn json(&self) -> Json {
-        json!([self.0, self.1, self.2])
     }
 }
 
@@ -116,36 +114,62 @@ impl Op {
     }
 
     pub fn to_json(&self) -> Json {
-        let conds = |c: &[Cond]| Json::Array(c.iter().map(Cond::json).collect());
-        match self {
-            Op::Insert { table, row, uuid_name } => {
-                let mut o = json!({"op": "insert", "table": table, "row": row});
-                if let Some(n) = uuid_name {
-                    o["uuid-name"] = json!(n);
-                }
-                o
-            }
-            Op::Select { table, conds: c, columns } => {
-                let mut o = json!({"op": "select", "table": table, "where": conds(c)});
-                if let Some(cols) = columns {
-                    o["columns"] = json!(cols);
-                }
-                o
-            }
-            Op::Update { table, conds: c, row } => {
-                json!({"op": "update", "table": table, "where": conds(c), "row": row})
-            }
-            Op::Mutate { table, conds: c, mutations } => json!({
-                "op": "mutate", "table": table, "where": conds(c),
-                "mutations": mutations.iter().map(|m| json!([m.0, m.1, m.2])).collect::<Vec<_>>(),
-            }),
-            Op::Delete { table, conds: c } => json!({"op": "delete", "table": table, "where": conds(c)}),
-            Op::Wait { table, conds: c, columns, until, rows, timeout_ms } => json!({
-                "op": "wait", "table": table, "where": conds(c), "columns": columns,
-                "until": until, "rows": rows, "timeout": timeout_ms,
-            }),
-            Op::Comment(text) => json!({"op": "comment", "comment": text}),
+        serde_json::to_value(self).expect("operations always encode")
+    }
+}
+
+impl Serialize for Cond {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.0, self.1, &self.2).serialize(s)
+    }
+}
+
+impl Serialize for Mutation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (&self.0, self.1, &self.2).serialize(s)
+    }
+}
+
+/// Encodes straight to the wire: no intermediate JSON tree.
+impl Serialize for Op {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("op", self.name())?;
+        if let Some(t) = self.table() {
+            m.serialize_entry("table", t)?;
         }
+        match self {
+            Op::Insert { row, uuid_name, .. } => {
+                m.serialize_entry("row", row)?;
+                if let Some(n) = uuid_name {
+                    m.serialize_entry("uuid-name", n)?;
+                }
+            }
+            Op::Select { conds, columns, .. } => {
+                m.serialize_entry("where", conds)?;
+                if let Some(cols) = columns {
+                    m.serialize_entry("columns", cols)?;
+                }
+            }
+            Op::Update { conds, row, .. } => {
+                m.serialize_entry("where", conds)?;
+                m.serialize_entry("row", row)?;
+            }
+            Op::Mutate { conds, mutations, .. } => {
+                m.serialize_entry("where", conds)?;
+                m.serialize_entry("mutations", mutations)?;
+            }
+            Op::Delete { conds, .. } => m.serialize_entry("where", conds)?,
+            Op::Wait { conds, columns, until, rows, timeout_ms, .. } => {
+                m.serialize_entry("where", conds)?;
+                m.serialize_entry("columns", columns)?;
+                m.serialize_entry("until", until)?;
+                m.serialize_entry("rows", rows)?;
+                m.serialize_entry("timeout", timeout_ms)?;
+            }
+            Op::Comment(text) => m.serialize_entry("comment", text)?,
+        }
+        m.end()
     }
 }
 
@@ -181,11 +205,25 @@ impl TxnError {
 }
 
 /// The `params` of a `transact` request.
-pub fn transact_params(db: &str, ops: &[Op]) -> Json {
-    let mut v = Vec::with_capacity(ops.len() + 1);
-    v.push(json!(db));
-    v.extend(ops.iter().map(Op::to_json));
-    Json::Array(v)
+pub fn transact_params<'a>(db: &'a str, ops: &'a [Op]) -> TransactParams<'a> {
+    TransactParams { db, ops }
+}
+
+/// `[db, op...]`, encoded without copying the operations.
+pub struct TransactParams<'a> {
+    db: &'a str,
+    ops: &'a [Op],
+}
+
+impl Serialize for TransactParams<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.ops.len() + 1))?;
+        seq.serialize_element(self.db)?;
+        for op in self.ops {
+            seq.serialize_element(op)?;
+        }
+        seq.end()
+    }
 }
 
 /// Interprets a `transact` reply: per-operation errors name the operation's
@@ -245,8 +283,9 @@ mod tests {
         ];
         let j = transact_params("OVN_Northbound", &ops);
         assert_eq!(
-            j.to_string(),
-            r#"["OVN_Northbound",{"columns":["_uuid"],"op":"wait","rows":[],"table":"Logical_Switch","timeout":0,"until":"==","where":[["external_ids","includes",["map",[["k","v"]]]]]},{"op":"insert","row":{"name":"a"},"table":"Logical_Switch","uuid-name":"ls"},{"mutations":[["ports","insert",["named-uuid","ls"]]],"op":"mutate","table":"Logical_Router","where":[["name","==","r"]]},{"comment":"hi","op":"comment"}]"#
+            serde_json::to_value(&j).unwrap(),
+            serde_json::from_str::<Json>(r#"["OVN_Northbound",{"columns":["_uuid"],"op":"wait","rows":[],"table":"Logical_Switch","timeout":0,"until":"==","where":[["external_ids","includes",["map",[["k","v"]]]]]},{"op":"insert","row":{"name":"a"},"table":"Logical_Switch","uuid-name":"ls"},{"mutations":[["ports","insert",["named-uuid","ls"]]],"op":"mutate","table":"Logical_Router","where":[["name","==","r"]]},{"comment":"hi","op":"comment"}]"#)
+                .unwrap()
         );
     }
 

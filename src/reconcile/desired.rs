@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use super::Scope;
 use crate::model::validate::{Model, Subnet, Vpc};
 use crate::model::{PolicyAction, RoutePolicy};
 use crate::ovsdb::{Atom, Row, Value};
@@ -29,6 +30,8 @@ pub const DEFAULT_MTU: u32 = 1400;
 pub struct ParentRef {
     pub table: &'static str,
     pub id: String,
+    /// `<Kind>/<name>` of the parent row's owner.
+    pub owner: String,
     pub column: &'static str,
 }
 
@@ -96,12 +99,29 @@ pub fn switch_port_name(subnet: &str, vpc: &str) -> String {
 
 /// All desired rows, sorted by (table, id).
 pub fn desired_rows(model: &Model) -> Vec<DesiredRow> {
+    desired_rows_in(model, &Scope::All)
+}
+
+/// The desired rows of the objects in `scope`, sorted by (table, id). Each
+/// object's rows depend on that object alone.
+pub fn desired_rows_in(model: &Model, scope: &Scope) -> Vec<DesiredRow> {
     let mut rows = vec![];
-    for vpc in model.vpcs.values() {
-        vpc_rows(vpc, &mut rows);
-    }
-    for s in model.subnets.values().filter(|s| s.is_ovn) {
-        subnet_rows(s, &mut rows);
+    match scope {
+        Scope::All => {
+            model.vpcs.values().for_each(|v| vpc_rows(v, &mut rows));
+            model.subnets.values().filter(|s| s.is_ovn).for_each(|s| subnet_rows(s, &mut rows));
+        }
+        Scope::Owners(owners) => {
+            for o in owners {
+                match o.split_once('/') {
+                    Some(("Vpc", name)) => model.vpcs.get(name).into_iter().for_each(|v| vpc_rows(v, &mut rows)),
+                    Some(("Subnet", name)) => {
+                        model.subnets.get(name).filter(|s| s.is_ovn).into_iter().for_each(|s| subnet_rows(s, &mut rows))
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
     rows.sort_by(|a, b| (a.table, &a.id).cmp(&(b.table, &b.id)));
     rows
@@ -124,7 +144,7 @@ fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
         ]),
         parent: None,
     });
-    let parent = |column| Some(ParentRef { table: "Logical_Router", id: lr.clone(), column });
+    let parent = |column| Some(ParentRef { table: "Logical_Router", id: lr.clone(), owner: o.clone(), column });
     // Several next hops for one prefix become several routes: ECMP.
     for r in &vpc.spec.static_routes {
         let policy = match r.policy {
@@ -247,7 +267,12 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
         id: lrp,
         owner: o.clone(),
         columns: lrp_cols,
-        parent: Some(ParentRef { table: "Logical_Router", id: router_id(vpc), column: "ports" }),
+        parent: Some(ParentRef {
+            table: "Logical_Router",
+            id: router_id(vpc),
+            owner: owner("Vpc", vpc),
+            column: "ports",
+        }),
     });
     let lsp = format!("lsp:{lsp_name}");
     out.push(DesiredRow {
@@ -261,7 +286,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
             col("options", Value::str_map([("router-port", lrp_name.as_str())])),
             col("external_ids", ext(&o, &lsp, &[("ls", &s.name)])),
         ]),
-        parent: Some(ParentRef { table: "Logical_Switch", id: ls, column: "ports" }),
+        parent: Some(ParentRef { table: "Logical_Switch", id: ls, owner: o.clone(), column: "ports" }),
     });
     // As Kube-OVN: traffic to the subnet itself is never rerouted.
     for c in &s.cidrs {
@@ -279,7 +304,12 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
                 col("nexthops", Value::empty_set()),
                 col("external_ids", ext(&o, &id, &[("vpc", vpc), ("subnet", &s.name)])),
             ]),
-            parent: Some(ParentRef { table: "Logical_Router", id: router_id(vpc), column: "policies" }),
+            parent: Some(ParentRef {
+                table: "Logical_Router",
+                id: router_id(vpc),
+                owner: owner("Vpc", vpc),
+                column: "policies",
+            }),
         });
     }
     if s.spec.enable_dhcp {

@@ -1,6 +1,7 @@
 //! Desired rows vs. the rows ovn-vpcd owns in the NB cache → a [`Plan`] →
-//! OVSDB operations. Pure: the cache is read into an [`Existing`] snapshot
-//! first, and nothing here does I/O.
+//! OVSDB operations. Pure: the diff reads the cache in place (the caller
+//! holds its read guard for the duration), copies only what changes, and
+//! does no I/O.
 //!
 //! Only rows tagged `vendor=ovn-vpcd` are ever considered, so rows made by
 //! anyone else — a route added by hand to an owned router — are never
@@ -10,8 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use super::desired::{is_root, DesiredRow, ParentRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
-use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, Uuid, Value};
+use super::desired::{is_root, DesiredRow, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
+use super::Scope;
+use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, RowView, Uuid, Value};
 
 /// The tables ovn-vpcd writes, parents after children.
 pub const TABLES: &[&str] = &[
@@ -28,64 +30,97 @@ pub const TABLES: &[&str] = &[
 const PARENT_COLUMNS: &[(&str, &[&str])] =
     &[("Logical_Router", &["ports", "static_routes", "policies"]), ("Logical_Switch", &["ports"])];
 
-#[derive(Clone, Debug, PartialEq)]
-pub struct ExistingRow {
-    pub uuid: Uuid,
-    pub owner: String,
-    pub columns: Row,
-}
-
-/// The owned rows of the cache, by table and id, plus who references whom.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Existing {
-    pub rows: BTreeMap<(&'static str, String), ExistingRow>,
+/// The owned rows of the cache within a scope, by table and id, borrowed.
+pub struct Existing<'c> {
+    cache: &'c Cache,
+    rows: HashMap<(&'static str, &'c str), RowView<'c>>,
     /// Extra rows carrying an id another row already has (left by a crash
     /// of an older version, or by hand): always deleted.
-    pub duplicates: Vec<(&'static str, String, ExistingRow)>,
-    /// child uuid → (parent table, parent uuid, column)
-    pub parents: HashMap<Uuid, (&'static str, Uuid, &'static str)>,
+    duplicates: Vec<(&'static str, &'c str, RowView<'c>)>,
 }
 
-impl Existing {
-    /// Reads the owned rows out of the cache.
-    pub fn from_cache(cache: &Cache) -> Existing {
-        let mut ex = Existing::default();
+fn owner_of<'c>(r: &RowView<'c>) -> &'c str {
+    r.external_id(OWNER_KEY).unwrap_or("")
+}
+
+impl<'c> Existing<'c> {
+    /// Indexes the owned rows of `scope` (a lookup per owner, not a scan).
+    pub fn new(cache: &'c Cache, scope: &Scope) -> Self {
+        let mut ex = Existing { cache, rows: HashMap::new(), duplicates: vec![] };
         for &table in TABLES {
             let Some(t) = cache.table(table) else { continue };
-            let mut rows: Vec<_> = t.by_external_id(VENDOR_KEY, VENDOR).collect();
+            let mut rows: Vec<RowView<'c>> = match scope {
+                Scope::All => t.by_external_id(VENDOR_KEY, VENDOR).collect(),
+                Scope::Owners(owners) => owners
+                    .iter()
+                    .flat_map(|o| t.by_external_id(OWNER_KEY, o))
+                    .filter(|r| r.external_id(VENDOR_KEY) == Some(VENDOR))
+                    .collect(),
+            };
             rows.sort_by_key(|r| r.uuid);
             for r in rows {
                 let Some(id) = r.external_id(ID_KEY) else { continue };
-                let row = ExistingRow {
-                    uuid: r.uuid,
-                    owner: r.external_id(OWNER_KEY).unwrap_or("").to_string(),
-                    columns: r.columns().map(|(c, v)| (c.to_string(), v.clone())).collect(),
-                };
-                match ex.rows.entry((table, id.to_string())) {
-                    std::collections::btree_map::Entry::Occupied(_) => ex.duplicates.push((table, id.to_string(), row)),
-                    std::collections::btree_map::Entry::Vacant(v) => {
-                        v.insert(row);
-                    }
-                }
-            }
-        }
-        for (table, cols) in PARENT_COLUMNS {
-            let Some(t) = cache.table(table) else { continue };
-            for r in t.by_external_id(VENDOR_KEY, VENDOR) {
-                for c in *cols {
-                    for child in r.get(c).map(Value::atoms).unwrap_or(&[]).iter().filter_map(Atom::as_uuid) {
-                        ex.parents.insert(child, (table, r.uuid, c));
+                match ex.rows.entry((table, id)) {
+                    std::collections::hash_map::Entry::Occupied(_) => ex.duplicates.push((table, id, r)),
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(r);
                     }
                 }
             }
         }
         ex
     }
+
+    pub fn len(&self) -> usize {
+        self.rows.len() + self.duplicates.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An owned row by id, also outside the scope (for parents).
+    fn find(&self, table: &'static str, id: &str, owner: &str) -> Option<RowView<'c>> {
+        if let Some(r) = self.rows.get(&(table, id)) {
+            return Some(*r);
+        }
+        let mut found = self.cache.table(table)?.by_external_id(OWNER_KEY, owner);
+        found.find(|r| r.external_id(ID_KEY) == Some(id) && r.external_id(VENDOR_KEY) == Some(VENDOR))
+    }
+
+    /// child uuid → (parent table, parent uuid, column), over all owned parents.
+    fn parents(&self) -> HashMap<Uuid, (&'static str, Uuid, &'static str)> {
+        let mut parents = HashMap::new();
+        for (table, cols) in PARENT_COLUMNS {
+            let Some(t) = self.cache.table(table) else { continue };
+            for r in t.by_external_id(VENDOR_KEY, VENDOR) {
+                for c in *cols {
+                    for child in r.get(c).map(Value::atoms).unwrap_or(&[]).iter().filter_map(Atom::as_uuid) {
+                        parents.insert(child, (*table, r.uuid, *c));
+                    }
+                }
+            }
+        }
+        parents
+    }
+}
+
+/// Where an inserted row's parent is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParentLink {
+    /// A root: no parent.
+    None,
+    /// Already in the NB.
+    Existing(Uuid),
+    /// Inserted by the same plan.
+    New,
+    /// Neither present nor desired (the parent's owner is refused).
+    Missing,
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    Insert(DesiredRow),
+    Insert(DesiredRow, ParentLink),
     Update {
         table: &'static str,
         id: String,
@@ -107,18 +142,25 @@ impl Change {
     /// `<Kind>/<name>` of the object this change belongs to.
     pub fn owner(&self) -> &str {
         match self {
-            Change::Insert(r) => &r.owner,
+            Change::Insert(r, _) => &r.owner,
             Change::Update { owner, .. } | Change::Delete { owner, .. } => owner,
         }
     }
 
+    pub fn table(&self) -> &'static str {
+        match self {
+            Change::Insert(r, _) => r.table,
+            Change::Update { table, .. } | Change::Delete { table, .. } => table,
+        }
+    }
+
     fn sort_key(&self) -> (usize, &str, u8) {
-        let (table, id, kind) = match self {
-            Change::Delete { table, id, .. } => (*table, id.as_str(), 0),
-            Change::Update { table, id, .. } => (*table, id.as_str(), 1),
-            Change::Insert(r) => (r.table, r.id.as_str(), 2),
+        let (id, kind) = match self {
+            Change::Delete { id, .. } => (id.as_str(), 0),
+            Change::Update { id, .. } => (id.as_str(), 1),
+            Change::Insert(r, _) => (r.id.as_str(), 2),
         };
-        (TABLES.iter().position(|t| *t == table).unwrap_or(usize::MAX), id, kind)
+        (TABLES.iter().position(|t| *t == self.table()).unwrap_or(usize::MAX), id, kind)
     }
 }
 
@@ -143,20 +185,32 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
-/// Computes the plan. Rows owned by `protected` owners (objects refused this
-/// round) are neither updated nor deleted.
+/// Computes the plan for the rows of `existing`'s scope; `desired` must be
+/// the desired rows of the same scope. Rows owned by `protected` owners
+/// (objects refused this round) are neither updated nor deleted.
 pub fn diff(desired: &[DesiredRow], existing: &Existing, protected: &BTreeSet<String>) -> Plan {
     let mut changes = vec![];
     let mut wanted: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let desired_ids: BTreeSet<(&str, &str)> = desired.iter().map(|d| (d.table, d.id.as_str())).collect();
     for d in desired {
         wanted.insert((d.table, d.id.as_str()));
-        match existing.rows.get(&(d.table, d.id.clone())) {
-            None => changes.push(Change::Insert(d.clone())),
+        match existing.rows.get(&(d.table, d.id.as_str())) {
+            None => {
+                let link = match &d.parent {
+                    None => ParentLink::None,
+                    Some(p) => match existing.find(p.table, &p.id, &p.owner) {
+                        Some(r) => ParentLink::Existing(r.uuid),
+                        None if desired_ids.contains(&(p.table, p.id.as_str())) => ParentLink::New,
+                        None => ParentLink::Missing,
+                    },
+                };
+                changes.push(Change::Insert(d.clone(), link));
+            }
             Some(e) => {
                 let mut old = Row::new();
                 let mut new = Row::new();
                 for (c, v) in &d.columns {
-                    let cur = e.columns.get(c);
+                    let cur = e.get(c);
                     if !cur.is_some_and(|cur| same_value(cur, v)) {
                         old.insert(c.clone(), cur.cloned().unwrap_or_else(Value::empty_set));
                         new.insert(c.clone(), v.clone());
@@ -175,18 +229,18 @@ pub fn diff(desired: &[DesiredRow], existing: &Existing, protected: &BTreeSet<St
             }
         }
     }
-    let stale = existing.rows.iter().filter(|((t, id), _)| !wanted.contains(&(*t, id.as_str())));
-    let dups = existing.duplicates.iter().map(|(t, id, r)| ((t, id), r));
-    for ((table, id), e) in stale.map(|((t, id), r)| ((t, id), r)).chain(dups) {
-        if protected.contains(&e.owner) {
-            continue;
-        }
+    let stale =
+        existing.rows.iter().filter(|((t, id), _)| !wanted.contains(&(*t, *id))).map(|((t, id), r)| (*t, *id, r));
+    let dups = existing.duplicates.iter().map(|(t, id, r)| (*t, *id, r));
+    let gone: Vec<_> = stale.chain(dups).filter(|(_, _, r)| !protected.contains(owner_of(r))).collect();
+    let parents = if gone.iter().any(|(t, _, _)| !is_root(t)) { existing.parents() } else { HashMap::new() };
+    for (table, id, e) in gone {
         changes.push(Change::Delete {
             table,
-            id: id.clone(),
-            owner: e.owner.clone(),
+            id: id.to_string(),
+            owner: owner_of(e).to_string(),
             uuid: e.uuid,
-            parent: existing.parents.get(&e.uuid).copied(),
+            parent: parents.get(&e.uuid).copied(),
         });
     }
     changes.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
@@ -214,13 +268,13 @@ impl Plan {
     /// The operations of one transaction applying this plan. Every insert
     /// is guarded by a `wait` on its id (children of a parent inserted in the
     /// same transaction by the parent's), so a replay cannot insert twice.
-    pub fn to_ops(&self, existing: &Existing) -> Result<Vec<Op>, PlanError> {
+    pub fn to_ops(&self) -> Result<Vec<Op>, PlanError> {
         let inserted: HashMap<(&str, &str), String> = self
             .changes
             .iter()
             .enumerate()
             .filter_map(|(i, c)| match c {
-                Change::Insert(r) => Some(((r.table, r.id.as_str()), format!("row{i}"))),
+                Change::Insert(r, _) => Some(((r.table, r.id.as_str()), format!("row{i}"))),
                 _ => None,
             })
             .collect();
@@ -235,38 +289,37 @@ impl Plan {
         let mut mutations = vec![];
         for (i, c) in self.changes.iter().enumerate() {
             match c {
-                Change::Insert(r) => {
-                    // A child inserted with its new parent is covered by the
-                    // parent's guard; every other insert gets its own.
-                    let parent_new =
-                        r.parent.as_ref().is_some_and(|p| inserted.contains_key(&(p.table, p.id.as_str())));
-                    if !parent_new {
-                        let tag = Value::str_map([(ID_KEY, r.id.as_str())]);
-                        ops.push(Op::wait_absent(r.table, vec![Cond::includes("external_ids", tag)]));
-                    }
+                Change::Insert(r, link) => {
                     let name = format!("row{i}");
-                    if let Some(ParentRef { table, id, column }) = &r.parent {
-                        if inserted.contains_key(&(*table, id.as_str())) {
+                    let missing = || PlanError::MissingParent {
+                        table: r.table.into(),
+                        id: r.id.clone(),
+                        parent_table: r.parent.as_ref().map_or("", |p| p.table).into(),
+                        parent_id: r.parent.as_ref().map_or("", |p| p.id.as_str()).into(),
+                    };
+                    match (link, &r.parent) {
+                        (ParentLink::New, Some(p)) => {
+                            if !inserted.contains_key(&(p.table, p.id.as_str())) {
+                                return Err(missing());
+                            }
+                            // Covered by the parent's guard.
                             child_refs
-                                .entry((*table, id.as_str()))
+                                .entry((p.table, p.id.as_str()))
                                 .or_default()
-                                .entry(column)
+                                .entry(p.column)
                                 .or_default()
                                 .push(Atom::NamedUuid(name.clone()));
-                        } else if let Some(p) = existing.rows.get(&(*table, id.clone())) {
+                        }
+                        (ParentLink::Existing(uuid), Some(p)) => {
+                            ops.push(guard(r));
                             mutations.push(Op::Mutate {
-                                table: table.to_string(),
-                                conds: vec![Cond::uuid(p.uuid)],
-                                mutations: vec![Mutation::insert(column, Value::named(&name))],
-                            });
-                        } else {
-                            return Err(PlanError::MissingParent {
-                                table: r.table.into(),
-                                id: r.id.clone(),
-                                parent_table: table.to_string(),
-                                parent_id: id.clone(),
+                                table: p.table.to_string(),
+                                conds: vec![Cond::uuid(*uuid)],
+                                mutations: vec![Mutation::insert(p.column, Value::named(&name))],
                             });
                         }
+                        (ParentLink::None, None) => ops.push(guard(r)),
+                        _ => return Err(missing()),
                     }
                     let mut row = r.columns.clone();
                     if let Some(refs) = child_refs.remove(&(r.table, r.id.as_str())) {
@@ -298,21 +351,23 @@ impl Plan {
     }
 }
 
+/// `wait` until no row carries this row's id: makes the insert replay-safe.
+fn guard(r: &DesiredRow) -> Op {
+    Op::wait_absent(r.table, vec![Cond::includes("external_ids", Value::str_map([(ID_KEY, r.id.as_str())]))])
+}
+
 impl fmt::Display for Plan {
     /// One line per change, grouped by table, in a stable order.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut last = "";
         for c in &self.changes {
-            let table = match c {
-                Change::Insert(r) => r.table,
-                Change::Update { table, .. } | Change::Delete { table, .. } => table,
-            };
+            let table = c.table();
             if table != last {
                 writeln!(f, "{table}:")?;
                 last = table;
             }
             match c {
-                Change::Insert(r) => {
+                Change::Insert(r, _) => {
                     write!(f, "  + {}", r.id)?;
                     for (k, v) in r.columns.iter().filter(|(k, _)| *k != "external_ids") {
                         write!(f, " {k}={v}")?;

@@ -1,6 +1,10 @@
 //! Reconciliation: validated model → desired NB rows → diff against the
 //! cache → one transaction; repeated until the cache shows no difference.
 //!
+//! A pass covers a [`Scope`]: everything, or only some objects (a config
+//! reload re-derives and diffs just the objects whose validated spec
+//! changed; each object's rows depend on that object alone).
+//!
 //! If the northbound database refuses the transaction (say a router port
 //! name is already taken by a row someone else made), the plan is applied
 //! object by object instead, so the refusal stays with the object that
@@ -10,12 +14,13 @@ pub mod desired;
 pub mod diff;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::model::validate::{validate, Model, Rejection};
 use crate::model::{NamedSubnet, NamedVpc};
-use crate::ovsdb::{Client, ClientError, Op, Outcome};
-use desired::{desired_rows, owner};
+use crate::ovsdb::{Cache, Client, ClientError, Op, OpResult, Outcome};
+use desired::{desired_rows_in, owner};
 use diff::{diff, Existing, Plan, PlanError};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,44 +33,102 @@ pub enum ReconcileError {
     NotConverged(usize),
 }
 
-/// What one pass decided: the valid model, the refusals, and the plan.
+/// Which objects a pass covers, as `<Kind>/<name>` owners.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Owners(BTreeSet<String>),
+}
+
+/// The objects added, removed or changed between two validated models.
+pub fn changed_owners(old: &Model, new: &Model) -> BTreeSet<String> {
+    fn differ<T: PartialEq>(
+        kind: &str,
+        a: &std::collections::BTreeMap<String, T>,
+        b: &std::collections::BTreeMap<String, T>,
+    ) -> Vec<String> {
+        let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+        names.into_iter().filter(|n| a.get(*n) != b.get(*n)).map(|n| owner(kind, n)).collect()
+    }
+    let mut out: BTreeSet<String> = differ("Vpc", &old.vpcs, &new.vpcs).into_iter().collect();
+    out.extend(differ("Subnet", &old.subnets, &new.subnets));
+    out
+}
+
+/// What one plan decided, with the model it was made from.
 pub struct Pass {
     pub model: Model,
     pub rejected: Vec<Rejection>,
     pub plan: Plan,
-    pub existing: Existing,
 }
 
-/// Pure: specs + cache → plan. Rows of refused objects are left as they are.
+/// Validates and plans everything against the client's cache (`ovn-vpcd plan`).
 pub fn plan(vpcs: &[NamedVpc], subnets: &[NamedSubnet], client: &Client) -> Pass {
-    plan_without(vpcs, subnets, client, &[])
+    let (model, rejected) = validate(vpcs, subnets);
+    let plan = plan_in(&model, &rejected, &client.cache(), &Scope::All);
+    Pass { model, rejected, plan }
 }
 
-/// As [`plan`], with `failed` (refused by the NB this pass) also left alone.
-fn plan_without(vpcs: &[NamedVpc], subnets: &[NamedSubnet], client: &Client, failed: &[Rejection]) -> Pass {
-    let (model, mut rejected) = validate(vpcs, subnets);
-    rejected.extend(failed.iter().cloned());
+/// Pure: the plan for `scope`. Rows of `rejected` objects are left as they are.
+pub fn plan_in(model: &Model, rejected: &[Rejection], cache: &Cache, scope: &Scope) -> Plan {
     let protected: BTreeSet<String> = rejected.iter().map(|r| owner(r.kind, &r.name)).collect();
-    let desired: Vec<_> = desired_rows(&model).into_iter().filter(|r| !protected.contains(&r.owner)).collect();
-    let existing = Existing::from_cache(&client.cache());
-    let plan = diff(&desired, &existing, &protected);
-    Pass { model, rejected, plan, existing }
+    let desired: Vec<_> = desired_rows_in(model, scope).into_iter().filter(|r| !protected.contains(&r.owner)).collect();
+    diff(&desired, &Existing::new(cache, scope), &protected)
 }
 
-/// Commits `plan` in one transaction; returns the number of changes.
-async fn commit(client: &Client, plan: &Plan, existing: &Existing) -> Result<usize, ReconcileError> {
+/// Plans under one read of the cache; returns the plan and the cache
+/// generation it was made at.
+fn plan_now(model: &Model, rejected: &[Rejection], client: &Client, scope: &Scope) -> (Plan, u64) {
+    let cache = client.cache();
+    (plan_in(model, rejected, &cache, scope), cache.generation)
+}
+
+/// How many times the monitor has been (re)loaded: a reconnect between two
+/// readings of the generation means updates we cannot account for.
+fn loads(client: &Client) -> u64 {
+    let s = client.monitor_stats();
+    s.full_loads.load(Ordering::Relaxed) + s.resumed.load(Ordering::Relaxed)
+}
+
+/// A committed transaction.
+struct Committed {
+    changes: usize,
+    /// Every operation changed a row and an inserted or deleted row is
+    /// already in the cache: so is the whole (one) update of this commit.
+    reflected: bool,
+}
+
+/// Commits `plan` in one transaction.
+async fn commit(client: &Client, plan: &Plan) -> Result<Option<Committed>, ReconcileError> {
     let mut ops = vec![Op::Comment(format!("ovn-vpcd: {} changes", plan.changes.len()))];
-    ops.extend(plan.to_ops(existing)?);
+    ops.extend(plan.to_ops()?);
     match client.transact_retrying(&ops, Duration::from_secs(30)).await? {
-        Outcome::Committed(_) => {
+        Outcome::Committed(results) => {
             tracing::info!(changes = plan.changes.len(), "reconcile transaction committed");
-            Ok(plan.changes.len())
+            Ok(Some(Committed { changes: plan.changes.len(), reflected: reflected(&ops, &results) }))
         }
         Outcome::AlreadyApplied => {
             tracing::info!("reconcile found its inserts already present; re-planning");
-            Ok(0)
+            Ok(None)
         }
     }
+}
+
+/// `Client::transact` returns once the inserted and deleted rows show in the
+/// cache. If every update, mutate and delete matched a row, the commit
+/// produced exactly one monitor update, and an insert or delete in it
+/// proves that update has arrived.
+fn reflected(ops: &[Op], results: &[OpResult]) -> bool {
+    let mut seen = false;
+    for (op, r) in ops.iter().zip(results) {
+        match op {
+            Op::Insert { .. } => seen = true,
+            Op::Delete { .. } if r.count == Some(1) => seen = true,
+            Op::Update { .. } | Op::Mutate { .. } | Op::Delete { .. } if r.count != Some(1) => return false,
+            _ => {}
+        }
+    }
+    seen
 }
 
 fn nb_refusal(owner: &str, e: &ReconcileError) -> Rejection {
@@ -78,18 +141,34 @@ fn is_refusal(e: &ReconcileError) -> bool {
     matches!(e, ReconcileError::Plan(_) | ReconcileError::Client(ClientError::Txn(_)))
 }
 
-/// Applies until converged. Returns the refusals and the number of changes made.
+/// The outcome of [`apply`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Applied {
+    /// Refused objects: by validation, then by the NB.
+    pub rejected: Vec<Rejection>,
+    pub changes: usize,
+    /// `(from, to)`: the scope was planned at cache generation `from`, and
+    /// every update up to `to` was this pass's own commit. So a pass covering
+    /// everything at `from` leaves everything converged at `to`.
+    pub own_updates: Option<(u64, u64)>,
+}
+
+/// Applies `scope` until converged.
 pub async fn apply(
-    vpcs: &[NamedVpc],
-    subnets: &[NamedSubnet],
+    model: &Model,
+    rejected: &[Rejection],
     client: &Client,
-) -> Result<(Vec<Rejection>, usize), ReconcileError> {
-    let mut applied = 0;
-    let mut failed: Vec<Rejection> = vec![];
+    scope: &Scope,
+) -> Result<Applied, ReconcileError> {
+    let mut out = Applied { rejected: rejected.to_vec(), ..Applied::default() };
     for round in 0..3 {
-        let mut pass = plan_without(vpcs, subnets, client, &failed);
-        if pass.plan.is_empty() {
-            return Ok((pass.rejected, applied));
+        let loaded = loads(client);
+        let (mut plan, generation) = plan_now(model, &out.rejected, client, scope);
+        if plan.is_empty() {
+            if round == 0 {
+                out.own_updates = Some((generation, generation));
+            }
+            return Ok(out);
         }
         if round > 0 {
             // The monitor may still be delivering our last commit: give it a moment.
@@ -99,33 +178,41 @@ pub async fn apply(
                     if changes.changed().await.is_err() {
                         return false;
                     }
-                    pass = plan_without(vpcs, subnets, client, &failed);
-                    if pass.plan.is_empty() {
+                    plan = plan_now(model, &out.rejected, client, scope).0;
+                    if plan.is_empty() {
                         return true;
                     }
                 }
             })
             .await;
             if settled == Ok(true) {
-                return Ok((pass.rejected, applied));
+                return Ok(out);
             }
         }
-        match commit(client, &pass.plan, &pass.existing).await {
-            Ok(n) => applied += n,
+        match commit(client, &plan).await {
+            Ok(Some(c)) => {
+                out.changes += c.changes;
+                // Our one update is in, and nothing else arrived since the
+                // plan: the cache is the plan applied, so nothing is left.
+                if round == 0 && c.reflected && client.cache().generation == generation + 1 && loads(client) == loaded {
+                    out.own_updates = Some((generation, generation + 1));
+                    return Ok(out);
+                }
+            }
+            Ok(None) => {}
             Err(e) if is_refusal(&e) => {
                 tracing::warn!(error = %e, "transaction refused; applying object by object");
-                for o in pass.plan.owners() {
-                    let fresh = plan_without(vpcs, subnets, client, &failed);
-                    let part = fresh.plan.only(&o);
+                for o in plan.owners() {
+                    let part = plan_now(model, &out.rejected, client, scope).0.only(&o);
                     if part.is_empty() {
                         continue;
                     }
-                    match commit(client, &part, &fresh.existing).await {
-                        Ok(n) => applied += n,
+                    match commit(client, &part).await {
+                        Ok(c) => out.changes += c.map_or(0, |c| c.changes),
                         Err(e) if is_refusal(&e) => {
                             let r = nb_refusal(&o, &e);
                             tracing::error!(refused = %r, "object refused by the northbound database");
-                            failed.push(r);
+                            out.rejected.push(r);
                         }
                         Err(e) => return Err(e),
                     }
@@ -134,9 +221,8 @@ pub async fn apply(
             Err(e) => return Err(e),
         }
     }
-    let pass = plan_without(vpcs, subnets, client, &failed);
-    if pass.plan.is_empty() {
-        Ok((pass.rejected, applied))
+    if plan_now(model, &out.rejected, client, scope).0.is_empty() {
+        Ok(out)
     } else {
         Err(ReconcileError::NotConverged(3))
     }

@@ -1,6 +1,7 @@
 use super::*;
 use crate::config::Config;
 use crate::model::validate::validate;
+use crate::ovsdb::TableCache;
 use crate::reconcile::desired::{desired_rows, owner};
 
 fn seed_rows() -> Vec<DesiredRow> {
@@ -10,49 +11,123 @@ fn seed_rows() -> Vec<DesiredRow> {
     desired_rows(&model)
 }
 
-/// What the cache would hold after applying `rows` (uuids 1, 2, ...).
-fn applied(rows: &[DesiredRow]) -> Existing {
-    let mut ex = Existing::default();
+const SCHEMA: &str = r#"{"name":"OVN_Northbound","version":"7.0.0","tables":{
+  "Logical_Router":{"columns":{"name":{"type":"string"},"ports":{"type":{"key":"uuid","min":0,"max":"unlimited"}},
+    "static_routes":{"type":{"key":"uuid","min":0,"max":"unlimited"}},"policies":{"type":{"key":"uuid","min":0,"max":"unlimited"}},
+    "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
+  "Logical_Switch":{"columns":{"name":{"type":"string"},"ports":{"type":{"key":"uuid","min":0,"max":"unlimited"}},
+    "other_config":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
+    "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
+  "Logical_Router_Port":{"columns":{"name":{"type":"string"},"mac":{"type":"string"},
+    "networks":{"type":{"key":"string","min":1,"max":"unlimited"}},"ipv6_prefix":{"type":{"key":"string","min":0,"max":"unlimited"}},
+    "ipv6_ra_configs":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
+    "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
+  "Logical_Switch_Port":{"columns":{"name":{"type":"string"},"type":{"type":"string"},
+    "addresses":{"type":{"key":"string","min":0,"max":"unlimited"}},
+    "options":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
+    "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
+  "Logical_Router_Static_Route":{"columns":{"ip_prefix":{"type":"string"},"nexthop":{"type":"string"},
+    "policy":{"type":{"key":"string","min":0,"max":1}},"route_table":{"type":"string"},
+    "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
+  "Logical_Router_Policy":{"columns":{"priority":{"type":"integer"},"match":{"type":"string"},"action":{"type":"string"},
+    "nexthops":{"type":{"key":"string","min":0,"max":"unlimited"}},
+    "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
+  "DHCP_Options":{"columns":{"cidr":{"type":"string"},
+    "options":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
+    "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}}}}"#;
+
+/// A cache holding `rows` (uuids 1, 2, ... in order), children listed in
+/// their parents' columns; `edit` may change a row's columns first.
+fn cache_of(rows: &[DesiredRow], edit: impl Fn(&str, &mut Row), extra: &[(&'static str, Uuid, Row)]) -> Cache {
+    use crate::ovsdb::monitor::{RowUpdate2, Updates};
+    let schema = crate::ovsdb::schema::DbSchema::parse(SCHEMA).unwrap();
+    let mut cache = Cache::default();
+    cache.set_tables(
+        schema
+            .tables
+            .iter()
+            .map(|(n, t)| TableCache::new(n, t, &t.columns.keys().cloned().collect::<Vec<_>>()))
+            .collect(),
+    );
     let uuid_of = |id: &str| Uuid(rows.iter().position(|r| r.id == id).unwrap() as u128 + 1);
+    let mut built: Vec<(&str, Uuid, Row)> = rows
+        .iter()
+        .map(|r| {
+            let mut cols = r.columns.clone();
+            edit(&r.id, &mut cols);
+            (r.table, uuid_of(&r.id), cols)
+        })
+        .collect();
     for r in rows {
-        let uuid = uuid_of(&r.id);
-        ex.rows
-            .insert((r.table, r.id.clone()), ExistingRow { uuid, owner: r.owner.clone(), columns: r.columns.clone() });
         if let Some(p) = &r.parent {
-            ex.parents.insert(uuid, (p.table, uuid_of(&p.id), p.column));
+            let parent = built.iter_mut().find(|(_, u, _)| *u == uuid_of(&p.id)).unwrap();
+            let mut atoms = parent.2.get(p.column).map(|v| v.atoms().to_vec()).unwrap_or_default();
+            atoms.push(Atom::Uuid(uuid_of(&r.id)));
+            parent.2.insert(p.column.to_string(), Value::Set(atoms));
         }
     }
-    ex
+    built.extend(extra.iter().cloned());
+    let mut updates: crate::ovsdb::monitor::TableUpdates2 = BTreeMap::new();
+    for (table, uuid, row) in built {
+        updates
+            .entry(table.to_string())
+            .or_default()
+            .insert(uuid, RowUpdate2 { insert: Some(row), ..Default::default() });
+    }
+    cache.apply(Updates::V2(updates)).unwrap();
+    cache
+}
+
+fn applied(rows: &[DesiredRow]) -> Cache {
+    cache_of(rows, |_, _| {}, &[])
+}
+
+fn uuid_in(cache: &Cache, table: &'static str, id: &str) -> Uuid {
+    cache.table(table).unwrap().by_external_id(ID_KEY, id).next().unwrap().uuid
+}
+
+fn all(cache: &Cache) -> Existing<'_> {
+    Existing::new(cache, &Scope::All)
 }
 
 #[test]
 fn nothing_to_do_when_applied() {
     let rows = seed_rows();
-    assert!(diff(&rows, &applied(&rows), &BTreeSet::new()).is_empty());
+    let cache = applied(&rows);
+    assert!(diff(&rows, &all(&cache), &BTreeSet::new()).is_empty());
 }
 
 #[test]
 fn set_and_map_order_does_not_matter() {
     let rows = seed_rows();
-    let mut ex = applied(&rows);
-    for r in ex.rows.values_mut() {
-        for v in r.columns.values_mut() {
-            match v {
-                Value::Set(a) => a.reverse(),
-                Value::Map(m) => m.reverse(),
+    let cache = cache_of(
+        &rows,
+        |_, cols| {
+            for v in cols.values_mut() {
+                match v {
+                    Value::Set(a) => a.reverse(),
+                    Value::Map(m) => m.reverse(),
+                }
             }
-        }
-    }
-    assert!(diff(&rows, &ex, &BTreeSet::new()).is_empty());
+        },
+        &[],
+    );
+    assert!(diff(&rows, &all(&cache), &BTreeSet::new()).is_empty());
 }
 
 #[test]
 fn changed_columns_become_one_update_with_only_those_columns() {
     let rows = seed_rows();
-    let mut ex = applied(&rows);
-    let key = ("Logical_Router_Port", "lrp:test-vpc-1-net1".to_string());
-    ex.rows.get_mut(&key).unwrap().columns.insert("networks".into(), Value::set(["10.0.1.9/24".into()]));
-    let plan = diff(&rows, &ex, &BTreeSet::new());
+    let cache = cache_of(
+        &rows,
+        |id, cols| {
+            if id == "lrp:test-vpc-1-net1" {
+                cols.insert("networks".into(), Value::set(["10.0.1.9/24".into()]));
+            }
+        },
+        &[],
+    );
+    let plan = diff(&rows, &all(&cache), &BTreeSet::new());
     match plan.changes.as_slice() {
         [Change::Update { id, new, .. }] => {
             assert_eq!(id, "lrp:test-vpc-1-net1");
@@ -65,22 +140,20 @@ fn changed_columns_become_one_update_with_only_those_columns() {
 #[test]
 fn stale_children_are_detached_from_their_parent_and_roots_deleted() {
     let rows = seed_rows();
-    let ex = applied(&rows);
+    let cache = applied(&rows);
     let fewer: Vec<DesiredRow> = rows
         .iter()
         .filter(|r| !r.id.contains("172.31.0.0/24") && r.owner != owner("Subnet", "net2"))
         .cloned()
         .collect();
-    let plan = diff(&fewer, &ex, &BTreeSet::new());
-    let ops = plan.to_ops(&ex).unwrap();
+    let plan = diff(&fewer, &all(&cache), &BTreeSet::new());
+    let ops = plan.to_ops().unwrap();
     let json: Vec<String> = ops.iter().map(|o| o.to_json().to_string()).collect();
     // The route is detached from test-vpc-1's router, not deleted outright.
-    let route =
-        &ex.rows[&("Logical_Router_Static_Route", "route:test-vpc-1::src-ip:172.31.0.0/24:10.0.1.253".to_string())];
+    let route = uuid_in(&cache, "Logical_Router_Static_Route", "route:test-vpc-1::src-ip:172.31.0.0/24:10.0.1.253");
     assert!(
-        json.iter().any(|j| j.contains("\"op\":\"mutate\"")
-            && j.contains("static_routes")
-            && j.contains(&route.uuid.to_string())),
+        json.iter()
+            .any(|j| j.contains("\"op\":\"mutate\"") && j.contains("static_routes") && j.contains(&route.to_string())),
         "{json:#?}"
     );
     // The switch and DHCP options of net2 are roots: deleted.
@@ -91,39 +164,39 @@ fn stale_children_are_detached_from_their_parent_and_roots_deleted() {
 #[test]
 fn refused_owners_keep_their_rows() {
     let rows = seed_rows();
-    let ex = applied(&rows);
+    let cache = applied(&rows);
     let without_net2: Vec<DesiredRow> = rows.iter().filter(|r| r.owner != owner("Subnet", "net2")).cloned().collect();
     let protected = BTreeSet::from([owner("Subnet", "net2")]);
-    assert!(diff(&without_net2, &ex, &protected).is_empty());
+    assert!(diff(&without_net2, &all(&cache), &protected).is_empty());
 }
 
 #[test]
 fn duplicate_ids_are_deleted() {
     let rows = seed_rows();
-    let mut ex = applied(&rows);
-    let first = ex.rows[&("Logical_Router", "lr:test-vpc-2".to_string())].clone();
-    ex.duplicates.push(("Logical_Router", "lr:test-vpc-2".into(), ExistingRow { uuid: Uuid(999), ..first }));
-    let plan = diff(&rows, &ex, &BTreeSet::new());
+    let first = rows.iter().find(|r| r.id == "lr:test-vpc-2").unwrap();
+    let cache = cache_of(&rows, |_, _| {}, &[("Logical_Router", Uuid(999), first.columns.clone())]);
+    let plan = diff(&rows, &all(&cache), &BTreeSet::new());
     assert!(matches!(plan.changes.as_slice(), [Change::Delete { uuid: Uuid(999), .. }]), "{plan:?}");
 }
 
 #[test]
 fn inserts_are_guarded_and_children_ride_in_their_new_parent() {
     let rows = seed_rows();
-    let plan = diff(&rows, &Existing::default(), &BTreeSet::new());
-    let ops = plan.to_ops(&Existing::default()).unwrap();
+    let empty = cache_of(&[], |_, _| {}, &[]);
+    let plan = diff(&rows, &all(&empty), &BTreeSet::new());
+    let ops = plan.to_ops().unwrap();
     let inserts = ops.iter().filter(|o| matches!(o, Op::Insert { .. })).count();
     let waits = ops.iter().filter(|o| matches!(o, Op::Wait { .. })).count();
     assert_eq!(inserts, rows.len());
     let roots = rows.iter().filter(|r| r.parent.is_none()).count();
     assert_eq!(waits, roots, "roots guarded; their new children ride on the guard");
     // A child added to an existing parent gets a guard of its own.
-    let ex = applied(&rows);
+    let cache = applied(&rows);
     let mut more = rows.clone();
     let mut extra = rows.iter().find(|r| r.table == "Logical_Router_Static_Route").unwrap().clone();
     extra.id.push_str(":extra");
     more.push(extra);
-    let ops2 = diff(&more, &ex, &BTreeSet::new()).to_ops(&ex).unwrap();
+    let ops2 = diff(&more, &all(&cache), &BTreeSet::new()).to_ops().unwrap();
     assert!(matches!(ops2.as_slice(), [Op::Wait { .. }, Op::Insert { .. }, Op::Mutate { .. }]), "{ops2:?}");
     assert!(!ops.iter().any(|o| matches!(o, Op::Mutate { .. })), "new parents carry their children");
     let lr = ops
@@ -146,4 +219,52 @@ fn inserts_are_guarded_and_children_ride_in_their_new_parent() {
         text.starts_with("Logical_Router_Static_Route:\n  + route:test-vpc-1::dst-ip:0.0.0.0/0:10.0.1.254"),
         "{text}"
     );
+}
+
+/// A reload plans only the objects that changed: that plan must equal the
+/// full plan whenever the cache holds the old configuration, including
+/// children whose parent belongs to an object outside the scope.
+#[test]
+fn a_scoped_plan_equals_the_full_plan_for_the_changed_objects() {
+    use crate::reconcile::{changed_owners, plan_in};
+    let text = include_str!("../../../config/ovn-vpcd.toml");
+    let old = Config::parse("t", text).unwrap();
+    let (old_model, _) = validate(&old.vpcs, &old.subnets);
+    let cache = applied(&desired_rows(&old_model));
+    type Edit = fn(&mut Config);
+    let edits: [(&str, Edit); 5] = [
+        ("route removed", |c| {
+            c.vpcs[0].1.static_routes.pop();
+        }),
+        ("route next hop changed", |c| c.vpcs[0].1.static_routes[0].next_hop_ip = "10.0.1.200".into()),
+        ("subnet removed: its port leaves a router outside the scope", |c| {
+            c.subnets.retain(|(n, _)| n != "net2");
+        }),
+        ("subnet added to an existing VPC", |c| {
+            let mut s = c.subnets[0].1.clone();
+            s.cidr_block = "10.9.0.0/24".into();
+            s.exclude_ips = vec![];
+            c.subnets.push(("net9".into(), s));
+        }),
+        ("VPC and its subnet added", |c| {
+            c.vpcs.push(("vpc-new".into(), c.vpcs[1].1.clone()));
+            let mut s = c.subnets[1].1.clone();
+            s.vpc = "vpc-new".into();
+            c.subnets.push(("net-new".into(), s));
+        }),
+    ];
+    for (what, edit) in edits {
+        let mut new = Config::parse("t", text).unwrap();
+        edit(&mut new);
+        let (model, rejected) = validate(&new.vpcs, &new.subnets);
+        assert!(rejected.is_empty(), "{what}: {rejected:?}");
+        let owners = changed_owners(&old_model, &model);
+        assert!(!owners.is_empty() && owners.len() <= 2, "{what}: {owners:?}");
+        let full = plan_in(&model, &rejected, &cache, &Scope::All);
+        let scoped = plan_in(&model, &rejected, &cache, &Scope::Owners(owners.clone()));
+        assert!(!full.is_empty(), "{what}");
+        assert_eq!(scoped, full, "{what}: scope {owners:?}");
+        assert!(scoped.to_ops().is_ok(), "{what}");
+    }
+    assert!(changed_owners(&old_model, &old_model).is_empty());
 }
