@@ -91,6 +91,20 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+/// The key whose value starts at `offset` (`key = <value>`, also inside an
+/// inline table or as an element of `key = [ ... ]`), for error messages.
+fn key_of_value(text: &str, offset: usize) -> Option<&str> {
+    let before = text.get(..offset)?.trim_end();
+    let before = match before.chars().last()? {
+        '=' => before,
+        '[' | ',' => &before[..before.rfind('=')? + 1],
+        _ => return None,
+    };
+    let before = before.strip_suffix('=')?.trim_end();
+    let start = before.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+    Some(&before[start..]).filter(|k| !k.is_empty())
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -104,7 +118,14 @@ impl Config {
             let (line, column) = line_col(text, span.map_or(0, |s| s.start));
             ConfigError::Invalid { path: path.into(), line, column, message }
         };
-        let file: File = toml::from_str(text).map_err(|e| at(e.span(), e.message().trim().to_string()))?;
+        let file: File = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim();
+            let message = match e.span().and_then(|s| key_of_value(text, s.start)) {
+                Some(key) if !message.contains("field `") => format!("field `{key}`: {message}"),
+                _ => message.to_string(),
+            };
+            at(e.span(), message)
+        })?;
         let mut cfg = Config { ovn: file.ovn, daemon: file.daemon, ..Default::default() };
         for v in file.vpc {
             let span = v.span();
@@ -156,7 +177,12 @@ mod tests {
         assert!(e.contains("unknown field `nextHop`") && e.contains("nextHopIP"), "{e}");
 
         let e = Config::parse("t.toml", "[[subnet]]\nname = \"s\"\ncidrBlock = 5\n").unwrap_err().to_string();
-        assert!(e.starts_with("t.toml:3:13:") && e.contains("invalid type: integer"), "{e}");
+        assert!(e.starts_with("t.toml:3:13: field `cidrBlock`: invalid type: integer"), "{e}");
+        let e = Config::parse("t.toml", "[[subnet]]\nname = \"s\"\nexcludeIps = [\"10.0.0.1\", 7]\n").unwrap_err();
+        assert!(e.to_string().starts_with("t.toml:3:27: field `excludeIps`: invalid type: integer"), "{e}");
+        let text = "[[vpc]]\nname = \"a\"\nstaticRoutes = [{ cidr = \"0.0.0.0/0\", nextHopIP = 4 }]\n";
+        let e = Config::parse("t.toml", text).unwrap_err().to_string();
+        assert!(e.contains("field `nextHopIP`: invalid type: integer"), "{e}");
 
         let e = Config::parse("t.toml", "\n[[vpc]]\nnamespaces = []\n").unwrap_err().to_string();
         assert_eq!(e, "t.toml:2:1: [[vpc]] entry without `name`");
