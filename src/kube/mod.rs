@@ -5,12 +5,19 @@
 //! - `client`: kubeconfig / in-cluster credentials and the REST calls;
 //! - `driver`: runs the state machine against a `KubeClient`;
 //! - `leader`: Lease-based leader election as a pure state machine;
-//! - `crds`: the CRD manifests of `config/crds/`, embedded.
+//! - `crds`: the CRD manifests of `config/crds/`, embedded;
+//! - `status`: each object's `status` (conditions `Validated` and `Ready`,
+//!   Subnet address counts, Vpc router and subnets) as a merge patch computed
+//!   purely, written to `/status` only when it changed;
+//! - `events`: Warning Events for rejected objects, posted only when the
+//!   status write changed the verdict (no duplicates for an unchanged one).
 //!
-//! The custom resources, status and the election's driver come next.
+//! The custom resources and the election's driver come next.
 
 pub mod client;
 pub mod crds;
 pub mod driver;
+pub mod events;
 pub mod leader;
+pub mod status;
 pub mod watcher;

@@ -131,10 +131,19 @@ fn reflected(ops: &[Op], results: &[OpResult]) -> bool {
     seen
 }
 
+/// `Rejection::field` of an object whose rows the northbound database refused
+/// (it passed validation).
+pub const NB_REFUSAL_FIELD: &str = "northbound";
+
 fn nb_refusal(owner: &str, e: &ReconcileError) -> Rejection {
     let (kind, name) = owner.split_once('/').unwrap_or(("Object", owner));
     let kind = if kind == "Vpc" { "Vpc" } else { "Subnet" };
-    Rejection { kind, name: name.into(), field: "northbound".into(), reason: format!("rows refused by the NB: {e}") }
+    Rejection {
+        kind,
+        name: name.into(),
+        field: NB_REFUSAL_FIELD.into(),
+        reason: format!("rows refused by the NB: {e}"),
+    }
 }
 
 fn is_refusal(e: &ReconcileError) -> bool {

@@ -1,0 +1,138 @@
+//! core/v1 Events about kubeovn.io objects, as `kubectl describe` and
+//! `kubectl get events` show them.
+//!
+//! An Event lives in its object's namespace; for a cluster-scoped object
+//! (Vpc, Subnet) in "default", as Kubernetes' own recorders do. Its name is
+//! `<object>.<hash>`, the hash over the object's uid, reason, message and
+//! time, so a retried POST of the same Event finds it (409) instead of
+//! creating a second one. When to post at all is decided by the caller
+//! (`status::report` posts only when a status write changed the verdict).
+
+use serde_json::{json, Value as Json};
+
+use super::client::{KubeClient, KubeError};
+use super::status::truncate;
+use crate::model::validate::Rejection;
+
+/// `source.component` and `reportingComponent` of our Events.
+pub const COMPONENT: &str = "ovn-vpcd";
+
+/// Longest message we send (Kubernetes' event note limit is 1 KiB).
+const MAX_MESSAGE: usize = 1024;
+
+/// Kubernetes object names are at most 253 characters.
+const MAX_NAME: usize = 253;
+
+fn fnv1a64(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for p in parts {
+        for b in p.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// `<object>.<16 hex digits>`, the object part shortened to fit 253 characters.
+fn event_name(object: &str, uid: &str, reason: &str, message: &str, now: &str) -> String {
+    let hash = format!("{:016x}", fnv1a64(&[uid, reason, message, now]));
+    let head = truncate(object, MAX_NAME - hash.len() - 1);
+    let head = head.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    format!("{head}.{hash}")
+}
+
+/// A Warning Event about `object` (as read from the API: name, uid,
+/// resourceVersion, namespace if any) of kind `kind`. `now` is RFC 3339.
+pub fn warning_event(kind: &str, object: &Json, reason: &str, message: &str, now: &str) -> Json {
+    let md = |k: &str| object.pointer(&format!("/metadata/{k}")).and_then(Json::as_str).unwrap_or("");
+    let (name, uid, namespace) = (md("name"), md("uid"), md("namespace"));
+    let api_version = object.get("apiVersion").and_then(Json::as_str).unwrap_or("kubeovn.io/v1");
+    let message = truncate(message, MAX_MESSAGE);
+    let mut involved = json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "resourceVersion": md("resourceVersion"),
+    });
+    if !namespace.is_empty() {
+        involved["namespace"] = namespace.into();
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": event_name(name, uid, reason, &message, now),
+            "namespace": if namespace.is_empty() { "default" } else { namespace },
+        },
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "type": "Warning",
+        "source": { "component": COMPONENT },
+        "reportingComponent": COMPONENT,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+    })
+}
+
+/// The Event for a validation rejection of `object`.
+pub fn rejection_event(object: &Json, rejection: &Rejection, now: &str) -> Json {
+    let message = super::status::rejection_message(rejection);
+    warning_event(rejection.kind, object, super::status::REASON_VALIDATION_FAILED, &message, now)
+}
+
+/// Creates `event` in its `metadata.namespace`. `Ok(false)`: an Event of that
+/// name already exists (a retry of one already posted).
+pub async fn post_event(client: &KubeClient, event: &Json) -> Result<bool, KubeError> {
+    let ns = event.pointer("/metadata/namespace").and_then(Json::as_str).unwrap_or("default");
+    match client.create(&format!("/api/v1/namespaces/{ns}/events"), event).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.code() == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subnet() -> Json {
+        json!({"apiVersion": "kubeovn.io/v1", "kind": "Subnet",
+               "metadata": {"name": "s1", "uid": "u-1", "resourceVersion": "7", "generation": 2}})
+    }
+
+    #[test]
+    fn rejection_event_names_the_object_and_lands_in_default() {
+        let r = Rejection { kind: "Subnet", name: "s1".into(), field: "cidrBlock".into(), reason: "bad".into() };
+        let e = rejection_event(&subnet(), &r, "2024-05-01T10:00:00Z");
+        assert_eq!(e["metadata"]["namespace"], "default");
+        assert_eq!(
+            e["involvedObject"],
+            json!({"apiVersion": "kubeovn.io/v1", "kind": "Subnet", "name": "s1", "uid": "u-1", "resourceVersion": "7"})
+        );
+        assert_eq!((e["type"].as_str(), e["reason"].as_str()), (Some("Warning"), Some("ValidationFailed")));
+        assert_eq!(e["message"], "cidrBlock: bad");
+        assert_eq!(e["source"]["component"], "ovn-vpcd");
+        assert_eq!((e["count"].as_i64(), e["firstTimestamp"].as_str()), (Some(1), Some("2024-05-01T10:00:00Z")));
+        let name = e["metadata"]["name"].as_str().unwrap();
+        assert!(name.starts_with("s1.") && name.len() == 3 + 16, "{name}");
+        // Deterministic: the same event twice has the same name; another time, another name.
+        assert_eq!(rejection_event(&subnet(), &r, "2024-05-01T10:00:00Z")["metadata"]["name"], name);
+        assert_ne!(rejection_event(&subnet(), &r, "2024-05-01T10:00:01Z")["metadata"]["name"], name);
+    }
+
+    #[test]
+    fn long_names_and_messages_are_cut_to_the_limits() {
+        let long = format!("{}-{}", "a".repeat(235), "b".repeat(20)); // cut right after the '-'
+        let o = json!({"metadata": {"name": long, "uid": "u", "namespace": "ns1"}});
+        let e = warning_event("Vpc", &o, "NorthboundRefused", &"é".repeat(2000), "2024-05-01T10:00:00Z");
+        let name = e["metadata"]["name"].as_str().unwrap();
+        assert!(name.len() <= 253 && name.split('.').next().unwrap().ends_with('a'), "{name}");
+        assert!(e["message"].as_str().unwrap().len() <= 1024);
+        assert_eq!(e["metadata"]["namespace"], "ns1", "a namespaced object's events stay in its namespace");
+        assert_eq!(e["involvedObject"]["namespace"], "ns1");
+    }
+}

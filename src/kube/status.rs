@@ -1,0 +1,456 @@
+//! The `status` of Vpc and Subnet objects: what the daemon made of each one.
+//!
+//! Pure part: [`status_patch`] turns an object as read from the API, the
+//! daemon's [`Outcome`] for it and the kind's extra [`StatusFields`] into a
+//! JSON merge patch for its `/status` subresource, or `None` when the status
+//! already says exactly that (so an unchanged object costs no write and no
+//! new resourceVersion). Conditions `Validated` and `Ready` carry status,
+//! reason, message and `observedGeneration`; `lastTransitionTime` moves only
+//! when a condition's status flips, `lastUpdateTime` when anything in it
+//! changes; conditions of other types are kept. [`usage`] computes a
+//! Subnet's address counts with Kube-OVN's arithmetic. Times are RFC 3339
+//! strings passed in by the caller (no clock here).
+//!
+//! I/O part: [`write_status`] sends a patch; [`report`] does a whole object:
+//! patch, write, and a Warning Event (see `events.rs`) for a rejection or an
+//! NB refusal. Duplicate Events are avoided by construction: an Event is
+//! posted only after a status write that changed the verdict (the status,
+//! reason or message of `Validated`/`Ready`). The same rejection seen again,
+//! on the next pass or by the next leader, finds its verdict already in the
+//! status and posts nothing. Events are at most once: if posting fails after
+//! the write, that Event is lost (as with any Kubernetes event recorder).
+//!
+//! Concurrency: a merge patch replaces the whole `conditions` list, so the
+//! patch carries the object's `metadata.resourceVersion` as a precondition.
+//! If someone changed the object since it was read, the write fails with 409
+//! Conflict and the caller re-reads and recomputes instead of erasing a
+//! condition it never saw.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde_json::{json, Map, Value as Json};
+
+use super::client::{KubeClient, KubeError};
+use super::events;
+use crate::model::validate::{Model, Rejection, Subnet};
+
+/// Condition reasons (CamelCase, as the CRD's `reason` pattern requires).
+pub const REASON_VALIDATED: &str = "Validated";
+pub const REASON_VALIDATION_FAILED: &str = "ValidationFailed";
+pub const REASON_RECONCILED: &str = "Reconciled";
+pub const REASON_RECONCILING: &str = "Reconciling";
+pub const REASON_NB_REFUSED: &str = "NorthboundRefused";
+
+/// The CRDs' `maxLength` of a condition message.
+const MAX_MESSAGE: usize = 32768;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error(transparent)]
+    Kube(#[from] KubeError),
+    #[error("no status path for kind {0:?} (only Vpc and Subnet)")]
+    UnknownKind(String),
+    #[error("{0} object without metadata.name")]
+    NoName(String),
+}
+
+impl StatusError {
+    /// The HTTP status of an API error (409: re-read the object and retry).
+    pub fn code(&self) -> u16 {
+        match self {
+            StatusError::Kube(e) => e.code(),
+            _ => 0,
+        }
+    }
+}
+
+/// What the daemon made of one object this pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Valid and realised in the northbound database.
+    Ready,
+    /// Valid; the northbound database does not show it yet.
+    Pending,
+    /// Refused by validation: `Validated=False`, `Ready=False`.
+    Rejected(Rejection),
+    /// Valid, but the northbound database refused its rows (the text is the
+    /// NB's error): `Validated=True`, `Ready=False`.
+    Refused { message: String },
+}
+
+impl Outcome {
+    /// A rejection from `reconcile`: NB refusals (field
+    /// [`crate::reconcile::NB_REFUSAL_FIELD`]) are `Refused`, the rest `Rejected`.
+    pub fn from_rejection(r: Rejection) -> Outcome {
+        if r.field == crate::reconcile::NB_REFUSAL_FIELD {
+            Outcome::Refused { message: r.reason }
+        } else {
+            Outcome::Rejected(r)
+        }
+    }
+
+    /// `(type, status, reason, message)` of `Validated` and `Ready`.
+    fn conditions(&self) -> [(&'static str, &'static str, &'static str, String); 2] {
+        let valid = ("Validated", "True", REASON_VALIDATED, "the spec is valid".to_string());
+        match self {
+            Outcome::Ready => {
+                [valid, ("Ready", "True", REASON_RECONCILED, "realised in the OVN northbound database".into())]
+            }
+            Outcome::Pending => [
+                valid,
+                ("Ready", "Unknown", REASON_RECONCILING, "waiting for the OVN northbound database to show it".into()),
+            ],
+            Outcome::Rejected(r) => {
+                let m = rejection_message(r);
+                [
+                    ("Validated", "False", REASON_VALIDATION_FAILED, m.clone()),
+                    ("Ready", "False", REASON_VALIDATION_FAILED, m),
+                ]
+            }
+            Outcome::Refused { message } => {
+                [valid, ("Ready", "False", REASON_NB_REFUSED, truncate(message, MAX_MESSAGE))]
+            }
+        }
+    }
+
+    /// `(reason, message)` of the Warning Event this outcome deserves, if any.
+    pub fn warning(&self) -> Option<(&'static str, String)> {
+        match self {
+            Outcome::Rejected(r) => Some((REASON_VALIDATION_FAILED, rejection_message(r))),
+            Outcome::Refused { message } => Some((REASON_NB_REFUSED, truncate(message, MAX_MESSAGE))),
+            Outcome::Ready | Outcome::Pending => None,
+        }
+    }
+}
+
+/// The text of a rejection in a condition or an Event: "field: reason".
+pub fn rejection_message(r: &Rejection) -> String {
+    truncate(&format!("{}: {}", r.field, r.reason), MAX_MESSAGE)
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+/// Kind-specific status fields written besides the conditions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum StatusFields {
+    /// Conditions only (e.g. a rejected object: its other fields stay as they are).
+    #[default]
+    None,
+    Vpc(VpcFields),
+    Subnet(SubnetUsage),
+}
+
+/// Kube-OVN's `VpcStatus` fields that mean something here.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VpcFields {
+    /// The VPC's logical router exists in the northbound database.
+    pub standby: bool,
+    /// Name of the OVN logical router (the VPC's name, as Kube-OVN).
+    pub router: String,
+    /// The VPC's OVN subnets, by name.
+    pub subnets: Vec<String>,
+    /// The subnet with `spec.default`, or "".
+    pub default_logical_switch: String,
+    pub enable_external: bool,
+}
+
+impl VpcFields {
+    /// From the validated model. `standby`: the router exists in the NB.
+    pub fn of(model: &Model, vpc: &str, standby: bool) -> VpcFields {
+        let subnets: Vec<&Subnet> = model.subnets_of(vpc).collect();
+        VpcFields {
+            standby,
+            router: vpc.to_string(),
+            subnets: subnets.iter().map(|s| s.name.clone()).collect(),
+            default_logical_switch: subnets.iter().find(|s| s.spec.default).map(|s| s.name.clone()).unwrap_or_default(),
+            enable_external: model.vpcs.get(vpc).is_some_and(|v| v.spec.enable_external),
+        }
+    }
+}
+
+/// A Subnet's address counts as Kube-OVN shows them (`kubectl get subnet`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubnetUsage {
+    pub v4_available: u128,
+    pub v4_using: u128,
+    pub v6_available: u128,
+    pub v6_using: u128,
+}
+
+impl SubnetUsage {
+    /// [`usage`] of a validated subnet with `using` addresses in use.
+    pub fn of(subnet: &Subnet, using: u64) -> SubnetUsage {
+        usage(&subnet.cidrs, &subnet.gateways, &subnet.excludes, using)
+    }
+}
+
+/// Kube-OVN's arithmetic (`calcSubnetStatusIP`, `calcDualSubnetStatusIP`):
+/// per family, the range's size minus its network and last address
+/// (2^hostbits - 2, for IPv6 too; 0 for /31, /32, /127, /128), minus the
+/// excluded addresses inside it, minus `using`, floored at 0. Excludes are
+/// the gateways (Kube-OVN adds the gateway to `excludeIps`) and the
+/// inclusive ranges, clipped to the host range; overlaps count once
+/// (Kube-OVN merges `excludeIps` before counting). `using` counts objects
+/// holding addresses: a dual-stack pod counts once in each family. A family
+/// the subnet lacks shows 0 and 0.
+pub fn usage(cidrs: &[IpNet], gateways: &[IpAddr], excludes: &[(IpAddr, IpAddr)], using: u64) -> SubnetUsage {
+    let mut u = SubnetUsage::default();
+    for net in cidrs {
+        let avail = host_count(net, gateways, excludes).saturating_sub(u128::from(using));
+        if net.addr().is_ipv4() {
+            (u.v4_available, u.v4_using) = (avail, u128::from(using));
+        } else {
+            (u.v6_available, u.v6_using) = (avail, u128::from(using));
+        }
+    }
+    u
+}
+
+fn to_u128(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(u32::from(a)),
+        IpAddr::V6(a) => u128::from(a),
+    }
+}
+
+/// Host addresses of `net` that are not excluded.
+fn host_count(net: &IpNet, gateways: &[IpAddr], excludes: &[(IpAddr, IpAddr)]) -> u128 {
+    if net.max_prefix_len() - net.prefix_len() < 2 {
+        return 0;
+    }
+    let (first, last) = (to_u128(net.network()) + 1, to_u128(net.broadcast()) - 1);
+    let family = |ip: &IpAddr| ip.is_ipv4() == net.addr().is_ipv4();
+    let mut ranges: Vec<(u128, u128)> = gateways
+        .iter()
+        .filter(|g| family(g))
+        .map(|g| (to_u128(*g), to_u128(*g)))
+        .chain(excludes.iter().filter(|(a, _)| family(a)).map(|(a, b)| (to_u128(*a), to_u128(*b))))
+        .map(|(a, b)| (a.max(first), b.min(last)))
+        .filter(|(a, b)| a <= b)
+        .collect();
+    ranges.sort_unstable();
+    let mut excluded = 0u128;
+    let mut cur: Option<(u128, u128)> = None;
+    for (a, b) in ranges {
+        cur = match cur {
+            Some((s, e)) if a <= e.saturating_add(1) => Some((s, e.max(b))),
+            Some((s, e)) => {
+                excluded += e - s + 1;
+                Some((a, b))
+            }
+            None => Some((a, b)),
+        };
+    }
+    if let Some((s, e)) = cur {
+        excluded += e - s + 1;
+    }
+    (last - first + 1) - excluded
+}
+
+/// A count as JSON: an integer while exact in a float64 (what Kube-OVN's
+/// `float64` fields hold), beyond that a float.
+fn count(n: u128) -> Json {
+    const EXACT: u128 = 1 << 53;
+    match u64::try_from(n) {
+        Ok(v) if n <= EXACT => Json::from(v),
+        _ => Json::from(n as f64),
+    }
+}
+
+impl StatusFields {
+    fn insert_into(&self, out: &mut Map<String, Json>) {
+        match self {
+            StatusFields::None => {}
+            StatusFields::Vpc(v) => {
+                out.insert("standby".into(), v.standby.into());
+                out.insert("default".into(), false.into());
+                out.insert("router".into(), v.router.clone().into());
+                out.insert("subnets".into(), v.subnets.clone().into());
+                out.insert("defaultLogicalSwitch".into(), v.default_logical_switch.clone().into());
+                out.insert("enableExternal".into(), v.enable_external.into());
+            }
+            StatusFields::Subnet(u) => {
+                out.insert("v4availableIPs".into(), count(u.v4_available));
+                out.insert("v4usingIPs".into(), count(u.v4_using));
+                out.insert("v6availableIPs".into(), count(u.v6_available));
+                out.insert("v6usingIPs".into(), count(u.v6_using));
+            }
+        }
+    }
+}
+
+/// JSON equality with numbers compared by value (`253` equals `253.0`: the
+/// API server may hand back a float we wrote as an integer, or the reverse).
+fn same(a: &Json, b: &Json) -> bool {
+    match (a, b) {
+        (Json::Number(x), Json::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Json::Array(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Json::Object(x), Json::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn text<'a>(c: &'a Json, key: &str) -> Option<&'a str> {
+    c.get(key).and_then(Json::as_str)
+}
+
+/// One of our conditions, given the object's current one of that type.
+fn condition(
+    old: Option<&Json>,
+    (kind, status, reason, message): &(&'static str, &'static str, &'static str, String),
+    generation: Option<i64>,
+    now: &str,
+) -> Json {
+    let same_status = old.is_some_and(|c| text(c, "status") == Some(status));
+    let kept_transition = old.and_then(|c| text(c, "lastTransitionTime")).filter(|_| same_status);
+    if let Some(c) = old {
+        let unchanged = same_status
+            && text(c, "reason") == Some(reason)
+            && text(c, "message") == Some(message.as_str())
+            && c.get("observedGeneration").and_then(Json::as_i64) == generation
+            && kept_transition.is_some();
+        if unchanged {
+            return c.clone();
+        }
+    }
+    let mut c = json!({
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastUpdateTime": now,
+        "lastTransitionTime": kept_transition.unwrap_or(now),
+    });
+    if let Some(g) = generation {
+        c["observedGeneration"] = g.into();
+    }
+    c
+}
+
+/// The status fields this daemon owns, as they should be: conditions (ours
+/// updated, others kept in place), `observedGeneration`, and `fields`.
+pub fn desired_status(current: &Json, outcome: &Outcome, fields: &StatusFields, now: &str) -> Map<String, Json> {
+    let generation = current.pointer("/metadata/generation").and_then(Json::as_i64);
+    let old: Vec<Json> = current.pointer("/status/conditions").and_then(Json::as_array).cloned().unwrap_or_default();
+    let ours = outcome.conditions();
+    let mut conditions: Vec<Json> = vec![];
+    for c in &old {
+        let ty = text(c, "type");
+        if conditions.iter().any(|d| text(d, "type") == ty) {
+            continue; // a duplicate type: the first one stands for it
+        }
+        match ours.iter().find(|o| Some(o.0) == ty) {
+            Some(o) => conditions.push(condition(Some(c), o, generation, now)),
+            None => conditions.push(c.clone()),
+        }
+    }
+    for o in &ours {
+        if !conditions.iter().any(|d| text(d, "type") == Some(o.0)) {
+            conditions.push(condition(None, o, generation, now));
+        }
+    }
+    let mut out = Map::new();
+    out.insert("conditions".into(), conditions.into());
+    if let Some(g) = generation {
+        out.insert("observedGeneration".into(), g.into());
+    }
+    fields.insert_into(&mut out);
+    out
+}
+
+/// The merge patch for the object's `/status`, or `None` when its status
+/// already says all of it. The patch carries `metadata.resourceVersion` as a
+/// precondition (see the module docs).
+pub fn status_patch(current: &Json, outcome: &Outcome, fields: &StatusFields, now: &str) -> Option<Json> {
+    let want = desired_status(current, outcome, fields, now);
+    let have = current.get("status");
+    if want.iter().all(|(k, v)| have.and_then(|s| s.get(k)).is_some_and(|h| same(h, v))) {
+        return None;
+    }
+    let mut patch = json!({ "status": want });
+    if let Some(rv) = current.pointer("/metadata/resourceVersion").and_then(Json::as_str) {
+        patch["metadata"] = json!({ "resourceVersion": rv });
+    }
+    Some(patch)
+}
+
+/// Did the verdict (status, reason, message of `Validated` and `Ready`) change?
+fn verdict_changed(current: &Json, outcome: &Outcome) -> bool {
+    let old = current.pointer("/status/conditions").and_then(Json::as_array);
+    outcome.conditions().iter().any(|(kind, status, reason, message)| {
+        let c = old.and_then(|cs| cs.iter().find(|c| text(c, "type") == Some(kind)));
+        c.is_none_or(|c| {
+            text(c, "status") != Some(status)
+                || text(c, "reason") != Some(reason)
+                || text(c, "message") != Some(message.as_str())
+        })
+    })
+}
+
+/// The REST path of a cluster-scoped kubeovn.io/v1 object whose status this
+/// daemon writes.
+pub fn object_path(kind: &str, name: &str) -> Option<String> {
+    let plural = match kind {
+        "Vpc" => "vpcs",
+        "Subnet" => "subnets",
+        _ => return None,
+    };
+    Some(format!("/apis/kubeovn.io/v1/{plural}/{name}"))
+}
+
+/// Merge-patches `object_path` + "/status"; returns the object as stored.
+pub async fn write_status(client: &KubeClient, object_path: &str, patch: &Json) -> Result<Json, KubeError> {
+    client.merge_patch(&format!("{object_path}/status"), patch).await
+}
+
+/// What [`report`] did.
+#[derive(Debug, Default)]
+pub struct Reported {
+    /// The object after the status write; `None` when nothing was written.
+    pub written: Option<Json>,
+    /// A Warning Event was created (or already existed under its name).
+    pub event: bool,
+}
+
+/// Brings one object's status in line with `outcome` and `fields`: writes
+/// only when something changed, and posts a Warning Event for a rejection or
+/// NB refusal only when that write changed the verdict. `current` is the
+/// object as last read; on a 409 the caller re-reads it and calls again.
+pub async fn report(
+    client: &KubeClient,
+    kind: &str,
+    current: &Json,
+    outcome: &Outcome,
+    fields: &StatusFields,
+    now: &str,
+) -> Result<Reported, StatusError> {
+    let name = current
+        .pointer("/metadata/name")
+        .and_then(Json::as_str)
+        .ok_or_else(|| StatusError::NoName(kind.to_string()))?;
+    let path = object_path(kind, name).ok_or_else(|| StatusError::UnknownKind(kind.to_string()))?;
+    let Some(patch) = status_patch(current, outcome, fields, now) else {
+        return Ok(Reported::default());
+    };
+    let written = write_status(client, &path, &patch).await?;
+    let mut event = false;
+    if let Some((reason, message)) = outcome.warning().filter(|_| verdict_changed(current, outcome)) {
+        let ev = events::warning_event(kind, &written, reason, &message, now);
+        events::post_event(client, &ev).await?;
+        event = true;
+    }
+    Ok(Reported { written: Some(written), event })
+}
+
+#[cfg(test)]
+mod tests;
