@@ -5,12 +5,15 @@
 //! - `client`: kubeconfig / in-cluster credentials and the REST calls;
 //! - `driver`: runs the state machine against a `KubeClient`;
 //! - `leader`: Lease-based leader election as a pure state machine;
+//! - `lease`: its I/O driver (`LeaseLock`, `run_election`, `release`), the
+//!   only writer of the Lease;
 //! - `crds`: the CRD manifests of `config/crds/`, embedded.
 //!
-//! The custom resources, status and the election's driver come next.
+//! The custom resources and status come next.
 
 pub mod client;
 pub mod crds;
 pub mod driver;
 pub mod leader;
+pub mod lease;
 pub mod watcher;
