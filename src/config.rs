@@ -1,13 +1,18 @@
-//! The operator's TOML file: `[ovn]` (where the northbound database is) and
+//! The operator's TOML file: `[ovn]` (where the northbound database is),
+//! `[daemon]`, the optional `[kubernetes]` (API server credentials and the
+//! leader-election Lease; without it the daemon is TOML-only) and
 //! `[[vpc]]` / `[[subnet]]` tables holding `name` plus the custom resources'
 //! spec fields. Errors name the file, line, column and field.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::kube::client::KubeSettings;
+use crate::kube::leader::ElectionConfig;
 use crate::model::{SubnetSpec, VpcSpec};
 
 pub const DEFAULT_PATH: &str = "/etc/ovn-vpcd/ovn-vpcd.toml";
@@ -22,7 +27,12 @@ pub enum ConfigError {
     Remote(#[from] crate::ovsdb::remote::RemoteError),
     #[error("[ovn]: TLS needs all three of private_key, certificate and ca_cert")]
     TlsIncomplete,
+    #[error("[kubernetes] identity: no identity set and no host name in {HOSTNAME_FILE}: {reason}")]
+    Hostname { reason: String },
 }
+
+/// Where the default election identity comes from.
+pub const HOSTNAME_FILE: &str = "/proc/sys/kernel/hostname";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +69,70 @@ impl Default for DaemonSection {
     }
 }
 
+/// `[kubernetes]`: the API server and the leader-election Lease. Durations
+/// as client-go's (`retry < renew deadline < lease duration`, checked).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubernetesSection {
+    /// Credentials: exactly one of `kubeconfig` (with an optional
+    /// `context`) or `in_cluster = true`.
+    pub kube: KubeSettings,
+    pub lease_name: String,
+    pub lease_namespace: String,
+    /// The holder name written in the Lease; `None`: the host name (see
+    /// `KubernetesSection::identity`).
+    pub identity: Option<String>,
+    pub lease_duration_seconds: u64,
+    pub renew_deadline_seconds: u64,
+    pub retry_period_seconds: u64,
+}
+
+pub const DEFAULT_LEASE_NAME: &str = "ovn-vpcd";
+pub const DEFAULT_LEASE_NAMESPACE: &str = "kube-system";
+pub const DEFAULT_LEASE_DURATION: u64 = 15;
+pub const DEFAULT_RENEW_DEADLINE: u64 = 10;
+pub const DEFAULT_RETRY_PERIOD: u64 = 2;
+
+impl KubernetesSection {
+    /// The configured identity, else the host name.
+    pub fn identity(&self) -> Result<String, ConfigError> {
+        if let Some(id) = &self.identity {
+            return Ok(id.clone());
+        }
+        let bad = |reason: String| ConfigError::Hostname { reason };
+        let name = std::fs::read_to_string(HOSTNAME_FILE).map_err(|e| bad(e.to_string()))?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(bad("empty".into()));
+        }
+        Ok(name.to_string())
+    }
+
+    pub fn election_config(&self) -> Result<ElectionConfig, ConfigError> {
+        Ok(ElectionConfig {
+            identity: self.identity()?,
+            lease_duration: Duration::from_secs(self.lease_duration_seconds),
+            renew_deadline: Duration::from_secs(self.renew_deadline_seconds),
+            retry_period: Duration::from_secs(self.retry_period_seconds),
+        })
+    }
+}
+
+/// `[kubernetes]` as written, with positions for error messages.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KubernetesFile {
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    #[serde(default)]
+    in_cluster: bool,
+    lease_name: Option<Spanned<String>>,
+    lease_namespace: Option<Spanned<String>>,
+    identity: Option<Spanned<String>>,
+    lease_duration_seconds: Option<Spanned<u64>>,
+    renew_deadline_seconds: Option<Spanned<u64>>,
+    retry_period_seconds: Option<Spanned<u64>>,
+}
+
 /// Default northbound remote, as ovn-nbctl's.
 pub const DEFAULT_NB: &str = "unix:/var/run/ovn/ovnnb_db.sock";
 
@@ -69,6 +143,7 @@ struct File {
     ovn: OvnSection,
     #[serde(default)]
     daemon: DaemonSection,
+    kubernetes: Option<Spanned<KubernetesFile>>,
     #[serde(default)]
     vpc: Vec<Spanned<VpcSpec>>,
     #[serde(default)]
@@ -80,6 +155,8 @@ struct File {
 pub struct Config {
     pub ovn: OvnSection,
     pub daemon: DaemonSection,
+    /// `None`: TOML-only, no API server.
+    pub kubernetes: Option<KubernetesSection>,
     pub vpcs: Vec<(String, VpcSpec)>,
     pub subnets: Vec<(String, SubnetSpec)>,
 }
@@ -126,7 +203,11 @@ impl Config {
             };
             at(e.span(), message)
         })?;
-        let mut cfg = Config { ovn: file.ovn, daemon: file.daemon, ..Default::default() };
+        let kubernetes = match file.kubernetes {
+            Some(k) => Some(kubernetes_section(k, &at)?),
+            None => None,
+        };
+        let mut cfg = Config { ovn: file.ovn, daemon: file.daemon, kubernetes, ..Default::default() };
         for v in file.vpc {
             let span = v.span();
             let mut spec = v.into_inner();
@@ -141,6 +222,77 @@ impl Config {
         }
         Ok(cfg)
     }
+}
+
+type At<'a> = &'a dyn Fn(Option<Range<usize>>, String) -> ConfigError;
+
+/// Checks `[kubernetes]` and fills in the defaults.
+fn kubernetes_section(k: Spanned<KubernetesFile>, at: At) -> Result<KubernetesSection, ConfigError> {
+    let section = k.span();
+    let k = k.into_inner();
+    let here = |field: &Option<Spanned<String>>| Some(field.as_ref().map_or(section.clone(), Spanned::span));
+    match (&k.kubeconfig, k.in_cluster) {
+        (None, false) => {
+            return Err(at(Some(section), "[kubernetes] needs `kubeconfig = \"PATH\"` or `in_cluster = true`".into()))
+        }
+        (Some(_), true) => {
+            return Err(at(
+                Some(section),
+                "[kubernetes]: `kubeconfig` and `in_cluster = true` exclude each other; set one".into(),
+            ))
+        }
+        _ => {}
+    }
+    if k.in_cluster && k.context.is_some() {
+        return Err(at(Some(section), "[kubernetes]: `context` needs `kubeconfig`, not `in_cluster`".into()));
+    }
+    let text = |field: &Option<Spanned<String>>, key: &str, default: &str| match field {
+        Some(v) if v.get_ref().is_empty() => Err(at(here(field), format!("[kubernetes] `{key}` must not be empty"))),
+        Some(v) => Ok(v.get_ref().clone()),
+        None => Ok(default.to_string()),
+    };
+    let lease_name = text(&k.lease_name, "lease_name", DEFAULT_LEASE_NAME)?;
+    let lease_namespace = text(&k.lease_namespace, "lease_namespace", DEFAULT_LEASE_NAMESPACE)?;
+    // An empty holder means "nobody holds the Lease": never a valid identity.
+    let identity = match &k.identity {
+        Some(_) => Some(text(&k.identity, "identity", "")?),
+        None => None,
+    };
+    let secs = |f: &Option<Spanned<u64>>, default: u64| f.as_ref().map_or(default, |v| *v.get_ref());
+    let span = |f: &Option<Spanned<u64>>, other: &Option<Spanned<u64>>| {
+        Some(f.as_ref().or(other.as_ref()).map_or(section.clone(), Spanned::span))
+    };
+    let (lease, renew, retry) = (&k.lease_duration_seconds, &k.renew_deadline_seconds, &k.retry_period_seconds);
+    let (lease_s, renew_s, retry_s) =
+        (secs(lease, DEFAULT_LEASE_DURATION), secs(renew, DEFAULT_RENEW_DEADLINE), secs(retry, DEFAULT_RETRY_PERIOD));
+    if retry_s == 0 {
+        return Err(at(span(retry, retry), "[kubernetes] `retry_period_seconds` must be at least 1".into()));
+    }
+    if retry_s >= renew_s {
+        return Err(at(
+            span(retry, renew),
+            format!(
+                "[kubernetes] `retry_period_seconds` ({retry_s}) must be less than `renew_deadline_seconds` ({renew_s})"
+            ),
+        ));
+    }
+    if renew_s >= lease_s {
+        return Err(at(
+            span(renew, lease),
+            format!(
+                "[kubernetes] `renew_deadline_seconds` ({renew_s}) must be less than `lease_duration_seconds` ({lease_s})"
+            ),
+        ));
+    }
+    Ok(KubernetesSection {
+        kube: KubeSettings { kubeconfig: k.kubeconfig, context: k.context, in_cluster: k.in_cluster },
+        lease_name,
+        lease_namespace,
+        identity,
+        lease_duration_seconds: lease_s,
+        renew_deadline_seconds: renew_s,
+        retry_period_seconds: retry_s,
+    })
 }
 
 impl Config {
@@ -197,6 +349,88 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("unknown variant `permit`") && e.contains("reroute"), "{e}");
+    }
+
+    #[test]
+    fn kubernetes_section_defaults_and_values() {
+        let cfg = Config::parse("t.toml", "[ovn]\n").unwrap();
+        assert_eq!(cfg.kubernetes, None, "no section: TOML-only");
+
+        let cfg = Config::parse("t.toml", "[kubernetes]\nkubeconfig = \"/etc/k.conf\"\n").unwrap();
+        let k = cfg.kubernetes.unwrap();
+        assert_eq!(
+            k,
+            KubernetesSection {
+                kube: KubeSettings { kubeconfig: Some("/etc/k.conf".into()), context: None, in_cluster: false },
+                lease_name: "ovn-vpcd".into(),
+                lease_namespace: "kube-system".into(),
+                identity: None,
+                lease_duration_seconds: 15,
+                renew_deadline_seconds: 10,
+                retry_period_seconds: 2,
+            }
+        );
+        // Default identity: just the host name.
+        let host = std::fs::read_to_string(HOSTNAME_FILE).unwrap().trim().to_string();
+        assert_eq!(k.identity().unwrap(), host);
+        let e = k.election_config().unwrap();
+        assert_eq!((e.identity, e.lease_duration.as_secs(), e.renew_deadline.as_secs()), (host, 15, 10));
+        assert_eq!(e.retry_period, Duration::from_secs(2));
+
+        let text =
+            "[kubernetes]\nin_cluster = true\nlease_name = \"l\"\nlease_namespace = \"ns\"\nidentity = \"node-1\"\n\
+                    lease_duration_seconds = 30\nrenew_deadline_seconds = 20\nretry_period_seconds = 4\n";
+        let k = Config::parse("t.toml", text).unwrap().kubernetes.unwrap();
+        assert!(k.kube.in_cluster && k.kube.kubeconfig.is_none());
+        assert_eq!((k.lease_name.as_str(), k.lease_namespace.as_str()), ("l", "ns"));
+        assert_eq!(k.identity().unwrap(), "node-1");
+        assert_eq!((k.lease_duration_seconds, k.renew_deadline_seconds, k.retry_period_seconds), (30, 20, 4));
+
+        let k = Config::parse("t.toml", "[kubernetes]\nkubeconfig = \"k\"\ncontext = \"c\"\n").unwrap().kubernetes;
+        assert_eq!(k.unwrap().kube.context.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn kubernetes_section_errors_name_line_column_and_field() {
+        let err = |text: &str| Config::parse("t.toml", text).unwrap_err().to_string();
+
+        let e = err("[ovn]\n\n[kubernetes]\nkubeconfig = \"k\"\nlease_nmae = \"x\"\n");
+        assert!(e.starts_with("t.toml:5:1:") && e.contains("unknown field `lease_nmae`"), "{e}");
+        assert!(e.contains("lease_name"), "lists the known keys: {e}");
+
+        let e = err("[kubernetes]\ncontext = \"c\"\n");
+        assert!(
+            e.starts_with("t.toml:1:") && e.contains("needs `kubeconfig = \"PATH\"` or `in_cluster = true`"),
+            "{e}"
+        );
+        let e = err("[kubernetes]\nkubeconfig = \"k\"\nin_cluster = true\n");
+        assert!(e.starts_with("t.toml:1:") && e.contains("exclude each other"), "{e}");
+        let e = err("[kubernetes]\nin_cluster = true\ncontext = \"c\"\n");
+        assert!(e.contains("`context` needs `kubeconfig`"), "{e}");
+        let e = err("[kubernetes]\nin_cluster = \"yes\"\n");
+        assert!(e.starts_with("t.toml:2:14:") && e.contains("invalid type: string"), "{e}");
+
+        let e = err("[kubernetes]\nin_cluster = true\nrenew_deadline_seconds = 15\n");
+        assert_eq!(
+            e,
+            "t.toml:3:26: [kubernetes] `renew_deadline_seconds` (15) must be less than `lease_duration_seconds` (15)"
+        );
+        let e = err("[kubernetes]\nin_cluster = true\nlease_duration_seconds = 8\n");
+        assert!(e.starts_with("t.toml:3:26:") && e.contains("`renew_deadline_seconds` (10) must be less"), "{e}");
+        let e = err("[kubernetes]\nin_cluster = true\nretry_period_seconds = 10\n");
+        assert_eq!(
+            e,
+            "t.toml:3:24: [kubernetes] `retry_period_seconds` (10) must be less than `renew_deadline_seconds` (10)"
+        );
+        let e = err("[kubernetes]\nin_cluster = true\nretry_period_seconds = 0\n");
+        assert_eq!(e, "t.toml:3:24: [kubernetes] `retry_period_seconds` must be at least 1");
+        let e = err("[kubernetes]\nin_cluster = true\nretry_period_seconds = -1\n");
+        assert!(e.starts_with("t.toml:3:24:"), "{e}");
+
+        let e = err("[kubernetes]\nin_cluster = true\nidentity = \"\"\n");
+        assert_eq!(e, "t.toml:3:12: [kubernetes] `identity` must not be empty");
+        let e = err("[kubernetes]\nin_cluster = true\nlease_name = \"\"\n");
+        assert_eq!(e, "t.toml:3:14: [kubernetes] `lease_name` must not be empty");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, as a pure state
-//! machine (the I/O driver comes with the daemon's Kubernetes mode).
+//! machine (`lease.rs` is its I/O driver).
 //!
 //! As in client-go, a lease is judged expired by when *we* last saw its
 //! record change (monotonic time), never by comparing the server's
@@ -118,6 +118,12 @@ impl Elector {
     pub fn is_leader(&self, now: Instant) -> bool {
         self.renewed_at.is_some_and(|t| now.duration_since(t) < self.cfg.renew_deadline)
     }
+
+    /// When leadership ends unless renewed: the last successful write plus
+    /// the renew deadline (`None` if we have not written since last waiting).
+    pub fn leader_until(&self) -> Option<Instant> {
+        self.renewed_at.map(|t| t + self.cfg.renew_deadline)
+    }
 }
 
 #[cfg(test)]
@@ -189,6 +195,7 @@ mod tests {
         assert_eq!(server.0.as_ref().unwrap().0.transitions, 1);
         // a's own view: it stopped being leader within the renew deadline.
         assert!(!a.is_leader(Instant::now()));
+        assert!(a.leader_until().is_some_and(|t| t <= died + Duration::from_secs(10)));
         // a comes back and sees b's live lease: it waits.
         server.round(&mut a, &wall());
         assert!(!a.is_leader(Instant::now()));

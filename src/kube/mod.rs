@@ -5,6 +5,8 @@
 //! - `client`: kubeconfig / in-cluster credentials and the REST calls;
 //! - `driver`: runs the state machine against a `KubeClient`;
 //! - `leader`: Lease-based leader election as a pure state machine;
+//! - `lease`: its I/O driver (`LeaseLock`, `run_election`, `release`), the
+//!   only writer of the Lease;
 //! - `crds`: the CRD manifests of `config/crds/`, embedded;
 //! - `status`: each object's `status` (conditions `Validated` and `Ready`,
 //!   Subnet address counts, Vpc router and subnets) as a merge patch computed
@@ -12,12 +14,13 @@
 //! - `events`: Warning Events for rejected objects, posted only when the
 //!   status write changed the verdict (no duplicates for an unchanged one).
 //!
-//! The custom resources and the election's driver come next.
+//! The custom resources feeding the reconciler come next.
 
 pub mod client;
 pub mod crds;
 pub mod driver;
 pub mod events;
 pub mod leader;
+pub mod lease;
 pub mod status;
 pub mod watcher;
