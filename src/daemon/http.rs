@@ -38,7 +38,9 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
         ("GET", "/readyz") => {
             let connected = metrics.nb_connected.load(Ordering::Relaxed);
             let converged = metrics.converged.load(Ordering::Relaxed);
-            if connected && converged {
+            if !metrics.leader.load(Ordering::Relaxed) {
+                ("503 Service Unavailable", "not ready: standby (another instance holds the leader lease)\n".into())
+            } else if connected && converged {
                 ("200 OK", "ready\n".to_string())
             } else {
                 ("503 Service Unavailable", format!("not ready: nb_connected={connected} converged={converged}\n"))

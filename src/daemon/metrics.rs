@@ -16,6 +16,8 @@ pub struct Metrics {
     pub refused_objects: AtomicU64,
     pub nb_connected: AtomicBool,
     pub converged: AtomicBool,
+    /// True without Kubernetes; else whether this instance holds the Lease.
+    pub leader: AtomicBool,
     pub owned_rows: Mutex<BTreeMap<String, u64>>,
 }
 
@@ -48,6 +50,12 @@ impl Metrics {
         let _ = writeln!(s, "# HELP ovn_vpcd_converged 1 when the last pass left nothing to change.");
         let _ = writeln!(s, "# TYPE ovn_vpcd_converged gauge");
         let _ = writeln!(s, "ovn_vpcd_converged {}", self.converged.load(Ordering::Relaxed) as u8);
+        let _ = writeln!(
+            s,
+            "# HELP ovn_vpcd_leader 1 when this instance may write (it leads, or runs without Kubernetes)."
+        );
+        let _ = writeln!(s, "# TYPE ovn_vpcd_leader gauge");
+        let _ = writeln!(s, "ovn_vpcd_leader {}", self.leader.load(Ordering::Relaxed) as u8);
         let _ = writeln!(s, "# HELP ovn_vpcd_owned_rows NB rows owned by ovn-vpcd, per table.");
         let _ = writeln!(s, "# TYPE ovn_vpcd_owned_rows gauge");
         for (t, n) in self.owned_rows.lock().expect("metrics lock").iter() {

@@ -7,6 +7,8 @@
 //! finds nothing to change costs one diff and no transaction.
 
 pub mod http;
+mod inputs;
+pub mod kube;
 pub mod metrics;
 pub mod notify;
 
@@ -17,12 +19,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 
-use crate::config::{Config, ConfigError};
-use crate::model::validate::{validate, Model, Rejection};
+use crate::config::ConfigError;
+use crate::kube::resources::{verdicts, Store};
+use crate::model::validate::Model;
 use crate::ovsdb::{Client, ConnState};
 use crate::reconcile::{self, Scope};
+use inputs::{reload, Desired, Loaded};
+use kube::{KubeSide, KubeSideError, Report};
 use metrics::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +37,8 @@ pub enum DaemonError {
     Config(#[from] ConfigError),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    #[error(transparent)]
+    Kube(#[from] KubeSideError),
 }
 
 pub struct RunOptions {
@@ -45,25 +53,6 @@ const DEBOUNCE: Duration = Duration::from_millis(10);
 const RETRY: Duration = Duration::from_secs(1);
 const CONFIG_POLL: Duration = Duration::from_millis(250);
 
-/// The validated form of one configuration text.
-struct Loaded {
-    text: String,
-    config: Config,
-    model: Arc<Model>,
-    rejected: Vec<Rejection>,
-}
-
-impl Loaded {
-    fn new(path: &str, text: String) -> Result<Loaded, ConfigError> {
-        let config = Config::parse(path, &text)?;
-        let (model, rejected) = validate(&config.vpcs, &config.subnets);
-        for n in &model.notices {
-            tracing::warn!(notice = %n, "configuration field not realised");
-        }
-        Ok(Loaded { text, config, model: Arc::new(model), rejected })
-    }
-}
-
 /// What the next pass must cover: `None` = no pass is due.
 fn widen(pending: Option<Scope>, more: Scope) -> Option<Scope> {
     Some(match (pending, more) {
@@ -74,6 +63,14 @@ fn widen(pending: Option<Scope>, more: Scope) -> Option<Scope> {
         (None, s) => s,
         _ => Scope::All,
     })
+}
+
+/// Waits for a change of an optional watch channel (never, without one).
+async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
+    match rx {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => std::future::pending().await,
+    }
 }
 
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
@@ -91,6 +88,15 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut loaded = Loaded::new(&path, text)?;
     let client = Client::start(loaded.config.client_config(opts.db_override.as_deref())?);
     let metrics = Arc::new(Metrics::default());
+    let kube = match &loaded.config.kubernetes {
+        Some(k) => Some(KubeSide::start(k)?),
+        None => None,
+    };
+    let mut store_rx = kube.as_ref().map(|k| k.store.clone());
+    let mut leading_rx = kube.as_ref().map(|k| k.leading.clone());
+    let snapshot = |rx: &Option<watch::Receiver<Arc<Store>>>| rx.as_ref().map(|r| r.borrow().clone());
+    let mut desired = Desired::new(&loaded.config, snapshot(&store_rx).as_deref());
+    desired.log_news(None);
     let listen = opts.listen.clone().unwrap_or_else(|| loaded.config.daemon.listen.clone());
     if !listen.is_empty() {
         let l = tokio::net::TcpListener::bind(&listen).await.map_err(io(&format!("listen on {listen}")))?;
@@ -109,14 +115,24 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut accounted: Option<u64> = None;
     let mut last_refusals: BTreeSet<String> = BTreeSet::new();
     let mut notified = false;
-    tracing::info!(config = %path, vpcs = loaded.config.vpcs.len(), subnets = loaded.config.subnets.len(), "ovn-vpcd running");
+    let (vpcs, subnets) = (loaded.config.vpcs.len(), loaded.config.subnets.len());
+    tracing::info!(config = %path, vpcs, subnets, kubernetes = kube.is_some(), "ovn-vpcd running");
     loop {
         let synced = matches!(*state.borrow(), ConnState::Synced { .. });
+        // With Kubernetes, only the leader writes, and only once it has
+        // listed every resource (an unlisted one would look deleted).
+        let may_write = kube.as_ref().is_none_or(|k| *k.leading.borrow() && k.store.borrow().synced);
         metrics.nb_connected.store(synced, Ordering::Relaxed);
-        if synced && next_pass.is_some_and(|t| t <= Instant::now()) {
+        metrics.leader.store(kube.as_ref().is_none_or(|k| *k.leading.borrow()), Ordering::Relaxed);
+        let standby = kube.as_ref().is_some_and(|k| !*k.leading.borrow() && k.store.borrow().synced);
+        if !notified && standby {
+            // Started fine; another instance leads. systemd must not wait for us.
+            notified = notify_ready("READY=1\nSTATUS=standby");
+        }
+        if synced && may_write && next_pass.is_some_and(|t| t <= Instant::now()) {
             let scope = pending.take().unwrap_or(Scope::All);
             let started = Instant::now();
-            let result = reconcile::apply(&loaded.model, &loaded.rejected, &client, &scope).await;
+            let result = reconcile::apply(&desired.model, &desired.rejected, &client, &scope).await;
             metrics.reconcile_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             match result {
                 Ok(applied) => {
@@ -133,7 +149,11 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                         let elapsed_ms = started.elapsed().as_millis() as u64;
                         tracing::info!(changes = applied.changes, elapsed_ms, ?scope, "converged");
                     }
-                    applied_model = Some(loaded.model.clone());
+                    if let (Some(k), Some(store)) = (&kube, snapshot(&store_rx)) {
+                        let verdicts = verdicts(&store, &desired.merged, &desired.model, &applied.rejected, |_| 0);
+                        k.report(Report { verdicts, finalize: desired.merged.deleting.clone() });
+                    }
+                    applied_model = Some(desired.model.clone());
                     accounted = match (applied.own_updates, &scope) {
                         (Some((_, to)), Scope::All) => Some(to),
                         (Some((from, to)), Scope::Owners(_)) if accounted == Some(from) => Some(to),
@@ -142,12 +162,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     next_pass = Some(Instant::now() + resync_every);
                     pending = None;
                     if !notified {
-                        notified = true;
-                        match notify::notify("READY=1\nSTATUS=converged") {
-                            Ok(true) => tracing::info!("notified systemd: ready"),
-                            Ok(false) => {}
-                            Err(e) => tracing::warn!(error = %e, "cannot notify systemd"),
-                        }
+                        notified = notify_ready("READY=1\nSTATUS=converged");
                     }
                 }
                 Err(e) => {
@@ -162,17 +177,23 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             count_owned(&client, &metrics);
         }
         let wake = next_pass.unwrap_or_else(|| Instant::now() + resync_every);
-        // A reload re-derives only the objects whose validated spec changed,
-        // when the last pass left everything converged.
-        let reloaded = |new: Loaded, pending: Option<Scope>, applied: &Option<Arc<Model>>| match applied {
-            Some(old) => {
-                let changed = reconcile::changed_owners(old, &new.model);
-                (new, if changed.is_empty() { pending } else { widen(pending, Scope::Owners(changed)) })
+        // New inputs re-derive only the objects whose validated spec
+        // changed, when the last pass left everything converged.
+        let mut inputs_changed = |new: Desired, desired: &mut Desired, pending: &mut Option<Scope>| {
+            new.log_news(Some(desired));
+            let scope = match &applied_model {
+                Some(old) => Scope::Owners(reconcile::changed_owners(old, &new.model)),
+                None => Scope::All,
+            };
+            let deleting_changed = new.merged.deleting != desired.merged.deleting;
+            *desired = new;
+            if scope != Scope::Owners(BTreeSet::new()) || deleting_changed {
+                *pending = widen(pending.take(), scope);
+                next_pass = Some(Instant::now());
             }
-            None => (new, widen(pending, Scope::All)),
         };
         tokio::select! {
-            _ = sleep_until(wake), if synced => {
+            _ = sleep_until(wake), if synced && may_write => {
                 pending = widen(pending.take(), Scope::All);
             }
             r = changes.changed() => {
@@ -194,19 +215,33 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 pending = widen(pending.take(), Scope::All);
                 next_pass = Some(Instant::now());
             }
+            true = changed(&mut store_rx) => {
+                let new = Desired::new(&loaded.config, snapshot(&store_rx).as_deref());
+                if new.merged != desired.merged {
+                    inputs_changed(new, &mut desired, &mut pending);
+                }
+            }
+            true = changed(&mut leading_rx) => {
+                let leading = leading_rx.as_ref().is_some_and(|r| *r.borrow());
+                tracing::info!(leading, "leadership changed");
+                metrics.converged.store(false, Ordering::Relaxed);
+                accounted = None;
+                pending = widen(pending.take(), Scope::All);
+                next_pass = Some(Instant::now());
+            }
             _ = poll.tick() => {
-                if let Some(new) = reload(&opts, &mut loaded.text, false, &metrics) {
-                    (loaded, pending) = reloaded(new, pending.take(), &applied_model);
-                    if pending.is_some() {
-                        next_pass = Some(Instant::now());
-                    }
+                if let Some(new) = reload(&opts.config_path, &mut loaded.text, false, &metrics) {
+                    loaded = new;
+                    let new = Desired::new(&loaded.config, snapshot(&store_rx).as_deref());
+                    inputs_changed(new, &mut desired, &mut pending);
                 }
             }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
-                match reload(&opts, &mut loaded.text, true, &metrics) {
-                    Some(new) => (loaded, pending) = reloaded(new, pending.take(), &applied_model),
-                    None => pending = widen(pending.take(), Scope::All),
+                if let Some(new) = reload(&opts.config_path, &mut loaded.text, true, &metrics) {
+                    loaded = new;
+                    let new = Desired::new(&loaded.config, snapshot(&store_rx).as_deref());
+                    inputs_changed(new, &mut desired, &mut pending);
                 }
                 // Nothing changed: a SIGHUP still checks everything.
                 if pending.is_none() {
@@ -214,42 +249,24 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 }
                 next_pass = Some(Instant::now());
             }
-            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); return Ok(()) }
-            _ = int.recv() => { tracing::info!("SIGINT: stopping"); return Ok(()) }
+            _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break }
+            _ = int.recv() => { tracing::info!("SIGINT: stopping"); break }
         }
     }
+    if let Some(k) = kube {
+        k.stop().await;
+    }
+    Ok(())
 }
 
-/// Re-reads the config file. A file that fails to load keeps the last good
-/// configuration in force (`None`); so does an unchanged file unless `force`.
-fn reload(opts: &RunOptions, current: &mut String, force: bool, metrics: &Metrics) -> Option<Loaded> {
-    let path = opts.config_path.display().to_string();
-    let text = match std::fs::read_to_string(&opts.config_path) {
-        Ok(t) => t,
-        Err(e) => {
-            if force {
-                metrics.config_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%path, error = %e, "cannot read configuration; keeping the last good one");
-            }
-            return None;
-        }
-    };
-    if text == *current && !force {
-        return None;
+/// Tells systemd we are up (once; true when done or not under systemd).
+fn notify_ready(message: &str) -> bool {
+    match notify::notify(message) {
+        Ok(true) => tracing::info!(message, "notified systemd"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot notify systemd"),
     }
-    match Loaded::new(&path, text.clone()) {
-        Ok(l) => {
-            tracing::info!(%path, vpcs = l.config.vpcs.len(), subnets = l.config.subnets.len(), "configuration loaded");
-            Some(l)
-        }
-        Err(e) => {
-            metrics.config_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, "invalid configuration; keeping the last good one");
-            // Remember the bad text so it is not reported again until it changes.
-            *current = text;
-            None
-        }
-    }
+    true
 }
 
 fn count_owned(client: &Client, metrics: &Metrics) {

@@ -39,6 +39,7 @@ pub enum LeaseError {
 }
 
 /// A Lease by namespace and name, and the requests the election makes on it.
+#[derive(Clone)]
 pub struct LeaseLock {
     client: Arc<KubeClient>,
     namespace: String,
@@ -201,13 +202,13 @@ async fn round(lock: &LeaseLock, elector: &mut Elector) -> Result<(), LeaseError
     result.map(drop)
 }
 
-/// The wall clock as the Lease's RFC 3339 timestamps. The one place the
-/// daemon reads it: `clippy.toml` bans `SystemTime` so timing goes through
-/// tokio's (pausable) clock, but a Lease's `acquireTime` / `renewTime` are
-/// wall-clock by protocol, and tokio has no wall clock. Expiry never depends
-/// on these values.
+/// The wall clock as RFC 3339 timestamps (a Lease's times, conditions'
+/// `lastTransitionTime`, Events). The one place the daemon reads it:
+/// `clippy.toml` bans `SystemTime` so timing goes through tokio's (pausable)
+/// clock, but these fields are wall-clock by protocol, and tokio has no wall
+/// clock. No expiry or timeout ever depends on these values.
 #[allow(clippy::disallowed_types)]
-fn wall_clock() -> String {
+pub fn wall_clock() -> String {
     let since_epoch =
         std::time::SystemTime::now().duration_since(std::time::SystemTime::UNIX_EPOCH).unwrap_or(Duration::ZERO);
     rfc3339_micros(since_epoch)

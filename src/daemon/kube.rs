@@ -1,0 +1,241 @@
+//! The daemon's Kubernetes side (with a `[kubernetes]` section): watches of
+//! the Vpc and Subnet resources into one [`Store`], the Lease election, and
+//! a reporter that writes status, Events and finalizers.
+//!
+//! The main loop reads the store and leadership from watch channels and
+//! hands the reporter the verdicts of each pass; only the leader's loop
+//! reconciles and reports, so only the leader writes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value as Json};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::config::KubernetesSection;
+use crate::kube::client::{KubeClient, KubeError};
+use crate::kube::driver::{watch as watch_resource, WatchOptions};
+use crate::kube::leader::Elector;
+use crate::kube::lease::{run_election, wall_clock, LeaseLock};
+use crate::kube::resources::{apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER, SUBNETS, VPCS};
+use crate::kube::status::{self, object_path};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KubeSideError {
+    #[error("kubernetes client: {0}")]
+    Client(#[from] KubeError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+}
+
+/// What the reporter should make the resources show after a pass.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub verdicts: Vec<Verdict>,
+    /// Resources being deleted whose rows are gone: drop our finalizer.
+    pub finalize: Vec<(&'static str, String)>,
+}
+
+pub struct KubeSide {
+    pub store: watch::Receiver<Arc<Store>>,
+    pub leading: watch::Receiver<bool>,
+    reports: watch::Sender<Arc<Report>>,
+    lock: LeaseLock,
+    identity: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl KubeSide {
+    pub fn start(section: &KubernetesSection) -> Result<KubeSide, KubeSideError> {
+        let client = Arc::new(KubeClient::from_settings(&section.kube)?);
+        let identity = section.identity()?;
+        let mut tasks = vec![];
+        // Watches → one store.
+        let (store_tx, store) = watch::channel(Arc::new(Store::default()));
+        let (vpc_tx, vpc_rx) = mpsc::channel(256);
+        let (subnet_tx, subnet_rx) = mpsc::channel(256);
+        tasks.push(tokio::spawn(watch_resource(client.clone(), VPCS.into(), WatchOptions::default(), vpc_tx)));
+        tasks.push(tokio::spawn(watch_resource(client.clone(), SUBNETS.into(), WatchOptions::default(), subnet_tx)));
+        tasks.push(tokio::spawn(keep_store(vpc_rx, subnet_rx, store_tx)));
+        // The election.
+        let lock = LeaseLock::new(client.clone(), &section.lease_namespace, &section.lease_name);
+        let (leading_tx, leading) = watch::channel(false);
+        let elector = Elector::new(section.election_config()?);
+        tasks.push(tokio::spawn(run_election(lock.clone(), elector, leading_tx)));
+        // The reporter.
+        let (reports, reports_rx) = watch::channel(Arc::new(Report::default()));
+        tasks.push(tokio::spawn(reporter(client, store.clone(), reports_rx, leading.clone())));
+        tracing::info!(identity = %identity, lease = %lock.describe(), "watching Vpc and Subnet resources");
+        Ok(KubeSide { store, leading, reports, lock, identity, tasks })
+    }
+
+    pub fn report(&self, r: Report) {
+        self.reports.send_replace(Arc::new(r));
+    }
+
+    /// Stops every task and, if we lead, hands the Lease over at once.
+    pub async fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let leading = *self.leading.borrow();
+        if leading {
+            match tokio::time::timeout(Duration::from_secs(2), self.lock.release(&self.identity)).await {
+                Ok(Ok(true)) => tracing::info!("released the leader lease"),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "cannot release the leader lease"),
+                Err(_) => tracing::warn!("releasing the leader lease timed out"),
+            }
+        }
+    }
+}
+
+/// Applies the watch events of both kinds to the store, publishing a new
+/// snapshot per burst. The store is synced once both kinds were listed.
+async fn keep_store(
+    mut vpcs: mpsc::Receiver<crate::kube::watcher::Event>,
+    mut subnets: mpsc::Receiver<crate::kube::watcher::Event>,
+    tx: watch::Sender<Arc<Store>>,
+) {
+    use crate::kube::watcher::Event;
+    let mut store = Store::default();
+    let (mut listed_vpcs, mut listed_subnets) = (false, false);
+    loop {
+        let (kind, e) = tokio::select! {
+            e = vpcs.recv() => ("Vpc", e),
+            e = subnets.recv() => ("Subnet", e),
+        };
+        let Some(e) = e else { return };
+        let mut batch = vec![(kind, e)];
+        while let Ok(e) = vpcs.try_recv() {
+            batch.push(("Vpc", e));
+        }
+        while let Ok(e) = subnets.try_recv() {
+            batch.push(("Subnet", e));
+        }
+        for (kind, e) in batch {
+            if matches!(e, Event::Restarted(_)) {
+                *(if kind == "Vpc" { &mut listed_vpcs } else { &mut listed_subnets }) = true;
+            }
+            apply_event(&mut store, kind, e);
+        }
+        store.synced = listed_vpcs && listed_subnets;
+        if tx.send(Arc::new(store.clone())).is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes what the latest report asks for, while leading. A write that
+/// loses a race (409) is retried against the newer object shortly after.
+async fn reporter(
+    client: Arc<KubeClient>,
+    store: watch::Receiver<Arc<Store>>,
+    mut reports: watch::Receiver<Arc<Report>>,
+    leading: watch::Receiver<bool>,
+) {
+    // Objects as we last wrote them, by the resourceVersion they replaced:
+    // the watch may not have brought our own write back yet.
+    let mut written: HashMap<(String, String), (String, Json)> = HashMap::new();
+    loop {
+        let retry = {
+            let report = reports.borrow_and_update().clone();
+            let snapshot = store.borrow().clone();
+            if *leading.borrow() && snapshot.synced {
+                write_report(&client, &snapshot, &report, &mut written).await
+            } else {
+                false
+            }
+        };
+        if retry {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                r = reports.changed() => if r.is_err() { return },
+            }
+        } else if reports.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn resource_version(o: &Json) -> &str {
+    o.pointer("/metadata/resourceVersion").and_then(Json::as_str).unwrap_or("")
+}
+
+/// One round of writes; true if something should be retried.
+async fn write_report(
+    client: &KubeClient,
+    store: &Store,
+    report: &Report,
+    written: &mut HashMap<(String, String), (String, Json)>,
+) -> bool {
+    let mut retry = false;
+    let now = wall_clock();
+    for v in &report.verdicts {
+        let Some(seen) = store.of_kind(v.kind).get(&v.name) else { continue };
+        let key = (v.kind.to_string(), v.name.clone());
+        let current = match written.get(&key) {
+            Some((from, ours)) if from == resource_version(seen) => ours.clone(),
+            _ => (**seen).clone(),
+        };
+        let mut current = current;
+        if !has_finalizer(&current) {
+            match set_finalizer(client, v.kind, &current, true).await {
+                Ok(o) => current = o,
+                Err(e) => {
+                    retry |= e.code() == 409;
+                    tracing::warn!(kind = v.kind, name = %v.name, error = %e, "cannot add the finalizer");
+                    continue;
+                }
+            }
+        }
+        match status::report(client, v.kind, &current, &v.outcome, &v.fields, &now).await {
+            Ok(r) => {
+                if let Some(o) =
+                    r.written.or_else(|| (resource_version(&current) != resource_version(seen)).then_some(current))
+                {
+                    written.insert(key, (resource_version(seen).to_string(), o));
+                }
+            }
+            Err(e) => {
+                retry |= e.code() == 409;
+                tracing::warn!(kind = v.kind, name = %v.name, error = %e, "cannot write status");
+            }
+        }
+    }
+    for (kind, name) in &report.finalize {
+        let Some(obj) = store.of_kind(kind).get(name) else { continue };
+        if has_finalizer(obj) {
+            match set_finalizer(client, kind, obj, false).await {
+                Ok(_) => tracing::info!(kind, name = %name, "rows removed; finalizer released"),
+                Err(e) if e.code() == 404 => {}
+                Err(e) => {
+                    retry = true;
+                    tracing::warn!(kind, name = %name, error = %e, "cannot release the finalizer");
+                }
+            }
+        }
+    }
+    written.retain(|(k, n), _| store.of_kind(k).contains_key(n));
+    retry
+}
+
+/// Adds or removes our finalizer, conditional on the resourceVersion read.
+async fn set_finalizer(client: &KubeClient, kind: &str, obj: &Json, present: bool) -> Result<Json, KubeError> {
+    let mut list: Vec<Json> = obj
+        .pointer("/metadata/finalizers")
+        .and_then(Json::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| f.as_str() != Some(FINALIZER))
+        .collect();
+    if present {
+        list.push(json!(FINALIZER));
+    }
+    let path = object_path(kind, name_of(obj)).unwrap_or_default();
+    let patch = json!({"metadata": {"finalizers": list, "resourceVersion": resource_version(obj)}});
+    client.merge_patch(&path, &patch).await
+}

@@ -1,0 +1,271 @@
+//! The kubeovn.io/v1 Vpc and Subnet resources as a second source of desired
+//! state beside the TOML: pure merging, and the verdict each resource's
+//! status should show after a pass.
+//!
+//! - A name the TOML already defines is refused on the resource; the TOML
+//!   definition stays in force (and its rows are not protected: the refusal
+//!   concerns the resource only).
+//! - A resource being deleted (`deletionTimestamp`) is left out, so its rows
+//!   go; once they are gone the daemon removes its finalizer.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use crate::config::Config;
+use crate::kube::status::{Outcome, StatusFields, SubnetUsage, VpcFields};
+use crate::model::validate::{Model, Rejection};
+use crate::model::{NamedSubnet, NamedVpc, SubnetSpec, VpcSpec};
+
+/// Ours on every Vpc and Subnet resource, so that one deleted while the
+/// daemon is down keeps existing until its rows are removed.
+pub const FINALIZER: &str = "kubeovn.io/ovn-vpcd";
+pub const VPCS: &str = "/apis/kubeovn.io/v1/vpcs";
+pub const SUBNETS: &str = "/apis/kubeovn.io/v1/subnets";
+
+/// Applies one watch event of `kind` (`"Vpc"` or `"Subnet"`).
+pub fn apply_event(store: &mut Store, kind: &str, event: crate::kube::watcher::Event) {
+    use crate::kube::watcher::Event;
+    let map = if kind == "Vpc" { &mut store.vpcs } else { &mut store.subnets };
+    match event {
+        Event::Restarted(all) => {
+            *map = all.into_iter().map(|o| (name_of(&o).to_string(), Arc::new(o))).collect();
+        }
+        Event::Applied(o) => {
+            map.insert(name_of(&o).to_string(), Arc::new(o));
+        }
+        Event::Deleted(o) => {
+            map.remove(name_of(&o));
+        }
+    }
+}
+
+/// The resources as last listed and watched, by name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Store {
+    pub vpcs: BTreeMap<String, Arc<Json>>,
+    pub subnets: BTreeMap<String, Arc<Json>>,
+    /// Both initial lists have arrived: before that, an absent resource
+    /// may simply not be listed yet, and nothing may be deleted for it.
+    pub synced: bool,
+}
+
+impl Store {
+    pub fn of_kind(&self, kind: &str) -> &BTreeMap<String, Arc<Json>> {
+        if kind == "Vpc" {
+            &self.vpcs
+        } else {
+            &self.subnets
+        }
+    }
+}
+
+/// The specs TOML and resources ask for together.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Merged {
+    pub vpcs: Vec<NamedVpc>,
+    pub subnets: Vec<NamedSubnet>,
+    /// Resources refused before validation: the name is the TOML's, or the
+    /// spec does not decode.
+    pub refused: Vec<Rejection>,
+    /// Resources being deleted, as `(kind, name)`.
+    pub deleting: Vec<(&'static str, String)>,
+}
+
+pub fn name_of(obj: &Json) -> &str {
+    obj.pointer("/metadata/name").and_then(Json::as_str).unwrap_or("")
+}
+
+fn is_deleting(obj: &Json) -> bool {
+    obj.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
+}
+
+pub fn has_finalizer(obj: &Json) -> bool {
+    obj.pointer("/metadata/finalizers")
+        .and_then(Json::as_array)
+        .is_some_and(|f| f.iter().any(|x| x.as_str() == Some(FINALIZER)))
+}
+
+/// The spec of a resource, decoded by the same model type as the TOML.
+fn spec<T: serde::de::DeserializeOwned>(kind: &'static str, obj: &Json) -> Result<T, Rejection> {
+    let reject = |reason: String| Rejection { kind, name: name_of(obj).into(), field: "spec".into(), reason };
+    let spec = obj.get("spec").cloned().unwrap_or_else(|| Json::Object(Default::default()));
+    if spec.get("name").is_some() {
+        return Err(reject("unknown field `name` (the name is metadata.name)".into()));
+    }
+    serde_json::from_value(spec).map_err(|e| reject(e.to_string()))
+}
+
+fn merge_kind<T: serde::de::DeserializeOwned>(
+    kind: &'static str,
+    toml: &[(String, T)],
+    objects: &BTreeMap<String, Arc<Json>>,
+    out: &mut Vec<(String, T)>,
+    merged: &mut Merged,
+) {
+    let in_toml: BTreeSet<&str> = toml.iter().map(|(n, _)| n.as_str()).collect();
+    for (name, obj) in objects {
+        if is_deleting(obj) {
+            merged.deleting.push((kind, name.clone()));
+            continue;
+        }
+        if in_toml.contains(name.as_str()) {
+            merged.refused.push(Rejection {
+                kind,
+                name: name.clone(),
+                field: "metadata.name".into(),
+                reason: "also defined in the TOML configuration, which stays in force".into(),
+            });
+            continue;
+        }
+        match spec::<T>(kind, obj) {
+            Ok(s) => out.push((name.clone(), s)),
+            Err(r) => merged.refused.push(r),
+        }
+    }
+}
+
+/// TOML first, then the resources whose names it does not use.
+pub fn merge(config: &Config, store: &Store) -> Merged {
+    let mut merged = Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() };
+    let mut vpcs: Vec<(String, VpcSpec)> = vec![];
+    let mut subnets: Vec<(String, SubnetSpec)> = vec![];
+    merge_kind("Vpc", &config.vpcs, &store.vpcs, &mut vpcs, &mut merged);
+    merge_kind("Subnet", &config.subnets, &store.subnets, &mut subnets, &mut merged);
+    merged.vpcs.extend(vpcs);
+    merged.subnets.extend(subnets);
+    merged
+}
+
+/// What one resource's status should say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    pub kind: &'static str,
+    pub name: String,
+    pub outcome: Outcome,
+    pub fields: StatusFields,
+}
+
+/// The verdicts after a pass that converged: every live resource is Ready,
+/// or refused with its reason. `rejected` are the pass's refusals
+/// (validation and NB); `using` gives a subnet's allocated addresses.
+pub fn verdicts(
+    store: &Store,
+    merged: &Merged,
+    model: &Model,
+    rejected: &[Rejection],
+    using: impl Fn(&str) -> u64,
+) -> Vec<Verdict> {
+    let mut out = vec![];
+    let refusal = |kind: &str, name: &str| {
+        merged.refused.iter().chain(rejected).find(|r| r.kind == kind && r.name == name).cloned()
+    };
+    for kind in ["Vpc", "Subnet"] {
+        for (name, obj) in store.of_kind(kind) {
+            if is_deleting(obj) {
+                continue;
+            }
+            let (outcome, fields) = match refusal(kind, name) {
+                Some(r) => (Outcome::from_rejection(r), StatusFields::None),
+                None => match kind {
+                    "Vpc" => (Outcome::Ready, StatusFields::Vpc(VpcFields::of(model, name, false))),
+                    _ => match model.subnets.get(name) {
+                        Some(s) => (Outcome::Ready, StatusFields::Subnet(SubnetUsage::of(s, using(name)))),
+                        None => (Outcome::Pending, StatusFields::None),
+                    },
+                },
+            };
+            out.push(Verdict { kind, name: name.clone(), outcome, fields });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::validate::validate;
+    use serde_json::json;
+
+    fn obj(kind: &str, name: &str, spec: Json) -> Json {
+        json!({"apiVersion": "kubeovn.io/v1", "kind": kind, "metadata": {"name": name, "generation": 1}, "spec": spec})
+    }
+
+    fn arc(kind: &str, name: &str, spec: Json) -> Arc<Json> {
+        Arc::new(obj(kind, name, spec))
+    }
+
+    fn store() -> Store {
+        let mut s = Store { synced: true, ..Store::default() };
+        s.vpcs.insert(
+            "cr-vpc".into(),
+            arc(
+                "Vpc",
+                "cr-vpc",
+                json!({"staticRoutes": [
+            {"cidr": "0.0.0.0/0", "nextHopIP": "10.7.0.254", "policy": "policyDst"}]}),
+            ),
+        );
+        s.vpcs.insert("test-vpc-1".into(), arc("Vpc", "test-vpc-1", json!({})));
+        s.subnets
+            .insert("cr-net".into(), arc("Subnet", "cr-net", json!({"vpc": "cr-vpc", "cidrBlock": "10.7.0.0/24"})));
+        s.subnets.insert("bad".into(), arc("Subnet", "bad", json!({"vpc": "cr-vpc", "cidrBlock": 7})));
+        let mut gone = obj("Subnet", "gone", json!({"vpc": "cr-vpc", "cidrBlock": "10.8.0.0/24"}));
+        gone["metadata"]["deletionTimestamp"] = json!("2026-11-24T00:00:00Z");
+        gone["metadata"]["finalizers"] = json!([FINALIZER]);
+        s.subnets.insert("gone".into(), Arc::new(gone));
+        s
+    }
+
+    fn toml() -> Config {
+        Config::parse("t", include_str!("../../config/ovn-vpcd.toml")).unwrap()
+    }
+
+    #[test]
+    fn resources_join_the_toml_and_a_name_clash_is_refused_on_the_resource() {
+        let m = merge(&toml(), &store());
+        let vpcs: Vec<&str> = m.vpcs.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(vpcs, ["test-vpc-1", "test-vpc-2", "cr-vpc"]);
+        let subnets: Vec<&str> = m.subnets.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(subnets, ["net1", "net2", "cr-net"]);
+        // The TOML's test-vpc-1 keeps its routes: the resource's empty spec is not used.
+        assert_eq!(m.vpcs[0].1.static_routes.len(), 2);
+        let refused: Vec<String> = m.refused.iter().map(ToString::to_string).collect();
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert!(refused[0].starts_with("Vpc \"test-vpc-1\": metadata.name: also defined in the TOML"), "{refused:?}");
+        assert!(refused[1].starts_with("Subnet \"bad\": spec: invalid type: integer `7`"), "{refused:?}");
+        assert_eq!(m.deleting, [("Subnet", "gone".to_string())]);
+    }
+
+    #[test]
+    fn verdicts_say_ready_or_why_not_and_skip_deleted_resources() {
+        let (s, config) = (store(), toml());
+        let m = merge(&config, &s);
+        let (model, rejected) = validate(&m.vpcs, &m.subnets);
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let v = verdicts(&s, &m, &model, &rejected, |n| if n == "cr-net" { 3 } else { 0 });
+        let by: BTreeMap<(&str, &str), &Verdict> = v.iter().map(|v| ((v.kind, v.name.as_str()), v)).collect();
+        assert_eq!(by.len(), 4, "the deleted subnet gets no verdict: {v:?}");
+        assert_eq!(by[&("Vpc", "cr-vpc")].outcome, Outcome::Ready);
+        match &by[&("Vpc", "cr-vpc")].fields {
+            StatusFields::Vpc(f) => assert_eq!(f.subnets, ["cr-net"]),
+            other => panic!("{other:?}"),
+        }
+        match &by[&("Subnet", "cr-net")].fields {
+            StatusFields::Subnet(u) => assert_eq!((u.v4_using, u.v4_available), (3, 250)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&by[&("Vpc", "test-vpc-1")].outcome, Outcome::Rejected(r) if r.field == "metadata.name"));
+        assert!(matches!(&by[&("Subnet", "bad")].outcome, Outcome::Rejected(r) if r.field == "spec"));
+    }
+
+    #[test]
+    fn a_spec_naming_itself_is_refused() {
+        let mut s = Store::default();
+        s.vpcs.insert("v".into(), arc("Vpc", "v", json!({"name": "other"})));
+        let m = merge(&Config::default(), &s);
+        assert!(m.vpcs.is_empty());
+        assert_eq!(m.refused[0].field, "spec");
+    }
+}
