@@ -2,77 +2,18 @@
 //! follows config changes and SIGHUP, survives an NB restart and its own
 //! SIGKILL, serves health and metrics, and tells systemd it is ready.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use ovn_vpcd::testbed::Ovn;
 
+mod common;
+use common::{http_get, wait_for, Daemon};
+
 const SEED_002: &str = include_str!("../config/ovn-vpcd.toml");
-
-struct Daemon {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(ovn: &Ovn, config: &Path, env: &[(&str, &str)]) -> Daemon {
-        let log = ovn.dir().join(format!("daemon-{}.log", std::process::id()));
-        let child = Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
-            .args(["run", "--config"])
-            .arg(config)
-            .args(["--db", ovn.nb_unix(), "--listen", "127.0.0.1:0"])
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Daemon { child, log }
-    }
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-    /// The address the daemon's HTTP endpoint bound.
-    fn address(&self) -> String {
-        wait_for("daemon listening", Duration::from_secs(10), || {
-            self.log().lines().find_map(|l| l.split("address=").nth(1).map(|a| a.trim().to_string()))
-        })
-    }
-    fn signal(&self, sig: &str) {
-        assert!(Command::new("kill").args(["-s", sig, &self.child.id().to_string()]).status().unwrap().success());
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn http_get(addr: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, out.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
-}
 
 fn routes(ovn: &Ovn, router: &str) -> String {
     ovn.nbctl(&["lr-route-list", router]).unwrap_or_default()

@@ -185,12 +185,11 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 Some(old) => Scope::Owners(reconcile::changed_owners(old, &new.model)),
                 None => Scope::All,
             };
-            let deleting_changed = new.merged.deleting != desired.merged.deleting;
+            // Even with no object to re-derive, a pass reports the new
+            // verdicts (a refused resource) and releases finalizers.
             *desired = new;
-            if scope != Scope::Owners(BTreeSet::new()) || deleting_changed {
-                *pending = widen(pending.take(), scope);
-                next_pass = Some(Instant::now());
-            }
+            *pending = widen(pending.take(), scope);
+            next_pass = Some(Instant::now());
         };
         tokio::select! {
             _ = sleep_until(wake), if synced && may_write => {

@@ -1,0 +1,245 @@
+//! `ovn-vpcd run` with a `[kubernetes]` section, against real OVN and the
+//! testbed API server: seed 002 applied with kubectl gives the same NB as
+//! the equivalent TOML; status, Events, finalizers; deletes (also while the
+//! daemon is down); a TOML name wins over a resource; two daemons elect one
+//! leader and the other takes over when it is killed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ovn_vpcd::kube::crds;
+use ovn_vpcd::testbed::{Kube, Ovn};
+use serde_json::Value as Json;
+
+mod common;
+use common::{http_get, wait_for, Daemon};
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-002.yaml");
+const TABLES: &[&str] = &[
+    "Logical_Router",
+    "Logical_Switch",
+    "Logical_Router_Port",
+    "Logical_Switch_Port",
+    "Logical_Router_Static_Route",
+    "Logical_Router_Policy",
+    "DHCP_Options",
+];
+
+fn start_kube() -> (Kube, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    for (plural, yaml) in crds::CRDS {
+        std::fs::write(dir.path().join(format!("{plural}.json")), crds::to_json(yaml).unwrap().to_string()).unwrap();
+    }
+    (Kube::start(Some(dir.path()), &["--quiet"]).unwrap(), dir)
+}
+
+/// A daemon config: `toml` objects plus the `[kubernetes]` section.
+fn write_config(dir: &Path, name: &str, kube: &Kube, identity: &str, toml: &str) -> PathBuf {
+    let path = dir.join(name);
+    let text = format!(
+        "{toml}\n[kubernetes]\nkubeconfig = \"{}\"\nlease_namespace = \"default\"\nidentity = \"{identity}\"\n\
+         lease_duration_seconds = 3\nrenew_deadline_seconds = 2\nretry_period_seconds = 1\n",
+        kube.kubeconfig().display()
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Every owned table as sorted rows, row references replaced by counts, so
+/// that two NBs built independently compare equal.
+fn nb_state(ovn: &Ovn) -> Vec<String> {
+    fn strip(v: &Json) -> Json {
+        match v {
+            Json::Array(a) if a.len() == 2 && a[0] == "uuid" => Json::String("ref".into()),
+            Json::Array(a)
+                if a.len() == 2
+                    && a[0] == "set"
+                    && a[1].as_array().is_some_and(|s| s.iter().all(|x| x[0] == "uuid")) =>
+            {
+                Json::String(format!("refs:{}", a[1].as_array().map_or(0, Vec::len)))
+            }
+            other => other.clone(),
+        }
+    }
+    let mut out = vec![];
+    for t in TABLES {
+        let j: Json = serde_json::from_str(&ovn.nbctl(&["--format=json", "list", t]).unwrap()).unwrap();
+        let heads: Vec<String> = j["headings"].as_array().unwrap().iter().map(|h| h.as_str().unwrap().into()).collect();
+        let mut rows: Vec<String> = j["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let cells: Vec<String> = r
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .zip(&heads)
+                    .filter(|(_, h)| *h != "_uuid")
+                    .map(|(c, h)| format!("{h}={}", strip(c)))
+                    .collect();
+                format!("{t}: {}", cells.join(" "))
+            })
+            .collect();
+        rows.sort();
+        out.extend(rows);
+    }
+    out
+}
+
+fn kubectl_json(kube: &Kube, args: &[&str]) -> Option<Json> {
+    kube.kubectl(args).ok().and_then(|t| serde_json::from_str(&t).ok())
+}
+
+fn condition(o: &Json, kind: &str) -> Option<(String, String)> {
+    let c = o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind)?;
+    Some((c["status"].as_str()?.into(), c["reason"].as_str()?.into()))
+}
+
+/// The NB the TOML equivalent of the fixture produces (`ovn-vpcd apply`).
+fn reference_state() -> Vec<String> {
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/ovn-vpcd.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
+        .args(["apply", "--config", config, "--db", ovn.nb_unix()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    nb_state(&ovn)
+}
+
+#[test]
+fn seed_002_applied_with_kubectl_gives_the_toml_state_with_status_finalizers_and_deletes() {
+    let want = reference_state();
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "--validate=false", "-f", FIXTURE]).unwrap();
+    wait_for("the NB to equal the TOML's", Duration::from_secs(30), || (nb_state(&ovn) == want).then_some(()));
+
+    // Status and finalizer on every resource.
+    for (kind, name) in [("vpc", "test-vpc-1"), ("vpc", "test-vpc-2"), ("subnet", "net1"), ("subnet", "net2")] {
+        let o = wait_for(&format!("{kind} {name} Ready"), Duration::from_secs(15), || {
+            let o = kubectl_json(&kube, &["get", kind, name, "-o", "json"])?;
+            (condition(&o, "Ready")?.0 == "True").then_some(o)
+        });
+        assert_eq!(condition(&o, "Validated").unwrap().0, "True", "{o}");
+        assert!(o["metadata"]["finalizers"].as_array().unwrap().iter().any(|f| f == "kubeovn.io/ovn-vpcd"), "{o}");
+    }
+    let net1 = kubectl_json(&kube, &["get", "subnet", "net1", "-o", "json"]).unwrap();
+    // 254 hosts, less the gateway and the five excluded addresses.
+    assert_eq!(net1["status"]["v4availableIPs"].as_f64(), Some(248.0), "{net1}");
+
+    // An invalid resource: refused on its status with an Event; nothing else moves.
+    let bad = ovn.dir().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "kind: Subnet\napiVersion: kubeovn.io/v1\nmetadata:\n  name: bad\nspec:\n  vpc: test-vpc-2\n  cidrBlock: 10.9.0.0/24\n  gateway: 10.8.0.1\n",
+    )
+    .unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", bad.to_str().unwrap()]).unwrap();
+    let o = wait_for("bad refused", Duration::from_secs(15), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "bad", "-o", "json"])?;
+        (condition(&o, "Validated")?.0 == "False").then_some(o)
+    });
+    let msg = o["status"]["conditions"].as_array().unwrap().iter().find(|c| c["type"] == "Validated").unwrap()
+        ["message"]
+        .to_string();
+    assert!(msg.contains("gateway"), "{msg}");
+    let events = kubectl_json(&kube, &["get", "events", "-n", "default", "-o", "json"]).unwrap();
+    assert!(
+        events["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["involvedObject"]["name"] == "bad" && e["type"] == "Warning"),
+        "{events}"
+    );
+    assert_eq!(nb_state(&ovn), want, "a refused resource disturbs nothing");
+
+    // A name the TOML defines stays the TOML's; the resource is refused.
+    let config2 = write_config(ovn.dir(), "k.toml", &kube, "a", "[[vpc]]\nname = \"toml-vpc\"\n");
+    assert_eq!(config, config2);
+    daemon.signal("HUP");
+    let clash = ovn.dir().join("clash.yaml");
+    std::fs::write(
+        &clash,
+        "kind: Vpc\napiVersion: kubeovn.io/v1\nmetadata:\n  name: toml-vpc\nspec:\n  staticRoutes:\n    - cidr: 0.0.0.0/0\n      nextHopIP: 10.0.0.1\n      policy: policyDst\n",
+    )
+    .unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", clash.to_str().unwrap()]).unwrap();
+    let o = wait_for("clash refused", Duration::from_secs(15), || {
+        let o = kubectl_json(&kube, &["get", "vpc", "toml-vpc", "-o", "json"])?;
+        (condition(&o, "Validated")?.0 == "False").then_some(o)
+    });
+    assert!(o.to_string().contains("also defined in the TOML"), "{o}");
+    assert!(
+        ovn.nbctl(&["lr-route-list", "toml-vpc"]).unwrap().trim().is_empty(),
+        "the TOML's spec (no routes) is in force"
+    );
+
+    // Deleted while running: rows go, then the finalizer, then the object.
+    kube.kubectl(&["delete", "subnet", "net2", "--timeout=20s"]).unwrap();
+    assert!(ovn.nbctl(&["--bare", "--columns=name", "find", "Logical_Switch", "name=net2"]).unwrap().trim().is_empty());
+    assert!(kube.kubectl(&["get", "subnet", "net2"]).is_err(), "the resource is gone");
+
+    // Deleted while the daemon is down: gone once it is back.
+    drop(daemon);
+    kube.kubectl(&["delete", "subnet", "net1", "--wait=false"]).unwrap();
+    let o = kubectl_json(&kube, &["get", "subnet", "net1", "-o", "json"]).unwrap();
+    assert!(o["metadata"]["deletionTimestamp"].is_string(), "held by our finalizer: {o}");
+    assert!(!ovn
+        .nbctl(&["--bare", "--columns=name", "find", "Logical_Switch", "name=net1"])
+        .unwrap()
+        .trim()
+        .is_empty());
+    let _daemon = Daemon::start(&ovn, &config, &[]);
+    wait_for("net1's rows and resource gone", Duration::from_secs(20), || {
+        let rows = ovn.nbctl(&["--bare", "--columns=name", "find", "Logical_Switch", "name=net1"]).ok()?;
+        (rows.trim().is_empty() && kube.kubectl(&["get", "subnet", "net1"]).is_err()).then_some(())
+    });
+    assert!(!ovn.nbctl(&["--bare", "--columns=name", "find", "Logical_Router", "name=test-vpc-1"]).unwrap().is_empty());
+}
+
+#[test]
+fn two_daemons_elect_one_leader_and_the_other_takes_over_when_it_is_killed() {
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let a = Daemon::start(&ovn, &write_config(ovn.dir(), "a.toml", &kube, "a", ""), &[]);
+    let b = Daemon::start(&ovn, &write_config(ovn.dir(), "b.toml", &kube, "b", ""), &[]);
+    let (addr_a, addr_b) = (a.address(), b.address());
+    let ready = |addr: &str| http_get(addr, "/readyz").0 == 200;
+    wait_for("one ready", Duration::from_secs(15), || (ready(&addr_a) || ready(&addr_b)).then_some(()));
+    let (leader, standby, standby_addr) = if ready(&addr_a) { (a, b, addr_b) } else { (b, a, addr_a) };
+    // Only one leads, for a while longer than the lease.
+    for _ in 0..20 {
+        let (code, body) = http_get(&standby_addr, "/readyz");
+        assert_eq!(code, 503, "{body}");
+        assert!(body.contains("standby"), "{body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    kube.kubectl(&["apply", "--validate=false", "-f", FIXTURE]).unwrap();
+    wait_for("the leader converges", Duration::from_secs(20), || {
+        ovn.nbctl(&["lr-route-list", "test-vpc-1"]).ok().filter(|r| r.contains("10.0.1.254")).map(drop)
+    });
+    // SIGKILL: no release; the other waits out the 3 s lease, then leads.
+    let mut leader = leader;
+    leader.child.kill().unwrap();
+    leader.child.wait().unwrap();
+    let killed = tokio::time::Instant::now();
+    wait_for("takeover", Duration::from_secs(10), || ready(&standby_addr).then_some(()));
+    let took = killed.elapsed();
+    assert!(took >= Duration::from_millis(1500) && took <= Duration::from_secs(6), "took over after {took:?}");
+    // The new leader reconciles: a deleted route comes back.
+    let uuid =
+        ovn.nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router_Static_Route", "nexthop=10.0.1.254"]).unwrap();
+    ovn.nbctl(&["lr-route-del", "test-vpc-1", "0.0.0.0/0"]).unwrap();
+    wait_for("the new leader restores the route", Duration::from_secs(10), || {
+        let now = ovn
+            .nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router_Static_Route", "nexthop=10.0.1.254"])
+            .ok()?;
+        (!now.trim().is_empty() && now != uuid).then_some(())
+    });
+    drop(standby);
+}
