@@ -3048,6 +3048,9 @@ def parse_accept(accept):
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle
+    # holds the body until the client's delayed ACK, 40 ms per request.
+    disable_nagle_algorithm = True
     server_version = "ovn-vpcd-testbed-apiserver"
     sys_version = ""
     timeout = 3600
