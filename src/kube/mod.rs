@@ -22,5 +22,6 @@ pub mod driver;
 pub mod events;
 pub mod leader;
 pub mod lease;
+pub mod pods;
 pub mod status;
 pub mod watcher;
