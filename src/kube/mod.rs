@@ -12,9 +12,12 @@
 //!   Subnet address counts, Vpc router and subnets) as a merge patch computed
 //!   purely, written to `/status` only when it changed;
 //! - `events`: Warning Events for rejected objects, posted only when the
-//!   status write changed the verdict (no duplicates for an unchanged one).
+//!   status write changed the verdict (no duplicates for an unchanged one);
+//! - `resources`: Vpc and Subnet resources merged with the TOML (a TOML name
+//!   wins), and the verdict each resource's status shows after a pass;
+//! - `pods`: which pods get a port on which subnet, and the annotations
+//!   Kube-OVN's CNI reads.
 //!
-//! The custom resources feeding the reconciler come next.
 
 pub mod client;
 pub mod crds;
@@ -22,6 +25,7 @@ pub mod driver;
 pub mod events;
 pub mod leader;
 pub mod lease;
+pub mod pods;
 pub mod resources;
 pub mod status;
 pub mod watcher;

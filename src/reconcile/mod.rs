@@ -12,6 +12,7 @@
 
 pub mod desired;
 pub mod diff;
+pub mod pod_rows;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
