@@ -594,7 +594,7 @@ fn pass_breakdown(cfg: &Config, client: &Client) -> Vec<(&'static str, f64)> {
     let existing = Existing::new(&cache, &reconcile::Scope::All);
     let existing_ms = ms(t);
     let t = Instant::now();
-    let plan = diff(&desired, &existing, &Default::default());
+    let plan = diff(desired, &existing, &Default::default());
     let diff_ms = ms(t);
     drop(existing);
     drop(cache);

@@ -168,6 +168,9 @@ impl Change {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// Tables where ovn-vpcd owned no row when planned: their inserts share
+    /// one guard ("still no owned row") instead of one guard per row.
+    pub fresh: BTreeSet<&'static str>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -186,26 +189,26 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
 }
 
 /// Computes the plan for the rows of `existing`'s scope; `desired` must be
-/// the desired rows of the same scope. Rows owned by `protected` owners
-/// (objects refused this round) are neither updated nor deleted.
-pub fn diff(desired: &[DesiredRow], existing: &Existing, protected: &BTreeSet<String>) -> Plan {
-    let mut changes = vec![];
-    let mut wanted: BTreeSet<(&str, &str)> = BTreeSet::new();
-    let desired_ids: BTreeSet<(&str, &str)> = desired.iter().map(|d| (d.table, d.id.as_str())).collect();
-    for d in desired {
-        wanted.insert((d.table, d.id.as_str()));
-        match existing.rows.get(&(d.table, d.id.as_str())) {
-            None => {
-                let link = match &d.parent {
-                    None => ParentLink::None,
-                    Some(p) => match existing.find(p.table, &p.id, &p.owner) {
-                        Some(r) => ParentLink::Existing(r.uuid),
-                        None if desired_ids.contains(&(p.table, p.id.as_str())) => ParentLink::New,
-                        None => ParentLink::Missing,
-                    },
-                };
-                changes.push(Change::Insert(d.clone(), link));
-            }
+/// the desired rows of the same scope (inserted ones move into the plan).
+/// Rows owned by `protected` owners (objects refused this round) are
+/// neither updated nor deleted.
+pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<String>) -> Plan {
+    enum Decision {
+        Insert(ParentLink),
+        Update(Change),
+        Keep,
+    }
+    let (decisions, gone) = {
+        let wanted: BTreeSet<(&str, &str)> = desired.iter().map(|d| (d.table, d.id.as_str())).collect();
+        let decide = |d: &DesiredRow| match existing.rows.get(&(d.table, d.id.as_str())) {
+            None => Decision::Insert(match &d.parent {
+                None => ParentLink::None,
+                Some(p) => match existing.find(p.table, &p.id, &p.owner) {
+                    Some(r) => ParentLink::Existing(r.uuid),
+                    None if wanted.contains(&(p.table, p.id.as_str())) => ParentLink::New,
+                    None => ParentLink::Missing,
+                },
+            }),
             Some(e) => {
                 let mut old = Row::new();
                 let mut new = Row::new();
@@ -216,35 +219,54 @@ pub fn diff(desired: &[DesiredRow], existing: &Existing, protected: &BTreeSet<St
                         new.insert(c.clone(), v.clone());
                     }
                 }
-                if !new.is_empty() {
-                    changes.push(Change::Update {
-                        table: d.table,
-                        id: d.id.clone(),
-                        owner: d.owner.clone(),
-                        uuid: e.uuid,
-                        old,
-                        new,
-                    });
+                if new.is_empty() {
+                    return Decision::Keep;
                 }
+                Decision::Update(Change::Update {
+                    table: d.table,
+                    id: d.id.clone(),
+                    owner: d.owner.clone(),
+                    uuid: e.uuid,
+                    old,
+                    new,
+                })
             }
-        }
-    }
-    let stale =
-        existing.rows.iter().filter(|((t, id), _)| !wanted.contains(&(*t, *id))).map(|((t, id), r)| (*t, *id, r));
-    let dups = existing.duplicates.iter().map(|(t, id, r)| (*t, *id, r));
-    let gone: Vec<_> = stale.chain(dups).filter(|(_, _, r)| !protected.contains(owner_of(r))).collect();
-    let parents = if gone.iter().any(|(t, _, _)| !is_root(t)) { existing.parents() } else { HashMap::new() };
-    for (table, id, e) in gone {
-        changes.push(Change::Delete {
-            table,
-            id: id.to_string(),
-            owner: owner_of(e).to_string(),
-            uuid: e.uuid,
-            parent: parents.get(&e.uuid).copied(),
-        });
-    }
+        };
+        let decisions: Vec<Decision> = desired.iter().map(decide).collect();
+        let stale =
+            existing.rows.iter().filter(|((t, id), _)| !wanted.contains(&(*t, *id))).map(|((t, id), r)| (*t, *id, r));
+        let dups = existing.duplicates.iter().map(|(t, id, r)| (*t, *id, r));
+        let gone: Vec<_> = stale.chain(dups).filter(|(_, _, r)| !protected.contains(owner_of(r))).collect();
+        let parents = if gone.iter().any(|(t, _, _)| !is_root(t)) { existing.parents() } else { HashMap::new() };
+        let gone: Vec<Change> = gone
+            .into_iter()
+            .map(|(table, id, e)| Change::Delete {
+                table,
+                id: id.to_string(),
+                owner: owner_of(e).to_string(),
+                uuid: e.uuid,
+                parent: parents.get(&e.uuid).copied(),
+            })
+            .collect();
+        (decisions, gone)
+    };
+    let mut changes: Vec<Change> = desired
+        .into_iter()
+        .zip(decisions)
+        .filter_map(|(d, decision)| match decision {
+            Decision::Insert(link) => Some(Change::Insert(d, link)),
+            Decision::Update(c) => Some(c),
+            Decision::Keep => None,
+        })
+        .chain(gone)
+        .collect();
     changes.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    Plan { changes }
+    let fresh = TABLES
+        .iter()
+        .filter(|t| existing.cache.table(t).is_some_and(|t| t.by_external_id(VENDOR_KEY, VENDOR).next().is_none()))
+        .copied()
+        .collect();
+    Plan { changes, fresh }
 }
 
 impl Plan {
@@ -262,19 +284,28 @@ impl Plan {
 
     /// The part of the plan that belongs to one owner.
     pub fn only(&self, owner: &str) -> Plan {
-        Plan { changes: self.changes.iter().filter(|c| c.owner() == owner).cloned().collect() }
+        Plan {
+            changes: self.changes.iter().filter(|c| c.owner() == owner).cloned().collect(),
+            fresh: self.fresh.clone(),
+        }
     }
 
     /// The operations of one transaction applying this plan. Every insert
     /// is guarded by a `wait` on its id (children of a parent inserted in the
     /// same transaction by the parent's), so a replay cannot insert twice.
     pub fn to_ops(&self) -> Result<Vec<Op>, PlanError> {
-        let inserted: HashMap<(&str, &str), String> = self
+        self.clone().into_ops()
+    }
+
+    /// As [`Plan::to_ops`], moving the rows into the operations.
+    pub fn into_ops(self) -> Result<Vec<Op>, PlanError> {
+        let mut guarded_tables: BTreeSet<&'static str> = BTreeSet::new();
+        let inserted: HashMap<(&str, String), String> = self
             .changes
             .iter()
             .enumerate()
             .filter_map(|(i, c)| match c {
-                Change::Insert(r, _) => Some(((r.table, r.id.as_str()), format!("row{i}"))),
+                Change::Insert(r, _) => Some(((r.table, r.id.clone()), format!("row{i}"))),
                 _ => None,
             })
             .collect();
@@ -284,10 +315,10 @@ impl Plan {
             .filter_map(|c| if let Change::Delete { uuid, .. } = c { Some(*uuid) } else { None })
             .collect();
         // Children of parents inserted in this transaction go into the parent's row.
-        let mut child_refs: HashMap<(&str, &str), BTreeMap<&str, Vec<Atom>>> = HashMap::new();
+        let mut child_refs: HashMap<(&str, String), BTreeMap<&str, Vec<Atom>>> = HashMap::new();
         let mut ops = vec![];
         let mut mutations = vec![];
-        for (i, c) in self.changes.iter().enumerate() {
+        for (i, c) in self.changes.into_iter().enumerate() {
             match c {
                 Change::Insert(r, link) => {
                     let name = format!("row{i}");
@@ -297,50 +328,50 @@ impl Plan {
                         parent_table: r.parent.as_ref().map_or("", |p| p.table).into(),
                         parent_id: r.parent.as_ref().map_or("", |p| p.id.as_str()).into(),
                     };
-                    match (link, &r.parent) {
+                    let guard = |guarded: &mut BTreeSet<&'static str>| guard(&self.fresh, &r, guarded);
+                    match (&link, &r.parent) {
                         (ParentLink::New, Some(p)) => {
-                            if !inserted.contains_key(&(p.table, p.id.as_str())) {
+                            if !inserted.contains_key(&(p.table, p.id.clone())) {
                                 return Err(missing());
                             }
                             // Covered by the parent's guard.
                             child_refs
-                                .entry((p.table, p.id.as_str()))
+                                .entry((p.table, p.id.clone()))
                                 .or_default()
                                 .entry(p.column)
                                 .or_default()
                                 .push(Atom::NamedUuid(name.clone()));
                         }
                         (ParentLink::Existing(uuid), Some(p)) => {
-                            ops.push(guard(r));
+                            ops.extend(guard(&mut guarded_tables));
                             mutations.push(Op::Mutate {
                                 table: p.table.to_string(),
                                 conds: vec![Cond::uuid(*uuid)],
                                 mutations: vec![Mutation::insert(p.column, Value::named(&name))],
                             });
                         }
-                        (ParentLink::None, None) => ops.push(guard(r)),
+                        (ParentLink::None, None) => ops.extend(guard(&mut guarded_tables)),
                         _ => return Err(missing()),
                     }
-                    let mut row = r.columns.clone();
-                    if let Some(refs) = child_refs.remove(&(r.table, r.id.as_str())) {
-                        for (column, atoms) in refs {
-                            row.insert(column.to_string(), Value::Set(atoms));
-                        }
+                    let refs = child_refs.remove(&(r.table, r.id.clone()));
+                    let mut row = r.columns;
+                    for (column, atoms) in refs.into_iter().flatten() {
+                        row.insert(column.to_string(), Value::Set(atoms));
                     }
                     ops.push(Op::Insert { table: r.table.to_string(), row, uuid_name: Some(name) });
                 }
                 Change::Update { table, uuid, new, .. } => {
-                    ops.push(Op::Update { table: table.to_string(), conds: vec![Cond::uuid(*uuid)], row: new.clone() });
+                    ops.push(Op::Update { table: table.to_string(), conds: vec![Cond::uuid(uuid)], row: new });
                 }
                 Change::Delete { table, uuid, parent, .. } => {
                     if is_root(table) {
-                        ops.push(Op::Delete { table: table.to_string(), conds: vec![Cond::uuid(*uuid)] });
+                        ops.push(Op::Delete { table: table.to_string(), conds: vec![Cond::uuid(uuid)] });
                     } else if let Some((pt, pu, pc)) = parent.filter(|(_, pu, _)| !deleted.contains(pu)) {
                         // Detaching a child deletes it (OVSDB garbage collection).
                         mutations.push(Op::Mutate {
                             table: pt.to_string(),
                             conds: vec![Cond::uuid(pu)],
-                            mutations: vec![Mutation::delete(pc, Value::uuid(*uuid))],
+                            mutations: vec![Mutation::delete(pc, Value::uuid(uuid))],
                         });
                     }
                 }
@@ -351,9 +382,16 @@ impl Plan {
     }
 }
 
-/// `wait` until no row carries this row's id: makes the insert replay-safe.
-fn guard(r: &DesiredRow) -> Op {
-    Op::wait_absent(r.table, vec![Cond::includes("external_ids", Value::str_map([(ID_KEY, r.id.as_str())]))])
+/// The `wait` that makes inserting `r` replay-safe: no row carries its id
+/// yet; in a fresh table, no owned row exists yet (one wait per table).
+fn guard(fresh: &BTreeSet<&str>, r: &DesiredRow, guarded_tables: &mut BTreeSet<&'static str>) -> Option<Op> {
+    if fresh.contains(r.table) {
+        let owned = Value::str_map([(VENDOR_KEY, VENDOR)]);
+        return guarded_tables
+            .insert(r.table)
+            .then(|| Op::wait_absent(r.table, vec![Cond::includes("external_ids", owned)]));
+    }
+    Some(Op::wait_absent(r.table, vec![Cond::includes("external_ids", Value::str_map([(ID_KEY, r.id.as_str())]))]))
 }
 
 impl fmt::Display for Plan {

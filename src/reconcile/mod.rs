@@ -74,7 +74,7 @@ pub fn plan(vpcs: &[NamedVpc], subnets: &[NamedSubnet], client: &Client) -> Pass
 pub fn plan_in(model: &Model, rejected: &[Rejection], cache: &Cache, scope: &Scope) -> Plan {
     let protected: BTreeSet<String> = rejected.iter().map(|r| owner(r.kind, &r.name)).collect();
     let desired: Vec<_> = desired_rows_in(model, scope).into_iter().filter(|r| !protected.contains(&r.owner)).collect();
-    diff(&desired, &Existing::new(cache, scope), &protected)
+    diff(desired, &Existing::new(cache, scope), &protected)
 }
 
 /// Plans under one read of the cache; returns the plan and the cache
@@ -100,13 +100,14 @@ struct Committed {
 }
 
 /// Commits `plan` in one transaction.
-async fn commit(client: &Client, plan: &Plan) -> Result<Option<Committed>, ReconcileError> {
-    let mut ops = vec![Op::Comment(format!("ovn-vpcd: {} changes", plan.changes.len()))];
-    ops.extend(plan.to_ops()?);
+async fn commit(client: &Client, plan: Plan) -> Result<Option<Committed>, ReconcileError> {
+    let changes = plan.changes.len();
+    let mut ops = vec![Op::Comment(format!("ovn-vpcd: {changes} changes"))];
+    ops.extend(plan.into_ops()?);
     match client.transact_retrying(&ops, Duration::from_secs(30)).await? {
         Outcome::Committed(results) => {
-            tracing::info!(changes = plan.changes.len(), "reconcile transaction committed");
-            Ok(Some(Committed { changes: plan.changes.len(), reflected: reflected(&ops, &results) }))
+            tracing::info!(changes, "reconcile transaction committed");
+            Ok(Some(Committed { changes, reflected: reflected(&ops, &results) }))
         }
         Outcome::AlreadyApplied => {
             tracing::info!("reconcile found its inserts already present; re-planning");
@@ -199,7 +200,8 @@ pub async fn apply(
                 return Ok(out);
             }
         }
-        match commit(client, &plan).await {
+        let owners = plan.owners();
+        match commit(client, plan).await {
             Ok(Some(c)) => {
                 out.changes += c.changes;
                 // Our one update is in, and nothing else arrived since the
@@ -212,12 +214,12 @@ pub async fn apply(
             Ok(None) => {}
             Err(e) if is_refusal(&e) => {
                 tracing::warn!(error = %e, "transaction refused; applying object by object");
-                for o in plan.owners() {
+                for o in owners {
                     let part = plan_now(model, &out.rejected, client, scope).0.only(&o);
                     if part.is_empty() {
                         continue;
                     }
-                    match commit(client, &part).await {
+                    match commit(client, part).await {
                         Ok(c) => out.changes += c.map_or(0, |c| c.changes),
                         Err(e) if is_refusal(&e) => {
                             let r = nb_refusal(&o, &e);

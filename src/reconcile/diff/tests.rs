@@ -94,7 +94,7 @@ fn all(cache: &Cache) -> Existing<'_> {
 fn nothing_to_do_when_applied() {
     let rows = seed_rows();
     let cache = applied(&rows);
-    assert!(diff(&rows, &all(&cache), &BTreeSet::new()).is_empty());
+    assert!(diff(rows.clone(), &all(&cache), &BTreeSet::new()).is_empty());
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn set_and_map_order_does_not_matter() {
         },
         &[],
     );
-    assert!(diff(&rows, &all(&cache), &BTreeSet::new()).is_empty());
+    assert!(diff(rows.clone(), &all(&cache), &BTreeSet::new()).is_empty());
 }
 
 #[test]
@@ -127,7 +127,7 @@ fn changed_columns_become_one_update_with_only_those_columns() {
         },
         &[],
     );
-    let plan = diff(&rows, &all(&cache), &BTreeSet::new());
+    let plan = diff(rows.clone(), &all(&cache), &BTreeSet::new());
     match plan.changes.as_slice() {
         [Change::Update { id, new, .. }] => {
             assert_eq!(id, "lrp:test-vpc-1-net1");
@@ -146,7 +146,7 @@ fn stale_children_are_detached_from_their_parent_and_roots_deleted() {
         .filter(|r| !r.id.contains("172.31.0.0/24") && r.owner != owner("Subnet", "net2"))
         .cloned()
         .collect();
-    let plan = diff(&fewer, &all(&cache), &BTreeSet::new());
+    let plan = diff(fewer, &all(&cache), &BTreeSet::new());
     let ops = plan.to_ops().unwrap();
     let json: Vec<String> = ops.iter().map(|o| o.to_json().to_string()).collect();
     // The route is detached from test-vpc-1's router, not deleted outright.
@@ -167,7 +167,7 @@ fn refused_owners_keep_their_rows() {
     let cache = applied(&rows);
     let without_net2: Vec<DesiredRow> = rows.iter().filter(|r| r.owner != owner("Subnet", "net2")).cloned().collect();
     let protected = BTreeSet::from([owner("Subnet", "net2")]);
-    assert!(diff(&without_net2, &all(&cache), &protected).is_empty());
+    assert!(diff(without_net2, &all(&cache), &protected).is_empty());
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn duplicate_ids_are_deleted() {
     let rows = seed_rows();
     let first = rows.iter().find(|r| r.id == "lr:test-vpc-2").unwrap();
     let cache = cache_of(&rows, |_, _| {}, &[("Logical_Router", Uuid(999), first.columns.clone())]);
-    let plan = diff(&rows, &all(&cache), &BTreeSet::new());
+    let plan = diff(rows.clone(), &all(&cache), &BTreeSet::new());
     assert!(matches!(plan.changes.as_slice(), [Change::Delete { uuid: Uuid(999), .. }]), "{plan:?}");
 }
 
@@ -183,20 +183,36 @@ fn duplicate_ids_are_deleted() {
 fn inserts_are_guarded_and_children_ride_in_their_new_parent() {
     let rows = seed_rows();
     let empty = cache_of(&[], |_, _| {}, &[]);
-    let plan = diff(&rows, &all(&empty), &BTreeSet::new());
+    let plan = diff(rows.clone(), &all(&empty), &BTreeSet::new());
     let ops = plan.to_ops().unwrap();
     let inserts = ops.iter().filter(|o| matches!(o, Op::Insert { .. })).count();
     let waits = ops.iter().filter(|o| matches!(o, Op::Wait { .. })).count();
     assert_eq!(inserts, rows.len());
-    let roots = rows.iter().filter(|r| r.parent.is_none()).count();
-    assert_eq!(waits, roots, "roots guarded; their new children ride on the guard");
+    // Nothing owned yet: one guard per table of roots ("still no owned
+    // row"); new children ride on their parent's.
+    let root_tables: BTreeSet<&str> = rows.iter().filter(|r| r.parent.is_none()).map(|r| r.table).collect();
+    assert_eq!(waits, root_tables.len(), "{ops:?}");
+    for o in ops.iter().filter(|o| matches!(o, Op::Wait { .. })) {
+        assert!(o.to_json().to_string().contains(r#"["map",[["vendor","ovn-vpcd"]]]"#), "{o:?}");
+    }
+    // Where something is owned already, each new root has its own guard.
+    let first_lr = rows.iter().find(|r| r.table == "Logical_Router").unwrap();
+    let one_owned = cache_of(std::slice::from_ref(first_lr), |_, _| {}, &[]);
+    let ops1 = diff(rows.clone(), &all(&one_owned), &BTreeSet::new()).to_ops().unwrap();
+    let lr_waits: Vec<String> = ops1
+        .iter()
+        .filter(|o| matches!(o, Op::Wait { .. }) && o.table() == Some("Logical_Router"))
+        .map(|o| o.to_json().to_string())
+        .collect();
+    assert_eq!(lr_waits.len(), 1, "test-vpc-2 alone: {lr_waits:?}");
+    assert!(lr_waits[0].contains("lr:test-vpc-2"), "{lr_waits:?}");
     // A child added to an existing parent gets a guard of its own.
     let cache = applied(&rows);
     let mut more = rows.clone();
     let mut extra = rows.iter().find(|r| r.table == "Logical_Router_Static_Route").unwrap().clone();
     extra.id.push_str(":extra");
     more.push(extra);
-    let ops2 = diff(&more, &all(&cache), &BTreeSet::new()).to_ops().unwrap();
+    let ops2 = diff(more, &all(&cache), &BTreeSet::new()).to_ops().unwrap();
     assert!(matches!(ops2.as_slice(), [Op::Wait { .. }, Op::Insert { .. }, Op::Mutate { .. }]), "{ops2:?}");
     assert!(!ops.iter().any(|o| matches!(o, Op::Mutate { .. })), "new parents carry their children");
     let lr = ops
