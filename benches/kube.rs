@@ -247,9 +247,12 @@ fn main() -> Result<()> {
     figure("ready_seconds", ready.as_secs_f64(), "s");
     figure("daemon_cpu_seconds", cpu, "s");
     figure("daemon_rss", proc_field(pid, "status", "VmRSS:").unwrap_or(0.0) / 1024.0, "MB");
-    let warnings =
-        std::fs::read_to_string(&log)?.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).count();
-    figure("daemon_warnings", warnings as f64, "count");
+    let text = std::fs::read_to_string(&log)?;
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains(" WARN ") || l.contains(" ERROR ")).collect();
+    for w in &warnings {
+        note(format!("daemon: {w}"));
+    }
+    figure("daemon_warnings", warnings.len() as f64, "count");
     drop(daemon);
     Ok(())
 }

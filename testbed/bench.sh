@@ -4,13 +4,14 @@
 #   nb:  the OVSDB client (benches/nb.rs): insert_10k_routes, small_txn_1k, monitor_100k.
 #   vpc: the VPC core, through the release binary (benches/vpc.rs): converge_100vpc,
 #        one_route_change, daemon_rss, plus timing breakdowns (diag).
+#   kube: the Kubernetes side (benches/kube.rs): kube_1000_subnets, through the testbed API server.
 #
 #   testbed/bench.sh
 #
 # Env: BENCH_REPS (default 3): runs of each fast measurement, the median is reported;
 #      BENCH_SLOW_REPS (default 1): runs of the slow ones (1,000 ovn-nbctl processes,
 #      monitor_100k, the daemon figures);
-#      BENCH_FIGURES (default "nb vpc"): which groups to run.
+#      BENCH_FIGURES (default "nb vpc kube"): which groups to run.
 # Prints samples as '# ...' lines, then one 'name key: value unit' line per figure and ratio.
 # Everything it starts (testbeds, bench processes, daemons) is stopped on exit, by pid / pidfile
 # / process group.
@@ -22,7 +23,7 @@ PEERS=$ROOT/testbed/bench/peers.py
 PY=/usr/bin/python3 # Debian's interpreter: it sees python3-ovsdbapp
 REPS=${BENCH_REPS:-3}
 SLOW_REPS=${BENCH_SLOW_REPS:-1}
-FIGURES=${BENCH_FIGURES:-nb vpc}
+FIGURES=${BENCH_FIGURES:-nb vpc kube}
 ROUTES=10000
 SMALL=1000
 NEXTHOP=192.168.255.1
@@ -48,7 +49,9 @@ cleanup() {
         # Testbeds left behind (ours, or the Rust bench's if it was killed): stop by pidfile.
         for d in "$WORK"/*/; do
             [[ -d $d ]] || continue
-            if compgen -G "$d*.pid" >/dev/null || [[ -f $d/env ]]; then
+            if [[ -f $d/env ]] && grep -q '^KUBE_PID=' "$d/env"; then
+                "$ROOT/testbed/kube/kube.sh" stop "$d" >/dev/null 2>&1 || log "could not stop API server $d"
+            elif compgen -G "$d*.pid" >/dev/null || [[ -f $d/env ]]; then
                 "$OVN_SH" stop "$d" >/dev/null 2>&1 || log "could not stop testbed $d"
             fi
         done
@@ -245,6 +248,8 @@ main() {
     [[ -x $EXE ]] || die "could not find the nb bench executable"
     VPC_EXE=$(artifact vpc bench bench --bench vpc --no-run)
     [[ -x $VPC_EXE ]] || die "could not find the vpc bench executable"
+    KUBE_EXE=$(artifact kube bench bench --bench kube --no-run)
+    [[ -x $KUBE_EXE ]] || die "could not find the kube bench executable"
 
     WORK=$(mktemp -d /tmp/nbb.XXXXXX)
     RESULTS=$WORK/results
@@ -281,6 +286,15 @@ main() {
         done
         log "VPC diagnosis: timing breakdowns"
         vpc_figure diagnose
+    fi
+    if [[ " $FIGURES " == *" kube "* ]]; then
+        for ((r = 1; r <= REPS; r++)); do
+            log "Kubernetes round $r/$REPS: kube_1000_subnets"
+            run_child "$WORK/kube.out" env TMPDIR="$WORK" OVN_VPCD_BIN="$BIN" "$KUBE_EXE" \
+                || die "Kubernetes bench failed"
+            mapfile -t lines <"$WORK/kube.out"
+            record "${lines[@]}"
+        done
     fi
 
     local ins_rs ins_nbctl ins_py sm_rs sm_nbctl sm_py cv_rs cv_nbctl cv_vpc
@@ -341,6 +355,19 @@ main() {
         while read -r k; do
             line "${k% *}" "${k#* }" "$(grep -F "$k: " "$RESULTS" | head -n 1 | awk '{ print $NF }')"
         done < <(awk -F': ' '$1 ~ /^(diag|converged_pass) / { print $1 }' "$RESULTS" | awk '!seen[$0]++')
+    fi
+    if [[ " $FIGURES " == *" kube "* ]]; then
+        echo "# Kubernetes figures: 1,000 Subnet resources (10 in each of 100 Vpc resources) created by" \
+            "8 concurrent clients through the testbed API server; testbed WITHOUT ovn-northd"
+        line kube_1000_subnets create_seconds s
+        line kube_1000_subnets converged_seconds s
+        line kube_1000_subnets ratio_vs_create x
+        line kube_1000_subnets event_to_commit_p50_ms ms
+        line kube_1000_subnets event_to_commit_p99_ms ms
+        line kube_1000_subnets ready_seconds s
+        line kube_1000_subnets daemon_cpu_seconds s
+        line kube_1000_subnets daemon_rss MB
+        line kube_1000_subnets daemon_warnings count
     fi
     local busy
     busy=$(sort -u "$WORK/busy" | grep -c . || true)

@@ -186,7 +186,9 @@ async fn write_report(
                 Ok(o) => current = o,
                 Err(e) => {
                     retry |= e.code() == 409;
-                    tracing::warn!(kind = v.kind, name = %v.name, error = %e, "cannot add the finalizer");
+                    if e.code() != 409 {
+                        tracing::warn!(kind = v.kind, name = %v.name, error = %e, "cannot add the finalizer");
+                    }
                     continue;
                 }
             }
@@ -199,10 +201,13 @@ async fn write_report(
                     written.insert(key, (resource_version(seen).to_string(), o));
                 }
             }
-            Err(e) => {
-                retry |= e.code() == 409;
-                tracing::warn!(kind = v.kind, name = %v.name, error = %e, "cannot write status");
+            // A conflict is expected (the object moved on since we read it):
+            // retried against the newer version shortly.
+            Err(e) if e.code() == 409 => {
+                retry = true;
+                tracing::debug!(kind = v.kind, name = %v.name, error = %e, "status write lost a race; retrying");
             }
+            Err(e) => tracing::warn!(kind = v.kind, name = %v.name, error = %e, "cannot write status"),
         }
     }
     for (kind, name) in &report.finalize {
