@@ -243,3 +243,105 @@ fn two_daemons_elect_one_leader_and_the_other_takes_over_when_it_is_killed() {
     });
     drop(standby);
 }
+
+fn pod_yaml(ns: &str, name: &str, annotations: &[(&str, &str)], host_network: bool) -> String {
+    let mut y = format!("apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: {ns}\n");
+    if !annotations.is_empty() {
+        y.push_str("  annotations:\n");
+        for (k, v) in annotations {
+            y.push_str(&format!("    {k}: \"{v}\"\n"));
+        }
+    }
+    y.push_str("spec:\n  containers:\n    - name: c\n      image: busybox\n");
+    if host_network {
+        y.push_str("  hostNetwork: true\n");
+    }
+    y
+}
+
+/// The LSP `addresses` of a pod's port ("mac ip"), once it exists.
+fn port_address(ovn: &Ovn, port: &str) -> Option<String> {
+    let out =
+        ovn.nbctl(&["--bare", "--columns=addresses", "find", "Logical_Switch_Port", &format!("name={port}")]).ok()?;
+    Some(out.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+#[test]
+fn pods_get_ports_addresses_and_annotations_and_ipam_survives_a_restart() {
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "--validate=false", "-f", FIXTURE]).unwrap();
+    kube.kubectl(&["create", "namespace", "ns1"]).unwrap();
+    // vpc1-pod first, so that it holds net1's lowest address.
+    let file = ovn.dir().join("pods.yaml");
+    std::fs::write(&file, pod_yaml("default", "vpc1-pod", &[("ovn.kubernetes.io/logical_switch", "net1")], false))
+        .unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", file.to_str().unwrap()]).unwrap();
+    let first = wait_for("port vpc1-pod.default", Duration::from_secs(20), || port_address(&ovn, "vpc1-pod.default"));
+    assert!(first.ends_with(" 10.0.1.2"), "{first}");
+    let pods = [
+        pod_yaml("ns1", "web", &[], false),
+        pod_yaml("ns1", "fixed", &[("ovn.kubernetes.io/ip_address", "10.0.1.100")], false),
+        pod_yaml("ns1", "host", &[], true),
+        pod_yaml("default", "vpc1-pod", &[("ovn.kubernetes.io/logical_switch", "net1")], false),
+        pod_yaml("default", "vpc2-pod", &[("ovn.kubernetes.io/logical_switch", "net2")], false),
+        pod_yaml("default", "elsewhere", &[], false),
+    ];
+    std::fs::write(&file, pods.join("---\n")).unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", file.to_str().unwrap()]).unwrap();
+    let ports = ["web.ns1", "fixed.ns1", "vpc1-pod.default", "vpc2-pod.default"];
+    let addrs: Vec<String> = ports
+        .iter()
+        .map(|p| wait_for(&format!("port {p}"), Duration::from_secs(20), || port_address(&ovn, p)))
+        .collect();
+    assert!(addrs[1].ends_with(" 10.0.1.100"), "the requested address: {addrs:?}");
+    // net1 and net2 overlap (one per VPC): each has its own address space.
+    assert!(addrs[3].ends_with(" 10.0.1.2"), "{addrs:?}");
+    let net1: Vec<&str> = [&addrs[0], &addrs[1], &addrs[2]].iter().map(|a| a.rsplit(' ').next().unwrap()).collect();
+    assert_eq!(net1.len(), net1.iter().collect::<std::collections::BTreeSet<_>>().len(), "distinct: {net1:?}");
+    assert!(port_address(&ovn, "host.ns1").is_none() && port_address(&ovn, "elsewhere.default").is_none());
+    let ls = ovn.nbctl(&["--bare", "--columns=ports", "find", "Logical_Switch", "name=net1"]).unwrap();
+    assert_eq!(ls.split_whitespace().count(), 4, "the router port and three pods: {ls}");
+
+    // The annotations Kube-OVN's CNI reads.
+    let web = wait_for("web annotated", Duration::from_secs(15), || {
+        let o = kubectl_json(&kube, &["get", "pod", "web", "-n", "ns1", "-o", "json"])?;
+        (o["metadata"]["annotations"]["ovn.kubernetes.io/routed"] == "true").then_some(o)
+    });
+    let a = &web["metadata"]["annotations"];
+    let (mac, ip) = addrs[0].split_once(' ').unwrap();
+    assert_eq!(a["ovn.kubernetes.io/allocated"], "true", "{a}");
+    assert_eq!(a["ovn.kubernetes.io/ip_address"], ip, "{a}");
+    assert_eq!(a["ovn.kubernetes.io/mac_address"], mac, "{a}");
+    assert_eq!(a["ovn.kubernetes.io/logical_switch"], "net1", "{a}");
+    assert_eq!(a["ovn.kubernetes.io/cidr"], "10.0.1.0/24", "{a}");
+    assert_eq!(a["ovn.kubernetes.io/gateway"], "10.0.1.1", "{a}");
+    assert_eq!(a["ovn.kubernetes.io/logical_router"], "test-vpc-1", "{a}");
+    wait_for("net1 counts 3 used", Duration::from_secs(15), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "net1", "-o", "json"])?;
+        (o["status"]["v4usingIPs"].as_f64() == Some(3.0)).then_some(())
+    });
+
+    // A deleted pod's port goes and its address is released.
+    kube.kubectl(&["delete", "pod", "web", "-n", "ns1"]).unwrap();
+    wait_for("web's port gone", Duration::from_secs(15), || port_address(&ovn, "web.ns1").is_none().then_some(()));
+    wait_for("net1 counts 2 used", Duration::from_secs(15), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "net1", "-o", "json"])?;
+        (o["status"]["v4usingIPs"].as_f64() == Some(2.0)).then_some(())
+    });
+
+    // Restarted, the daemon rebuilds its IPAM before allocating: ports keep
+    // their addresses, and a new pod that sorts first ("default/aaa") gets
+    // the lowest free address (web's), not 10.0.1.2, which vpc1-pod holds.
+    drop(daemon);
+    std::fs::write(&file, pod_yaml("default", "aaa", &[("ovn.kubernetes.io/logical_switch", "net1")], false)).unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", file.to_str().unwrap()]).unwrap();
+    let _daemon = Daemon::start(&ovn, &config, &[]);
+    let aaa = wait_for("port aaa.default", Duration::from_secs(20), || port_address(&ovn, "aaa.default"));
+    assert_eq!(aaa.rsplit(' ').next(), Some(ip), "web's released address is reused: {aaa} {addrs:?}");
+    for (p, a) in ports.iter().zip(&addrs).skip(1) {
+        assert_eq!(port_address(&ovn, p).as_ref(), Some(a), "{p} kept its address");
+    }
+}

@@ -7,9 +7,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::metrics::Metrics;
+use super::pods::PodPorts;
 use crate::config::{Config, ConfigError};
 use crate::kube::resources::{merge, Merged, Store};
 use crate::model::validate::{validate, Model, Rejection};
+use crate::ovsdb::Cache;
 
 /// One successfully parsed configuration text.
 pub struct Loaded {
@@ -29,17 +31,30 @@ pub struct Desired {
     pub merged: Merged,
     pub model: Arc<Model>,
     pub rejected: Vec<Rejection>,
+    /// The pods' ports are in the model: without Kubernetes always; with
+    /// it once every resource was listed and the NB synced (the IPAM is
+    /// rebuilt from both). A pass must not run before.
+    pub complete: bool,
 }
 
 impl Desired {
-    /// `store`: the resources, when the daemon watches them.
-    pub fn new(config: &Config, store: Option<&Store>) -> Desired {
+    /// `store`: the resources, when the daemon watches them; `pods` and the
+    /// NB cache (`None` while the NB is not synced) for the pods' ports.
+    pub fn new(config: &Config, store: Option<&Store>, pods: &mut PodPorts, cache: Option<&Cache>) -> Desired {
         let merged = match store {
             Some(s) => merge(config, s),
             None => Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() },
         };
-        let (model, rejected) = validate(&merged.vpcs, &merged.subnets);
-        Desired { merged, model: Arc::new(model), rejected }
+        let (mut model, rejected) = validate(&merged.vpcs, &merged.subnets);
+        let complete = match (store, cache) {
+            (None, _) => true,
+            (Some(s), Some(cache)) if s.synced => {
+                pods.update(s, &mut model, cache);
+                true
+            }
+            _ => false,
+        };
+        Desired { merged, model: Arc::new(model), rejected, complete }
     }
 
     /// Refusals of this state that are not in `before`, for the log.

@@ -1,6 +1,7 @@
 //! The daemon's Kubernetes side (with a `[kubernetes]` section): watches of
-//! the Vpc and Subnet resources into one [`Store`], the Lease election, and
-//! a reporter that writes status, Events and finalizers.
+//! the Vpc and Subnet resources and of pods into one [`Store`], the Lease
+//! election, and a reporter that writes status, Events, finalizers and the
+//! pods' annotations.
 //!
 //! The main loop reads the store and leadership from watch channels and
 //! hands the reporter the verdicts of each pass; only the leader's loop
@@ -15,12 +16,15 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::config::KubernetesSection;
+use crate::ipam::PodAddress;
 use crate::kube::client::{KubeClient, KubeError};
 use crate::kube::driver::{watch as watch_resource, WatchOptions};
 use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
-use crate::kube::resources::{apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER, SUBNETS, VPCS};
+use crate::kube::pods::{annotations_patch, routed_patch, ROUTED};
+use crate::kube::resources::{apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER, PODS, SUBNETS, VPCS};
 use crate::kube::status::{self, object_path};
+use crate::model::validate::Model;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KubeSideError {
@@ -36,6 +40,10 @@ pub struct Report {
     pub verdicts: Vec<Verdict>,
     /// Resources being deleted whose rows are gone: drop our finalizer.
     pub finalize: Vec<(&'static str, String)>,
+    /// Pods whose ports are in the NB, with their addresses: annotate them.
+    pub pods: Vec<(String, PodAddress)>,
+    /// The model of the pass (the pods' subnets).
+    pub model: Arc<Model>,
 }
 
 pub struct KubeSide {
@@ -54,11 +62,13 @@ impl KubeSide {
         let mut tasks = vec![];
         // Watches → one store.
         let (store_tx, store) = watch::channel(Arc::new(Store::default()));
-        let (vpc_tx, vpc_rx) = mpsc::channel(256);
-        let (subnet_tx, subnet_rx) = mpsc::channel(256);
-        tasks.push(tokio::spawn(watch_resource(client.clone(), VPCS.into(), WatchOptions::default(), vpc_tx)));
-        tasks.push(tokio::spawn(watch_resource(client.clone(), SUBNETS.into(), WatchOptions::default(), subnet_tx)));
-        tasks.push(tokio::spawn(keep_store(vpc_rx, subnet_rx, store_tx)));
+        let mut feeds = vec![];
+        for (kind, path) in [("Vpc", VPCS), ("Subnet", SUBNETS), ("Pod", PODS)] {
+            let (tx, rx) = mpsc::channel(256);
+            tasks.push(tokio::spawn(watch_resource(client.clone(), path.into(), WatchOptions::default(), tx)));
+            feeds.push((kind, rx));
+        }
+        tasks.push(tokio::spawn(keep_store(feeds, store_tx)));
         // The election.
         let lock = LeaseLock::new(client.clone(), &section.lease_namespace, &section.lease_name);
         let (leading_tx, leading) = watch::channel(false);
@@ -92,36 +102,31 @@ impl KubeSide {
     }
 }
 
-/// Applies the watch events of both kinds to the store, publishing a new
-/// snapshot per burst. The store is synced once both kinds were listed.
+/// Applies the watch events of every kind to the store, publishing a new
+/// snapshot per burst. The store is synced once every kind was listed.
 async fn keep_store(
-    mut vpcs: mpsc::Receiver<crate::kube::watcher::Event>,
-    mut subnets: mpsc::Receiver<crate::kube::watcher::Event>,
+    mut feeds: Vec<(&'static str, mpsc::Receiver<crate::kube::watcher::Event>)>,
     tx: watch::Sender<Arc<Store>>,
 ) {
     use crate::kube::watcher::Event;
     let mut store = Store::default();
-    let (mut listed_vpcs, mut listed_subnets) = (false, false);
+    let mut listed = vec![false; feeds.len()];
     loop {
-        let (kind, e) = tokio::select! {
-            e = vpcs.recv() => ("Vpc", e),
-            e = subnets.recv() => ("Subnet", e),
-        };
-        let Some(e) = e else { return };
-        let mut batch = vec![(kind, e)];
-        while let Ok(e) = vpcs.try_recv() {
-            batch.push(("Vpc", e));
-        }
-        while let Ok(e) = subnets.try_recv() {
-            batch.push(("Subnet", e));
-        }
-        for (kind, e) in batch {
-            if matches!(e, Event::Restarted(_)) {
-                *(if kind == "Vpc" { &mut listed_vpcs } else { &mut listed_subnets }) = true;
+        // The next event of any kind, then whatever else is already queued.
+        let next = futures_util::future::select_all(feeds.iter_mut().map(|(_, rx)| Box::pin(rx.recv())));
+        let (first, i, _) = next.await;
+        let Some(first) = first else { return };
+        let mut batch = vec![(i, first)];
+        for (j, (_, rx)) in feeds.iter_mut().enumerate() {
+            while let Ok(e) = rx.try_recv() {
+                batch.push((j, e));
             }
-            apply_event(&mut store, kind, e);
         }
-        store.synced = listed_vpcs && listed_subnets;
+        for (j, e) in batch {
+            listed[j] |= matches!(e, Event::Restarted(_));
+            apply_event(&mut store, feeds[j].0, e);
+        }
+        store.synced = listed.iter().all(|l| *l);
         if tx.send(Arc::new(store.clone())).is_err() {
             return;
         }
@@ -224,6 +229,25 @@ async fn write_report(
         }
     }
     written.retain(|(k, n), _| store.of_kind(k).contains_key(n));
+    for (key, addr) in &report.pods {
+        let (Some(pod), Some(subnet)) = (store.pods.get(key), report.model.subnets.get(&addr.subnet)) else { continue };
+        // The port is in the NB (the pass committed it): the CNI may go on.
+        let patch = match annotations_patch(pod, subnet, addr) {
+            Some(mut p) => {
+                p["metadata"]["annotations"][ROUTED] = json!("true");
+                Some(p)
+            }
+            None => routed_patch(pod),
+        };
+        let Some(patch) = patch else { continue };
+        let path = format!("/api/v1/namespaces/{}/pods/{}", key.split_once('/').map_or("", |k| k.0), name_of(pod));
+        match client.merge_patch(&path, &patch).await {
+            Ok(_) => tracing::debug!(pod = %key, ips = %addr.ip_list(), "pod annotated"),
+            Err(e) if e.code() == 409 => retry = true,
+            Err(e) if e.code() == 404 => {}
+            Err(e) => tracing::warn!(pod = %key, error = %e, "cannot annotate the pod"),
+        }
+    }
     retry
 }
 

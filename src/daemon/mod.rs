@@ -11,6 +11,7 @@ mod inputs;
 pub mod kube;
 pub mod metrics;
 pub mod notify;
+mod pods;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ use crate::reconcile::{self, Scope};
 use inputs::{reload, Desired, Loaded};
 use kube::{KubeSide, KubeSideError, Report};
 use metrics::Metrics;
+use pods::PodPorts;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -65,6 +67,19 @@ fn widen(pending: Option<Scope>, more: Scope) -> Option<Scope> {
     })
 }
 
+/// The desired state of the current inputs (see [`Desired::new`]).
+fn derive(
+    config: &crate::config::Config,
+    store: &Option<watch::Receiver<Arc<Store>>>,
+    pods: &mut PodPorts,
+    client: &Client,
+) -> Desired {
+    let store = store.as_ref().map(|r| r.borrow().clone());
+    let synced = matches!(*client.subscribe_state().borrow(), ConnState::Synced { .. });
+    let cache = client.cache();
+    Desired::new(config, store.as_deref(), pods, synced.then_some(&*cache))
+}
+
 /// Waits for a change of an optional watch channel (never, without one).
 async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
     match rx {
@@ -95,7 +110,8 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut store_rx = kube.as_ref().map(|k| k.store.clone());
     let mut leading_rx = kube.as_ref().map(|k| k.leading.clone());
     let snapshot = |rx: &Option<watch::Receiver<Arc<Store>>>| rx.as_ref().map(|r| r.borrow().clone());
-    let mut desired = Desired::new(&loaded.config, snapshot(&store_rx).as_deref());
+    let mut pod_ports = PodPorts::default();
+    let mut desired = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
     desired.log_news(None);
     let listen = opts.listen.clone().unwrap_or_else(|| loaded.config.daemon.listen.clone());
     if !listen.is_empty() {
@@ -129,7 +145,12 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             // Started fine; another instance leads. systemd must not wait for us.
             notified = notify_ready("READY=1\nSTATUS=standby");
         }
-        if synced && may_write && next_pass.is_some_and(|t| t <= Instant::now()) {
+        if synced && may_write && !desired.complete {
+            // Everything listed and the NB synced: the pods' ports can be known.
+            desired = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+            pending = widen(pending.take(), Scope::All);
+        }
+        if synced && may_write && desired.complete && next_pass.is_some_and(|t| t <= Instant::now()) {
             let scope = pending.take().unwrap_or(Scope::All);
             let started = Instant::now();
             let result = reconcile::apply(&desired.model, &desired.rejected, &client, &scope).await;
@@ -150,8 +171,14 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                         tracing::info!(changes = applied.changes, elapsed_ms, ?scope, "converged");
                     }
                     if let (Some(k), Some(store)) = (&kube, snapshot(&store_rx)) {
-                        let verdicts = verdicts(&store, &desired.merged, &desired.model, &applied.rejected, |_| 0);
-                        k.report(Report { verdicts, finalize: desired.merged.deleting.clone() });
+                        let using = |s: &str| pod_ports.using(s);
+                        let verdicts = verdicts(&store, &desired.merged, &desired.model, &applied.rejected, using);
+                        k.report(Report {
+                            verdicts,
+                            finalize: desired.merged.deleting.clone(),
+                            pods: pod_ports.addresses(&desired.model),
+                            model: desired.model.clone(),
+                        });
                     }
                     applied_model = Some(desired.model.clone());
                     accounted = match (applied.own_updates, &scope) {
@@ -215,8 +242,9 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 next_pass = Some(Instant::now());
             }
             true = changed(&mut store_rx) => {
-                let new = Desired::new(&loaded.config, snapshot(&store_rx).as_deref());
-                if new.merged != desired.merged {
+                let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+                let pods_changed = new.model.pods != desired.model.pods || new.complete != desired.complete;
+                if new.merged != desired.merged || pods_changed {
                     inputs_changed(new, &mut desired, &mut pending);
                 }
             }
@@ -231,7 +259,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             _ = poll.tick() => {
                 if let Some(new) = reload(&opts.config_path, &mut loaded.text, false, &metrics) {
                     loaded = new;
-                    let new = Desired::new(&loaded.config, snapshot(&store_rx).as_deref());
+                    let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
                     inputs_changed(new, &mut desired, &mut pending);
                 }
             }
@@ -239,7 +267,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 tracing::info!("SIGHUP: reloading configuration");
                 if let Some(new) = reload(&opts.config_path, &mut loaded.text, true, &metrics) {
                     loaded = new;
-                    let new = Desired::new(&loaded.config, snapshot(&store_rx).as_deref());
+                    let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
                     inputs_changed(new, &mut desired, &mut pending);
                 }
                 // Nothing changed: a SIGHUP still checks everything.

@@ -23,20 +23,24 @@ use crate::model::{NamedSubnet, NamedVpc, SubnetSpec, VpcSpec};
 pub const FINALIZER: &str = "kubeovn.io/ovn-vpcd";
 pub const VPCS: &str = "/apis/kubeovn.io/v1/vpcs";
 pub const SUBNETS: &str = "/apis/kubeovn.io/v1/subnets";
+pub const PODS: &str = "/api/v1/pods";
 
 /// Applies one watch event of `kind` (`"Vpc"` or `"Subnet"`).
+/// Pods are keyed `<namespace>/<name>`, the resources by name.
 pub fn apply_event(store: &mut Store, kind: &str, event: crate::kube::watcher::Event) {
     use crate::kube::watcher::Event;
-    let map = if kind == "Vpc" { &mut store.vpcs } else { &mut store.subnets };
+    let (map, key): (_, fn(&Json) -> String) = match kind {
+        "Vpc" => (&mut store.vpcs, |o| name_of(o).to_string()),
+        "Subnet" => (&mut store.subnets, |o| name_of(o).to_string()),
+        _ => (&mut store.pods, |o| crate::kube::pods::pod_key(o).unwrap_or_default()),
+    };
     match event {
-        Event::Restarted(all) => {
-            *map = all.into_iter().map(|o| (name_of(&o).to_string(), Arc::new(o))).collect();
-        }
+        Event::Restarted(all) => *map = all.into_iter().map(|o| (key(&o), Arc::new(o))).collect(),
         Event::Applied(o) => {
-            map.insert(name_of(&o).to_string(), Arc::new(o));
+            map.insert(key(&o), Arc::new(o));
         }
         Event::Deleted(o) => {
-            map.remove(name_of(&o));
+            map.remove(&key(&o));
         }
     }
 }
@@ -46,7 +50,9 @@ pub fn apply_event(store: &mut Store, kind: &str, event: crate::kube::watcher::E
 pub struct Store {
     pub vpcs: BTreeMap<String, Arc<Json>>,
     pub subnets: BTreeMap<String, Arc<Json>>,
-    /// Both initial lists have arrived: before that, an absent resource
+    /// By `<namespace>/<name>`.
+    pub pods: BTreeMap<String, Arc<Json>>,
+    /// Every initial list has arrived: before that, an absent resource
     /// may simply not be listed yet, and nothing may be deleted for it.
     pub synced: bool,
 }

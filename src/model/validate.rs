@@ -59,6 +59,9 @@ pub struct Model {
     /// Fields accepted but not (yet) turned into NB rows, one line each,
     /// so that nobody believes they took effect.
     pub notices: Vec<String>,
+    /// Pods' switch ports by `<namespace>/<name>`: not validated specs but
+    /// the IPAM's allocations, filled in by the daemon's Kubernetes side.
+    pub pods: BTreeMap<String, crate::ipam::PodPort>,
 }
 
 impl Model {

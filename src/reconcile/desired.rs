@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use super::pod_rows::pod_rows;
 use super::Scope;
 use crate::model::validate::{Model, Subnet, Vpc};
 use crate::model::{PolicyAction, RoutePolicy};
@@ -110,6 +111,7 @@ pub fn desired_rows_in(model: &Model, scope: &Scope) -> Vec<DesiredRow> {
         Scope::All => {
             model.vpcs.values().for_each(|v| vpc_rows(v, &mut rows));
             model.subnets.values().filter(|s| s.is_ovn).for_each(|s| subnet_rows(s, &mut rows));
+            rows.extend(model.pods.values().map(pod_rows));
         }
         Scope::Owners(owners) => {
             for o in owners {
@@ -118,6 +120,7 @@ pub fn desired_rows_in(model: &Model, scope: &Scope) -> Vec<DesiredRow> {
                     Some(("Subnet", name)) => {
                         model.subnets.get(name).filter(|s| s.is_ovn).into_iter().for_each(|s| subnet_rows(s, &mut rows))
                     }
+                    Some(("Pod", key)) => rows.extend(model.pods.get(key).map(pod_rows)),
                     _ => {}
                 }
             }

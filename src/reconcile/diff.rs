@@ -274,10 +274,11 @@ impl Plan {
         self.changes.is_empty()
     }
 
-    /// The owners with changes, VPCs before subnets (parents first).
+    /// The owners with changes, parents first: VPCs, subnets, then pods.
     pub fn owners(&self) -> Vec<String> {
+        let rank = |o: &str| ["Vpc/", "Subnet/"].iter().position(|k| o.starts_with(k)).unwrap_or(2);
         let mut v: Vec<String> = self.changes.iter().map(|c| c.owner().to_string()).collect();
-        v.sort_by(|a, b| (!a.starts_with("Vpc/"), a).cmp(&(!b.starts_with("Vpc/"), b)));
+        v.sort_by(|a, b| (rank(a), a).cmp(&(rank(b), b)));
         v.dedup();
         v
     }

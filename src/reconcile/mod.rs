@@ -53,6 +53,7 @@ pub fn changed_owners(old: &Model, new: &Model) -> BTreeSet<String> {
     }
     let mut out: BTreeSet<String> = differ("Vpc", &old.vpcs, &new.vpcs).into_iter().collect();
     out.extend(differ("Subnet", &old.subnets, &new.subnets));
+    out.extend(differ("Pod", &old.pods, &new.pods));
     out
 }
 
@@ -139,7 +140,11 @@ pub const NB_REFUSAL_FIELD: &str = "northbound";
 
 fn nb_refusal(owner: &str, e: &ReconcileError) -> Rejection {
     let (kind, name) = owner.split_once('/').unwrap_or(("Object", owner));
-    let kind = if kind == "Vpc" { "Vpc" } else { "Subnet" };
+    let kind = match kind {
+        "Vpc" => "Vpc",
+        "Pod" => "Pod",
+        _ => "Subnet",
+    };
     Rejection {
         kind,
         name: name.into(),

@@ -1,0 +1,112 @@
+//! Pods' switch ports: the IPAM, driven by the pods in the store.
+//!
+//! The IPAM is rebuilt once, before its first allocation, from what already
+//! exists: the pods' `allocated` annotations, then the NB's pod ports (a
+//! port committed by a daemon that died before annotating its pod). After
+//! that every change of the inputs allocates for new pods, releases the
+//! addresses of pods that are gone or no longer want a port, and evicts pods
+//! whose subnet changed under them. Nothing is persisted elsewhere.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::ipam::{Ipam, PodAddress};
+use crate::kube::pods::{requested, restore_from_annotations, wants_port};
+use crate::kube::resources::Store;
+use crate::model::validate::Model;
+use crate::ovsdb::Cache;
+use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
+use crate::reconcile::pod_rows::parse_addresses;
+
+#[derive(Default)]
+pub struct PodPorts {
+    ipam: Option<Ipam>,
+    /// The last error per pod, so that each is logged once.
+    errors: BTreeMap<String, String>,
+}
+
+impl PodPorts {
+    /// Addresses in use in `subnet` (for its status).
+    pub fn using(&self, subnet: &str) -> u64 {
+        self.ipam.as_ref().map_or(0, |i| i.using(subnet))
+    }
+
+    /// The allocated address of every pod that has a port.
+    pub fn addresses(&self, model: &Model) -> Vec<(String, PodAddress)> {
+        let Some(ipam) = &self.ipam else { return vec![] };
+        model.pods.keys().filter_map(|k| ipam.lookup(k).map(|a| (k.clone(), a.clone()))).collect()
+    }
+
+    /// Fills `model.pods` for the pods of `store`, allocating and releasing.
+    pub fn update(&mut self, store: &Store, model: &mut Model, cache: &Cache) {
+        let ipam = self.ipam.get_or_insert_with(|| restored(store, model, cache));
+        for e in ipam.sync_subnets(model).evicted {
+            tracing::warn!(evicted = %e, "pod address released: its subnet changed");
+        }
+        let mut wanted = BTreeSet::new();
+        for (key, pod) in &store.pods {
+            let result = match wants_port(pod, model) {
+                Ok(Some(subnet)) => {
+                    let (ip, mac) = requested(pod);
+                    ipam.allocate(key, &subnet, ip, mac).map(Some).map_err(|e| e.to_string())
+                }
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            };
+            match result {
+                Ok(Some(addr)) => {
+                    self.errors.remove(key);
+                    wanted.insert(key.clone());
+                    if let Some(port) = crate::ipam::PodPort::new(key, &addr) {
+                        model.pods.insert(key.clone(), port);
+                    }
+                }
+                Ok(None) => {
+                    self.errors.remove(key);
+                }
+                Err(e) => {
+                    if self.errors.get(key) != Some(&e) {
+                        tracing::error!(pod = %key, error = %e, "pod gets no port");
+                        self.errors.insert(key.clone(), e);
+                    }
+                }
+            }
+        }
+        let held: Vec<String> = ipam.pods().map(|(k, _)| k.to_string()).filter(|k| !wanted.contains(k)).collect();
+        for key in held {
+            if let Some(a) = ipam.release(&key) {
+                tracing::info!(pod = %key, ips = %a.ip_list(), "pod address released");
+            }
+        }
+        self.errors.retain(|k, _| store.pods.contains_key(k));
+    }
+}
+
+/// The IPAM as the pods' annotations and the NB's pod ports describe it.
+fn restored(store: &Store, model: &Model, cache: &Cache) -> Ipam {
+    let mut ipam = Ipam::new();
+    ipam.sync_subnets(model);
+    let mut restore = |key: &str, subnet: &str, ips: &[std::net::IpAddr], mac: &str, from: &str| {
+        if ipam.lookup(key).is_some() {
+            return;
+        }
+        match ipam.restore(key, subnet, ips, mac) {
+            Ok(_) => tracing::debug!(pod = %key, from, "address restored"),
+            Err(e) => tracing::warn!(pod = %key, from, error = %e, "address not restored"),
+        }
+    };
+    for (key, pod) in &store.pods {
+        if let Some((subnet, ips, mac)) = restore_from_annotations(pod) {
+            restore(key, &subnet, &ips, &mac, "annotations");
+        }
+    }
+    let ports = cache.table("Logical_Switch_Port").into_iter().flat_map(|t| t.by_external_id(VENDOR_KEY, VENDOR));
+    for r in ports {
+        let Some(key) = r.external_id(OWNER_KEY).and_then(|o| o.strip_prefix("Pod/")) else { continue };
+        let Some(subnet) = r.external_id("ls") else { continue };
+        let first = r.get("addresses").and_then(|v| v.atoms().first()).and_then(|a| a.as_str());
+        if let Some((mac, ips)) = first.and_then(parse_addresses) {
+            restore(key, subnet, &ips, &mac, "northbound");
+        }
+    }
+    ipam
+}
