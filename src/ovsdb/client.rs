@@ -292,7 +292,8 @@ impl Client {
                 Err(ClientError::Txn(TxnError::Operation { index, error, .. }))
                     if error == "timed out" && matches!(ops.get(index), Some(Op::Wait { .. })) =>
                 {
-                    return Ok(Outcome::AlreadyApplied)
+                    tracing::debug!(guard = ?ops.get(index), "guard found its rows present");
+                    return Ok(Outcome::AlreadyApplied);
                 }
                 Err(e) if e.is_retryable() && Instant::now() < deadline => {
                     tracing::debug!(error = %e, "transaction will be retried");

@@ -317,6 +317,9 @@ impl Plan {
             .collect();
         // Children of parents inserted in this transaction go into the parent's row.
         let mut child_refs: HashMap<(&str, String), BTreeMap<&str, Vec<Atom>>> = HashMap::new();
+        // Guards first: a `wait` sees the transaction's own earlier inserts,
+        // so a table guard placed after a child's insert would fail on it.
+        let mut guards = vec![];
         let mut ops = vec![];
         let mut mutations = vec![];
         for (i, c) in self.changes.into_iter().enumerate() {
@@ -344,14 +347,14 @@ impl Plan {
                                 .push(Atom::NamedUuid(name.clone()));
                         }
                         (ParentLink::Existing(uuid), Some(p)) => {
-                            ops.extend(guard(&mut guarded_tables));
+                            guards.extend(guard(&mut guarded_tables));
                             mutations.push(Op::Mutate {
                                 table: p.table.to_string(),
                                 conds: vec![Cond::uuid(*uuid)],
                                 mutations: vec![Mutation::insert(p.column, Value::named(&name))],
                             });
                         }
-                        (ParentLink::None, None) => ops.extend(guard(&mut guarded_tables)),
+                        (ParentLink::None, None) => guards.extend(guard(&mut guarded_tables)),
                         _ => return Err(missing()),
                     }
                     let refs = child_refs.remove(&(r.table, r.id.clone()));
@@ -378,8 +381,9 @@ impl Plan {
                 }
             }
         }
-        ops.extend(mutations);
-        Ok(ops)
+        guards.extend(ops);
+        guards.extend(mutations);
+        Ok(guards)
     }
 }
 

@@ -214,6 +214,13 @@ fn inserts_are_guarded_and_children_ride_in_their_new_parent() {
     more.push(extra);
     let ops2 = diff(more, &all(&cache), &BTreeSet::new()).to_ops().unwrap();
     assert!(matches!(ops2.as_slice(), [Op::Wait { .. }, Op::Insert { .. }, Op::Mutate { .. }]), "{ops2:?}");
+    // Every guard comes before every insert: a `wait` sees the transaction's
+    // own earlier inserts (a table guard after a child's insert would fail).
+    for o in [&ops, &ops1, &ops2] {
+        let first_insert = o.iter().position(|o| matches!(o, Op::Insert { .. })).unwrap();
+        let last_wait = o.iter().rposition(|o| matches!(o, Op::Wait { .. })).unwrap();
+        assert!(last_wait < first_insert, "{o:?}");
+    }
     assert!(!ops.iter().any(|o| matches!(o, Op::Mutate { .. })), "new parents carry their children");
     let lr = ops
         .iter()
