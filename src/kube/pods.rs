@@ -13,6 +13,9 @@
 //!    the first. Here the list is the subnets listing the namespace, in name
 //!    order, with the same rule for a requested address.
 //!
+//! 3. otherwise, if a VPC's `namespaces` list the namespace, that VPC's
+//!    default subnet (`default: true`), Kube-OVN's `defaultLogicalSwitch`.
+//!
 //! No binding means no port (Kube-OVN would fall back to its default subnet;
 //! ovn-vpcd has none). Nor do pods with `hostNetwork`, pods being deleted
 //! (`metadata.deletionTimestamp`), finished pods (`status.phase` Succeeded
@@ -101,7 +104,13 @@ pub fn wants_port(pod: &Json, model: &Model) -> Result<Option<String>, PodError>
             return Ok(Some(s.name.clone()));
         }
     }
-    Ok(bound.first().map(|s| s.name.clone()))
+    if let Some(s) = bound.first() {
+        return Ok(Some(s.name.clone()));
+    }
+    // A namespace bound to a VPC (its `namespaces`): the VPC's default
+    // subnet, as Kube-OVN's `status.defaultLogicalSwitch`.
+    let vpc = model.vpcs.values().find(|v| v.spec.namespaces.iter().any(|n| n == ns));
+    Ok(vpc.and_then(|v| model.subnets_of(&v.name).find(|s| s.spec.default)).map(|s| s.name.clone()))
 }
 
 /// The pod's requested IPs (comma list) and MAC, from
@@ -191,9 +200,14 @@ mod tests {
             namespaces: ns.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         };
+        let vpc2 = VpcSpec { namespaces: vec!["ns4".into()], ..VpcSpec::default() };
+        let mut default = sub("10.0.4.0/24", "vpc2", "", &[]);
+        default.default = true;
         let (m, rejected) = validate(
-            &[("vpc1".into(), VpcSpec::default())],
+            &[("vpc1".into(), VpcSpec::default()), ("vpc2".into(), vpc2)],
             &[
+                ("z-default".into(), default),
+                ("y-other".into(), sub("10.0.5.0/24", "vpc2", "", &[])),
                 ("b-net".into(), sub("10.0.2.0/24", "vpc1", "", &["ns1"])),
                 ("a-net".into(), sub("10.0.1.0/24", "vpc1", "", &["ns1", "ns2"])),
                 ("dual".into(), sub("10.0.3.0/24,fd00::/64", "vpc1", "", &[])),
@@ -225,6 +239,8 @@ mod tests {
         assert_eq!(wants_port(&pod("ns2", "p", json!({})), &m), Ok(Some("a-net".into())));
         // Unbound namespace: no port.
         assert_eq!(wants_port(&pod("other", "p", json!({})), &m), Ok(None));
+        // A namespace bound to a VPC: its default subnet.
+        assert_eq!(wants_port(&pod("ns4", "p", json!({})), &m), Ok(Some("z-default".into())));
         // A namespace only an attachment subnet lists: no port.
         assert_eq!(wants_port(&pod("ns3", "p", json!({})), &m), Ok(None));
     }
