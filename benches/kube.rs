@@ -24,8 +24,10 @@
 //!   go one by one to the API server after the NB commits);
 //! - the daemon's CPU seconds and RSS at the end.
 
+mod common;
+use common::{binary, percentile};
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,14 +53,6 @@ fn note(msg: impl AsRef<str>) {
     eprintln!("kube bench: {}", msg.as_ref());
 }
 
-fn binary() -> Result<PathBuf> {
-    let p = std::env::var_os("OVN_VPCD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/ovn-vpcd"));
-    ensure!(p.is_file(), "{} not found: run `cargo build --release` first (or set OVN_VPCD_BIN)", p.display());
-    Ok(p)
-}
-
 struct Daemon(Child);
 
 impl Drop for Daemon {
@@ -81,11 +75,6 @@ fn cpu_seconds(pid: u32) -> f64 {
         .unwrap_or_default();
     // utime and stime are fields 14 and 15 of stat; after the name, 11 and 12 of the numeric ones.
     fields.get(10..12).map_or(0.0, |f| (f[0] + f[1]) as f64 / 100.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 fn subnet(vpc: usize, n: usize) -> serde_json::Value {

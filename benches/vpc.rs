@@ -39,6 +39,9 @@
 //! writes the equivalent `ovn-nbctl` batch as a shell script (`sh FILE NB_REMOTE`);
 //! `rss-probe REMOTE CONFIG [required-columns]` is run by `diagnose`.
 
+mod common;
+use common::{binary, percentile};
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -322,14 +325,6 @@ fn start_testbed() -> Result<Ovn> {
     let ovn = Ovn::start_with(flags).context("starting testbed")?;
     note(format!("testbed {} up in {:.2} s ({flags:?})", ovn.dir().display(), t.elapsed().as_secs_f64()));
     Ok(ovn)
-}
-
-fn binary() -> Result<PathBuf> {
-    let p = std::env::var_os("OVN_VPCD_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/ovn-vpcd"));
-    ensure!(p.is_file(), "{} not found: run `cargo build --release` first (or set OVN_VPCD_BIN)", p.display());
-    Ok(p)
 }
 
 fn scratch() -> Result<tempfile::TempDir> {
@@ -727,12 +722,6 @@ fn write_config(path: &Path, text: &str) -> Result<()> {
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)?;
     Ok(())
-}
-
-/// Nearest-rank percentile of sorted samples.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
 }
 
 fn daemon(rt: &tokio::runtime::Runtime) -> Result<()> {

@@ -29,3 +29,21 @@ pub mod pods;
 pub mod resources;
 pub mod status;
 pub mod watcher;
+
+/// RFC 7386 merge patch, as the API server applies it: for tests of the
+/// patches the daemon sends.
+#[cfg(test)]
+pub(crate) fn apply_merge_patch(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    apply_merge_patch(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}

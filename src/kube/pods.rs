@@ -189,6 +189,7 @@ fn patch(pod: &Json, annotations: Map<String, Json>) -> Option<Json> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kube::apply_merge_patch as merge;
     use crate::model::validate::validate;
     use crate::model::{SubnetSpec, VpcSpec};
 
@@ -310,22 +311,6 @@ mod tests {
             subnet: "dual".into(),
             ips: vec!["10.0.3.2".parse().unwrap(), "fd00::2".parse().unwrap()],
             mac: "0a:11:22:33:44:55".into(),
-        }
-    }
-
-    /// RFC 7386, as the API server applies a merge patch.
-    fn merge(target: &mut Json, patch: &Json) {
-        match (target.as_object_mut(), patch.as_object()) {
-            (Some(t), Some(p)) => {
-                for (k, v) in p {
-                    if v.is_null() {
-                        t.remove(k);
-                    } else {
-                        merge(t.entry(k.clone()).or_insert(Json::Null), v);
-                    }
-                }
-            }
-            _ => *target = patch.clone(),
         }
     }
 

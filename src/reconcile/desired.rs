@@ -63,17 +63,17 @@ pub fn owner(kind: &str, name: &str) -> String {
     format!("{kind}/{name}")
 }
 
-fn ext(owner: &str, id: &str, extra: &[(&str, &str)]) -> Value {
+pub(super) fn ext(owner: &str, id: &str, extra: &[(&str, &str)]) -> Value {
     let mut m: Vec<(&str, &str)> = vec![(VENDOR_KEY, VENDOR), (OWNER_KEY, owner), (ID_KEY, id)];
     m.extend_from_slice(extra);
     Value::str_map(m)
 }
 
-fn strs<'a>(v: impl IntoIterator<Item = &'a str>) -> Value {
+pub(super) fn strs<'a>(v: impl IntoIterator<Item = &'a str>) -> Value {
     Value::set(v.into_iter().map(Atom::from))
 }
 
-fn col(name: &str, v: Value) -> (String, Value) {
+pub(super) fn col(name: &str, v: Value) -> (String, Value) {
     (name.to_string(), v)
 }
 

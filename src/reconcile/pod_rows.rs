@@ -13,24 +13,13 @@
 
 use std::net::IpAddr;
 
-use super::desired::{owner, DesiredRow, ParentRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
+use super::desired::{col, ext, owner, DesiredRow, ParentRef};
 use crate::ipam::{parse_mac, PodPort};
 use crate::ovsdb::{Atom, Row, Value};
 
 /// Kube-OVN's port name for a pod (`ovs.PodNameToPortName` without a provider).
 pub fn port_name(pod: &str, namespace: &str) -> String {
     format!("{pod}.{namespace}")
-}
-
-// Local copies of desired.rs's private helpers (same output).
-fn ext(owner: &str, id: &str, extra: &[(&str, &str)]) -> Value {
-    let mut m: Vec<(&str, &str)> = vec![(VENDOR_KEY, VENDOR), (OWNER_KEY, owner), (ID_KEY, id)];
-    m.extend_from_slice(extra);
-    Value::str_map(m)
-}
-
-fn col(name: &str, v: Value) -> (String, Value) {
-    (name.to_string(), v)
 }
 
 /// The pod's switch port row.

@@ -1,4 +1,5 @@
 use super::*;
+use crate::kube::apply_merge_patch as merge;
 use crate::model::validate::validate;
 use crate::model::{SubnetSpec, VpcSpec};
 
@@ -10,22 +11,6 @@ fn subnet_obj(generation: i64) -> Json {
     json!({"apiVersion": "kubeovn.io/v1", "kind": "Subnet",
            "metadata": {"name": "s1", "uid": "u1", "resourceVersion": "10", "generation": generation},
            "spec": {"cidrBlock": "10.0.0.0/24", "vpc": "v1"}})
-}
-
-/// RFC 7386 merge patch, as the API server applies it.
-fn merge(target: &mut Json, patch: &Json) {
-    match (target.as_object_mut(), patch.as_object()) {
-        (Some(t), Some(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    merge(t.entry(k.clone()).or_insert(Json::Null), v);
-                }
-            }
-        }
-        _ => *target = patch.clone(),
-    }
 }
 
 /// Applies `outcome` as the server would: the patch (if any) merged in.
