@@ -11,7 +11,7 @@ use super::pods::PodPorts;
 use crate::config::{Config, ConfigError};
 use crate::kube::resources::{merge, Merged, Store};
 use crate::model::validate::{validate, Model, Rejection};
-use crate::ovsdb::Cache;
+use crate::ovsdb::Client;
 
 /// One successfully parsed configuration text.
 pub struct Loaded {
@@ -39,17 +39,17 @@ pub struct Desired {
 
 impl Desired {
     /// `store`: the resources, when the daemon watches them; `pods` and the
-    /// NB cache (`None` while the NB is not synced) for the pods' ports.
-    pub fn new(config: &Config, store: Option<&Store>, pods: &mut PodPorts, cache: Option<&Cache>) -> Desired {
+    /// NB client (`None` while the NB is not synced) for the pods' ports.
+    pub fn new(config: &Config, store: Option<&Store>, pods: &mut PodPorts, nb: Option<&Client>) -> Desired {
         let merged = match store {
             Some(s) => merge(config, s),
             None => Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() },
         };
         let (mut model, rejected) = validate(&merged.vpcs, &merged.subnets);
-        let complete = match (store, cache) {
+        let complete = match (store, nb) {
             (None, _) => true,
-            (Some(s), Some(cache)) if s.synced => {
-                pods.update(s, &mut model, cache);
+            (Some(s), Some(nb)) if s.synced => {
+                pods.update(s, &mut model, nb);
                 true
             }
             _ => false,

@@ -76,8 +76,7 @@ fn derive(
 ) -> Desired {
     let store = store.as_ref().map(|r| r.borrow().clone());
     let synced = matches!(*client.subscribe_state().borrow(), ConnState::Synced { .. });
-    let cache = client.cache();
-    Desired::new(config, store.as_deref(), pods, synced.then_some(&*cache))
+    Desired::new(config, store.as_deref(), pods, synced.then_some(client))
 }
 
 /// Waits for a change of an optional watch channel (never, without one).

@@ -13,7 +13,7 @@ use crate::ipam::{Ipam, PodAddress};
 use crate::kube::pods::{requested, restore_from_annotations, wants_port};
 use crate::kube::resources::Store;
 use crate::model::validate::Model;
-use crate::ovsdb::Cache;
+use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::reconcile::pod_rows::parse_addresses;
 
@@ -37,8 +37,9 @@ impl PodPorts {
     }
 
     /// Fills `model.pods` for the pods of `store`, allocating and releasing.
-    pub fn update(&mut self, store: &Store, model: &mut Model, cache: &Cache) {
-        let ipam = self.ipam.get_or_insert_with(|| restored(store, model, cache));
+    /// The NB is read once, for the first restore.
+    pub fn update(&mut self, store: &Store, model: &mut Model, nb: &Client) {
+        let ipam = self.ipam.get_or_insert_with(|| restored(store, model, &nb.cache()));
         for e in ipam.sync_subnets(model).evicted {
             tracing::warn!(evicted = %e, "pod address released: its subnet changed");
         }
