@@ -155,6 +155,10 @@ fn seed_002_applied_with_kubectl_gives_the_toml_state_with_status_finalizers_and
         assert_eq!(condition(&o, "Validated").unwrap().0, "True", "{o}");
         assert!(o["metadata"]["finalizers"].as_array().unwrap().iter().any(|f| f == "kubeovn.io/ovn-vpcd"), "{o}");
     }
+    // A VPC applied before the subnet holding its next hops waits for it:
+    // no Warning Event for that ordering artefact.
+    let events = kubectl_json(&kube, &["get", "events", "-n", "default", "-o", "json"]).unwrap();
+    assert!(events["items"].as_array().unwrap().is_empty(), "{events}");
     let net1 = kubectl_json(&kube, &["get", "subnet", "net1", "-o", "json"]).unwrap();
     // 254 hosts, less the gateway and the five excluded addresses.
     assert_eq!(net1["status"]["v4availableIPs"].as_f64(), Some(248.0), "{net1}");

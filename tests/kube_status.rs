@@ -105,8 +105,13 @@ async fn subnet_status_counts_conditions_and_one_event_per_rejection() {
     assert_eq!(c.get(&path).await.unwrap()["metadata"]["resourceVersion"], rv);
 
     // A rejection: conditions flip, counts stay, one Warning Event.
-    let rej =
-        Rejection { kind: "Subnet", name: "s1".into(), field: "excludeIps[0]".into(), reason: "not inside".into() };
+    let rej = Rejection {
+        kind: "Subnet",
+        name: "s1".into(),
+        field: "excludeIps[0]".into(),
+        reason: "not inside".into(),
+        waiting: false,
+    };
     let r = report(&c, "Subnet", &got, &Outcome::Rejected(rej.clone()), &StatusFields::None, T1).await.unwrap();
     assert!(r.event);
     let written = r.written.unwrap();

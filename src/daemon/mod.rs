@@ -161,8 +161,12 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     metrics.refused_objects.store(applied.rejected.len() as u64, Ordering::Relaxed);
                     metrics.converged.store(true, Ordering::Relaxed);
                     let refusals: BTreeSet<String> = applied.rejected.iter().map(ToString::to_string).collect();
-                    for r in refusals.difference(&last_refusals) {
-                        tracing::error!(refused = %r, "object refused; its NB rows are left as they are");
+                    for r in applied.rejected.iter().filter(|r| !last_refusals.contains(&r.to_string())) {
+                        if r.waiting {
+                            tracing::warn!(waiting = %r, "object waits for another; its NB rows are left as they are");
+                        } else {
+                            tracing::error!(refused = %r, "object refused; its NB rows are left as they are");
+                        }
                     }
                     last_refusals = refusals;
                     if applied.changes > 0 {

@@ -106,7 +106,13 @@ mod tests {
 
     #[test]
     fn rejection_event_names_the_object_and_lands_in_default() {
-        let r = Rejection { kind: "Subnet", name: "s1".into(), field: "cidrBlock".into(), reason: "bad".into() };
+        let r = Rejection {
+            kind: "Subnet",
+            name: "s1".into(),
+            field: "cidrBlock".into(),
+            reason: "bad".into(),
+            waiting: false,
+        };
         let e = rejection_event(&subnet(), &r, "2024-05-01T10:00:00Z");
         assert_eq!(e["metadata"]["namespace"], "default");
         assert_eq!(

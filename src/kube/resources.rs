@@ -95,7 +95,8 @@ pub fn has_finalizer(obj: &Json) -> bool {
 
 /// The spec of a resource, decoded by the same model type as the TOML.
 fn spec<T: serde::de::DeserializeOwned>(kind: &'static str, obj: &Json) -> Result<T, Rejection> {
-    let reject = |reason: String| Rejection { kind, name: name_of(obj).into(), field: "spec".into(), reason };
+    let reject =
+        |reason: String| Rejection { kind, name: name_of(obj).into(), field: "spec".into(), reason, waiting: false };
     let spec = obj.get("spec").cloned().unwrap_or_else(|| Json::Object(Default::default()));
     if spec.get("name").is_some() {
         return Err(reject("unknown field `name` (the name is metadata.name)".into()));
@@ -122,6 +123,7 @@ fn merge_kind<T: serde::de::DeserializeOwned>(
                 name: name.clone(),
                 field: "metadata.name".into(),
                 reason: "also defined in the TOML configuration, which stays in force".into(),
+                waiting: false,
             });
             continue;
         }

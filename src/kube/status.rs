@@ -41,6 +41,7 @@ pub const REASON_VALIDATION_FAILED: &str = "ValidationFailed";
 pub const REASON_RECONCILED: &str = "Reconciled";
 pub const REASON_RECONCILING: &str = "Reconciling";
 pub const REASON_NB_REFUSED: &str = "NorthboundRefused";
+pub const REASON_WAITING: &str = "WaitingForDependency";
 
 /// The CRDs' `maxLength` of a condition message.
 const MAX_MESSAGE: usize = 32768;
@@ -77,14 +78,20 @@ pub enum Outcome {
     /// Valid, but the northbound database refused its rows (the text is the
     /// NB's error): `Validated=True`, `Ready=False`.
     Refused { message: String },
+    /// The spec is fine but names an object that is missing or refused
+    /// ([`Rejection::waiting`]): `Validated=True`, `Ready=False`, no Event.
+    Waiting { message: String },
 }
 
 impl Outcome {
     /// A rejection from `reconcile`: NB refusals (field
-    /// [`crate::reconcile::NB_REFUSAL_FIELD`]) are `Refused`, the rest `Rejected`.
+    /// [`crate::reconcile::NB_REFUSAL_FIELD`]) are `Refused`, those waiting
+    /// for another object `Waiting`, the rest `Rejected`.
     pub fn from_rejection(r: Rejection) -> Outcome {
         if r.field == crate::reconcile::NB_REFUSAL_FIELD {
             Outcome::Refused { message: r.reason }
+        } else if r.waiting {
+            Outcome::Waiting { message: rejection_message(&r) }
         } else {
             Outcome::Rejected(r)
         }
@@ -111,6 +118,7 @@ impl Outcome {
             Outcome::Refused { message } => {
                 [valid, ("Ready", "False", REASON_NB_REFUSED, truncate(message, MAX_MESSAGE))]
             }
+            Outcome::Waiting { message } => [valid, ("Ready", "False", REASON_WAITING, truncate(message, MAX_MESSAGE))],
         }
     }
 
@@ -119,7 +127,9 @@ impl Outcome {
         match self {
             Outcome::Rejected(r) => Some((REASON_VALIDATION_FAILED, rejection_message(r))),
             Outcome::Refused { message } => Some((REASON_NB_REFUSED, truncate(message, MAX_MESSAGE))),
-            Outcome::Ready | Outcome::Pending => None,
+            // Often an ordering artefact (`kubectl apply` of a VPC before its
+            // subnets): the status says so, without a Warning.
+            Outcome::Ready | Outcome::Pending | Outcome::Waiting { .. } => None,
         }
     }
 }

@@ -20,6 +20,10 @@ pub struct Rejection {
     pub name: String,
     pub field: String,
     pub reason: String,
+    /// The spec itself is fine but names an object that is missing or
+    /// refused (a VPC, a subnet holding a next hop): it may come later, as
+    /// when `kubectl apply` sends a VPC before its subnets.
+    pub waiting: bool,
 }
 
 impl fmt::Display for Rejection {
@@ -71,7 +75,12 @@ impl Model {
 }
 
 fn reject(kind: &'static str, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
-    Rejection { kind, name: name.into(), field: field.into(), reason: reason.into() }
+    Rejection { kind, name: name.into(), field: field.into(), reason: reason.into(), waiting: false }
+}
+
+/// A refusal for want of another object (see [`Rejection::waiting`]).
+fn wait_for(kind: &'static str, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+    Rejection { waiting: true, ..reject(kind, name, field, reason) }
 }
 
 /// Kubernetes object names (RFC 1123 subdomain), which Kube-OVN's are.
@@ -167,7 +176,7 @@ pub fn validate(vpcs: &[(String, VpcSpec)], subnets: &[(String, SubnetSpec)]) ->
     for name in orphans {
         let vpc = model.subnets[&name].spec.vpc.clone();
         let why = if vpcs.iter().any(|(n, _)| *n == vpc) { "is refused" } else { "is not defined" };
-        rejected.push(reject("Subnet", &name, "vpc", format!("VPC {vpc:?} {why}")));
+        rejected.push(wait_for("Subnet", &name, "vpc", format!("VPC {vpc:?} {why}")));
         model.subnets.remove(&name);
     }
     model.notices = notices(&model);
@@ -339,7 +348,12 @@ fn check_vpc(name: &str, spec: &VpcSpec, cidrs: &[IpNet]) -> Result<Vpc, Rejecti
             return Err(bad(f("nextHopIP"), format!("{hop} is not of the same family as {}", r.cidr)));
         }
         if !inside_a_subnet(&hop) {
-            return Err(bad(f("nextHopIP"), format!("{hop} is not inside any subnet of VPC {name:?}")));
+            return Err(wait_for(
+                "Vpc",
+                name,
+                f("nextHopIP"),
+                format!("{hop} is not inside any subnet of VPC {name:?}"),
+            ));
         }
     }
     for (i, r) in spec.static_routes.iter().enumerate() {
@@ -371,7 +385,8 @@ fn check_vpc(name: &str, spec: &VpcSpec, cidrs: &[IpNet]) -> Result<Vpc, Rejecti
                 for hop in p.next_hop_ip.split(',') {
                     let ip = parse_ip(hop).map_err(|e| bad(f("nextHopIP"), e))?;
                     if !inside_a_subnet(&ip) {
-                        return Err(bad(f("nextHopIP"), format!("{ip} is not inside any subnet of VPC {name:?}")));
+                        let why = format!("{ip} is not inside any subnet of VPC {name:?}");
+                        return Err(wait_for("Vpc", name, f("nextHopIP"), why));
                     }
                 }
             }

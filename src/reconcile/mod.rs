@@ -150,6 +150,7 @@ fn nb_refusal(owner: &str, e: &ReconcileError) -> Rejection {
         name: name.into(),
         field: NB_REFUSAL_FIELD.into(),
         reason: format!("rows refused by the NB: {e}"),
+        waiting: false,
     }
 }
 

@@ -27,7 +27,7 @@ fn cond<'a>(o: &'a Json, kind: &str) -> &'a Json {
 }
 
 fn rejection(reason: &str) -> Rejection {
-    Rejection { kind: "Subnet", name: "s1".into(), field: "cidrBlock".into(), reason: reason.into() }
+    Rejection { kind: "Subnet", name: "s1".into(), field: "cidrBlock".into(), reason: reason.into(), waiting: false }
 }
 
 #[test]
@@ -53,6 +53,7 @@ fn unchanged_outcome_writes_nothing() {
         Outcome::Pending,
         Outcome::Rejected(rejection("bad")),
         Outcome::Refused { message: "x".into() },
+        Outcome::Waiting { message: "vpc: VPC \"v\" is not defined".into() },
     ] {
         let o = applied(&subnet_obj(1), &outcome, &usage, T0);
         assert_eq!(status_patch(&o, &outcome, &usage, T1), None, "{outcome:?}");
@@ -133,6 +134,9 @@ fn nb_refusals_map_to_refused() {
     assert!(matches!(Outcome::from_rejection(r.clone()), Outcome::Rejected(_)));
     r.field = crate::reconcile::NB_REFUSAL_FIELD.into();
     assert_eq!(Outcome::from_rejection(r), Outcome::Refused { message: "rows refused by the NB: boom".into() });
+    let w = Rejection { waiting: true, ..rejection("VPC \"v\" is not defined") };
+    assert_eq!(Outcome::from_rejection(w), Outcome::Waiting { message: "cidrBlock: VPC \"v\" is not defined".into() });
+    assert_eq!(Outcome::Waiting { message: "m".into() }.warning(), None, "no Warning Event for waiting");
 }
 
 fn subnet(cidr: &str, gateway: &str, excludes: &[&str]) -> Subnet {
@@ -292,6 +296,7 @@ fn everything_written_is_in_the_crd_status_schemas() {
         Outcome::Pending,
         Outcome::Rejected(rejection("bad")),
         Outcome::Refused { message: "x".repeat(40000) },
+        Outcome::Waiting { message: "vpc: VPC \"v\" is not defined".into() },
     ];
     let big = SubnetUsage { v4_available: 1, v4_using: 2, v6_available: u128::MAX, v6_using: 2 };
     let vpc = VpcFields { standby: true, router: "v".into(), subnets: vec!["s".into()], ..Default::default() };

@@ -166,3 +166,20 @@ fn unrealised_fields_are_noticed_not_ignored() {
     );
     assert!(validate(&seed_002().0, &seed_002().1).0.notices.is_empty());
 }
+
+/// `kubectl apply` of a VPC before its subnets, or of a subnet before its
+/// VPC: those refusals wait for another object; a bad spec does not.
+#[test]
+fn refusals_for_a_missing_object_are_marked_waiting() {
+    let (v, s) = seed_002();
+    // test-vpc-1 without net1: its next hops are in no subnet (yet).
+    let (_, r) = validate(&v, &s[1..]);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].waiting && r[0].kind == "Vpc" && r[0].field.ends_with("nextHopIP"), "{r:?}");
+    // net1 without its VPC.
+    let (_, r) = validate(&v[1..], &s);
+    assert!(r.iter().any(|r| r.kind == "Subnet" && r.name == "net1" && r.field == "vpc" && r.waiting), "{r:?}");
+    // A bad CIDR is not waiting for anything.
+    let (_, r) = validate(&v, &[("bad".into(), subnet("test-vpc-2", "10.0.1.0/33"))]);
+    assert!(r.iter().any(|r| r.name == "bad" && !r.waiting), "{r:?}");
+}
