@@ -320,6 +320,8 @@ fn pods_get_ports_addresses_and_annotations_and_ipam_survives_a_restart() {
         pod_yaml("default", "vpc1-pod", &[("ovn.kubernetes.io/logical_switch", "net1")], false),
         pod_yaml("default", "vpc2-pod", &[("ovn.kubernetes.io/logical_switch", "net2")], false),
         pod_yaml("default", "elsewhere", &[], false),
+        // Asks for fixed's address: no port, and a Warning Event saying why.
+        pod_yaml("ns1", "zdup", &[("ovn.kubernetes.io/ip_address", "10.0.1.100")], false),
     ];
     std::fs::write(&file, pods.join("---\n")).unwrap();
     kube.kubectl(&["apply", "--validate=false", "-f", file.to_str().unwrap()]).unwrap();
@@ -334,6 +336,15 @@ fn pods_get_ports_addresses_and_annotations_and_ipam_survives_a_restart() {
     let net1: Vec<&str> = [&addrs[0], &addrs[1], &addrs[2]].iter().map(|a| a.rsplit(' ').next().unwrap()).collect();
     assert_eq!(net1.len(), net1.iter().collect::<std::collections::BTreeSet<_>>().len(), "distinct: {net1:?}");
     assert!(port_address(&ovn, "host.ns1").is_none() && port_address(&ovn, "elsewhere.default").is_none());
+    assert!(port_address(&ovn, "zdup.ns1").is_none());
+    let event = wait_for("zdup's Event", Duration::from_secs(15), || {
+        let events = kubectl_json(&kube, &["get", "events", "-n", "ns1", "-o", "json"])?;
+        events["items"].as_array()?.iter().find(|e| e["involvedObject"]["name"] == "zdup").cloned()
+    });
+    assert_eq!(event["reason"], "AddressNotAllocated", "{event}");
+    assert_eq!(event["involvedObject"]["kind"], "Pod", "{event}");
+    let message = event["message"].as_str().unwrap();
+    assert!(message.contains("10.0.1.100") && message.contains("ns1/fixed"), "{message}");
     let ls = ovn.nbctl(&["--bare", "--columns=ports", "find", "Logical_Switch", "name=net1"]).unwrap();
     assert_eq!(ls.split_whitespace().count(), 4, "the router port and three pods: {ls}");
 

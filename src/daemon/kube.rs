@@ -7,7 +7,7 @@
 //! hands the reporter the verdicts of each pass; only the leader's loop
 //! reconciles and reports, so only the leader writes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,7 +44,13 @@ pub struct Report {
     pub pods: Vec<(String, PodAddress)>,
     /// The model of the pass (the pods' subnets).
     pub model: Arc<Model>,
+    /// Pods that want a port but get none (`<ns>/<name>`, reason): one
+    /// Warning Event each, until the reason changes or goes away.
+    pub pod_errors: Vec<(String, String)>,
 }
+
+/// The reason of the Event on a pod that gets no address.
+pub const REASON_NO_ADDRESS: &str = "AddressNotAllocated";
 
 pub struct KubeSide {
     pub store: watch::Receiver<Arc<Store>>,
@@ -144,12 +150,15 @@ async fn reporter(
     // Objects as we last wrote them, by the resourceVersion they replaced:
     // the watch may not have brought our own write back yet.
     let mut written: HashMap<(String, String), (String, Json)> = HashMap::new();
+    // Pod errors already reported by an Event.
+    let mut told: HashSet<(String, String)> = HashSet::new();
     loop {
         let retry = {
             let report = reports.borrow_and_update().clone();
             let snapshot = store.borrow().clone();
             if *leading.borrow() && snapshot.synced {
                 write_report(&client, &snapshot, &report, &mut written).await
+                    | tell_pod_errors(&client, &snapshot, &report, &mut told).await
             } else {
                 false
             }
@@ -246,6 +255,35 @@ async fn write_report(
             Err(e) if e.code() == 409 => retry = true,
             Err(e) if e.code() == 404 => {}
             Err(e) => tracing::warn!(pod = %key, error = %e, "cannot annotate the pod"),
+        }
+    }
+    retry
+}
+
+/// One Warning Event per pod error (true if one should be retried).
+async fn tell_pod_errors(
+    client: &KubeClient,
+    store: &Store,
+    report: &Report,
+    told: &mut HashSet<(String, String)>,
+) -> bool {
+    told.retain(|e| report.pod_errors.contains(e));
+    let mut retry = false;
+    let now = wall_clock();
+    let new: Vec<&(String, String)> = report.pod_errors.iter().filter(|e| !told.contains(*e)).collect();
+    for e in new {
+        let Some(pod) = store.pods.get(&e.0) else { continue };
+        let mut pod = (**pod).clone();
+        pod["apiVersion"] = json!("v1"); // list items may not say
+        let event = crate::kube::events::warning_event("Pod", &pod, REASON_NO_ADDRESS, &e.1, &now);
+        match crate::kube::events::post_event(client, &event).await {
+            Ok(_) => {
+                told.insert(e.clone());
+            }
+            Err(err) => {
+                retry = true;
+                tracing::warn!(pod = %e.0, error = %err, "cannot post an Event");
+            }
         }
     }
     retry

@@ -180,6 +180,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                             verdicts,
                             finalize: desired.merged.deleting.clone(),
                             pods: pod_ports.addresses(&desired.model),
+                            pod_errors: pod_ports.errors(),
                             model: desired.model.clone(),
                         });
                     }
@@ -245,8 +246,12 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 next_pass = Some(Instant::now());
             }
             true = changed(&mut store_rx) => {
+                let errors = pod_ports.errors();
                 let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
-                let pods_changed = new.model.pods != desired.model.pods || new.complete != desired.complete;
+                // A new pod error changes nothing in the NB but is reported.
+                let pods_changed = new.model.pods != desired.model.pods
+                    || new.complete != desired.complete
+                    || pod_ports.errors() != errors;
                 if new.merged != desired.merged || pods_changed {
                     inputs_changed(new, &mut desired, &mut pending);
                 }

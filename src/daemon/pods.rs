@@ -30,6 +30,11 @@ impl PodPorts {
         self.ipam.as_ref().map_or(0, |i| i.using(subnet))
     }
 
+    /// Pods that want a port but get none, with the reason.
+    pub fn errors(&self) -> Vec<(String, String)> {
+        self.errors.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
+    }
+
     /// The allocated address of every pod that has a port.
     pub fn addresses(&self, model: &Model) -> Vec<(String, PodAddress)> {
         let Some(ipam) = &self.ipam else { return vec![] };
