@@ -1,4 +1,6 @@
-//! `ovn-vpcd plan` and `ovn-vpcd apply`: one reconcile pass of the TOML config.
+//! `ovn-vpcd plan` and `ovn-vpcd apply`: one reconcile pass of the TOML config
+//! and, with a `[kubernetes]` section, of the resources and pods as listed now
+//! (the same desired state the daemon would reconcile).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -6,6 +8,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ovn_vpcd::config::{self, Config};
+use ovn_vpcd::daemon::inputs::Desired;
+use ovn_vpcd::daemon::pods::PodPorts;
+use ovn_vpcd::kube::client::KubeClient;
+use ovn_vpcd::kube::resources::list_store;
 use ovn_vpcd::ovsdb::Client;
 use ovn_vpcd::reconcile;
 
@@ -31,6 +37,23 @@ async fn connect(args: &ConfigArgs) -> Result<(Config, Client)> {
     Ok((cfg, client))
 }
 
+/// The desired state: the TOML, plus the resources listed once when the
+/// config has a `[kubernetes]` section (else their rows would look stale).
+async fn desired(cfg: &Config, client: &Client) -> Result<Desired> {
+    let store = match &cfg.kubernetes {
+        Some(k) => {
+            let kube = KubeClient::from_settings(&k.kube).context("kubernetes client")?;
+            Some(list_store(&kube).await.context("listing Vpc, Subnet and Pod resources")?)
+        }
+        None => None,
+    };
+    let d = Desired::new(cfg, store.as_ref(), &mut PodPorts::default(), Some(client));
+    for r in &d.merged.refused {
+        eprintln!("resource refused: {r}");
+    }
+    Ok(d)
+}
+
 fn report_rejections(rejected: &[ovn_vpcd::model::validate::Rejection]) {
     for r in rejected {
         eprintln!("refused: {r}");
@@ -40,19 +63,20 @@ fn report_rejections(rejected: &[ovn_vpcd::model::validate::Rejection]) {
 /// Prints the changes; exit 0 = nothing to change, 2 = changes pending, 1 = error.
 pub async fn plan(args: &ConfigArgs) -> Result<ExitCode> {
     let (cfg, client) = connect(args).await?;
-    let pass = reconcile::plan(&cfg.vpcs, &cfg.subnets, &client);
-    print!("{}", pass.plan);
-    for n in &pass.model.notices {
+    let d = desired(&cfg, &client).await?;
+    let plan = reconcile::plan_in(&d.model, &d.rejected, &client.cache(), &reconcile::Scope::All);
+    print!("{plan}");
+    for n in &d.model.notices {
         eprintln!("note: {n}");
     }
-    report_rejections(&pass.rejected);
-    Ok(if !pass.rejected.is_empty() {
+    report_rejections(&d.rejected);
+    Ok(if !d.rejected.is_empty() {
         ExitCode::from(1)
-    } else if pass.plan.is_empty() {
+    } else if plan.is_empty() {
         eprintln!("no changes");
         ExitCode::SUCCESS
     } else {
-        eprintln!("{} changes pending", pass.plan.changes.len());
+        eprintln!("{} changes pending", plan.changes.len());
         ExitCode::from(2)
     })
 }
@@ -60,11 +84,11 @@ pub async fn plan(args: &ConfigArgs) -> Result<ExitCode> {
 /// Reconciles once; exit 0 when converged with nothing refused.
 pub async fn apply(args: &ConfigArgs) -> Result<ExitCode> {
     let (cfg, client) = connect(args).await?;
-    let (model, rejected) = ovn_vpcd::model::validate::validate(&cfg.vpcs, &cfg.subnets);
-    for n in &model.notices {
+    let d = desired(&cfg, &client).await?;
+    for n in &d.model.notices {
         eprintln!("note: {n}");
     }
-    let applied = reconcile::apply(&model, &rejected, &client, &reconcile::Scope::All).await?;
+    let applied = reconcile::apply(&d.model, &d.rejected, &client, &reconcile::Scope::All).await?;
     eprintln!("converged: {} changes applied", applied.changes);
     report_rejections(&applied.rejected);
     Ok(if applied.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })

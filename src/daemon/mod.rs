@@ -7,11 +7,11 @@
 //! finds nothing to change costs one diff and no transaction.
 
 pub mod http;
-mod inputs;
+pub mod inputs;
 pub mod kube;
 pub mod metrics;
 pub mod notify;
-mod pods;
+pub mod pods;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -45,6 +45,28 @@ pub fn apply_event(store: &mut Store, kind: &str, event: crate::kube::watcher::E
     }
 }
 
+/// Lists every kind once (paginated) into a synced store: what `plan` and
+/// `apply` see of the resources, without watching.
+pub async fn list_store(client: &crate::kube::client::KubeClient) -> Result<Store, crate::kube::client::KubeError> {
+    use crate::kube::watcher::Event;
+    let mut store = Store::default();
+    for (kind, path) in [("Vpc", VPCS), ("Subnet", SUBNETS), ("Pod", PODS)] {
+        let mut all = vec![];
+        let mut cont: Option<String> = None;
+        loop {
+            let (items, next, _) = client.list_page(path, 500, cont.as_deref()).await?;
+            all.extend(items);
+            match next {
+                Some(c) => cont = Some(c),
+                None => break,
+            }
+        }
+        apply_event(&mut store, kind, Event::Restarted(all));
+    }
+    store.synced = true;
+    Ok(store)
+}
+
 /// The resources as last listed and watched, by name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Store {
