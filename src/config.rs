@@ -27,12 +27,14 @@ pub enum ConfigError {
     Remote(#[from] crate::ovsdb::remote::RemoteError),
     #[error("[ovn]: TLS needs all three of private_key, certificate and ca_cert")]
     TlsIncomplete,
-    #[error("[kubernetes] identity: no identity set and no host name in {HOSTNAME_FILE}: {reason}")]
+    #[error("[kubernetes] identity: no identity set and no host name in {HOSTNAME_FILE} or {ETC_HOSTNAME}: {reason}")]
     Hostname { reason: String },
 }
 
 /// Where the default election identity comes from.
 pub const HOSTNAME_FILE: &str = "/proc/sys/kernel/hostname";
+/// Read when /proc/sys is hidden (the unit's `ProcSubset=pid`).
+pub const ETC_HOSTNAME: &str = "/etc/hostname";
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,13 +100,15 @@ impl KubernetesSection {
         if let Some(id) = &self.identity {
             return Ok(id.clone());
         }
-        let bad = |reason: String| ConfigError::Hostname { reason };
-        let name = std::fs::read_to_string(HOSTNAME_FILE).map_err(|e| bad(e.to_string()))?;
-        let name = name.trim();
-        if name.is_empty() {
-            return Err(bad("empty".into()));
+        let mut reasons = vec![];
+        for file in [HOSTNAME_FILE, ETC_HOSTNAME] {
+            match std::fs::read_to_string(file) {
+                Ok(name) if !name.trim().is_empty() => return Ok(name.trim().to_string()),
+                Ok(_) => reasons.push(format!("{file}: empty")),
+                Err(e) => reasons.push(format!("{file}: {e}")),
+            }
         }
-        Ok(name.to_string())
+        Err(ConfigError::Hostname { reason: reasons.join("; ") })
     }
 
     pub fn election_config(&self) -> Result<ElectionConfig, ConfigError> {
