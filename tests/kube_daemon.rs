@@ -348,6 +348,16 @@ fn pods_get_ports_addresses_and_annotations_and_ipam_survives_a_restart() {
     assert_eq!(net1.len(), net1.iter().collect::<std::collections::BTreeSet<_>>().len(), "distinct: {net1:?}");
     assert!(port_address(&ovn, "host.ns1").is_none() && port_address(&ovn, "elsewhere.default").is_none());
     assert!(port_address(&ovn, "zdup.ns1").is_none());
+    // net2 has DHCP: its pod's port points at net2's DHCP_Options, as Kube-OVN's.
+    let col = |port: &str, c: &str| {
+        ovn.nbctl(&["--bare", &format!("--columns={c}"), "find", "Logical_Switch_Port", &format!("name={port}")])
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let dhcp = ovn.nbctl(&["--bare", "--columns=_uuid", "find", "DHCP_Options", "cidr=\"10.0.1.0/24\""]).unwrap();
+    assert_eq!(col("vpc2-pod.default", "dhcpv4_options"), dhcp.trim(), "net2's options");
+    assert_eq!(col("web.ns1", "dhcpv4_options"), "", "net1 has no DHCP");
     let event = wait_for("zdup's Event", Duration::from_secs(15), || {
         let events = kubectl_json(&kube, &["get", "events", "-n", "ns1", "-o", "json"])?;
         events["items"].as_array()?.iter().find(|e| e["involvedObject"]["name"] == "zdup").cloned()

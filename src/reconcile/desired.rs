@@ -36,6 +36,18 @@ pub struct ParentRef {
     pub column: &'static str,
 }
 
+/// A column holding a reference to another owned row that is not this
+/// row's parent (a switch port's `dhcpv4_options`): resolved to the row's
+/// uuid, or to the named uuid of its insert in the same transaction.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RowRef {
+    pub column: &'static str,
+    pub table: &'static str,
+    pub id: String,
+    /// `<Kind>/<name>` of the referenced row's owner.
+    pub owner: String,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredRow {
     pub table: &'static str,
@@ -45,6 +57,8 @@ pub struct DesiredRow {
     /// that hold children are not listed: children name their parent.
     pub columns: Row,
     pub parent: Option<ParentRef>,
+    /// Reference columns (not listed in `columns`).
+    pub refs: Vec<RowRef>,
 }
 
 /// Tables whose rows live only while referenced (OVSDB garbage-collects them).
@@ -111,7 +125,7 @@ pub fn desired_rows_in(model: &Model, scope: &Scope) -> Vec<DesiredRow> {
         Scope::All => {
             model.vpcs.values().for_each(|v| vpc_rows(v, &mut rows));
             model.subnets.values().filter(|s| s.is_ovn).for_each(|s| subnet_rows(s, &mut rows));
-            rows.extend(model.pods.values().map(pod_rows));
+            rows.extend(model.pods.values().map(|p| pod_rows(p, model.subnets.get(&p.subnet))));
         }
         Scope::Owners(owners) => {
             for o in owners {
@@ -120,7 +134,9 @@ pub fn desired_rows_in(model: &Model, scope: &Scope) -> Vec<DesiredRow> {
                     Some(("Subnet", name)) => {
                         model.subnets.get(name).filter(|s| s.is_ovn).into_iter().for_each(|s| subnet_rows(s, &mut rows))
                     }
-                    Some(("Pod", key)) => rows.extend(model.pods.get(key).map(pod_rows)),
+                    Some(("Pod", key)) => {
+                        rows.extend(model.pods.get(key).map(|p| pod_rows(p, model.subnets.get(&p.subnet))))
+                    }
                     _ => {}
                 }
             }
@@ -146,6 +162,7 @@ fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
             col("external_ids", ext(&o, &lr, &[("vpc", &vpc.name)])),
         ]),
         parent: None,
+        refs: vec![],
     });
     let parent = |column| Some(ParentRef { table: "Logical_Router", id: lr.clone(), owner: o.clone(), column });
     // Several next hops for one prefix become several routes: ECMP.
@@ -168,6 +185,7 @@ fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
                 col("external_ids", ext(&o, &id, &[("vpc", &vpc.name)])),
             ]),
             parent: parent("static_routes"),
+            refs: vec![],
         });
     }
     for p in &vpc.spec.policy_routes {
@@ -189,6 +207,7 @@ fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
                 col("external_ids", ext(&o, &id, &[("vpc", &vpc.name)])),
             ]),
             parent: parent("policies"),
+            refs: vec![],
         });
     }
 }
@@ -239,6 +258,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
             col("external_ids", ext(&o, &ls, &[("vpc", vpc)])),
         ]),
         parent: None,
+        refs: vec![],
     });
     let lrp = format!("lrp:{lrp_name}");
     let mut lrp_cols = Row::from([
@@ -276,6 +296,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
             owner: owner("Vpc", vpc),
             column: "ports",
         }),
+        refs: vec![],
     });
     let lsp = format!("lsp:{lsp_name}");
     out.push(DesiredRow {
@@ -290,6 +311,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
             col("external_ids", ext(&o, &lsp, &[("ls", &s.name)])),
         ]),
         parent: Some(ParentRef { table: "Logical_Switch", id: ls, owner: o.clone(), column: "ports" }),
+        refs: vec![],
     });
     // As Kube-OVN: traffic to the subnet itself is never rerouted.
     for c in &s.cidrs {
@@ -313,6 +335,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
                 owner: owner("Vpc", vpc),
                 column: "policies",
             }),
+            refs: vec![],
         });
     }
     if s.spec.enable_dhcp {
@@ -330,6 +353,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
                     col("external_ids", ext(&o, &id, &[("ls", &s.name), ("protocol", "IPv6")])),
                 ]),
                 parent: None,
+                refs: vec![],
             });
         }
         if let Some((v4, gw)) = s.cidrs.iter().zip(&s.gateways).find(|(c, _)| c.addr().is_ipv4()) {
@@ -353,6 +377,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
                     col("external_ids", ext(&o, &id, &[("ls", &s.name), ("protocol", "IPv4")])),
                 ]),
                 parent: None,
+                refs: vec![],
             });
         }
     }

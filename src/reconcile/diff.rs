@@ -11,17 +11,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use super::desired::{is_root, DesiredRow, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
+use super::desired::{is_root, DesiredRow, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 use super::Scope;
 use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, RowView, Uuid, Value};
 
-/// The tables ovn-vpcd writes, parents after children.
+/// The tables ovn-vpcd writes, in the order of a plan: rows referenced by
+/// others first (DHCP options, before the ports that point at them), then
+/// children before their parents.
 pub const TABLES: &[&str] = &[
+    "DHCP_Options",
     "Logical_Router_Static_Route",
     "Logical_Router_Policy",
     "Logical_Router_Port",
     "Logical_Switch_Port",
-    "DHCP_Options",
     "Logical_Router",
     "Logical_Switch",
 ];
@@ -118,6 +120,15 @@ pub enum ParentLink {
     Missing,
 }
 
+/// Where a referenced row is (see [`RowRef`]).
+enum Target {
+    Existing(Uuid),
+    /// Inserted by the same plan: referenced by its named uuid.
+    New,
+    /// Neither present nor desired: the column stays empty.
+    Missing,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     Insert(DesiredRow, ParentLink),
@@ -128,6 +139,8 @@ pub enum Change {
         uuid: Uuid,
         old: Row,
         new: Row,
+        /// Columns of `new` that point at rows inserted by the same plan.
+        refs: Vec<RowRef>,
     },
     Delete {
         table: &'static str,
@@ -177,6 +190,8 @@ pub struct Plan {
 pub enum PlanError {
     #[error("{table} {id}: parent {parent_table} {parent_id} is neither present nor desired")]
     MissingParent { table: String, id: String, parent_table: String, parent_id: String },
+    #[error("{table} {id}: {column} points at {target_table} {target_id}, which this plan does not insert")]
+    MissingRef { table: String, id: String, column: String, target_table: String, target_id: String },
 }
 
 /// Order-insensitive equality of OVSDB values (sets and maps are unordered).
@@ -194,29 +209,52 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
 /// neither updated nor deleted.
 pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<String>) -> Plan {
     enum Decision {
-        Insert(ParentLink),
+        Insert(ParentLink, Vec<Target>),
         Update(Change),
         Keep,
     }
     let (decisions, gone) = {
         let wanted: BTreeSet<(&str, &str)> = desired.iter().map(|d| (d.table, d.id.as_str())).collect();
+        let target = |r: &RowRef| match existing.find(r.table, &r.id, &r.owner) {
+            Some(row) => Target::Existing(row.uuid),
+            None if wanted.contains(&(r.table, r.id.as_str())) => Target::New,
+            None => Target::Missing,
+        };
         let decide = |d: &DesiredRow| match existing.rows.get(&(d.table, d.id.as_str())) {
-            None => Decision::Insert(match &d.parent {
-                None => ParentLink::None,
-                Some(p) => match existing.find(p.table, &p.id, &p.owner) {
-                    Some(r) => ParentLink::Existing(r.uuid),
-                    None if wanted.contains(&(p.table, p.id.as_str())) => ParentLink::New,
-                    None => ParentLink::Missing,
+            None => Decision::Insert(
+                match &d.parent {
+                    None => ParentLink::None,
+                    Some(p) => match existing.find(p.table, &p.id, &p.owner) {
+                        Some(r) => ParentLink::Existing(r.uuid),
+                        None if wanted.contains(&(p.table, p.id.as_str())) => ParentLink::New,
+                        None => ParentLink::Missing,
+                    },
                 },
-            }),
+                d.refs.iter().map(target).collect(),
+            ),
             Some(e) => {
                 let mut old = Row::new();
                 let mut new = Row::new();
-                for (c, v) in &d.columns {
+                let mut refs = vec![];
+                let mut differs = |c: &str, v: Value| {
                     let cur = e.get(c);
-                    if !cur.is_some_and(|cur| same_value(cur, v)) {
-                        old.insert(c.clone(), cur.cloned().unwrap_or_else(Value::empty_set));
-                        new.insert(c.clone(), v.clone());
+                    if !cur.is_some_and(|cur| same_value(cur, &v)) {
+                        old.insert(c.to_string(), cur.cloned().unwrap_or_else(Value::empty_set));
+                        new.insert(c.to_string(), v);
+                    }
+                };
+                for (c, v) in &d.columns {
+                    differs(c, v.clone());
+                }
+                for r in &d.refs {
+                    match target(r) {
+                        Target::Existing(u) => differs(r.column, Value::uuid(u)),
+                        Target::Missing => differs(r.column, Value::empty_set()),
+                        Target::New => {
+                            // Filled with the insert's named uuid by `to_ops`.
+                            differs(r.column, Value::named(&r.id));
+                            refs.push(r.clone());
+                        }
                     }
                 }
                 if new.is_empty() {
@@ -229,6 +267,7 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
                     uuid: e.uuid,
                     old,
                     new,
+                    refs,
                 })
             }
         };
@@ -253,8 +292,24 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
     let mut changes: Vec<Change> = desired
         .into_iter()
         .zip(decisions)
-        .filter_map(|(d, decision)| match decision {
-            Decision::Insert(link) => Some(Change::Insert(d, link)),
+        .filter_map(|(mut d, decision)| match decision {
+            Decision::Insert(link, targets) => {
+                // Refs to existing rows become their uuids; the rest stay
+                // pending for `to_ops`.
+                let refs = std::mem::take(&mut d.refs);
+                for (r, t) in refs.into_iter().zip(targets) {
+                    match t {
+                        Target::Existing(u) => {
+                            d.columns.insert(r.column.to_string(), Value::uuid(u));
+                        }
+                        Target::Missing => {
+                            d.columns.insert(r.column.to_string(), Value::empty_set());
+                        }
+                        Target::New => d.refs.push(r),
+                    }
+                }
+                Some(Change::Insert(d, link))
+            }
             Decision::Update(c) => Some(c),
             Decision::Keep => None,
         })
@@ -359,12 +414,18 @@ impl Plan {
                     }
                     let refs = child_refs.remove(&(r.table, r.id.clone()));
                     let mut row = r.columns;
+                    for rr in &r.refs {
+                        row.insert(rr.column.to_string(), named_ref(&inserted, r.table, &r.id, rr)?);
+                    }
                     for (column, atoms) in refs.into_iter().flatten() {
                         row.insert(column.to_string(), Value::Set(atoms));
                     }
                     ops.push(Op::Insert { table: r.table.to_string(), row, uuid_name: Some(name) });
                 }
-                Change::Update { table, uuid, new, .. } => {
+                Change::Update { table, id, uuid, mut new, refs, .. } => {
+                    for rr in &refs {
+                        new.insert(rr.column.to_string(), named_ref(&inserted, table, &id, rr)?);
+                    }
                     ops.push(Op::Update { table: table.to_string(), conds: vec![Cond::uuid(uuid)], row: new });
                 }
                 Change::Delete { table, uuid, parent, .. } => {
@@ -384,6 +445,26 @@ impl Plan {
         guards.extend(ops);
         guards.extend(mutations);
         Ok(guards)
+    }
+}
+
+/// The named uuid of the insert `rr` points at (`row`'s table and id for
+/// the error).
+fn named_ref(
+    inserted: &HashMap<(&str, String), String>,
+    table: &str,
+    id: &str,
+    rr: &RowRef,
+) -> Result<Value, PlanError> {
+    match inserted.get(&(rr.table, rr.id.clone())) {
+        Some(name) => Ok(Value::named(name)),
+        None => Err(PlanError::MissingRef {
+            table: table.into(),
+            id: id.into(),
+            column: rr.column.into(),
+            target_table: rr.table.into(),
+            target_id: rr.id.clone(),
+        }),
     }
 }
 

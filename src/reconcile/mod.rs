@@ -54,6 +54,11 @@ pub fn changed_owners(old: &Model, new: &Model) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = differ("Vpc", &old.vpcs, &new.vpcs).into_iter().collect();
     out.extend(differ("Subnet", &old.subnets, &new.subnets));
     out.extend(differ("Pod", &old.pods, &new.pods));
+    // A pod's port depends on its subnet too (its DHCP options).
+    let subnets: BTreeSet<&str> = out.iter().filter_map(|o| o.strip_prefix("Subnet/")).collect();
+    let pods: Vec<String> =
+        new.pods.values().filter(|p| subnets.contains(p.subnet.as_str())).map(|p| owner("Pod", &p.key)).collect();
+    out.extend(pods);
     out
 }
 

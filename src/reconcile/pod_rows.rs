@@ -13,8 +13,9 @@
 
 use std::net::IpAddr;
 
-use super::desired::{col, ext, owner, DesiredRow, ParentRef};
+use super::desired::{col, ext, owner, DesiredRow, ParentRef, RowRef};
 use crate::ipam::{parse_mac, PodPort};
+use crate::model::validate::Subnet;
 use crate::ovsdb::{Atom, Row, Value};
 
 /// Kube-OVN's port name for a pod (`ovs.PodNameToPortName` without a provider).
@@ -22,8 +23,10 @@ pub fn port_name(pod: &str, namespace: &str) -> String {
     format!("{pod}.{namespace}")
 }
 
-/// The pod's switch port row.
-pub fn pod_rows(port: &PodPort) -> DesiredRow {
+/// The pod's switch port row. With DHCP on its subnet, the port points at
+/// the subnet's DHCP_Options rows (`dhcpv4_options` / `dhcpv6_options`), as
+/// Kube-OVN's; otherwise those columns are kept empty.
+pub fn pod_rows(port: &PodPort, subnet: Option<&Subnet>) -> DesiredRow {
     let name = port_name(&port.pod, &port.namespace);
     let id = format!("lsp:{name}");
     let o = owner("Pod", &port.key);
@@ -32,7 +35,8 @@ pub fn pod_rows(port: &PodPort) -> DesiredRow {
         address.push(' ');
         address.push_str(&ip.to_string());
     }
-    DesiredRow {
+    let refs = dhcp_refs(subnet);
+    let mut row = DesiredRow {
         table: "Logical_Switch_Port",
         id: id.clone(),
         owner: o.clone(),
@@ -48,7 +52,35 @@ pub fn pod_rows(port: &PodPort) -> DesiredRow {
             owner: owner("Subnet", &port.subnet),
             column: "ports",
         }),
+        refs,
+    };
+    for (column, _) in DHCP_COLUMNS {
+        if !row.refs.iter().any(|r| r.column == column) {
+            row.columns.insert(column.to_string(), Value::empty_set());
+        }
     }
+    row
+}
+
+/// The port columns that point at the subnet's DHCP options, and the id
+/// prefix of those rows (see `desired::subnet_rows`).
+const DHCP_COLUMNS: [(&str, &str); 2] = [("dhcpv4_options", "dhcp4"), ("dhcpv6_options", "dhcp6")];
+
+/// The DHCP_Options rows a port of `subnet` points at.
+fn dhcp_refs(subnet: Option<&Subnet>) -> Vec<RowRef> {
+    let Some(s) = subnet.filter(|s| s.spec.enable_dhcp) else { return vec![] };
+    let has = |v6: bool| s.cidrs.iter().any(|c| c.addr().is_ipv6() == v6);
+    DHCP_COLUMNS
+        .iter()
+        .zip([false, true])
+        .filter(|(_, v6)| has(*v6))
+        .map(|((column, prefix), _)| RowRef {
+            column,
+            table: "DHCP_Options",
+            id: format!("{prefix}:{}", s.name),
+            owner: owner("Subnet", &s.name),
+        })
+        .collect()
 }
 
 /// `(mac, ips)` from one `addresses` entry `"<mac> <ip> [<ip6>]"` of a
@@ -87,12 +119,14 @@ mod tests {
 
     #[test]
     fn single_stack_row() {
-        let r = pod_rows(&port(&["10.0.1.2"]));
+        let r = pod_rows(&port(&["10.0.1.2"]), None);
         assert_eq!(r.table, "Logical_Switch_Port");
         assert_eq!(r.id, "lsp:web-0.ns1");
         assert_eq!(r.owner, "Pod/ns1/web-0");
         let cols: Vec<&str> = r.columns.keys().map(String::as_str).collect();
-        assert_eq!(cols, ["addresses", "external_ids", "name", "port_security"]);
+        assert_eq!(cols, ["addresses", "dhcpv4_options", "dhcpv6_options", "external_ids", "name", "port_security"]);
+        assert_eq!(r.columns["dhcpv4_options"], Value::empty_set(), "no DHCP on the subnet: kept empty");
+        assert!(r.refs.is_empty());
         assert_eq!(r.columns["name"], Value::string("web-0.ns1"));
         assert_eq!(r.columns["addresses"], Value::string("0a:12:34:56:78:9a 10.0.1.2"));
         assert_eq!(r.columns["port_security"], Value::string("0a:12:34:56:78:9a 10.0.1.2"));
@@ -120,7 +154,7 @@ mod tests {
 
     #[test]
     fn dual_stack_row() {
-        let r = pod_rows(&port(&["10.0.1.2", "fd00::2"]));
+        let r = pod_rows(&port(&["10.0.1.2", "fd00::2"]), None);
         let want = Value::string("0a:12:34:56:78:9a 10.0.1.2 fd00::2");
         assert_eq!(r.columns["addresses"], want);
         assert_eq!(r.columns["port_security"], want);
@@ -135,13 +169,39 @@ mod tests {
         let (m, rej) = validate(&[("v".into(), VpcSpec::default())], &[("net1".into(), spec)]);
         assert!(rej.is_empty());
         let ls = desired_rows(&m).into_iter().find(|r| r.table == "Logical_Switch").unwrap();
-        let p = pod_rows(&port(&["10.0.1.2"])).parent.unwrap();
+        let p = pod_rows(&port(&["10.0.1.2"]), None).parent.unwrap();
         assert_eq!((p.table, p.id.as_str(), p.owner.as_str()), (ls.table, ls.id.as_str(), ls.owner.as_str()));
     }
 
     #[test]
+    fn ports_of_a_dhcp_subnet_point_at_its_options() {
+        use crate::model::validate::validate;
+        use crate::model::{SubnetSpec, VpcSpec};
+        use crate::reconcile::desired::desired_rows;
+        let spec = SubnetSpec {
+            cidr_block: "10.0.1.0/24,fd00::/64".into(),
+            vpc: "v".into(),
+            enable_dhcp: true,
+            ..Default::default()
+        };
+        let (m, rej) = validate(&[("v".into(), VpcSpec::default())], &[("net1".into(), spec)]);
+        assert!(rej.is_empty(), "{rej:?}");
+        let r = pod_rows(&port(&["10.0.1.2", "fd00::2"]), m.subnets.get("net1"));
+        let refs: Vec<(&str, &str, &str)> = r.refs.iter().map(|r| (r.column, r.table, r.id.as_str())).collect();
+        assert_eq!(
+            refs,
+            [("dhcpv4_options", "DHCP_Options", "dhcp4:net1"), ("dhcpv6_options", "DHCP_Options", "dhcp6:net1")]
+        );
+        assert!(!r.columns.contains_key("dhcpv4_options"), "a reference, not a plain column");
+        // The ids are those of the subnet's DHCP_Options rows.
+        let dhcp: Vec<String> =
+            desired_rows(&m).into_iter().filter(|r| r.table == "DHCP_Options").map(|r| r.id).collect();
+        assert_eq!(dhcp, ["dhcp4:net1", "dhcp6:net1"]);
+    }
+
+    #[test]
     fn addresses_round_trip() {
-        let r = pod_rows(&port(&["10.0.1.2", "fd00::2"]));
+        let r = pod_rows(&port(&["10.0.1.2", "fd00::2"]), None);
         let entry = r.columns["addresses"].as_str().unwrap();
         let (mac, ips) = parse_addresses(entry).unwrap();
         assert_eq!(mac, "0a:12:34:56:78:9a");

@@ -24,6 +24,9 @@ const SCHEMA: &str = r#"{"name":"OVN_Northbound","version":"7.0.0","tables":{
     "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
   "Logical_Switch_Port":{"columns":{"name":{"type":"string"},"type":{"type":"string"},
     "addresses":{"type":{"key":"string","min":0,"max":"unlimited"}},
+    "port_security":{"type":{"key":"string","min":0,"max":"unlimited"}},
+    "dhcpv4_options":{"type":{"key":{"type":"uuid","refTable":"DHCP_Options","refType":"weak"},"min":0,"max":1}},
+    "dhcpv6_options":{"type":{"key":{"type":"uuid","refTable":"DHCP_Options","refType":"weak"},"min":0,"max":1}},
     "options":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}},
     "external_ids":{"type":{"key":"string","value":"string","min":0,"max":"unlimited"}}}},
   "Logical_Router_Static_Route":{"columns":{"ip_prefix":{"type":"string"},"nexthop":{"type":"string"},
@@ -54,6 +57,9 @@ fn cache_of(rows: &[DesiredRow], edit: impl Fn(&str, &mut Row), extra: &[(&'stat
         .iter()
         .map(|r| {
             let mut cols = r.columns.clone();
+            for rr in &r.refs {
+                cols.insert(rr.column.to_string(), Value::uuid(uuid_of(&rr.id)));
+            }
             edit(&r.id, &mut cols);
             (r.table, uuid_of(&r.id), cols)
         })
@@ -239,7 +245,8 @@ fn inserts_are_guarded_and_children_ride_in_their_new_parent() {
     // The plan reads stably.
     let text = plan.to_string();
     assert!(
-        text.starts_with("Logical_Router_Static_Route:\n  + route:test-vpc-1::dst-ip:0.0.0.0/0:10.0.1.254"),
+        text.starts_with("DHCP_Options:\n  + dhcp4:net2 cidr=\"10.0.1.0/24\"")
+            && text.contains("Logical_Router_Static_Route:\n  + route:test-vpc-1::dst-ip:0.0.0.0/0:10.0.1.254"),
         "{text}"
     );
 }
@@ -290,4 +297,65 @@ fn a_scoped_plan_equals_the_full_plan_for_the_changed_objects() {
         assert!(scoped.to_ops().is_ok(), "{what}");
     }
     assert!(changed_owners(&old_model, &old_model).is_empty());
+}
+
+/// A pod's port on a DHCP subnet points at the subnet's DHCP_Options: by
+/// named uuid when both are new (the options inserted first), by uuid once
+/// they exist; enabling DHCP later updates the port, also in a scoped pass.
+#[test]
+fn pod_ports_reference_their_subnets_dhcp_options() {
+    use crate::ipam::{PodAddress, PodPort};
+    use crate::reconcile::{changed_owners, plan_in};
+    let text = include_str!("../../../config/ovn-vpcd.toml");
+    let cfg = Config::parse("seed", text).unwrap();
+    let with_pod = |cfg: &Config| {
+        let (mut m, rejected) = validate(&cfg.vpcs, &cfg.subnets);
+        assert!(rejected.is_empty());
+        let addr = PodAddress {
+            subnet: "net2".into(),
+            ips: vec!["10.0.1.2".parse().unwrap()],
+            mac: "0a:01:02:03:04:05".into(),
+        };
+        m.pods.insert("default/p".into(), PodPort::new("default/p", &addr).unwrap());
+        m
+    };
+    let model = with_pod(&cfg);
+    let rows = desired_rows(&model);
+    let empty = cache_of(&[], |_, _| {}, &[]);
+    let ops = diff(rows.clone(), &all(&empty), &BTreeSet::new()).to_ops().unwrap();
+    let pos = |f: &dyn Fn(&Op) -> bool| ops.iter().position(f).unwrap();
+    let dhcp = pos(&|o| matches!(o, Op::Insert { table, .. } if table == "DHCP_Options"));
+    let lsp = pos(&|o| matches!(o, Op::Insert { row, .. } if row.get("name") == Some(&Value::string("p.default"))));
+    assert!(dhcp < lsp, "the options first: {ops:?}");
+    let (Op::Insert { uuid_name: Some(name), .. }, Op::Insert { row, .. }) = (&ops[dhcp], &ops[lsp]) else { panic!() };
+    assert_eq!(row["dhcpv4_options"], Value::named(name));
+    // Applied: nothing to do (the reference resolves to the options' uuid).
+    let cache = applied(&rows);
+    assert!(diff(rows.clone(), &all(&cache), &BTreeSet::new()).is_empty());
+    // DHCP enabled on net1 too, with a pod there: the port gets updated in
+    // the same transaction as the options are inserted, scoped or not.
+    let mut on = Config::parse("seed", text).unwrap();
+    on.subnets[0].1.enable_dhcp = true;
+    let mut model2 = with_pod(&on);
+    let addr =
+        PodAddress { subnet: "net1".into(), ips: vec!["10.0.1.3".parse().unwrap()], mac: "0a:01:02:03:04:06".into() };
+    model2.pods.insert("default/q".into(), PodPort::new("default/q", &addr).unwrap());
+    let mut model1 = with_pod(&cfg);
+    model1.pods.insert("default/q".into(), model2.pods["default/q"].clone());
+    let cache1 = applied(&desired_rows(&model1));
+    let owners = changed_owners(&model1, &model2);
+    assert!(owners.contains("Subnet/net1") && owners.contains("Pod/default/q"), "{owners:?}");
+    let full = plan_in(&model2, &[], &cache1, &Scope::All);
+    let scoped = plan_in(&model2, &[], &cache1, &Scope::Owners(owners));
+    assert_eq!(scoped, full);
+    let ops = full.to_ops().unwrap();
+    let insert = ops.iter().find_map(|o| match o {
+        Op::Insert { table, uuid_name, .. } if table == "DHCP_Options" => uuid_name.clone(),
+        _ => None,
+    });
+    let update = ops.iter().find_map(|o| match o {
+        Op::Update { table, row, .. } if table == "Logical_Switch_Port" => row.get("dhcpv4_options").cloned(),
+        _ => None,
+    });
+    assert_eq!(update, insert.map(|n| Value::named(&n)), "{ops:?}");
 }
