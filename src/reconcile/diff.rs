@@ -236,23 +236,24 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
                 let mut old = Row::new();
                 let mut new = Row::new();
                 let mut refs = vec![];
-                let mut differs = |c: &str, v: Value| {
+                // Values are copied only where they differ.
+                let mut differs = |c: &str, v: &Value| {
                     let cur = e.get(c);
-                    if !cur.is_some_and(|cur| same_value(cur, &v)) {
+                    if !cur.is_some_and(|cur| same_value(cur, v)) {
                         old.insert(c.to_string(), cur.cloned().unwrap_or_else(Value::empty_set));
-                        new.insert(c.to_string(), v);
+                        new.insert(c.to_string(), v.clone());
                     }
                 };
                 for (c, v) in &d.columns {
-                    differs(c, v.clone());
+                    differs(c, v);
                 }
                 for r in &d.refs {
                     match target(r) {
-                        Target::Existing(u) => differs(r.column, Value::uuid(u)),
-                        Target::Missing => differs(r.column, Value::empty_set()),
+                        Target::Existing(u) => differs(r.column, &Value::uuid(u)),
+                        Target::Missing => differs(r.column, &Value::empty_set()),
                         Target::New => {
                             // Filled with the insert's named uuid by `to_ops`.
-                            differs(r.column, Value::named(&r.id));
+                            differs(r.column, &Value::named(&r.id));
                             refs.push(r.clone());
                         }
                     }
