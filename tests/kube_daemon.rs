@@ -254,7 +254,8 @@ fn two_daemons_elect_one_leader_and_the_other_takes_over_when_it_is_killed() {
     let (addr_a, addr_b) = (a.address(), b.address());
     let ready = |addr: &str| http_get(addr, "/readyz").0 == 200;
     wait_for("one ready", Duration::from_secs(15), || (ready(&addr_a) || ready(&addr_b)).then_some(()));
-    let (leader, standby, standby_addr) = if ready(&addr_a) { (a, b, addr_b) } else { (b, a, addr_a) };
+    let (leader, standby, leader_addr, standby_addr) =
+        if ready(&addr_a) { (a, b, addr_a, addr_b) } else { (b, a, addr_b, addr_a) };
     // Only one leads, for a while longer than the lease.
     for _ in 0..20 {
         let (code, body) = http_get(&standby_addr, "/readyz");
@@ -266,6 +267,16 @@ fn two_daemons_elect_one_leader_and_the_other_takes_over_when_it_is_killed() {
     wait_for("the leader converges", Duration::from_secs(20), || {
         ovn.nbctl(&["lr-route-list", "test-vpc-1"]).ok().filter(|r| r.contains("10.0.1.254")).map(drop)
     });
+    // The metrics say who leads and what the leader sees.
+    let metrics = wait_for("the leader's metrics", Duration::from_secs(10), || {
+        let m = http_get(&leader_addr, "/metrics").1;
+        m.contains("ovn_vpcd_resources{kind=\"Subnet\"} 2").then_some(m)
+    });
+    assert!(
+        metrics.contains("ovn_vpcd_leader 1") && metrics.contains("ovn_vpcd_resources{kind=\"Vpc\"} 2"),
+        "{metrics}"
+    );
+    assert!(http_get(&standby_addr, "/metrics").1.contains("ovn_vpcd_leader 0"));
     // SIGKILL: no release; the other waits out the 3 s lease, then leads.
     let mut leader = leader;
     leader.child.kill().unwrap();

@@ -19,6 +19,11 @@ pub struct Metrics {
     /// True without Kubernetes; else whether this instance holds the Lease.
     pub leader: AtomicBool,
     pub owned_rows: Mutex<BTreeMap<String, u64>>,
+    /// With Kubernetes: resources seen, by kind (`Vpc`, `Subnet`, `Pod`).
+    pub resources: Mutex<BTreeMap<String, u64>>,
+    /// Pods with a switch port, and pods that want one but have no address.
+    pub pod_ports: AtomicU64,
+    pub pods_without_address: AtomicU64,
 }
 
 impl Metrics {
@@ -56,6 +61,17 @@ impl Metrics {
         );
         let _ = writeln!(s, "# TYPE ovn_vpcd_leader gauge");
         let _ = writeln!(s, "ovn_vpcd_leader {}", self.leader.load(Ordering::Relaxed) as u8);
+        let _ = writeln!(s, "# HELP ovn_vpcd_resources Kubernetes resources seen, by kind.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_resources gauge");
+        for (k, n) in self.resources.lock().expect("metrics lock").iter() {
+            let _ = writeln!(s, "ovn_vpcd_resources{{kind=\"{k}\"}} {n}");
+        }
+        let _ = writeln!(s, "# HELP ovn_vpcd_pod_ports Pods with a switch port.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_pod_ports gauge");
+        let _ = writeln!(s, "ovn_vpcd_pod_ports {}", get(&self.pod_ports));
+        let _ = writeln!(s, "# HELP ovn_vpcd_pods_without_address Pods that want a port but cannot have an address.");
+        let _ = writeln!(s, "# TYPE ovn_vpcd_pods_without_address gauge");
+        let _ = writeln!(s, "ovn_vpcd_pods_without_address {}", get(&self.pods_without_address));
         let _ = writeln!(s, "# HELP ovn_vpcd_owned_rows NB rows owned by ovn-vpcd, per table.");
         let _ = writeln!(s, "# TYPE ovn_vpcd_owned_rows gauge");
         for (t, n) in self.owned_rows.lock().expect("metrics lock").iter() {
