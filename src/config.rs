@@ -56,6 +56,10 @@ pub struct DaemonSection {
     /// A full reconcile at least this often, even with no trigger.
     #[serde(default = "default_resync")]
     pub resync_seconds: u64,
+    /// The operator's word that this file may remove most tenants at once
+    /// (see `reconcile::removal`); read from the file being loaded.
+    #[serde(default)]
+    pub allow_mass_removal: bool,
 }
 
 fn default_listen() -> String {
@@ -67,7 +71,7 @@ fn default_resync() -> u64 {
 
 impl Default for DaemonSection {
     fn default() -> Self {
-        DaemonSection { listen: default_listen(), resync_seconds: default_resync() }
+        DaemonSection { listen: default_listen(), resync_seconds: default_resync(), allow_mass_removal: false }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod kube;
 pub mod metrics;
 pub mod notify;
 pub mod pods;
+pub mod settle;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -28,7 +29,7 @@ use crate::kube::resources::{verdicts, Store};
 use crate::model::validate::Model;
 use crate::ovsdb::{Client, ConnState};
 use crate::reconcile::{self, Scope};
-use inputs::{reload, Desired, Loaded};
+use inputs::{first_read, reload, Desired, Loaded, RemovalGuard};
 use kube::{KubeSide, KubeSideError, Report};
 use metrics::Metrics;
 use pods::PodPorts;
@@ -97,8 +98,11 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
     let path = opts.config_path.display().to_string();
-    let text = std::fs::read_to_string(&opts.config_path)
+    let text = first_read(&opts.config_path)
+        .await
         .map_err(|e| ConfigError::Read { path: path.clone(), reason: e.to_string() })?;
+    let mut settle = settle::Settle::new(text.clone());
+    let mut removal = RemovalGuard::default();
     let mut loaded = Loaded::new(&path, text)?;
     let client = Client::start(loaded.config.client_config(opts.db_override.as_deref())?);
     let metrics = Arc::new(Metrics::default());
@@ -152,7 +156,9 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         if synced && may_write && desired.complete && next_pass.is_some_and(|t| t <= Instant::now()) {
             let scope = pending.take().unwrap_or(Scope::All);
             let started = Instant::now();
-            let result = reconcile::apply(&desired.model, &desired.rejected, &client, &scope).await;
+            let allow = loaded.config.daemon.allow_mass_removal;
+            let rejected = removal.rejected(&desired, allow, &client, &metrics);
+            let result = reconcile::apply(&desired.model, &rejected, &client, &scope).await;
             metrics.reconcile_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             match result {
                 Ok(applied) => {
@@ -161,7 +167,9 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     metrics.refused_objects.store(applied.rejected.len() as u64, Ordering::Relaxed);
                     metrics.converged.store(true, Ordering::Relaxed);
                     let refusals: BTreeSet<String> = applied.rejected.iter().map(ToString::to_string).collect();
-                    for r in applied.rejected.iter().filter(|r| !last_refusals.contains(&r.to_string())) {
+                    let new_refusals = applied.rejected.iter().filter(|r| !last_refusals.contains(&r.to_string()));
+                    // A refused mass removal is logged once, as a whole, by the guard.
+                    for r in new_refusals.filter(|r| r.field != reconcile::removal::REMOVAL_FIELD) {
                         if r.waiting {
                             tracing::warn!(waiting = %r, "object waits for another; its NB rows are left as they are");
                         } else {
@@ -271,7 +279,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 next_pass = Some(Instant::now());
             }
             _ = poll.tick() => {
-                if let Some(new) = reload(&opts.config_path, &mut loaded.text, false, &metrics) {
+                if let Some(new) = reload(&opts.config_path, &mut settle, false, &metrics).await {
                     loaded = new;
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
                     inputs_changed(new, &mut desired, &mut pending);
@@ -279,7 +287,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
-                if let Some(new) = reload(&opts.config_path, &mut loaded.text, true, &metrics) {
+                if let Some(new) = reload(&opts.config_path, &mut settle, true, &metrics).await {
                     loaded = new;
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
                     inputs_changed(new, &mut desired, &mut pending);

@@ -13,6 +13,7 @@
 pub mod desired;
 pub mod diff;
 pub mod pod_rows;
+pub mod removal;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
