@@ -165,6 +165,11 @@ pub struct RemovalGuard {
 }
 
 impl RemovalGuard {
+    /// A mass removal was refused in the last pass.
+    pub fn refusing(&self) -> bool {
+        self.refused.is_some()
+    }
+
     /// The refusals a pass over `desired` must respect: the validation's,
     /// plus, when the pass would remove most tenants and `allow` is not
     /// set, every object it would remove (their rows stay as they are).

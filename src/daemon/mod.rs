@@ -198,7 +198,9 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                             model: desired.model.clone(),
                         });
                     }
-                    applied_model = Some(desired.model.clone());
+                    // Rows kept against a refused mass removal are not this
+                    // model's: the next input change must check everything.
+                    applied_model = (!removal.refusing()).then(|| desired.model.clone());
                     accounted = match (applied.own_updates, &scope) {
                         (Some((_, to)), Scope::All) => Some(to),
                         (Some((from, to)), Scope::Owners(_)) if accounted == Some(from) => Some(to),
