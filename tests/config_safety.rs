@@ -203,8 +203,13 @@ fn run_never_acts_on_a_config_being_rewritten_in_place() {
     };
     // 200 rewrites in place: truncate, half, a short pause, the rest. Every
     // other one moves a route, so stable edits still land.
-    let variant =
-        |i: usize| if i % 2 == 0 { SEED_002.replace("172.31.0.0/24", "172.31.9.0/24") } else { SEED_002.into() };
+    let variant = |i: usize| {
+        if i.is_multiple_of(2) {
+            SEED_002.replace("172.31.0.0/24", "172.31.9.0/24")
+        } else {
+            SEED_002.into()
+        }
+    };
     let cut = SEED_002.find("[[subnet]]").unwrap();
     for i in 0..200 {
         let text = variant(i);
