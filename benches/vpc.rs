@@ -3,8 +3,8 @@
 //!     cargo build --release && cargo bench --bench vpc [-- FIGURE]
 //!
 //! FIGURE is `converge_100vpc [with-per-vpc]`, `daemon` (`daemon_rss` and
-//! `one_route_change`, on one running daemon), `reload_rss` (RSS across 1,000 reloads of a
-//! ~14,600-row config, `vpc/reload.rs`), `diagnose` (timing and memory breakdowns)
+//! `one_route_change`, on one running daemon), `reload_rss [in-place]` (RSS across 1,000 reloads of a
+//! ~14,600-row config, or 300 rapid in-place edits; `vpc/reload.rs`), `diagnose` (timing and memory breakdowns)
 //! or `all` (the default: converge, daemon and diagnose, with the per-VPC peer).
 //!
 //! The workload is generated: 100 VPCs × 10 subnets (10.0.N.0/24, N = 0..9, the same
@@ -101,7 +101,7 @@ fn main() -> Result<()> {
     match what {
         "converge_100vpc" => converge_100vpc(&rt, args.get(1).map(String::as_str) == Some("with-per-vpc")),
         "daemon" => daemon(&rt),
-        "reload_rss" => reload::reload_rss(&rt),
+        "reload_rss" => reload::reload_rss(&rt, args.get(1).map(String::as_str) == Some("in-place")),
         "diagnose" => diagnose(&rt),
         "rss-probe" => {
             let remote = args.get(1).context("rss-probe REMOTE CONFIG [required-columns]")?;
@@ -122,7 +122,7 @@ fn main() -> Result<()> {
             Ok(std::fs::write(f, Workload::new().nbctl_script())?)
         }
         other => bail!(
-            "unknown figure {other:?}: expected converge_100vpc [with-per-vpc], daemon, reload_rss, diagnose or all"
+            "unknown figure {other:?}: expected converge_100vpc [with-per-vpc], daemon, reload_rss [in-place], diagnose or all"
         ),
     }
 }

@@ -5,8 +5,8 @@
 #   vpc: the VPC core, through the release binary (benches/vpc.rs): converge_100vpc,
 #        one_route_change, daemon_rss, plus timing breakdowns (diag).
 #   kube: the Kubernetes side (benches/kube.rs): kube_1000_subnets, through the testbed API server.
-#   reload: the daemon's RSS across 1,000 config reloads of ~14,600 NB rows (benches/vpc.rs
-#        reload_rss), through the release binary.
+#   reload: the daemon's RSS across 1,000 config reloads of ~14,600 NB rows, and across 300
+#        rapid in-place edits (benches/vpc.rs reload_rss [in-place]), through the release binary.
 #
 #   testbed/bench.sh
 #
@@ -293,6 +293,7 @@ main() {
         for ((r = 1; r <= SLOW_REPS; r++)); do
             log "reload slow round $r/$SLOW_REPS: reload_rss (1,000 reloads)"
             vpc_figure reload_rss
+            vpc_figure reload_rss in-place
         done
     fi
     if [[ " $FIGURES " == *" kube "* ]]; then
@@ -383,8 +384,14 @@ main() {
         line reload_rss rss_after_reloads MB
         line reload_rss peak_rss MB
         line reload_rss ratio x "<=" 1.10
-        line reload_rss ms_per_reload ms
+        line reload_rss ms_per_edit ms
         line reload_rss daemon_warnings count
+        echo "# the same config, 300 rapid in-place edits (truncate, half, 10 ms, rest; 100 ms apart), no SIGHUP"
+        line reload_rss_in_place rss_after_start MB
+        line reload_rss_in_place rss_after_reloads MB
+        line reload_rss_in_place ratio x "<=" 1.10
+        line reload_rss_in_place replaced_routers count "<=" 0
+        line reload_rss_in_place loads count
     fi
     local busy
     busy=$(sort -u "$WORK/busy" | grep -c . || true)
