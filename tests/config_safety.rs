@@ -165,6 +165,22 @@ fn run_refuses_a_config_emptied_of_tenants_until_allowed() {
 }
 
 #[test]
+fn run_started_on_a_config_without_tenants_keeps_the_nb_rows() {
+    let (ovn, config) = setup();
+    assert!(vpcd(&ovn, &config, "apply", &[]).status.success());
+    let before = roots(&ovn);
+    std::fs::write(&config, "[ovn]\n").unwrap();
+    let d = Daemon::start(&ovn, &config, &[]);
+    let addr = d.address();
+    wait_for("refusal logged", Duration::from_secs(10), || d.log().contains("mass removal refused").then_some(()));
+    let (code, body) = http_get(&addr, "/readyz");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("mass removal refused: would remove 2 of 2 VPCs and 2 of 2 subnets"), "{body}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(roots(&ovn), before);
+}
+
+#[test]
 fn run_never_acts_on_a_config_being_rewritten_in_place() {
     let (ovn, config) = setup();
     let d = Daemon::start(&ovn, &config, &[]);
