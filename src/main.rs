@@ -27,7 +27,8 @@ enum Command {
         command: cmd::nb::NbCommand,
     },
     /// Show the northbound changes the configuration would make, without writing.
-    /// Exit status: 0 nothing to change, 2 changes pending, 1 error.
+    /// Exit status: 0 nothing to change, 2 changes pending, 1 error or refused
+    /// (an object, or a mass removal without --allow-mass-removal).
     Plan(cmd::vpc::PassArgs),
     /// Reconcile the northbound database with the configuration once.
     Apply(cmd::vpc::PassArgs),

@@ -1,10 +1,15 @@
 //! `ovn-vpcd run`: keeps the northbound database converged.
 //!
 //! One loop owns the configuration and decides when to reconcile: at start,
-//! on SIGHUP, when the config file changes, when the NB cache changes (drift,
+//! on SIGHUP, when the config file changes (acted on once stable, see
+//! [`settle`]), when the NB cache changes (drift,
 //! or anyone's commit), on reconnect, after a failure, and every
 //! `resync_seconds`. Each pass is [`crate::reconcile::apply`]; a pass that
 //! finds nothing to change costs one diff and no transaction.
+//!
+//! A pass that would remove most tenants without `[daemon] allow_mass_removal`
+//! keeps their rows as they are (see [`crate::reconcile::removal`] and
+//! [`inputs::RemovalGuard`]); `/readyz` is not ready while it does.
 
 pub mod http;
 pub mod inputs;
