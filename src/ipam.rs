@@ -282,8 +282,15 @@ impl Ipam {
     /// nothing (as Kube-OVN: they keep what they have). Evictions are
     /// reported in pod order.
     pub fn sync_subnets(&mut self, model: &Model) -> SyncReport {
+        self.sync_subnets_holding(model, &BTreeSet::new())
+    }
+
+    /// As [`Ipam::sync_subnets`], but the subnets in `held` (refused this
+    /// pass, not deleted: their rows stay) keep their state as it is.
+    pub fn sync_subnets_holding(&mut self, model: &Model, held: &BTreeSet<String>) -> SyncReport {
         let mut report = SyncReport::default();
-        let gone: Vec<String> = self.subnets.keys().filter(|n| !model.subnets.contains_key(*n)).cloned().collect();
+        let gone: Vec<String> =
+            self.subnets.keys().filter(|n| !model.subnets.contains_key(*n) && !held.contains(*n)).cloned().collect();
         for name in gone {
             let state = self.subnets.remove(&name).expect("listed");
             for pod in &state.pods {

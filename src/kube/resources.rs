@@ -24,6 +24,8 @@ pub const FINALIZER: &str = "kubeovn.io/ovn-vpcd";
 pub const VPCS: &str = "/apis/kubeovn.io/v1/vpcs";
 pub const SUBNETS: &str = "/apis/kubeovn.io/v1/subnets";
 pub const PODS: &str = "/api/v1/pods";
+/// `Rejection::field` of a resource refused because the TOML defines its name.
+pub const NAME_CLASH_FIELD: &str = "metadata.name";
 
 /// Applies one watch event of `kind` (`"Vpc"` or `"Subnet"`).
 /// Pods are keyed `<namespace>/<name>`, the resources by name.
@@ -143,7 +145,7 @@ fn merge_kind<T: serde::de::DeserializeOwned>(
             merged.refused.push(Rejection {
                 kind,
                 name: name.clone(),
-                field: "metadata.name".into(),
+                field: NAME_CLASH_FIELD.into(),
                 reason: "also defined in the TOML configuration, which stays in force".into(),
                 waiting: false,
             });

@@ -21,8 +21,9 @@ pub const OWNER_KEY: &str = "ovn-vpcd/owner";
 /// Identity of the row among the daemon's rows of its table.
 pub const ID_KEY: &str = "ovn-vpcd/id";
 
-/// Kube-OVN's priority for the per-subnet `allow` policy.
-pub const SUBNET_POLICY_PRIORITY: i64 = 31000;
+pub use crate::model::names::{router_port_name, switch_port_name};
+use crate::model::validate::subnet_policy_match;
+pub use crate::model::validate::SUBNET_POLICY_PRIORITY;
 /// DHCP `mtu` default: 1500 less Geneve's 100, as Kube-OVN.
 pub const DEFAULT_MTU: u32 = 1400;
 
@@ -103,13 +104,6 @@ pub fn stable_mac(name: &str) -> String {
     }
     let b = h.to_be_bytes();
     format!("0a:00:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
-}
-
-pub fn router_port_name(vpc: &str, subnet: &str) -> String {
-    format!("{vpc}-{subnet}")
-}
-pub fn switch_port_name(subnet: &str, vpc: &str) -> String {
-    format!("{subnet}-{vpc}")
 }
 
 /// All desired rows, sorted by (table, id).
@@ -315,8 +309,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
     });
     // As Kube-OVN: traffic to the subnet itself is never rerouted.
     for c in &s.cidrs {
-        let af = if c.addr().is_ipv4() { "ip4" } else { "ip6" };
-        let m = format!("{af}.dst == {c}");
+        let m = subnet_policy_match(c);
         let id = format!("policy:{vpc}:{SUBNET_POLICY_PRIORITY}:{m}");
         out.push(DesiredRow {
             table: "Logical_Router_Policy",

@@ -8,7 +8,15 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{PolicyAction, Protocol, SubnetSpec, VpcSpec};
+mod dhcp;
+mod subnet;
+mod vpc;
+
+use super::names::{self, router_port_name, switch_port_name, Claim, Holder, NameTable, NbState};
+use super::{SubnetSpec, VpcSpec};
+use subnet::check_subnet;
+use vpc::check_vpc;
+pub use vpc::{subnet_policy_match, SUBNET_POLICY_PRIORITY};
 
 /// OVN's range for `Logical_Router_Policy.priority`.
 pub const MAX_POLICY_PRIORITY: i64 = 32767;
@@ -85,8 +93,11 @@ fn wait_for(kind: &'static str, name: &str, field: impl Into<String>, reason: im
 
 /// Kubernetes object names (RFC 1123 subdomain), which Kube-OVN's are.
 fn check_name(kind: &'static str, name: &str) -> Result<(), Rejection> {
+    const MAX: usize = 253;
+    if name.len() > MAX {
+        return Err(reject(kind, name, "name", format!("is {} characters long; at most {MAX}", name.len())));
+    }
     let ok = !name.is_empty()
-        && name.len() <= 253
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
@@ -110,16 +121,30 @@ fn parse_cidr(s: &str) -> Result<IpNet, String> {
     Ok(net)
 }
 
-/// Validates everything; returns the valid objects and one rejection per refused object.
+/// Validates everything without regard to the NB (see [`validate_in`]).
 pub fn validate(vpcs: &[(String, VpcSpec)], subnets: &[(String, SubnetSpec)]) -> (Model, Vec<Rejection>) {
+    validate_in(vpcs, subnets, &NbState::default())
+}
+
+/// Validates everything; returns the valid objects and one rejection per
+/// refused object. `nb` is what the northbound database holds: where two
+/// objects want the same thing (an address range, a derived name), the one
+/// already in the NB keeps it and the newcomer is refused.
+pub fn validate_in(
+    vpcs: &[(String, VpcSpec)],
+    subnets: &[(String, SubnetSpec)],
+    nb: &NbState,
+) -> (Model, Vec<Rejection>) {
     let mut model = Model::default();
     let mut rejected = vec![];
     for (name, spec) in subnets {
-        if model.subnets.contains_key(name) {
+        if model.subnets.contains_key(name)
+            || rejected.iter().any(|r: &Rejection| r.kind == "Subnet" && r.name == *name)
+        {
             rejected.push(reject("Subnet", name, "name", "defined more than once"));
             continue;
         }
-        match check_subnet(name, spec) {
+        match check_subnet(name, spec, nb) {
             Ok(s) => {
                 model.subnets.insert(name.clone(), s);
             }
@@ -127,14 +152,18 @@ pub fn validate(vpcs: &[(String, VpcSpec)], subnets: &[(String, SubnetSpec)]) ->
         }
     }
     // Subnets of one VPC must not overlap (across VPCs they may). Compared
-    // within each VPC only, in name order; the later one of a pair is refused.
+    // within each VPC only: subnets whose switch is in the NB first, then
+    // in name order; the later one of a pair is refused.
     let mut by_vpc: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in model.subnets.values().filter(|s| s.is_ovn) {
         by_vpc.entry(s.spec.vpc.clone()).or_default().push(s.name.clone());
     }
-    for (vpc, names) in &by_vpc {
+    for (vpc, names) in &mut by_vpc {
+        let incumbent =
+            |n: &str| matches!(nb.holder(NameTable::Switch, n), Some(Holder::Owned(o)) if *o == owner_of("Subnet", n));
+        names.sort_by_key(|n| !incumbent(n));
         let mut kept: Vec<&str> = vec![];
-        for a in names {
+        for a in names.iter() {
             let sa = &model.subnets[a];
             match kept.iter().find(|b| overlaps(&sa.cidrs, &model.subnets[**b].cidrs)) {
                 Some(b) => {
@@ -145,18 +174,14 @@ pub fn validate(vpcs: &[(String, VpcSpec)], subnets: &[(String, SubnetSpec)]) ->
         }
     }
     model.subnets.retain(|n, _| !rejected.iter().any(|r| r.kind == "Subnet" && r.name == *n));
-    let mut cidrs_by_vpc: BTreeMap<&str, Vec<IpNet>> = BTreeMap::new();
-    for s in model.subnets.values().filter(|s| s.is_ovn) {
-        cidrs_by_vpc.entry(s.spec.vpc.as_str()).or_default().extend(s.cidrs.iter().copied());
-    }
+    let networks = vpc::Networks::new(subnets, &model);
     let mut checked = vec![];
     for (name, spec) in vpcs {
         if checked.iter().any(|(n, _)| n == name) || model.vpcs.contains_key(name) {
             rejected.push(reject("Vpc", name, "name", "defined more than once"));
             continue;
         }
-        let cidrs = cidrs_by_vpc.get(name.as_str()).map_or(&[][..], Vec::as_slice);
-        checked.push((name.clone(), check_vpc(name, spec, cidrs)));
+        checked.push((name.clone(), check_vpc(name, spec, &networks.of(name))));
     }
     for (name, result) in checked {
         match result {
@@ -165,6 +190,19 @@ pub fn validate(vpcs: &[(String, VpcSpec)], subnets: &[(String, SubnetSpec)]) ->
             }
             Err(r) => rejected.push(r),
         }
+    }
+    // Derived NB names: unique among objects, and not held by foreign rows.
+    for c in names::conflicts(&claims(&model), nb) {
+        let (kind, name) = match c.loser.owner.split_once('/') {
+            Some(("Vpc", n)) => ("Vpc", n),
+            Some((_, n)) => ("Subnet", n),
+            None => continue,
+        };
+        rejected.push(reject(kind, name, "name", c.reason));
+        match kind {
+            "Vpc" => model.vpcs.remove(name).map(|_| ()),
+            _ => model.subnets.remove(name).map(|_| ()),
+        };
     }
     // Every OVN subnet's VPC must exist (and be valid).
     let orphans: Vec<String> = model
@@ -181,6 +219,33 @@ pub fn validate(vpcs: &[(String, VpcSpec)], subnets: &[(String, SubnetSpec)]) ->
     }
     model.notices = notices(&model);
     (model, rejected)
+}
+
+fn owner_of(kind: &str, name: &str) -> String {
+    format!("{kind}/{name}")
+}
+
+/// The NB names the valid objects derive: VPCs first, then subnets, each in
+/// name order (the order in which new names are granted).
+fn claims(model: &Model) -> Vec<Claim> {
+    let mut out = vec![];
+    for v in model.vpcs.values() {
+        let from = format!("VPC {:?}", v.name);
+        out.push(Claim { table: NameTable::Router, name: v.name.clone(), owner: owner_of("Vpc", &v.name), from });
+    }
+    for s in model.subnets.values().filter(|s| s.is_ovn) {
+        let (o, vpc) = (owner_of("Subnet", &s.name), &s.spec.vpc);
+        let from = format!("VPC {vpc:?} + subnet {:?}", s.name);
+        let names = [
+            (NameTable::Switch, s.name.clone()),
+            (NameTable::RouterPort, router_port_name(vpc, &s.name)),
+            (NameTable::SwitchPort, switch_port_name(&s.name, vpc)),
+        ];
+        for (table, name) in names {
+            out.push(Claim { table, name, owner: o.clone(), from: from.clone() });
+        }
+    }
+    out
 }
 
 /// What the configuration asks for that this version does not realise.
@@ -231,83 +296,6 @@ fn overlaps(a: &[IpNet], b: &[IpNet]) -> bool {
     a.iter().any(|x| b.iter().any(|y| x.contains(&y.network()) || y.contains(&x.network())))
 }
 
-fn check_subnet(name: &str, spec: &SubnetSpec) -> Result<Subnet, Rejection> {
-    check_name("Subnet", name)?;
-    let bad = |field: &str, reason: String| reject("Subnet", name, field, reason);
-    let mut cidrs =
-        spec.cidr_block.split(',').map(parse_cidr).collect::<Result<Vec<_>, _>>().map_err(|e| bad("cidrBlock", e))?;
-    cidrs.sort_by_key(|c| c.addr().is_ipv6());
-    let v4 = cidrs.iter().filter(|c| c.addr().is_ipv4()).count();
-    let v6 = cidrs.len() - v4;
-    if v4 > 1 || v6 > 1 {
-        return Err(bad("cidrBlock", "at most one IPv4 and one IPv6 CIDR (dual stack: \"v4,v6\")".into()));
-    }
-    let family = match (v4, v6) {
-        (1, 1) => Protocol::Dual,
-        (1, 0) => Protocol::IPv4,
-        _ => Protocol::IPv6,
-    };
-    if let Some(p) = spec.protocol {
-        if p != family {
-            return Err(bad("protocol", format!("{p:?} does not match cidrBlock {:?} ({family:?})", spec.cidr_block)));
-        }
-    }
-    let gateways = if spec.gateway.trim().is_empty() {
-        cidrs.iter().map(first_host).collect()
-    } else {
-        let mut gws =
-            spec.gateway.split(',').map(parse_ip).collect::<Result<Vec<_>, _>>().map_err(|e| bad("gateway", e))?;
-        gws.sort_by_key(|g| g.is_ipv6());
-        if gws.len() != cidrs.len() {
-            return Err(bad("gateway", format!("needs one address per CIDR of {:?}", spec.cidr_block)));
-        }
-        for (g, c) in gws.iter().zip(&cidrs) {
-            if !c.contains(g) || *g == c.network() || (c.addr().is_ipv4() && *g == c.broadcast() && c.prefix_len() < 31)
-            {
-                return Err(bad("gateway", format!("{g} is not a host address of {c}")));
-            }
-        }
-        gws
-    };
-    let mut excludes = vec![];
-    for (i, e) in spec.exclude_ips.iter().enumerate() {
-        let field = format!("excludeIps[{i}]");
-        let (a, b) = match e.split_once("..") {
-            Some((a, b)) => (parse_ip(a).map_err(|r| bad(&field, r))?, parse_ip(b).map_err(|r| bad(&field, r))?),
-            None => {
-                let ip = parse_ip(e).map_err(|r| bad(&field, r))?;
-                (ip, ip)
-            }
-        };
-        if a.is_ipv4() != b.is_ipv4() || a > b {
-            return Err(bad(&field, format!("{e:?} is not a range a..b with a <= b of one family")));
-        }
-        if !cidrs.iter().any(|c| c.contains(&a) && c.contains(&b)) {
-            return Err(bad(&field, format!("{e:?} is not inside {:?}", spec.cidr_block)));
-        }
-        excludes.push((a, b));
-    }
-    let is_ovn = spec.provider.is_empty() || spec.provider == "ovn";
-    if is_ovn && spec.vpc.is_empty() {
-        return Err(bad("vpc", "an OVN subnet must name its VPC".into()));
-    }
-    if !matches!(spec.gateway_type.as_str(), "" | "distributed" | "centralized") {
-        return Err(bad("gatewayType", format!("{:?} is not distributed or centralized", spec.gateway_type)));
-    }
-    let dhcp_v4_options = parse_options(&spec.dhcp_v4_options).map_err(|r| bad("dhcpV4Options", r))?;
-    let dhcp_v6_options = parse_options(&spec.dhcp_v6_options).map_err(|r| bad("dhcpV6Options", r))?;
-    Ok(Subnet {
-        name: name.into(),
-        cidrs,
-        gateways,
-        excludes,
-        is_ovn,
-        dhcp_v4_options,
-        dhcp_v6_options,
-        spec: spec.clone(),
-    })
-}
-
 /// Kube-OVN's `k=v,k=v` option strings.
 pub fn parse_options(s: &str) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
@@ -327,82 +315,6 @@ fn first_host(c: &IpNet) -> IpAddr {
         IpAddr::V6(a) if c.prefix_len() < 127 => IpAddr::V6((u128::from(a) + 1).into()),
         other => other,
     }
-}
-
-/// `cidrs`: the networks of the VPC's (valid) subnets.
-fn check_vpc(name: &str, spec: &VpcSpec, cidrs: &[IpNet]) -> Result<Vpc, Rejection> {
-    check_name("Vpc", name)?;
-    let bad = |field: String, reason: String| reject("Vpc", name, field, reason);
-    let inside_a_subnet = |ip: &IpAddr| cidrs.iter().any(|c| c.contains(ip));
-    for (i, r) in spec.static_routes.iter().enumerate() {
-        let f = |k: &str| format!("staticRoutes[{i}].{k}");
-        let cidr: IpNet = match r.cidr.parse::<IpNet>() {
-            Ok(c) => c,
-            Err(_) => {
-                let ip = parse_ip(&r.cidr).map_err(|e| bad(f("cidr"), e))?;
-                IpNet::from(ip)
-            }
-        };
-        let hop = parse_ip(&r.next_hop_ip).map_err(|e| bad(f("nextHopIP"), e))?;
-        if hop.is_ipv4() != cidr.addr().is_ipv4() {
-            return Err(bad(f("nextHopIP"), format!("{hop} is not of the same family as {}", r.cidr)));
-        }
-        if !inside_a_subnet(&hop) {
-            return Err(wait_for(
-                "Vpc",
-                name,
-                f("nextHopIP"),
-                format!("{hop} is not inside any subnet of VPC {name:?}"),
-            ));
-        }
-    }
-    for (i, r) in spec.static_routes.iter().enumerate() {
-        if let Some(j) = spec.static_routes[..i].iter().position(|o| {
-            (o.cidr.trim(), o.next_hop_ip.trim(), o.policy, o.route_table.as_str())
-                == (r.cidr.trim(), r.next_hop_ip.trim(), r.policy, r.route_table.as_str())
-        }) {
-            return Err(bad(format!("staticRoutes[{i}]"), format!("repeats staticRoutes[{j}]")));
-        }
-    }
-    for (i, p) in spec.policy_routes.iter().enumerate() {
-        if let Some(j) =
-            spec.policy_routes[..i].iter().position(|o| (o.priority, o.match_.trim()) == (p.priority, p.match_.trim()))
-        {
-            return Err(bad(format!("policyRoutes[{i}]"), format!("same priority and match as policyRoutes[{j}]")));
-        }
-    }
-    for (i, p) in spec.policy_routes.iter().enumerate() {
-        let f = |k: &str| format!("policyRoutes[{i}].{k}");
-        if !(0..=MAX_POLICY_PRIORITY).contains(&p.priority) {
-            return Err(bad(f("priority"), format!("{} is outside OVN's range 0..={MAX_POLICY_PRIORITY}", p.priority)));
-        }
-        if p.match_.trim().is_empty() {
-            return Err(bad(f("match"), "must not be empty".into()));
-        }
-        match (p.action, p.next_hop_ip.trim().is_empty()) {
-            (PolicyAction::Reroute, true) => return Err(bad(f("nextHopIP"), "reroute needs a next hop".into())),
-            (PolicyAction::Reroute, false) => {
-                for hop in p.next_hop_ip.split(',') {
-                    let ip = parse_ip(hop).map_err(|e| bad(f("nextHopIP"), e))?;
-                    if !inside_a_subnet(&ip) {
-                        let why = format!("{ip} is not inside any subnet of VPC {name:?}");
-                        return Err(wait_for("Vpc", name, f("nextHopIP"), why));
-                    }
-                }
-            }
-            (_, false) => return Err(bad(f("nextHopIP"), format!("{:?} takes no next hop", p.action))),
-            (_, true) => {}
-        }
-    }
-    if let Some(b) = spec.bfd_port.as_ref().filter(|b| b.enabled) {
-        if b.ip.trim().is_empty() {
-            return Err(bad("bfdPort.ip".into(), "required when bfdPort.enabled".into()));
-        }
-        for ip in b.ip.split(',') {
-            parse_ip(ip).map_err(|e| bad("bfdPort.ip".into(), e))?;
-        }
-    }
-    Ok(Vpc { name: name.into(), spec: spec.clone() })
 }
 
 #[cfg(test)]
