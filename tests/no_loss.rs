@@ -138,7 +138,7 @@ fn a_foreign_router_with_a_tenants_name_is_refused_not_duplicated() {
     bed.apply_ok();
     let uuid = bed.nbctl(&["get", "Logical_Router", "vb", "_uuid"]);
     bed.nbctl(&["remove", "Logical_Router", "vb", "external_ids", "vendor"]);
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     let err = bed.apply_refused();
     assert!(started.elapsed() < std::time::Duration::from_secs(3), "converged at once: {err}");
     assert!(
