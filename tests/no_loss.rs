@@ -217,3 +217,22 @@ fn a_bad_subnet_leaves_its_vpc_and_routes_are_written_as_checked() {
     );
     assert_eq!(bed.nbctl(&["lr-route-list", "test-vpc-1"]), routes);
 }
+
+/// 9.15: an error says each thing once.
+#[test]
+fn errors_say_each_thing_once() {
+    let bed = Bed::new();
+    bed.write("[ovn]\nnb_db = \"foo:bar\"\n");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_ovn-vpcd")).args(["plan", "--config"]).arg(&bed.config).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("expected tcp:IP:PORT").count(), 1, "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
+        .args(["plan", "--timeout", "1", "--db", "unix:/nonexistent/nb.sock", "--config"])
+        .arg(&bed.config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or("");
+    assert_eq!(last.matches("unix:/nonexistent/nb.sock").count(), 1, "{last}");
+}
