@@ -237,7 +237,11 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
         }
     }
     for (a, b) in s.excludes.iter().filter(|(a, _)| a.is_ipv4()) {
-        v4_excludes.push(if a == b { a.to_string() } else { format!("{a}..{b}") });
+        let e = if a == b { a.to_string() } else { format!("{a}..{b}") };
+        // Kube-OVN lists the gateway in excludeIps itself: once is enough.
+        if !v4_excludes.contains(&e) {
+            v4_excludes.push(e);
+        }
     }
     if other_config.contains_key("subnet") {
         other_config.insert("exclude_ips", v4_excludes.join(" "));

@@ -13,6 +13,8 @@ mod subnet;
 mod vpc;
 
 use super::names::{self, router_port_name, switch_port_name, Claim, Holder, NameTable, NbState};
+use super::notices::notices;
+pub use super::notices::{Effect, Notice};
 use super::{SubnetSpec, VpcSpec};
 use subnet::check_subnet;
 use vpc::check_vpc;
@@ -68,9 +70,9 @@ pub struct Subnet {
 pub struct Model {
     pub vpcs: BTreeMap<String, Vpc>,
     pub subnets: BTreeMap<String, Subnet>,
-    /// Fields accepted but not (yet) turned into NB rows, one line each,
-    /// so that nobody believes they took effect.
-    pub notices: Vec<String>,
+    /// Fields accepted but not (yet) turned into NB rows, or of no effect
+    /// here, one per object and field, so that nobody believes they took effect.
+    pub notices: Vec<Notice>,
     /// Pods' switch ports by `<namespace>/<name>`: not validated specs but
     /// the IPAM's allocations, filled in by the daemon's Kubernetes side.
     pub pods: BTreeMap<String, crate::ipam::PodPort>,
@@ -243,50 +245,6 @@ fn claims(model: &Model) -> Vec<Claim> {
         ];
         for (table, name) in names {
             out.push(Claim { table, name, owner: o.clone(), from: from.clone() });
-        }
-    }
-    out
-}
-
-/// What the configuration asks for that this version does not realise.
-fn notices(model: &Model) -> Vec<String> {
-    let mut out = vec![];
-    let mut note = |kind: &str, name: &str, field: &str, what: &str| {
-        out.push(format!("{kind} {name:?}: {field}: {what}"));
-    };
-    for v in model.vpcs.values() {
-        if v.spec.enable_external {
-            note("Vpc", &v.name, "enableExternal", "accepted, not yet realised (comes with the NAT gateway)");
-        }
-        if v.spec.bfd_port.as_ref().is_some_and(|b| b.enabled) {
-            note("Vpc", &v.name, "bfdPort", "accepted, not yet realised (comes with the egress gateway)");
-        }
-        if v.spec.static_routes.iter().any(|r| !r.route_table.is_empty()) {
-            note(
-                "Vpc",
-                &v.name,
-                "staticRoutes.routeTable",
-                "routes are written to that table; no subnet selects it yet",
-            );
-        }
-    }
-    for s in model.subnets.values() {
-        if !s.is_ovn {
-            note("Subnet", &s.name, "provider", "attachment network: address management only, no logical switch");
-        }
-        if s.spec.private {
-            note("Subnet", &s.name, "private", "accepted, not yet realised (no ACLs are written)");
-        }
-        if s.spec.nat_outgoing {
-            note(
-                "Subnet",
-                &s.name,
-                "natOutgoing",
-                "no effect in a custom VPC (egress goes through a NAT or egress gateway)",
-            );
-        }
-        if s.spec.gateway_type == "centralized" {
-            note("Subnet", &s.name, "gatewayType", "no effect in a custom VPC, as in Kube-OVN");
         }
     }
     out

@@ -159,7 +159,7 @@ fn unrealised_fields_are_noticed_not_ignored() {
     let (m, r) = validate(&v, &s);
     assert!(r.is_empty());
     assert_eq!(
-        m.notices,
+        m.notices.iter().map(ToString::to_string).collect::<Vec<_>>(),
         vec![
             "Vpc \"test-vpc-1\": enableExternal: accepted, not yet realised (comes with the NAT gateway)".to_string(),
             "Subnet \"net1\": private: accepted, not yet realised (no ACLs are written)".to_string(),
