@@ -12,10 +12,10 @@ use ovn_vpcd::testbed::{Kube, Ovn};
 use serde_json::Value as Json;
 
 mod common;
+use common::kube::{crd_dir, crd_docs, KUBE_OVN_CRDS};
 use common::{wait_for, Daemon};
 
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-002.yaml");
-const KUBE_OVN_CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/kube-ovn/kube-ovn-crd-v1.16.2.yaml");
 
 /// net1 of seed 002 as Kube-OVN's controller leaves it (`formatSubnet`
 /// writes its defaults into the spec): the same subnet.
@@ -47,22 +47,8 @@ spec:
   enableExternalLBAddress: false
 ";
 
-/// Each document of a CRD manifest as `<name>.json` in a new directory.
-fn crd_dir(docs: impl IntoIterator<Item = Json>) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for d in docs {
-        let name = d["metadata"]["name"].as_str().unwrap().to_string();
-        std::fs::write(dir.path().join(format!("{name}.json")), d.to_string()).unwrap();
-    }
-    dir
-}
-
 fn kube_ovn_crd_dir() -> tempfile::TempDir {
-    let text = std::fs::read_to_string(KUBE_OVN_CRDS).unwrap();
-    let docs = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| <Json as serde::Deserialize>::deserialize(d).unwrap())
-        .filter(Json::is_object);
-    crd_dir(docs)
+    crd_dir(crd_docs(&std::fs::read_to_string(KUBE_OVN_CRDS).unwrap()))
 }
 
 fn our_crd_dir() -> tempfile::TempDir {

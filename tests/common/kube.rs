@@ -17,19 +17,58 @@ pub const TABLES: &[&str] = &[
     "DHCP_Options",
 ];
 
-/// The testbed API server with ovn-vpcd's CRDs.
+/// Kube-OVN 1.16.2's CRD manifest (a fixture beside the repository).
+pub const KUBE_OVN_CRDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/kube-ovn/kube-ovn-crd-v1.16.2.yaml");
+
+/// With `OVN_VPCD_TEST_CRDS=kube-ovn` the Kubernetes tests run on Kube-OVN's
+/// own CRDs instead of ours (`testbed/test.sh` runs them once so).
+pub fn on_kube_ovn_crds() -> bool {
+    std::env::var("OVN_VPCD_TEST_CRDS").is_ok_and(|v| v == "kube-ovn")
+}
+
+/// Every CRD document of a manifest stream.
+pub fn crd_docs(text: &str) -> Vec<Json> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| <Json as serde::Deserialize>::deserialize(d).unwrap())
+        .filter(|d| d["kind"] == "CustomResourceDefinition")
+        .collect()
+}
+
+/// Kube-OVN's CRDs, or ours.
+pub fn crds_in_use() -> Vec<Json> {
+    if on_kube_ovn_crds() {
+        let docs = crd_docs(&std::fs::read_to_string(KUBE_OVN_CRDS).unwrap());
+        // Kube-OVN's manifest, not ours: it also defines kinds we do not ship.
+        assert!(docs.iter().any(|d| d["metadata"]["name"] == "ippools.kubeovn.io"), "{KUBE_OVN_CRDS}");
+        docs
+    } else {
+        crds::CRDS.iter().map(|(_, y)| crds::to_json(y).unwrap()).collect()
+    }
+}
+
+/// Each CRD as `<name>.json` in a new directory (what the testbed takes).
+pub fn crd_dir(docs: impl IntoIterator<Item = Json>) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for d in docs {
+        let name = d["metadata"]["name"].as_str().unwrap().to_string();
+        std::fs::write(dir.path().join(format!("{name}.json")), d.to_string()).unwrap();
+    }
+    dir
+}
+
+/// The testbed API server with the CRDs in use (see [`on_kube_ovn_crds`]).
 pub fn start_kube() -> (Kube, tempfile::TempDir) {
     start_kube_with(|_, _| {})
 }
 
-/// As [`start_kube`], with each CRD (plural, JSON) edited first.
+/// As [`start_kube`], with each CRD (by plural) edited first.
 pub fn start_kube_with(edit: impl Fn(&str, &mut Json)) -> (Kube, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    for (plural, yaml) in crds::CRDS {
-        let mut crd = crds::to_json(yaml).unwrap();
-        edit(plural, &mut crd);
-        std::fs::write(dir.path().join(format!("{plural}.json")), crd.to_string()).unwrap();
-    }
+    let docs = crds_in_use().into_iter().map(|mut d| {
+        let plural = d["spec"]["names"]["plural"].as_str().unwrap_or("").to_string();
+        edit(&plural, &mut d);
+        d
+    });
+    let dir = crd_dir(docs);
     (Kube::start(Some(dir.path()), &["--quiet"]).unwrap(), dir)
 }
 
