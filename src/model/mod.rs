@@ -3,6 +3,7 @@
 //! types deserialises both the operator's TOML (`[[vpc]]`, `[[subnet]]`) and,
 //! later, the custom resources' `spec`.
 
+pub mod ovn_match;
 pub mod validate;
 
 /// A VPC spec with its name.

@@ -379,11 +379,15 @@ fn check_vpc(name: &str, spec: &VpcSpec, cidrs: &[IpNet]) -> Result<Vpc, Rejecti
         if p.match_.trim().is_empty() {
             return Err(bad(f("match"), "must not be empty".into()));
         }
+        let families = super::ovn_match::check(&p.match_).map_err(|e| bad(f("match"), e.to_string()))?;
         match (p.action, p.next_hop_ip.trim().is_empty()) {
             (PolicyAction::Reroute, true) => return Err(bad(f("nextHopIP"), "reroute needs a next hop".into())),
             (PolicyAction::Reroute, false) => {
                 for hop in p.next_hop_ip.split(',') {
                     let ip = parse_ip(hop).map_err(|e| bad(f("nextHopIP"), e))?;
+                    if let Some(why) = families.refuses(ip) {
+                        return Err(bad(f("nextHopIP"), why));
+                    }
                     if !inside_a_subnet(&ip) {
                         let why = format!("{ip} is not inside any subnet of VPC {name:?}");
                         return Err(wait_for("Vpc", name, f("nextHopIP"), why));
