@@ -271,3 +271,136 @@ fn ovn_itself_gives_the_same_verdicts_and_messages() {
         assert!(ovn_match::check(m).is_err(), "{m}");
     }
 }
+
+/// Our stricter checks' messages (see `ovn_match`'s head).
+fn is_stricter(message: &str) -> bool {
+    (message.contains("-bit constant is not compatible with") && message.ends_with("].")
+        || message.contains("constant is not compatible with IPv")
+        || message.contains("constant is not compatible with Ethernet"))
+        || message == "Only == and != operators may be used with value sets."
+}
+
+const FIELDS: &[&str] = &[
+    "ip4.src",
+    "ip4.dst",
+    "ip6.src",
+    "tcp.dst",
+    "inport",
+    "eth.src",
+    "ip.proto",
+    "reg0",
+    "ct.est",
+    "ip4",
+    "tcp",
+    "eth.type",
+    "vlan.tci",
+    "ip4.srcx",
+    "ct_label",
+    "icmp4.type",
+    "ip.frag",
+    "xreg4",
+    "nd.target",
+    "eth.bcast",
+    "flags.loopback",
+];
+const CONSTS: &[&str] = &[
+    "10.0.0.1",
+    "10.0.0.0/8",
+    "10.0.0.1/255.255.0.0",
+    "fe80::1",
+    "::/0",
+    "00:11:22:33:44:55",
+    "ff:ff:ff:ff:ff:ff/01:00:00:00:00:00",
+    "0",
+    "1",
+    "2",
+    "80",
+    "65535",
+    "65536",
+    "0x10",
+    "0xffffffff",
+    "0x1ffffffff",
+    "\"a\"",
+    "\"p1\"",
+    "@pg1",
+    "{1, 2}",
+    "{}",
+    "{\"a\" \"b\"}",
+    "{10.0.0.1, 10.0.0.2}",
+    "5/7",
+    "0/0xff",
+    "01",
+    "1.2.3",
+];
+const OPS: &[&str] = &["==", "!=", "<", "<=", ">", ">=", "="];
+const SUBSCRIPTS: &[&str] = &["", "", "", "[0]", "[0..7]", "[1..0]", "[0..31]", "[31]"];
+
+/// Random matches, mostly wrong in some way, from a fixed seed.
+struct Generator(rand::rngs::StdRng);
+
+impl Generator {
+    fn pick(&mut self, from: &[&'static str]) -> &'static str {
+        from[rand::Rng::gen_range(&mut self.0, 0..from.len())]
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        rand::Rng::gen_bool(&mut self.0, p)
+    }
+    fn expr(&mut self, depth: u32) -> String {
+        let mut s = String::new();
+        for i in 0..self.pick(&["1", "1", "2", "3"]).parse().unwrap() {
+            if i > 0 {
+                s += self.pick(&[" && ", " && ", " || "]);
+            }
+            if self.chance(0.2) {
+                s.push('!');
+            }
+            s += &self.atom(depth);
+        }
+        s
+    }
+    fn atom(&mut self, depth: u32) -> String {
+        if depth < 2 && self.chance(0.15) {
+            return format!("({})", self.expr(depth + 1));
+        }
+        let field = format!("{}{}", self.pick(FIELDS), self.pick(SUBSCRIPTS));
+        match self.pick(&["bare", "reversed", "boolean", "cmp", "cmp", "cmp", "cmp", "cmp"]) {
+            "bare" => field,
+            "reversed" => format!("{} {} {field}", self.pick(CONSTS), self.pick(OPS)),
+            "boolean" => self.pick(&["0", "1"]).to_string(),
+            _ => format!("{field} {} {}", self.pick(OPS), self.pick(CONSTS)),
+        }
+    }
+}
+
+fn random_matches(n: usize) -> Vec<String> {
+    let mut g = Generator(rand::SeedableRng::seed_from_u64(7));
+    let mut out = std::collections::BTreeSet::new();
+    while out.len() < n {
+        out.insert(g.expr(0));
+    }
+    out.into_iter().collect()
+}
+
+#[test]
+fn ovn_itself_agrees_on_a_thousand_random_matches() {
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let matches = random_matches(1000);
+    let refs: Vec<&str> = matches.iter().map(String::as_str).collect();
+    let verdicts = ovn_verdicts(&ovn, &refs);
+    let (mut refused, mut disagree) = (0, vec![]);
+    for (m, theirs) in refs.iter().zip(&verdicts) {
+        let ours = ovn_match::check(m).err().map(|e| e.message);
+        refused += usize::from(theirs.is_some());
+        let agree = match (&ours, theirs) {
+            (None, None) => true,
+            (Some(a), Some(b)) => a == b,
+            (Some(a), None) => is_stricter(a),
+            (None, Some(_)) => false,
+        };
+        if !agree {
+            disagree.push(format!("{m:?}: ovn-vpcd {ours:?}, OVN {theirs:?}"));
+        }
+    }
+    assert!(disagree.is_empty(), "{}", disagree.join("\n"));
+    assert!(refused > 500 && refused < 1000, "{refused} of 1000 refused by OVN");
+}

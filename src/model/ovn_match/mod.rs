@@ -20,7 +20,8 @@
 //!   address field takes only its own kind of address (`ip6.src == 10.0.0.1`,
 //!   `eth.src == 10.0.0.1`); a constant must fit a subfield's own width
 //!   (`ip4.src[0..7] == 256`, which OVN truncates); and an address set or port
-//!   group is never ordered (`tcp.dst < $set`).
+//!   group is never ordered (`tcp.dst < $set`). These are checked last: when
+//!   OVN would refuse a match anyway, its message is the one given.
 //! - Symbols that make no sense in a router policy (`icmp4.frag_mtu`, which is
 //!   for actions) are left out, and so are rejected.
 //! - Columns are 1-based byte columns; the error's `offset` is 0-based.

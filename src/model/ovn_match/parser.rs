@@ -93,13 +93,16 @@ pub struct Parser<'a> {
     not: bool,
     v4: bool,
     v6: bool,
+    /// The first of our stricter checks to fail: reported only if OVN's
+    /// own checks all pass, so that OVN's message always comes first.
+    stricter: Option<MatchError>,
 }
 
 type Result<T> = std::result::Result<T, MatchError>;
 
 impl<'a> Parser<'a> {
     pub fn new(input: &'a str) -> Parser<'a> {
-        Parser { input, tok: lexer::next(input, 0), not: false, v4: false, v6: false }
+        Parser { input, tok: lexer::next(input, 0), not: false, v4: false, v6: false, stricter: None }
     }
 
     /// The whole input: one expression, then the end.
@@ -107,6 +110,9 @@ impl<'a> Parser<'a> {
         self.expr()?;
         if self.tok.tok != Tok::End {
             return Err(self.syntax("expecting end of input"));
+        }
+        if let Some(e) = self.stricter {
+            return Err(e);
         }
         Ok(match (self.v4, self.v6) {
             (false, false) => Families::Neither,
@@ -348,7 +354,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `make_cmp`: the constants suit the field and the operator.
-    fn compare(&self, f: &Field, r: Relop, c: &Constants) -> Result<()> {
+    fn compare(&mut self, f: &Field, r: Relop, c: &Constants) -> Result<()> {
         let s = f.symbol;
         let field_ty = if s.width > 0 { Type::Integer } else { Type::String };
         if c.ty != Some(field_ty) {
@@ -364,10 +370,12 @@ impl<'a> Parser<'a> {
             }
         }
         if r != Relop::Eq && r != Relop::Ne {
-            let sets = c.in_curlies || c.values.iter().any(|(v, _)| matches!(v, Value::Set));
             let only = "Only == and != operators may be used with";
-            if sets {
+            if c.in_curlies {
                 return Err(self.error(c.start, format!("{only} value sets.")));
+            }
+            if c.values.iter().any(|(v, _)| matches!(v, Value::Set)) {
+                self.defer(c.start, format!("{only} value sets."));
             }
             match s.level {
                 Level::Nominal => return Err(self.error(f.start, format!("{only} nominal field {}.", s.name))),
@@ -408,7 +416,7 @@ impl<'a> Parser<'a> {
     /// One numeric constant against the field: OVN's width check, then
     /// two of ours (a subfield's own width; an address field takes its own
     /// kind of address).
-    fn fits(&self, f: &Field, n: &Number, at: usize) -> Result<()> {
+    fn fits(&mut self, f: &Field, n: &Number, at: usize) -> Result<()> {
         let s = f.symbol;
         let w = n.width();
         if w > s.width {
@@ -417,9 +425,9 @@ impl<'a> Parser<'a> {
         }
         if f.bits < s.width && w > f.bits {
             let high = f.low + f.bits - 1;
-            let why =
-                format!("{w}-bit constant is not compatible with {}-bit field {}[{}..{high}].", f.bits, s.name, f.low);
-            return Err(self.error(at, why));
+            let bits = if high == f.low { format!("{}", f.low) } else { format!("{}..{high}", f.low) };
+            let why = format!("{w}-bit constant is not compatible with {}-bit field {}[{bits}].", f.bits, s.name);
+            self.defer(at, why);
         }
         let kind = match s.kind {
             Kind::Ipv4 => Format::Ipv4,
@@ -430,8 +438,15 @@ impl<'a> Parser<'a> {
         let address = matches!(n.format, Format::Ipv4 | Format::Ipv6 | Format::Mac);
         if f.bits == s.width && address && n.format != kind {
             let why = format!("{} constant is not compatible with {} field {}.", n.format.name(), kind.name(), s.name);
-            return Err(self.error(at, why));
+            self.defer(at, why);
         }
         Ok(())
+    }
+
+    /// Notes a failed stricter check (see [`Parser::stricter`]).
+    fn defer(&mut self, offset: usize, message: String) {
+        if self.stricter.is_none() {
+            self.stricter = Some(MatchError { offset, message });
+        }
     }
 }
