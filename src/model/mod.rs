@@ -13,6 +13,7 @@
 
 pub mod names;
 pub mod notices;
+pub mod ovn_match;
 pub mod validate;
 
 /// A VPC spec with its name.

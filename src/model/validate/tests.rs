@@ -353,3 +353,20 @@ fn the_overlap_refuses_the_subnet_not_yet_in_the_nb() {
     assert_eq!(r[0].to_string(), "Subnet \"a\": cidrBlock: overlaps subnet \"b\" in VPC \"v\"");
     assert!(m.subnets.contains_key("b"));
 }
+
+#[test]
+fn a_policy_match_is_parsed_as_ovn_would_and_a_reroute_hop_follows_its_family() {
+    let (mut v, s) = seed_002();
+    v[0].1.policy_routes[0].match_ = "ip4.src=== 10.0.2.0/24 &&".into();
+    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.kind == "Vpc").collect();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!((r[0].name.as_str(), r[0].field.as_str(), r[0].waiting), ("test-vpc-1", "policyRoutes[0].match", false));
+    assert_eq!(r[0].reason, "column 10: Syntax error at `=' expecting constant.");
+    let (mut v, s) = seed_002();
+    v[0].1.policy_routes[1].match_ = "ip6.src == fd00::/64".into();
+    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.kind == "Vpc").collect();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].field, "policyRoutes[1].nextHopIP");
+    assert_eq!(r[0].reason, "10.0.1.252 is IPv4 but the match refers to IPv6 only");
+    assert!(!r[0].waiting, "a family mismatch is not cured by waiting");
+}

@@ -14,7 +14,7 @@ use ipnet::IpNet;
 
 use super::subnet::is_edge_address;
 use super::{check_name, parse_cidr, parse_ip, reject, wait_for, Model, Rejection, Vpc, MAX_POLICY_PRIORITY};
-use crate::model::{PolicyAction, SubnetSpec, VpcSpec};
+use crate::model::{ovn_match, PolicyAction, SubnetSpec, VpcSpec};
 
 /// Kube-OVN's priority for the per-subnet `allow` policy.
 pub const SUBNET_POLICY_PRIORITY: i64 = 31000;
@@ -152,6 +152,7 @@ pub(super) fn check_vpc(name: &str, spec: &VpcSpec, nets: &VpcNetworks) -> Resul
         if p.match_.trim().is_empty() {
             return Err(bad(f("match"), "must not be empty".into()));
         }
+        let families = ovn_match::check(&p.match_).map_err(|e| bad(f("match"), e.to_string()))?;
         if let Some(s) = nets.reserved_policy(p.priority, &p.match_) {
             return Err(bad(
                 format!("policyRoutes[{i}]"),
@@ -169,6 +170,9 @@ pub(super) fn check_vpc(name: &str, spec: &VpcSpec, nets: &VpcNetworks) -> Resul
                 let mut hops = vec![];
                 for hop in p.next_hop_ip.split(',') {
                     let ip = parse_ip(hop).map_err(|e| bad(f("nextHopIP"), e))?;
+                    if let Some(why) = families.refuses(ip) {
+                        return Err(bad(f("nextHopIP"), why));
+                    }
                     nets.check_hop(&ip).map_err(|e| hop_error(f("nextHopIP"), e))?;
                     hops.push(ip.to_string());
                 }
