@@ -56,15 +56,9 @@ const MAX_MESSAGE: usize = 1024;
 /// Kubernetes object names are at most 253 characters.
 const MAX_NAME: usize = 253;
 
+/// Each part followed by a zero byte, so that parts cannot run into each other.
 fn fnv1a64(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
+    crate::hash::fnv1a64(parts.iter().flat_map(|p| p.bytes().chain(std::iter::once(0))))
 }
 
 /// `<object>.<16 hex digits>`, the object part shortened to fit 253 characters.

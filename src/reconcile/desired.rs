@@ -96,13 +96,7 @@ pub(super) fn col(name: &str, v: Value) -> (String, Value) {
 /// random `00:00:00:xx:xx:xx`; ours are derived from the port name so that
 /// they survive any restart without state).
 pub fn stable_mac(name: &str) -> String {
-    // FNV-1a, 64 bit.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    let b = h.to_be_bytes();
+    let b = crate::hash::fnv1a64(name.bytes()).to_be_bytes();
     format!("0a:00:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
 }
 
