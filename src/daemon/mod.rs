@@ -334,7 +334,7 @@ fn notify_ready(message: &str) -> bool {
 fn count_owned(client: &Client, metrics: &Metrics) {
     let cache = client.cache();
     let mut owned = metrics.owned_rows.lock().expect("metrics lock");
-    for t in reconcile::diff::TABLES {
+    for t in crate::nb::owned_tables() {
         let n = cache
             .table(t)
             .map_or(0, |t| t.by_external_id(reconcile::desired::VENDOR_KEY, reconcile::desired::VENDOR).count());

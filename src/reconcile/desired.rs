@@ -62,16 +62,9 @@ pub struct DesiredRow {
     pub refs: Vec<RowRef>,
 }
 
-/// Tables whose rows live only while referenced (OVSDB garbage-collects them).
+/// A table whose rows are not garbage-collected children (see [`crate::nb::OWNED`]).
 pub fn is_root(table: &str) -> bool {
-    !matches!(
-        table,
-        "Logical_Router_Port"
-            | "Logical_Switch_Port"
-            | "Logical_Router_Static_Route"
-            | "Logical_Router_Policy"
-            | "HA_Chassis"
-    )
+    !crate::nb::is_child(table)
 }
 
 pub fn owner(kind: &str, name: &str) -> String {

@@ -74,7 +74,7 @@ pub fn protection_changed(old: &[Rejection], new: &[Rejection]) -> BTreeSet<Stri
 
 /// Whether any row of `owner` is still in the NB.
 pub fn owns_rows(cache: &Cache, owner: &str) -> bool {
-    diff::TABLES.iter().filter_map(|t| cache.table(t)).any(|t| {
+    crate::nb::owned_tables().filter_map(|t| cache.table(t)).any(|t| {
         t.by_external_id(desired::OWNER_KEY, owner).any(|r| r.external_id(desired::VENDOR_KEY) == Some(desired::VENDOR))
     })
 }
