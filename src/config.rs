@@ -56,10 +56,18 @@ pub struct DaemonSection {
     /// A full reconcile at least this often, even with no trigger.
     #[serde(default = "default_resync")]
     pub resync_seconds: u64,
+    /// The VPC of an OVN subnet that names none (Kube-OVN's default VPC).
+    /// Until a VPC of that name exists, such a subnet waits for it.
+    #[serde(default = "default_vpc")]
+    pub default_vpc: String,
     /// The operator's word that this file may remove most tenants at once
     /// (see `reconcile::removal`); read from the file being loaded.
     #[serde(default)]
     pub allow_mass_removal: bool,
+}
+
+fn default_vpc() -> String {
+    "ovn-cluster".into()
 }
 
 fn default_listen() -> String {
@@ -71,7 +79,12 @@ fn default_resync() -> u64 {
 
 impl Default for DaemonSection {
     fn default() -> Self {
-        DaemonSection { listen: default_listen(), resync_seconds: default_resync(), allow_mass_removal: false }
+        DaemonSection {
+            listen: default_listen(),
+            resync_seconds: default_resync(),
+            default_vpc: default_vpc(),
+            allow_mass_removal: false,
+        }
     }
 }
 
@@ -226,6 +239,7 @@ impl Config {
             let span = s.span();
             let mut spec = s.into_inner();
             let name = spec.name.take().ok_or_else(|| at(Some(span), "[[subnet]] entry without `name`".into()))?;
+            spec.use_default_vpc(&cfg.daemon.default_vpc);
             cfg.subnets.push((name, spec));
         }
         Ok(cfg)

@@ -84,7 +84,23 @@ async fn main() -> ExitCode {
         Command::Crds { json_dir } => crds(json_dir.as_deref()).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("ovn-vpcd: {e:#}");
+        eprintln!("ovn-vpcd: {}", message(&e));
         ExitCode::from(1)
     })
+}
+
+/// The error and its causes, each said once: many of our errors already
+/// carry their source's text, which `{:#}` would print a second time.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }

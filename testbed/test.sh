@@ -11,6 +11,8 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked --lib --bins --tests
+echo "== the daemon's Kubernetes tests again, on Kube-OVN 1.16's own CRDs (../shared/kube-ovn/)"
+OVN_VPCD_TEST_CRDS=kube-ovn cargo test --locked --test kube_daemon --test kube_no_loss
 echo "== testbed API server self-test (kubectl and curl against testbed/kube/apiserver.py)"
 out=$(mktemp)
 if ! testbed/kube/selftest.sh >"$out" 2>&1; then

@@ -236,9 +236,11 @@ fn a_name_taken_by_a_foreign_row_fails_only_its_owner() {
     let out = bed.vpcd("apply");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
+    // Refused before any transaction, naming the row (the NB's own refusal,
+    // applied object by object, remains the fallback for a race).
     assert!(
-        err.contains("refused: Subnet \"net1\": northbound: rows refused by the NB")
-            && err.contains("constraint violation"),
+        err.contains("refused: Subnet \"net1\": name: its router port \"test-vpc-1-net1\"")
+            && err.contains("already taken in the NB by a row ovn-vpcd does not own"),
         "{err}"
     );
     // Everything else converged; the foreign port is untouched.

@@ -116,7 +116,7 @@ pub async fn apply(args: &PassArgs) -> Result<ExitCode> {
     }
     if let Some(m) = mass_removal(args, &cfg, &d, &client) {
         eprintln!("refused: {m}");
-        eprintln!("not applied: 0 changes applied; mass removal refused");
+        eprintln!("applied: 0 changes; mass removal refused, nothing written");
         return Ok(ExitCode::from(1));
     }
     let applied = reconcile::apply(&d.model, &d.rejected, &client, &reconcile::Scope::All).await?;
@@ -126,10 +126,7 @@ pub async fn apply(args: &PassArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         let refused = applied.rejected.len();
-        eprintln!(
-            "not converged: {} changes applied; {refused} objects refused, their rows left as they are",
-            applied.changes
-        );
+        eprintln!("applied: {} changes; {refused} objects refused, their rows left as they are", applied.changes);
         ExitCode::from(1)
     })
 }

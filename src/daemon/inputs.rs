@@ -3,6 +3,7 @@
 //! force) and, with `[kubernetes]`, the Vpc and Subnet resources; what they
 //! validate to together; and the mass-removal guard of each pass.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -11,9 +12,12 @@ use super::metrics::Metrics;
 use super::pods::PodPorts;
 use super::settle::{Decision, Reading, Settle};
 use crate::config::{Config, ConfigError};
-use crate::kube::resources::{merge, Merged, Store};
-use crate::model::validate::{validate, Model, Rejection};
-use crate::ovsdb::Client;
+use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
+use crate::model::names::NbState;
+use crate::model::validate::{validate_in, Model, Rejection};
+use crate::ovsdb::{Cache, Client};
+use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
+use crate::reconcile::nb_state::nb_state;
 use crate::reconcile::removal::{self, MassRemoval, Owned};
 use tokio::time::Instant;
 
@@ -34,10 +38,16 @@ impl Loaded {
 pub struct Desired {
     pub merged: Merged,
     pub model: Arc<Model>,
+    /// Refused objects, whose rows are left as they are: by validation, by
+    /// the merge (a spec that does not decode), and pods whose subnet is
+    /// refused (they keep their ports).
     pub rejected: Vec<Rejection>,
-    /// The pods' ports are in the model: without Kubernetes always; with
-    /// it once every resource was listed and the NB synced (the IPAM is
-    /// rebuilt from both). A pass must not run before.
+    /// What the NB held when this was validated (incumbent names, foreign
+    /// rows): a change of it re-validates.
+    pub nb: NbState,
+    /// Validated against the synced NB, and with Kubernetes every resource
+    /// listed, so the pods' ports are in the model too (the IPAM is rebuilt
+    /// from both). A pass must not run before.
     pub complete: bool,
 }
 
@@ -49,16 +59,28 @@ impl Desired {
             Some(s) => merge(config, s),
             None => Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() },
         };
-        let (mut model, rejected) = validate(&merged.vpcs, &merged.subnets);
+        let nb_now = nb.map(|c| nb_state(&c.cache())).unwrap_or_default();
+        let (mut model, mut rejected) = validate_in(&merged.vpcs, &merged.subnets, &nb_now);
+        // A resource whose spec does not decode keeps its rows as well (a
+        // TOML name clash concerns the resource only: the TOML's object stays).
+        rejected.extend(merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).cloned());
+        let held: BTreeSet<String> = rejected.iter().filter(|r| r.kind == "Subnet").map(|r| r.name.clone()).collect();
         let complete = match (store, nb) {
-            (None, _) => true,
+            (_, None) => false,
+            (None, Some(_)) => true,
             (Some(s), Some(nb)) if s.synced => {
-                pods.update(s, &mut model, nb);
+                pods.update(s, &mut model, nb, &held);
+                rejected.extend(held_pods(&nb.cache(), &held));
                 true
             }
-            _ => false,
+            (Some(_), Some(_)) => false,
         };
-        Desired { merged, model: Arc::new(model), rejected, complete }
+        Desired { merged, model: Arc::new(model), rejected, nb: nb_now, complete }
+    }
+
+    /// The NB no longer holds what this state was validated against.
+    pub fn nb_moved(&self, client: &Client) -> bool {
+        nb_state(&client.cache()) != self.nb
     }
 
     /// Refusals of this state that are not in `before`, for the log.
@@ -193,6 +215,26 @@ impl RemovalGuard {
         self.refused = refused;
         out
     }
+}
+
+/// Pods whose ports sit on a refused subnet's switch: their ports stay as
+/// they are until the subnet is valid again (or deleted).
+fn held_pods(cache: &Cache, held: &BTreeSet<String>) -> Vec<Rejection> {
+    let Some(ports) = cache.table("Logical_Switch_Port") else { return vec![] };
+    let mut out = vec![];
+    for subnet in held {
+        for p in ports.by_external_id("ls", subnet).filter(|p| p.external_id(VENDOR_KEY) == Some(VENDOR)) {
+            let Some(key) = p.external_id(OWNER_KEY).and_then(|o| o.strip_prefix("Pod/")) else { continue };
+            out.push(Rejection {
+                kind: "Pod",
+                name: key.to_string(),
+                field: "subnet".into(),
+                reason: format!("subnet {subnet:?} is refused; the pod's port is kept as it is"),
+                waiting: true,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! hands the reporter the verdicts of each pass; only the leader's loop
 //! reconciles and reports, so only the leader writes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,9 +141,12 @@ async fn keep_store(
 
 /// Writes what the latest report asks for, while leading. A write that
 /// loses a race (409) is retried against the newer object shortly after.
+/// The report is also held against every new store snapshot, so a status
+/// someone else edited is put back at once, not at the next pass (a write
+/// that changes nothing is not sent: this costs no request).
 async fn reporter(
     client: Arc<KubeClient>,
-    store: watch::Receiver<Arc<Store>>,
+    mut store: watch::Receiver<Arc<Store>>,
     mut reports: watch::Receiver<Arc<Report>>,
     leading: watch::Receiver<bool>,
 ) {
@@ -152,12 +155,14 @@ async fn reporter(
     let mut written: HashMap<(String, String), (String, Json)> = HashMap::new();
     // Pod errors already reported by an Event.
     let mut told: HashSet<(String, String)> = HashSet::new();
+    // Status fields the API server prunes, by kind (see `status_patch_without`).
+    let mut pruned: HashMap<&'static str, BTreeSet<String>> = HashMap::new();
     loop {
         let retry = {
             let report = reports.borrow_and_update().clone();
-            let snapshot = store.borrow().clone();
+            let snapshot = store.borrow_and_update().clone();
             if *leading.borrow() && snapshot.synced {
-                write_report(&client, &snapshot, &report, &mut written).await
+                write_report(&client, &snapshot, &report, &mut written, &mut pruned).await
                     | tell_pod_errors(&client, &snapshot, &report, &mut told).await
             } else {
                 false
@@ -168,8 +173,11 @@ async fn reporter(
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 r = reports.changed() => if r.is_err() { return },
             }
-        } else if reports.changed().await.is_err() {
-            return;
+        } else {
+            tokio::select! {
+                r = reports.changed() => if r.is_err() { return },
+                r = store.changed() => if r.is_err() { return },
+            }
         }
     }
 }
@@ -184,11 +192,15 @@ async fn write_report(
     store: &Store,
     report: &Report,
     written: &mut HashMap<(String, String), (String, Json)>,
+    pruned: &mut HashMap<&'static str, BTreeSet<String>>,
 ) -> bool {
     let mut retry = false;
     let now = wall_clock();
     for v in &report.verdicts {
         let Some(seen) = store.of_kind(v.kind).get(&v.name) else { continue };
+        if seen.pointer("/metadata/generation").and_then(Json::as_i64) != v.generation {
+            continue; // a newer spec: the next pass decides
+        }
         let key = (v.kind.to_string(), v.name.clone());
         let current = match written.get(&key) {
             Some((from, ours)) if from == resource_version(seen) => ours.clone(),
@@ -207,8 +219,13 @@ async fn write_report(
                 }
             }
         }
-        match status::report(client, v.kind, &current, &v.outcome, &v.fields, &now).await {
+        let skip = pruned.entry(v.kind).or_default();
+        match status::report_without(client, v.kind, &current, &v.outcome, &v.fields, &now, skip).await {
             Ok(r) => {
+                if !r.pruned.is_empty() {
+                    tracing::info!(kind = v.kind, fields = ?r.pruned, "status fields pruned by the CRD schema; not written again");
+                    skip.extend(r.pruned);
+                }
                 if let Some(o) =
                     r.written.or_else(|| (resource_version(&current) != resource_version(seen)).then_some(current))
                 {

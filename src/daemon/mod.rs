@@ -195,9 +195,21 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                         metrics.pods_without_address.store(pod_ports.errors().len() as u64, Ordering::Relaxed);
                         let using = |s: &str| pod_ports.using(s);
                         let verdicts = verdicts(&store, &desired.merged, &desired.model, &applied.rejected, using);
+                        // A finalizer goes only once the NB shows none of the object's rows.
+                        let cache = client.cache();
+                        let finalize = desired
+                            .merged
+                            .deleting
+                            .iter()
+                            .filter(|(kind, name)| {
+                                !reconcile::owns_rows(&cache, &crate::reconcile::desired::owner(kind, name))
+                            })
+                            .cloned()
+                            .collect();
+                        drop(cache);
                         k.report(Report {
                             verdicts,
-                            finalize: desired.merged.deleting.clone(),
+                            finalize,
                             pods: pod_ports.addresses(&desired.model),
                             pod_errors: pod_ports.errors(),
                             model: desired.model.clone(),
@@ -234,7 +246,11 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         let mut inputs_changed = |new: Desired, desired: &mut Desired, pending: &mut Option<Scope>| {
             new.log_news(Some(desired));
             let scope = match &applied_model {
-                Some(old) => Scope::Owners(reconcile::changed_owners(old, &new.model)),
+                Some(old) => {
+                    let mut owners = reconcile::changed_owners(old, &new.model);
+                    owners.extend(reconcile::protection_changed(&desired.rejected, &new.rejected));
+                    Scope::Owners(owners)
+                }
                 None => Scope::All,
             };
             // Even with no object to re-derive, a pass reports the new
@@ -251,6 +267,11 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 if r.is_err() { return Ok(()) }
                 let generation = *changes.borrow_and_update();
                 if accounted != Some(generation) {
+                    if desired.complete && desired.nb_moved(&client) {
+                        // A name taken or freed, a pod port moved: validate anew.
+                        let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+                        inputs_changed(new, &mut desired, &mut pending);
+                    }
                     // Drift, or anyone's commit: check everything.
                     pending = widen(pending.take(), Scope::All);
                     next_pass = Some(Instant::now() + DEBOUNCE);
@@ -328,7 +349,7 @@ fn notify_ready(message: &str) -> bool {
 fn count_owned(client: &Client, metrics: &Metrics) {
     let cache = client.cache();
     let mut owned = metrics.owned_rows.lock().expect("metrics lock");
-    for t in reconcile::diff::TABLES {
+    for t in crate::nb::owned_tables() {
         let n = cache
             .table(t)
             .map_or(0, |t| t.by_external_id(reconcile::desired::VENDOR_KEY, reconcile::desired::VENDOR).count());

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::ipam::{Ipam, PodAddress};
-use crate::kube::pods::{requested, restore_from_annotations, wants_port};
+use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
 use crate::model::validate::Model;
 use crate::ovsdb::{Cache, Client};
@@ -43,13 +43,22 @@ impl PodPorts {
 
     /// Fills `model.pods` for the pods of `store`, allocating and releasing.
     /// The NB is read once, for the first restore.
-    pub fn update(&mut self, store: &Store, model: &mut Model, nb: &Client) {
+    /// `held`: subnets refused this pass but not deleted; their pods keep
+    /// their addresses (and, by the caller's protection, their ports).
+    pub fn update(&mut self, store: &Store, model: &mut Model, nb: &Client, held: &BTreeSet<String>) {
         let ipam = self.ipam.get_or_insert_with(|| restored(store, model, &nb.cache()));
-        for e in ipam.sync_subnets(model).evicted {
+        for e in ipam.sync_subnets_holding(model, held).evicted {
             tracing::warn!(evicted = %e, "pod address released: its subnet changed");
         }
         let mut wanted = BTreeSet::new();
         for (key, pod) in &store.pods {
+            let on_held = ipam.lookup(key).map(|a| a.subnet.as_str()).or_else(|| annotation(pod, LOGICAL_SWITCH));
+            if on_held.is_some_and(|s| held.contains(s)) && !is_deleting(pod) {
+                // Its subnet waits or is refused: the pod keeps what it has.
+                self.errors.remove(key);
+                wanted.insert(key.clone());
+                continue;
+            }
             let result = match wants_port(pod, model) {
                 Ok(Some(subnet)) => {
                     let (ip, mac) = requested(pod);

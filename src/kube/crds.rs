@@ -43,6 +43,85 @@ mod tests {
         }
     }
 
+    /// Kube-OVN 1.16's own CRD manifest (a test fixture beside the repository).
+    pub(crate) fn kube_ovn_crds() -> Vec<Json> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/kube-ovn/kube-ovn-crd-v1.16.2.yaml");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_yaml::Deserializer::from_str(&text)
+            .map(|d| <Json as serde::Deserialize>::deserialize(d).unwrap())
+            .filter(|d| d.is_object())
+            .collect()
+    }
+
+    /// Every property path of `theirs` that `ours` lacks or types differently.
+    fn schema_gaps(theirs: &Json, ours: &Json, path: &str, out: &mut Vec<String>) {
+        let int_or_string = |s: &Json| s["x-kubernetes-int-or-string"] == true;
+        if theirs["type"] != ours["type"] && !(int_or_string(theirs) && int_or_string(ours)) {
+            out.push(format!("{path}: type {} here, {} in Kube-OVN's", ours["type"], theirs["type"]));
+        }
+        if theirs["x-kubernetes-preserve-unknown-fields"] == true
+            && ours["x-kubernetes-preserve-unknown-fields"] != true
+        {
+            out.push(format!("{path}: Kube-OVN's keeps unknown fields"));
+        }
+        for (k, t) in theirs["properties"].as_object().into_iter().flatten() {
+            let sub = format!("{path}.{k}");
+            match ours["properties"].get(k) {
+                Some(o) => schema_gaps(t, o, &sub, out),
+                None => out.push(format!("{sub}: missing")),
+            }
+        }
+        for (key, mark) in [("items", "[]"), ("additionalProperties", "{}")] {
+            if theirs[key].is_object() {
+                match ours.get(key).filter(|o| o.is_object()) {
+                    Some(o) => schema_gaps(&theirs[key], o, &format!("{path}{mark}"), out),
+                    None => out.push(format!("{path}{mark}: missing")),
+                }
+            }
+        }
+    }
+
+    /// Ours accept every field of Kube-OVN's CRDs for the eight kinds, with the
+    /// same type, names, scope and subresources, and show its printer columns.
+    #[test]
+    fn every_kube_ovn_field_is_accepted_with_its_type() {
+        let theirs = kube_ovn_crds();
+        let mut gaps = vec![];
+        for (plural, y) in CRDS {
+            let ours = to_json(y).unwrap();
+            let name = format!("{plural}.kubeovn.io");
+            let t = theirs.iter().find(|d| d["metadata"]["name"] == *name).unwrap_or_else(|| panic!("{name}"));
+            for key in ["scope", "names"] {
+                if ours["spec"][key] != t["spec"][key] {
+                    gaps.push(format!(
+                        "{plural}: spec.{key} {} here, {} in Kube-OVN's",
+                        ours["spec"][key], t["spec"][key]
+                    ));
+                }
+            }
+            let (ov, tv) = (&ours["spec"]["versions"][0], &t["spec"]["versions"][0]);
+            let subresources = |v: &Json| v["subresources"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>());
+            if subresources(ov) != subresources(tv) {
+                gaps.push(format!(
+                    "{plural}: subresources {:?} here, {:?} in Kube-OVN's",
+                    subresources(ov),
+                    subresources(tv)
+                ));
+            }
+            for c in tv["additionalPrinterColumns"].as_array().into_iter().flatten() {
+                let col =
+                    |c: &Json| (c["name"].as_str().map(str::to_lowercase), c["type"].clone(), c["jsonPath"].clone());
+                if !ov["additionalPrinterColumns"].as_array().into_iter().flatten().any(|o| col(o) == col(c)) {
+                    gaps.push(format!("{plural}: printer column {} missing", c["name"]));
+                }
+            }
+            let mut paths = vec![];
+            schema_gaps(&tv["schema"]["openAPIV3Schema"], &ov["schema"]["openAPIV3Schema"], plural, &mut paths);
+            gaps.extend(paths);
+        }
+        assert!(gaps.is_empty(), "{} gaps:\n{}", gaps.len(), gaps.join("\n"));
+    }
+
     /// Every field the Rust model can hold is in the CRD's schema, spelled the same.
     #[test]
     fn schemas_accept_every_model_field() {

@@ -7,6 +7,11 @@
 //! time, so a retried POST of the same Event finds it (409) instead of
 //! creating a second one. When to post at all is decided by the caller
 //! (`status::report` posts only when a status write changed the verdict).
+//!
+//! Each Event is also a complete `events.k8s.io/v1` Event: `eventTime`
+//! (MicroTime), `reportingComponent` (v1's `reportingController`),
+//! `reportingInstance` (this host) and `action` are set, which the API
+//! server requires of any Event with an `eventTime`.
 
 use serde_json::{json, Value as Json};
 
@@ -17,21 +22,43 @@ use crate::model::validate::Rejection;
 /// `source.component` and `reportingComponent` of our Events.
 pub const COMPONENT: &str = "ovn-vpcd";
 
+/// `reportingInstance`: this host's name, read once (`ovn-vpcd` if unknown).
+fn reporting_instance() -> &'static str {
+    static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    INSTANCE.get_or_init(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        let host = host.trim();
+        let host = if host.is_empty() { COMPONENT } else { host };
+        truncate(host, 128)
+    })
+}
+
+/// What the daemon was doing when it saw what an Event reports (`action`).
+fn action_of(reason: &str) -> &'static str {
+    match reason {
+        super::status::REASON_VALIDATION_FAILED => "Validate",
+        "AddressNotAllocated" => "AllocateAddress",
+        _ => "Reconcile",
+    }
+}
+
+/// An RFC 3339 time as Kubernetes' MicroTime (six fractional digits).
+fn micro_time(rfc3339: &str) -> String {
+    let Some(body) = rfc3339.strip_suffix('Z') else { return rfc3339.to_string() };
+    let (secs, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(6).collect();
+    format!("{secs}.{digits}Z")
+}
+
 /// Longest message we send (Kubernetes' event note limit is 1 KiB).
 const MAX_MESSAGE: usize = 1024;
 
 /// Kubernetes object names are at most 253 characters.
 const MAX_NAME: usize = 253;
 
+/// Each part followed by a zero byte, so that parts cannot run into each other.
 fn fnv1a64(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
+    crate::hash::fnv1a64(parts.iter().flat_map(|p| p.bytes().chain(std::iter::once(0))))
 }
 
 /// `<object>.<16 hex digits>`, the object part shortened to fit 253 characters.
@@ -72,6 +99,9 @@ pub fn warning_event(kind: &str, object: &Json, reason: &str, message: &str, now
         "type": "Warning",
         "source": { "component": COMPONENT },
         "reportingComponent": COMPONENT,
+        "reportingInstance": reporting_instance(),
+        "action": action_of(reason),
+        "eventTime": micro_time(now),
         "firstTimestamp": now,
         "lastTimestamp": now,
         "count": 1,
@@ -123,6 +153,12 @@ mod tests {
         assert_eq!(e["message"], "cidrBlock: bad");
         assert_eq!(e["source"]["component"], "ovn-vpcd");
         assert_eq!((e["count"].as_i64(), e["firstTimestamp"].as_str()), (Some(1), Some("2024-05-01T10:00:00Z")));
+        // What events.k8s.io/v1 requires of an Event.
+        assert_eq!(e["eventTime"], "2024-05-01T10:00:00.000000Z");
+        assert_eq!((e["reportingComponent"].as_str(), e["action"].as_str()), (Some("ovn-vpcd"), Some("Validate")));
+        assert!(!e["reportingInstance"].as_str().unwrap().is_empty());
+        assert_eq!(micro_time("2024-05-01T10:00:00.123456Z"), "2024-05-01T10:00:00.123456Z");
+        assert_eq!(micro_time("2024-05-01T10:00:00.5Z"), "2024-05-01T10:00:00.500000Z");
         let name = e["metadata"]["name"].as_str().unwrap();
         assert!(name.starts_with("s1.") && name.len() == 3 + 16, "{name}");
         // Deterministic: the same event twice has the same name; another time, another name.

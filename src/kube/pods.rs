@@ -71,15 +71,20 @@ fn annotations(pod: &Json) -> Option<&Map<String, Json>> {
 }
 
 /// A non-empty annotation, trimmed.
-fn annotation<'a>(pod: &'a Json, key: &str) -> Option<&'a str> {
+pub fn annotation<'a>(pod: &'a Json, key: &str) -> Option<&'a str> {
     annotations(pod)?.get(key)?.as_str().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// The object has a `deletionTimestamp`.
+pub fn is_deleting(obj: &Json) -> bool {
+    obj.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
 }
 
 /// The subnet the pod's port belongs in, or `None` when it gets no port
 /// (see the module documentation for the rules).
 pub fn wants_port(pod: &Json, model: &Model) -> Result<Option<String>, PodError> {
     let key = pod_key(pod).ok_or(PodError::NoKey)?;
-    if pod.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
+    if is_deleting(pod)
         || pod.pointer("/spec/hostNetwork").and_then(Json::as_bool) == Some(true)
         || matches!(pod.pointer("/status/phase").and_then(Json::as_str), Some("Succeeded" | "Failed"))
     {

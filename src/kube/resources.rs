@@ -24,6 +24,8 @@ pub const FINALIZER: &str = "kubeovn.io/ovn-vpcd";
 pub const VPCS: &str = "/apis/kubeovn.io/v1/vpcs";
 pub const SUBNETS: &str = "/apis/kubeovn.io/v1/subnets";
 pub const PODS: &str = "/api/v1/pods";
+/// `Rejection::field` of a resource refused because the TOML defines its name.
+pub const NAME_CLASH_FIELD: &str = "metadata.name";
 
 /// Applies one watch event of `kind` (`"Vpc"` or `"Subnet"`).
 /// Pods are keyed `<namespace>/<name>`, the resources by name.
@@ -143,7 +145,7 @@ fn merge_kind<T: serde::de::DeserializeOwned>(
             merged.refused.push(Rejection {
                 kind,
                 name: name.clone(),
-                field: "metadata.name".into(),
+                field: NAME_CLASH_FIELD.into(),
                 reason: "also defined in the TOML configuration, which stays in force".into(),
                 waiting: false,
             });
@@ -163,6 +165,9 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
     let mut subnets: Vec<(String, SubnetSpec)> = vec![];
     merge_kind("Vpc", &config.vpcs, &store.vpcs, &mut vpcs, &mut merged);
     merge_kind("Subnet", &config.subnets, &store.subnets, &mut subnets, &mut merged);
+    for (_, s) in &mut subnets {
+        s.use_default_vpc(&config.daemon.default_vpc);
+    }
     merged.vpcs.extend(vpcs);
     merged.subnets.extend(subnets);
     merged
@@ -175,6 +180,9 @@ pub struct Verdict {
     pub name: String,
     pub outcome: Outcome,
     pub fields: StatusFields,
+    /// The `metadata.generation` the verdict was made for: a newer spec
+    /// waits for the next pass's verdict.
+    pub generation: Option<i64>,
 }
 
 /// The verdicts after a pass that converged: every live resource is Ready,
@@ -196,17 +204,21 @@ pub fn verdicts(
             if is_deleting(obj) {
                 continue;
             }
+            let notices: Vec<_> = model.notices.iter().filter(|n| n.kind == kind && n.name == *name).cloned().collect();
+            let ready = || if notices.is_empty() { Outcome::Ready } else { Outcome::ReadyExcept(notices.clone()) };
             let (outcome, fields) = match refusal(kind, name) {
                 Some(r) => (Outcome::from_rejection(r), StatusFields::None),
+                // After a pass that converged, the VPC's router exists: standby, as Kube-OVN says.
                 None => match kind {
-                    "Vpc" => (Outcome::Ready, StatusFields::Vpc(VpcFields::of(model, name, false))),
+                    "Vpc" => (ready(), StatusFields::Vpc(VpcFields::of(model, name, true))),
                     _ => match model.subnets.get(name) {
-                        Some(s) => (Outcome::Ready, StatusFields::Subnet(SubnetUsage::of(s, using(name)))),
+                        Some(s) => (ready(), StatusFields::Subnet(SubnetUsage::of(s, using(name)))),
                         None => (Outcome::Pending, StatusFields::None),
                     },
                 },
             };
-            out.push(Verdict { kind, name: name.clone(), outcome, fields });
+            let generation = obj.pointer("/metadata/generation").and_then(Json::as_i64);
+            out.push(Verdict { kind, name: name.clone(), outcome, fields, generation });
         }
     }
     out
@@ -297,5 +309,59 @@ mod tests {
         let m = merge(&Config::default(), &s);
         assert!(m.vpcs.is_empty());
         assert_eq!(m.refused[0].field, "spec");
+    }
+
+    /// Kube-OVN's own fields (its controller writes `enableLb` into every
+    /// subnet) are accepted and named on the status; a field Kube-OVN does
+    /// not have either is refused by name; a subnet without `vpc` is the
+    /// default VPC's and waits for it.
+    #[test]
+    fn kube_ovn_fields_are_accepted_and_noticed_and_typos_refused() {
+        let mut s = Store { synced: true, ..Store::default() };
+        s.vpcs.insert(
+            "v".into(),
+            arc("Vpc", "v", json!({"enableExternal": true, "defaultSubnet": "s", "vpcPeerings": []})),
+        );
+        s.subnets.insert(
+            "s".into(),
+            arc(
+                "Subnet",
+                "s",
+                json!({"vpc": "v", "cidrBlock": "10.9.0.0/24", "enableLb": true, "vlan": "vlan1",
+                                      "u2oInterconnection": false, "acls": [], "provider": "ovn",
+                                      "gatewayType": "distributed", "excludeIps": ["10.9.0.1"]}),
+            ),
+        );
+        s.subnets.insert(
+            "typo".into(),
+            arc("Subnet", "typo", json!({"vpc": "v", "cidrBlock": "10.8.0.0/24", "enableLB": true})),
+        );
+        s.subnets.insert("nodefault".into(), arc("Subnet", "nodefault", json!({"cidrBlock": "10.7.0.0/24"})));
+        let m = merge(&Config::default(), &s);
+        assert_eq!(m.refused.len(), 1, "{:?}", m.refused);
+        assert!(
+            m.refused[0].to_string().starts_with("Subnet \"typo\": spec: unknown field `enableLB`"),
+            "{:?}",
+            m.refused
+        );
+        let (model, rejected) = validate(&m.vpcs, &m.subnets);
+        assert_eq!(rejected.len(), 1, "{rejected:?}");
+        assert!(
+            rejected[0].waiting
+                && rejected[0].to_string() == "Subnet \"nodefault\": vpc: VPC \"ovn-cluster\" is not defined"
+        );
+        let v = verdicts(&s, &m, &model, &rejected, |_| 0);
+        let of = |n: &str| v.iter().find(|v| v.name == n).unwrap();
+        let fields = |n: &str| match &of(n).outcome {
+            Outcome::ReadyExcept(ns) => ns.iter().map(|n| (n.field.as_str(), n.effect)).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        use crate::model::validate::Effect::{NoEffect, NotRealised};
+        assert_eq!(fields("v"), [("enableExternal", NotRealised), ("defaultSubnet", NotRealised)]);
+        assert_eq!(fields("s"), [("vlan", NotRealised), ("enableLb", NoEffect)]);
+        match &of("v").fields {
+            StatusFields::Vpc(f) => assert!(f.standby, "the router exists once the pass converged"),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -26,6 +26,7 @@
 //! Conflict and the caller re-reads and recomputes instead of erasing a
 //! condition it never saw.
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -33,7 +34,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::client::{KubeClient, KubeError};
 use super::events;
-use crate::model::validate::{Model, Rejection, Subnet};
+use crate::model::validate::{Effect, Model, Notice, Rejection, Subnet};
 
 /// Condition reasons (CamelCase, as the CRD's `reason` pattern requires).
 pub const REASON_VALIDATED: &str = "Validated";
@@ -42,6 +43,8 @@ pub const REASON_RECONCILED: &str = "Reconciled";
 pub const REASON_RECONCILING: &str = "Reconciling";
 pub const REASON_NB_REFUSED: &str = "NorthboundRefused";
 pub const REASON_WAITING: &str = "WaitingForDependency";
+pub const REASON_REALISED: &str = "Realised";
+pub const REASON_NOT_REALISED: &str = "FieldsNotRealised";
 
 /// The CRDs' `maxLength` of a condition message.
 const MAX_MESSAGE: usize = 32768;
@@ -71,6 +74,10 @@ impl StatusError {
 pub enum Outcome {
     /// Valid and realised in the northbound database.
     Ready,
+    /// Valid and realised in the northbound database, except for the fields
+    /// named (each accepted but not realised, or of no effect here): the
+    /// `Realised` condition names them, and `Ready` claims only the rest.
+    ReadyExcept(Vec<Notice>),
     /// Valid; the northbound database does not show it yet.
     Pending,
     /// Refused by validation: `Validated=False`, `Ready=False`.
@@ -97,28 +104,50 @@ impl Outcome {
         }
     }
 
-    /// `(type, status, reason, message)` of `Validated` and `Ready`.
-    fn conditions(&self) -> [(&'static str, &'static str, &'static str, String); 2] {
+    /// `(type, status, reason, message)` of `Validated`, `Ready` and, for a
+    /// realised object, `Realised`.
+    fn conditions(&self) -> Vec<(&'static str, &'static str, &'static str, String)> {
         let valid = ("Validated", "True", REASON_VALIDATED, "the spec is valid".to_string());
+        const REALISED: &str = "realised in the OVN northbound database";
+        let all = ("Realised", "True", REASON_REALISED, "every field is realised".to_string());
         match self {
-            Outcome::Ready => {
-                [valid, ("Ready", "True", REASON_RECONCILED, "realised in the OVN northbound database".into())]
+            Outcome::Ready => vec![valid, ("Ready", "True", REASON_RECONCILED, REALISED.into()), all],
+            Outcome::ReadyExcept(notices) => {
+                let of = |e: Effect| notices.iter().filter(move |n| n.effect == e);
+                let list = |e: Effect| of(e).map(|n| format!("{}: {}", n.field, n.what)).collect::<Vec<_>>().join("; ");
+                let missing: Vec<&str> = of(Effect::NotRealised).map(|n| n.field.as_str()).collect();
+                let no_effect = list(Effect::NoEffect);
+                let (ready, realised) = if missing.is_empty() {
+                    let m = format!("every field with an effect here is realised; no effect: {no_effect}");
+                    (REALISED.to_string(), ("Realised", "True", REASON_REALISED, m))
+                } else {
+                    let mut m = format!("not realised: {}", list(Effect::NotRealised));
+                    if !no_effect.is_empty() {
+                        m += &format!("; no effect: {no_effect}");
+                    }
+                    let ready = format!("{REALISED}, except {} (see condition Realised)", missing.join(", "));
+                    (ready, ("Realised", "False", REASON_NOT_REALISED, m))
+                };
+                let realised = (realised.0, realised.1, realised.2, truncate(&realised.3, MAX_MESSAGE));
+                vec![valid, ("Ready", "True", REASON_RECONCILED, truncate(&ready, MAX_MESSAGE)), realised]
             }
-            Outcome::Pending => [
+            Outcome::Pending => vec![
                 valid,
                 ("Ready", "Unknown", REASON_RECONCILING, "waiting for the OVN northbound database to show it".into()),
             ],
             Outcome::Rejected(r) => {
                 let m = rejection_message(r);
-                [
+                vec![
                     ("Validated", "False", REASON_VALIDATION_FAILED, m.clone()),
                     ("Ready", "False", REASON_VALIDATION_FAILED, m),
                 ]
             }
             Outcome::Refused { message } => {
-                [valid, ("Ready", "False", REASON_NB_REFUSED, truncate(message, MAX_MESSAGE))]
+                vec![valid, ("Ready", "False", REASON_NB_REFUSED, truncate(message, MAX_MESSAGE))]
             }
-            Outcome::Waiting { message } => [valid, ("Ready", "False", REASON_WAITING, truncate(message, MAX_MESSAGE))],
+            Outcome::Waiting { message } => {
+                vec![valid, ("Ready", "False", REASON_WAITING, truncate(message, MAX_MESSAGE))]
+            }
         }
     }
 
@@ -129,7 +158,7 @@ impl Outcome {
             Outcome::Refused { message } => Some((REASON_NB_REFUSED, truncate(message, MAX_MESSAGE))),
             // Often an ordering artefact (`kubectl apply` of a VPC before its
             // subnets): the status says so, without a Warning.
-            Outcome::Ready | Outcome::Pending | Outcome::Waiting { .. } => None,
+            Outcome::Ready | Outcome::ReadyExcept(_) | Outcome::Pending | Outcome::Waiting { .. } => None,
         }
     }
 }
@@ -361,6 +390,9 @@ pub fn desired_status(current: &Json, outcome: &Outcome, fields: &StatusFields, 
         }
         match ours.iter().find(|o| Some(o.0) == ty) {
             Some(o) => conditions.push(condition(Some(c), o, generation, now)),
+            // Ours, but this outcome says nothing about it (an object not
+            // realised at all has no `Realised`): dropped, not left stale.
+            None if ty == Some("Realised") => {}
             None => conditions.push(c.clone()),
         }
     }
@@ -382,7 +414,22 @@ pub fn desired_status(current: &Json, outcome: &Outcome, fields: &StatusFields, 
 /// already says all of it. The patch carries `metadata.resourceVersion` as a
 /// precondition (see the module docs).
 pub fn status_patch(current: &Json, outcome: &Outcome, fields: &StatusFields, now: &str) -> Option<Json> {
-    let want = desired_status(current, outcome, fields, now);
+    status_patch_without(current, outcome, fields, now, &BTreeSet::new())
+}
+
+/// [`status_patch`] leaving out the status fields in `pruned`: those the
+/// API server dropped from an earlier write (a CRD schema without them, such
+/// as Kube-OVN's without `status.observedGeneration`). Without this, every
+/// write would look undone and be repeated forever.
+pub fn status_patch_without(
+    current: &Json,
+    outcome: &Outcome,
+    fields: &StatusFields,
+    now: &str,
+    pruned: &BTreeSet<String>,
+) -> Option<Json> {
+    let mut want = desired_status(current, outcome, fields, now);
+    want.retain(|k, _| !pruned.contains(k));
     let have = current.get("status");
     if want.iter().all(|(k, v)| have.and_then(|s| s.get(k)).is_some_and(|h| same(h, v))) {
         return None;
@@ -392,6 +439,13 @@ pub fn status_patch(current: &Json, outcome: &Outcome, fields: &StatusFields, no
         patch["metadata"] = json!({ "resourceVersion": rv });
     }
     Some(patch)
+}
+
+/// The status fields of `patch` that `written` (the object the API server
+/// returned) does not have: pruned by its schema.
+fn pruned_fields(patch: &Json, written: &Json) -> Vec<String> {
+    let sent = patch["status"].as_object().into_iter().flatten().map(|(k, _)| k);
+    sent.filter(|k| written.pointer(&format!("/status/{k}")).is_none()).cloned().collect()
 }
 
 /// Did the verdict (status, reason, message of `Validated` and `Ready`) change?
@@ -430,6 +484,9 @@ pub struct Reported {
     pub written: Option<Json>,
     /// A Warning Event was created (or already existed under its name).
     pub event: bool,
+    /// Status fields the API server dropped from the write (see
+    /// [`status_patch_without`]).
+    pub pruned: Vec<String>,
 }
 
 /// Brings one object's status in line with `outcome` and `fields`: writes
@@ -444,22 +501,36 @@ pub async fn report(
     fields: &StatusFields,
     now: &str,
 ) -> Result<Reported, StatusError> {
+    report_without(client, kind, current, outcome, fields, now, &BTreeSet::new()).await
+}
+
+/// [`report`], leaving out the status fields in `pruned`.
+pub async fn report_without(
+    client: &KubeClient,
+    kind: &str,
+    current: &Json,
+    outcome: &Outcome,
+    fields: &StatusFields,
+    now: &str,
+    pruned: &BTreeSet<String>,
+) -> Result<Reported, StatusError> {
     let name = current
         .pointer("/metadata/name")
         .and_then(Json::as_str)
         .ok_or_else(|| StatusError::NoName(kind.to_string()))?;
     let path = object_path(kind, name).ok_or_else(|| StatusError::UnknownKind(kind.to_string()))?;
-    let Some(patch) = status_patch(current, outcome, fields, now) else {
+    let Some(patch) = status_patch_without(current, outcome, fields, now, pruned) else {
         return Ok(Reported::default());
     };
     let written = write_status(client, &path, &patch).await?;
+    let pruned = pruned_fields(&patch, &written);
     let mut event = false;
     if let Some((reason, message)) = outcome.warning().filter(|_| verdict_changed(current, outcome)) {
         let ev = events::warning_event(kind, &written, reason, &message, now);
         events::post_event(client, &ev).await?;
         event = true;
     }
-    Ok(Reported { written: Some(written), event })
+    Ok(Reported { written: Some(written), event, pruned })
 }
 
 #[cfg(test)]

@@ -360,7 +360,9 @@ async fn supervise(shared: Arc<Shared>, cfg: ClientConfig) {
         let mut synced = false;
         let err = session(&shared, &cfg, remote, &mut synced).await;
         *shared.rpc.lock().expect("rpc lock") = None;
-        let reason = format!("{remote}: {err}");
+        // Errors of opening a remote already name it.
+        let text = err.to_string();
+        let reason = if text.starts_with(&remote.to_string()) { text } else { format!("{remote}: {text}") };
         shared.set_state(ConnState::Disconnected { reason: reason.clone() });
         if matches!(err, SessionError::Conn(ConnError::Shutdown)) {
             return;

@@ -21,8 +21,9 @@ pub const OWNER_KEY: &str = "ovn-vpcd/owner";
 /// Identity of the row among the daemon's rows of its table.
 pub const ID_KEY: &str = "ovn-vpcd/id";
 
-/// Kube-OVN's priority for the per-subnet `allow` policy.
-pub const SUBNET_POLICY_PRIORITY: i64 = 31000;
+pub use crate::model::names::{router_port_name, switch_port_name};
+use crate::model::validate::subnet_policy_match;
+pub use crate::model::validate::SUBNET_POLICY_PRIORITY;
 /// DHCP `mtu` default: 1500 less Geneve's 100, as Kube-OVN.
 pub const DEFAULT_MTU: u32 = 1400;
 
@@ -61,16 +62,9 @@ pub struct DesiredRow {
     pub refs: Vec<RowRef>,
 }
 
-/// Tables whose rows live only while referenced (OVSDB garbage-collects them).
+/// A table whose rows are not garbage-collected children (see [`crate::nb::OWNED`]).
 pub fn is_root(table: &str) -> bool {
-    !matches!(
-        table,
-        "Logical_Router_Port"
-            | "Logical_Switch_Port"
-            | "Logical_Router_Static_Route"
-            | "Logical_Router_Policy"
-            | "HA_Chassis"
-    )
+    !crate::nb::is_child(table)
 }
 
 pub fn owner(kind: &str, name: &str) -> String {
@@ -95,21 +89,8 @@ pub(super) fn col(name: &str, v: Value) -> (String, Value) {
 /// random `00:00:00:xx:xx:xx`; ours are derived from the port name so that
 /// they survive any restart without state).
 pub fn stable_mac(name: &str) -> String {
-    // FNV-1a, 64 bit.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    let b = h.to_be_bytes();
+    let b = crate::hash::fnv1a64(name.bytes()).to_be_bytes();
     format!("0a:00:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
-}
-
-pub fn router_port_name(vpc: &str, subnet: &str) -> String {
-    format!("{vpc}-{subnet}")
-}
-pub fn switch_port_name(subnet: &str, vpc: &str) -> String {
-    format!("{subnet}-{vpc}")
 }
 
 /// All desired rows, sorted by (table, id).
@@ -243,7 +224,11 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
         }
     }
     for (a, b) in s.excludes.iter().filter(|(a, _)| a.is_ipv4()) {
-        v4_excludes.push(if a == b { a.to_string() } else { format!("{a}..{b}") });
+        let e = if a == b { a.to_string() } else { format!("{a}..{b}") };
+        // Kube-OVN lists the gateway in excludeIps itself: once is enough.
+        if !v4_excludes.contains(&e) {
+            v4_excludes.push(e);
+        }
     }
     if other_config.contains_key("subnet") {
         other_config.insert("exclude_ips", v4_excludes.join(" "));
@@ -315,8 +300,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
     });
     // As Kube-OVN: traffic to the subnet itself is never rerouted.
     for c in &s.cidrs {
-        let af = if c.addr().is_ipv4() { "ip4" } else { "ip6" };
-        let m = format!("{af}.dst == {c}");
+        let m = subnet_policy_match(c);
         let id = format!("policy:{vpc}:{SUBNET_POLICY_PRIORITY}:{m}");
         out.push(DesiredRow {
             table: "Logical_Router_Policy",

@@ -12,6 +12,7 @@
 
 pub mod desired;
 pub mod diff;
+pub mod nb_state;
 pub mod pod_rows;
 pub mod removal;
 
@@ -19,7 +20,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::model::validate::{validate, Model, Rejection};
+use crate::model::validate::{validate_in, Model, Rejection};
 use crate::model::{NamedSubnet, NamedVpc};
 use crate::ovsdb::{Cache, Client, ClientError, Op, OpResult, Outcome};
 use desired::{desired_rows_in, owner};
@@ -63,6 +64,22 @@ pub fn changed_owners(old: &Model, new: &Model) -> BTreeSet<String> {
     out
 }
 
+/// The owners whose protection changed between two sets of refusals: a
+/// refused object's rows are left alone, so when it is no longer refused
+/// (valid again, or gone) its rows must be planned anew.
+pub fn protection_changed(old: &[Rejection], new: &[Rejection]) -> BTreeSet<String> {
+    let set = |r: &[Rejection]| r.iter().map(|r| owner(r.kind, &r.name)).collect::<BTreeSet<_>>();
+    let (a, b) = (set(old), set(new));
+    a.symmetric_difference(&b).cloned().collect()
+}
+
+/// Whether any row of `owner` is still in the NB.
+pub fn owns_rows(cache: &Cache, owner: &str) -> bool {
+    crate::nb::owned_tables().filter_map(|t| cache.table(t)).any(|t| {
+        t.by_external_id(desired::OWNER_KEY, owner).any(|r| r.external_id(desired::VENDOR_KEY) == Some(desired::VENDOR))
+    })
+}
+
 /// What one plan decided, with the model it was made from.
 pub struct Pass {
     pub model: Model,
@@ -72,8 +89,9 @@ pub struct Pass {
 
 /// Validates and plans everything against the client's cache (`ovn-vpcd plan`).
 pub fn plan(vpcs: &[NamedVpc], subnets: &[NamedSubnet], client: &Client) -> Pass {
-    let (model, rejected) = validate(vpcs, subnets);
-    let plan = plan_in(&model, &rejected, &client.cache(), &Scope::All);
+    let cache = client.cache();
+    let (model, rejected) = validate_in(vpcs, subnets, &nb_state::nb_state(&cache));
+    let plan = plan_in(&model, &rejected, &cache, &Scope::All);
     Pass { model, rejected, plan }
 }
 

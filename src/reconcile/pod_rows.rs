@@ -18,10 +18,7 @@ use crate::ipam::{parse_mac, PodPort};
 use crate::model::validate::Subnet;
 use crate::ovsdb::{Atom, Row, Value};
 
-/// Kube-OVN's port name for a pod (`ovs.PodNameToPortName` without a provider).
-pub fn port_name(pod: &str, namespace: &str) -> String {
-    format!("{pod}.{namespace}")
-}
+pub use crate::model::names::pod_port_name as port_name;
 
 /// The pod's switch port row. With DHCP on its subnet, the port points at
 /// the subnet's DHCP_Options rows (`dhcpv4_options` / `dhcpv6_options`), as

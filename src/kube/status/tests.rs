@@ -174,8 +174,10 @@ fn usage_of_a_v4_24_with_excludes_and_ranges() {
 fn usage_of_tiny_v4_subnets() {
     // Kube-OVN's AddressCount: 2^hostbits - 2, and 0 below 2 host bits.
     assert_eq!(SubnetUsage::of(&subnet("10.0.0.0/30", "", &[]), 0), v4(1, 0));
-    assert_eq!(SubnetUsage::of(&subnet("10.0.0.0/31", "", &[]), 0), v4(0, 0));
-    assert_eq!(SubnetUsage::of(&subnet("10.0.0.7/32", "", &[]), 1), v4(0, 1));
+    // Validation refuses /31 and /32 subnets now; the arithmetic still holds.
+    let tiny = |c: &str, gw: &str, using| usage(&[c.parse().unwrap()], &[gw.parse().unwrap()], &[], using);
+    assert_eq!(tiny("10.0.0.0/31", "10.0.0.0", 0), v4(0, 0));
+    assert_eq!(tiny("10.0.0.7/32", "10.0.0.7", 1), v4(0, 1));
 }
 
 #[test]
@@ -310,4 +312,44 @@ fn everything_written_is_in_the_crd_status_schemas() {
             }
         }
     }
+}
+
+/// A field not realised is named on `Realised` and excepted from `Ready`;
+/// one of no effect is named without taking `Realised` down; an object
+/// refused later loses `Realised` instead of keeping a stale one.
+#[test]
+fn fields_not_realised_are_named_and_not_claimed() {
+    use crate::model::validate::{Effect, Notice};
+    let n = |field: &str, effect| Notice {
+        kind: "Subnet",
+        name: "s1".into(),
+        field: field.into(),
+        effect,
+        what: "why".into(),
+    };
+    let partly = Outcome::ReadyExcept(vec![n("vlan", Effect::NotRealised), n("enableLb", Effect::NoEffect)]);
+    let o = applied(&subnet_obj(1), &partly, &StatusFields::None, T0);
+    let r = cond(&o, "Realised");
+    assert_eq!((r["status"].as_str(), r["reason"].as_str()), (Some("False"), Some(REASON_NOT_REALISED)));
+    assert_eq!(r["message"], "not realised: vlan: why; no effect: enableLb: why");
+    assert_eq!(
+        cond(&o, "Ready")["message"],
+        "realised in the OVN northbound database, except vlan (see condition Realised)"
+    );
+    let no_effect = Outcome::ReadyExcept(vec![n("enableLb", Effect::NoEffect)]);
+    let o = applied(&o, &no_effect, &StatusFields::None, T1);
+    assert_eq!(cond(&o, "Realised")["status"], "True");
+    assert_eq!(cond(&o, "Ready")["message"], "realised in the OVN northbound database");
+    let o = applied(&o, &Outcome::Rejected(rejection("bad")), &StatusFields::None, T1);
+    assert!(o["status"]["conditions"].as_array().unwrap().iter().all(|c| c["type"] != "Realised"), "{o}");
+}
+
+/// A status field the API server prunes is not written again and again.
+#[test]
+fn pruned_fields_are_left_out() {
+    let mut o = applied(&subnet_obj(2), &Outcome::Ready, &StatusFields::None, T0);
+    o["status"].as_object_mut().unwrap().remove("observedGeneration");
+    assert!(status_patch(&o, &Outcome::Ready, &StatusFields::None, T1).is_some());
+    let pruned = ["observedGeneration".to_string()].into_iter().collect();
+    assert_eq!(status_patch_without(&o, &Outcome::Ready, &StatusFields::None, T1, &pruned), None);
 }

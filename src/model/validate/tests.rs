@@ -1,5 +1,6 @@
 use super::*;
-use crate::model::{PolicyRoute, StaticRoute};
+use crate::model::names::{Holder, NameTable, NbState};
+use crate::model::{PolicyAction, PolicyRoute, Protocol, StaticRoute};
 
 fn subnet(vpc: &str, cidr: &str) -> SubnetSpec {
     SubnetSpec { vpc: vpc.into(), cidr_block: cidr.into(), ..Default::default() }
@@ -158,7 +159,7 @@ fn unrealised_fields_are_noticed_not_ignored() {
     let (m, r) = validate(&v, &s);
     assert!(r.is_empty());
     assert_eq!(
-        m.notices,
+        m.notices.iter().map(ToString::to_string).collect::<Vec<_>>(),
         vec![
             "Vpc \"test-vpc-1\": enableExternal: accepted, not yet realised (comes with the NAT gateway)".to_string(),
             "Subnet \"net1\": private: accepted, not yet realised (no ACLs are written)".to_string(),
@@ -182,4 +183,190 @@ fn refusals_for_a_missing_object_are_marked_waiting() {
     // A bad CIDR is not waiting for anything.
     let (_, r) = validate(&v, &[("bad".into(), subnet("test-vpc-2", "10.0.1.0/33"))]);
     assert!(r.iter().any(|r| r.name == "bad" && !r.waiting), "{r:?}");
+}
+
+fn owned(nb: &mut NbState, table: NameTable, name: &str, owner: &str) {
+    nb.hold(table, name, Holder::Owned(owner.into()));
+}
+
+/// Issue 9.1: VPC `vb` + subnet `vb-net` and VPC `vb-vb` + subnet `net`
+/// both derive router port `vb-vb-net`: the one in the NB keeps it.
+#[test]
+fn derived_name_collisions_refuse_the_newcomer_naming_both() {
+    let vpcs = vec![("vb".to_string(), VpcSpec::default()), ("vb-vb".to_string(), VpcSpec::default())];
+    let subnets =
+        vec![("vb-net".to_string(), subnet("vb", "10.0.4.0/24")), ("net".to_string(), subnet("vb-vb", "10.0.5.0/24"))];
+    let mut nb = NbState::default();
+    owned(&mut nb, NameTable::RouterPort, "vb-vb-net", "Subnet/vb-net");
+    let (m, r) = validate_in(&vpcs, &subnets, &nb);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!((r[0].kind, r[0].name.as_str(), r[0].field.as_str()), ("Subnet", "net", "name"));
+    assert!(r[0].reason.contains("router port \"vb-vb-net\"") && r[0].reason.contains("Subnet vb-net"), "{}", r[0]);
+    assert!(m.subnets.contains_key("vb-net") && !m.subnets.contains_key("net"));
+    // The other way round when `net` holds it.
+    let mut nb = NbState::default();
+    owned(&mut nb, NameTable::RouterPort, "vb-vb-net", "Subnet/net");
+    let (m, r) = validate_in(&vpcs, &subnets, &nb);
+    assert_eq!(r[0].name, "vb-net", "{r:?}");
+    assert!(m.subnets.contains_key("net"));
+    // Switch ports: VPC `net-vb` + subnet `vb` and VPC `vb` + subnet `vb-net`... `vb-net-vb`.
+    let vpcs = vec![("net-vb".to_string(), VpcSpec::default()), ("vb".to_string(), VpcSpec::default())];
+    let subnets =
+        vec![("vb".to_string(), subnet("net-vb", "10.0.4.0/24")), ("vb-net".to_string(), subnet("vb", "10.0.5.0/24"))];
+    let (_, r) = validate(&vpcs, &subnets);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].reason.contains("switch port \"vb-net-vb\""), "{}", r[0]);
+}
+
+/// Issue 9.7 and 9.8: a name held by a row ovn-vpcd does not own.
+#[test]
+fn a_foreign_row_holding_a_name_refuses_its_claimant() {
+    let (v, s) = seed_002();
+    let mut nb = NbState::default();
+    nb.hold(NameTable::Router, "test-vpc-2", Holder::Foreign { uuid: "1234".into(), tags: String::new() });
+    let (m, r) = validate_in(&v, &s, &nb);
+    let vpc = r.iter().find(|r| r.kind == "Vpc").expect("refused");
+    assert_eq!(vpc.name, "test-vpc-2");
+    assert!(vpc.reason.contains("router \"test-vpc-2\"") && vpc.reason.contains("(1234"), "{vpc}");
+    assert!(r.iter().any(|r| r.name == "net2" && r.waiting), "its subnet waits: {r:?}");
+    assert!(m.vpcs.contains_key("test-vpc-1") && m.subnets.contains_key("net1"), "the other VPC is untouched");
+}
+
+/// Issue 9.2: a user policy may not take the id of a subnet's automatic one.
+#[test]
+fn a_policy_with_the_automatic_policys_priority_and_match_is_refused() {
+    let (mut v, s) = seed_002();
+    v[0].1.policy_routes.push(PolicyRoute {
+        priority: 31000,
+        match_: "ip4.dst==10.0.1.0/24".into(),
+        action: PolicyAction::Drop,
+        next_hop_ip: String::new(),
+    });
+    let (_, r) = validate(&v, &s);
+    assert_eq!(r[0].field, "policyRoutes[2]", "{r:?}");
+    assert!(r[0].reason.contains("automatic allow policy of subnet \"net1\""), "{}", r[0]);
+    // Another priority is fine.
+    v[0].1.policy_routes[2].priority = 30999;
+    assert!(validate(&v, &s).1.is_empty());
+}
+
+/// Issue 9.5: one bad subnet refuses neither its VPC nor its siblings.
+#[test]
+fn a_refused_subnet_does_not_refuse_its_vpc() {
+    let (v, mut s) = seed_002();
+    s[0].1.gateway = "10.0.9.1".into();
+    let (m, r) = validate(&v, &s);
+    assert_eq!(r.len(), 1, "only net1: {r:?}");
+    assert_eq!((r[0].name.as_str(), r[0].field.as_str()), ("net1", "gateway"));
+    assert!(m.vpcs.contains_key("test-vpc-1"));
+}
+
+/// Issue 9.6: a provider typo is refused, and a switch with pods stays a switch.
+#[test]
+fn providers_are_checked_and_a_switch_with_pods_is_not_deleted() {
+    let (v, mut s) = seed_002();
+    s[0].1.provider = "OVN".into();
+    let (_, r) = validate(&v, &s);
+    assert!(r[0].to_string().contains("provider: \"OVN\" is neither") && r[0].reason.contains("did you mean"), "{r:?}");
+    s[0].1.provider = "macvlan1.default".into();
+    assert!(validate(&v, &s).1.iter().all(|r| r.name != "net1"), "an attachment network is fine");
+    let mut nb = NbState::default();
+    nb.set_switch_ports("net1", 2);
+    let (_, r) = validate_in(&v, &s, &nb);
+    let r = r.iter().find(|r| r.name == "net1").expect("refused");
+    assert!(r.reason.contains("delete switch \"net1\", which still has 2 pod port(s)"), "{r}");
+}
+
+/// Issue 9.10 and 9.12: what reaches the NB is what was checked.
+#[test]
+fn route_values_are_trimmed_and_host_bits_refused() {
+    let (mut v, s) = seed_002();
+    v[0].1.static_routes[1].cidr = " 172.31.0.0/24 ".into();
+    v[0].1.static_routes[1].next_hop_ip = " 10.0.1.253".into();
+    v[0].1.policy_routes[0].match_ = "  ip4.src==10.0.1.0/24 && ip4.dst==10.0.1.250 ".into();
+    let (m, r) = validate(&v, &s);
+    assert!(r.is_empty(), "{r:?}");
+    let spec = &m.vpcs["test-vpc-1"].spec;
+    assert_eq!(
+        (spec.static_routes[1].cidr.as_str(), spec.static_routes[1].next_hop_ip.as_str()),
+        ("172.31.0.0/24", "10.0.1.253")
+    );
+    assert_eq!(spec.policy_routes[0].match_, "ip4.src==10.0.1.0/24 && ip4.dst==10.0.1.250");
+    v[0].1.static_routes[1].cidr = "172.31.0.5/24".into();
+    assert!(validate(&v, &s).1[0].to_string().contains("staticRoutes[1].cidr: \"172.31.0.5/24\" has host bits set"));
+    v[0].1.static_routes[1].cidr = "172.31.0.0/33".into();
+    assert!(validate(&v, &s).1[0].to_string().contains("is not a CIDR"), "{:?}", validate(&v, &s).1);
+    v[0].1.static_routes[1].cidr = "nonsense".into();
+    assert!(validate(&v, &s).1[0].to_string().contains("\"nonsense\" is not a CIDR"));
+}
+
+#[test]
+fn next_hops_are_hosts_of_a_subnet_not_the_router_itself() {
+    for (hop, why) in [
+        ("10.0.1.1", "the VPC router's own address on subnet \"net1\""),
+        ("10.0.1.0", "network or broadcast address"),
+        ("10.0.1.255", "network or broadcast address"),
+    ] {
+        let (mut v, s) = seed_002();
+        v[0].1.static_routes[0].next_hop_ip = hop.into();
+        let (_, r) = validate(&v, &s);
+        assert!(r[0].reason.contains(why) && !r[0].waiting, "{hop}: {r:?}");
+        let (mut v, s) = seed_002();
+        v[0].1.policy_routes[1].next_hop_ip = hop.into();
+        assert!(validate(&v, &s).1[0].reason.contains(why), "{hop}");
+    }
+}
+
+#[test]
+fn subnets_on_special_ranges_or_too_small_are_refused() {
+    let case = |cidr: &str| only_rejection(&[("v".into(), VpcSpec::default())], &[("s".into(), subnet("v", cidr))]);
+    assert!(case("224.1.0.0/24").contains("multicast"));
+    assert!(case("127.0.0.0/24").contains("loopback"));
+    assert!(case("0.0.0.0/0").contains("overlaps"));
+    assert!(case("169.254.1.0/24").contains("link-local"));
+    assert!(case("10.0.0.7/32").contains("too small"));
+    assert!(case("10.0.0.0/31").contains("too small"));
+    assert!(case("ff02::/64").contains("multicast"));
+    assert!(case("fd00::/128").contains("too small"));
+    let (_, r) = validate(
+        &[("v".into(), VpcSpec::default())],
+        &[("s".into(), SubnetSpec { dhcp_v4_options: "lease_time=forever".into(), ..subnet("v", "10.0.1.0/24") })],
+    );
+    assert!(r[0].to_string().contains("dhcpV4Options: lease_time=\"forever\" is not an integer"), "{r:?}");
+}
+
+#[test]
+fn a_too_long_name_says_so() {
+    let long = "a".repeat(254);
+    let r = only_rejection(&[("v".into(), VpcSpec::default())], &[(long, subnet("v", "10.0.1.0/24"))]);
+    assert!(r.contains("is 254 characters long; at most 253"), "{r}");
+}
+
+/// Issue 9.15: of two overlapping subnets, the new one is refused.
+#[test]
+fn the_overlap_refuses_the_subnet_not_yet_in_the_nb() {
+    let vpc = vec![("v".to_string(), VpcSpec::default())];
+    let subnets = vec![("a".to_string(), subnet("v", "10.0.0.0/16")), ("b".to_string(), subnet("v", "10.0.1.0/24"))];
+    let mut nb = NbState::default();
+    owned(&mut nb, NameTable::Switch, "b", "Subnet/b");
+    let (m, r) = validate_in(&vpc, &subnets, &nb);
+    assert_eq!(r[0].to_string(), "Subnet \"a\": cidrBlock: overlaps subnet \"b\" in VPC \"v\"");
+    assert!(m.subnets.contains_key("b"));
+}
+
+#[test]
+fn a_policy_match_is_parsed_as_ovn_would_and_a_reroute_hop_follows_its_family() {
+    let (mut v, s) = seed_002();
+    v[0].1.policy_routes[0].match_ = "ip4.src=== 10.0.2.0/24 &&".into();
+    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.kind == "Vpc").collect();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!((r[0].name.as_str(), r[0].field.as_str(), r[0].waiting), ("test-vpc-1", "policyRoutes[0].match", false));
+    assert_eq!(r[0].reason, "column 10: Syntax error at `=' expecting constant.");
+    let (mut v, s) = seed_002();
+    v[0].1.policy_routes[1].match_ = "ip6.src == fd00::/64".into();
+    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.kind == "Vpc").collect();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].field, "policyRoutes[1].nextHopIP");
+    assert_eq!(r[0].reason, "10.0.1.252 is IPv4 but the match refers to IPv6 only");
+    assert!(!r[0].waiting, "a family mismatch is not cured by waiting");
 }

@@ -1,0 +1,226 @@
+//! The NB names ovn-vpcd derives from object names, and what the NB already
+//! holds under them.
+//!
+//! Kube-OVN's names are kept as they are, because users look for them: a
+//! VPC's router is `<vpc>`, a subnet's switch `<subnet>`, its router port
+//! `<vpc>-<subnet>` and switch port `<subnet>-<vpc>`, a pod's port
+//! `<pod>.<namespace>`. Joining names with `-` and `.` lets two valid objects
+//! derive the same name (VPC `vb` + subnet `vb-net` and VPC `vb-vb` + subnet
+//! `net` both want router port `vb-vb-net`), and a name may already be held
+//! by a row ovn-vpcd does not own. Validation therefore checks every derived
+//! name against every other object's and against the NB ([`NbState`], plain
+//! data read from the cache at the edge):
+//!
+//! - a name held by a foreign row (no `vendor=ovn-vpcd`) refuses its
+//!   claimant, naming the row: such rows are never touched;
+//! - of two objects deriving one name, the one whose row already holds it
+//!   in the NB keeps it; the other is refused, naming both. With neither in
+//!   the NB, the first VPC (then subnet) in name order keeps it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+/// The NB tables whose rows ovn-vpcd names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NameTable {
+    Router,
+    Switch,
+    RouterPort,
+    SwitchPort,
+}
+
+impl NameTable {
+    pub const ALL: [NameTable; 4] =
+        [NameTable::Router, NameTable::Switch, NameTable::RouterPort, NameTable::SwitchPort];
+
+    pub fn table(self) -> &'static str {
+        match self {
+            NameTable::Router => "Logical_Router",
+            NameTable::Switch => "Logical_Switch",
+            NameTable::RouterPort => "Logical_Router_Port",
+            NameTable::SwitchPort => "Logical_Switch_Port",
+        }
+    }
+
+    /// As a person says it.
+    pub fn noun(self) -> &'static str {
+        match self {
+            NameTable::Router => "router",
+            NameTable::Switch => "switch",
+            NameTable::RouterPort => "router port",
+            NameTable::SwitchPort => "switch port",
+        }
+    }
+}
+
+pub fn router_port_name(vpc: &str, subnet: &str) -> String {
+    format!("{vpc}-{subnet}")
+}
+
+pub fn switch_port_name(subnet: &str, vpc: &str) -> String {
+    format!("{subnet}-{vpc}")
+}
+
+/// Kube-OVN's port name for a pod (`ovs.PodNameToPortName` without a provider).
+pub fn pod_port_name(pod: &str, namespace: &str) -> String {
+    format!("{pod}.{namespace}")
+}
+
+/// Who holds a row of some name in the NB.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Holder {
+    /// A row ovn-vpcd owns, by its owner (`<Kind>/<name>`).
+    Owned(String),
+    /// A row without `vendor=ovn-vpcd`: never touched.
+    Foreign { uuid: String, tags: String },
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Holder::Owned(o) => write!(f, "{o}"),
+            Holder::Foreign { uuid, tags } => write!(f, "a row ovn-vpcd does not own ({uuid}{tags})"),
+        }
+    }
+}
+
+/// What the NB holds that validation must respect. Plain data: built from
+/// the cache by `reconcile::nb_state`, empty for a validation without NB.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NbState {
+    names: HashMap<(NameTable, String), Holder>,
+    /// Ports on owned switches that are not the switch's own router port
+    /// (pods' ports, ovn-vpcd's or anyone's), by switch name.
+    switch_ports: BTreeMap<String, usize>,
+}
+
+impl NbState {
+    /// Records a row named `name`; a foreign holder outranks an owned one.
+    pub fn hold(&mut self, table: NameTable, name: &str, holder: Holder) {
+        let slot = self.names.entry((table, name.to_string())).or_insert_with(|| holder.clone());
+        if matches!(holder, Holder::Foreign { .. }) {
+            *slot = holder;
+        }
+    }
+
+    pub fn set_switch_ports(&mut self, switch: &str, ports: usize) {
+        self.switch_ports.insert(switch.to_string(), ports);
+    }
+
+    pub fn holder(&self, table: NameTable, name: &str) -> Option<&Holder> {
+        self.names.get(&(table, name.to_string()))
+    }
+
+    /// Ports other than its router port on the owned switch `switch`.
+    pub fn switch_ports(&self, switch: &str) -> usize {
+        self.switch_ports.get(switch).copied().unwrap_or(0)
+    }
+}
+
+/// A derived name claimed by an object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub table: NameTable,
+    pub name: String,
+    /// `<Kind>/<name>` of the claimant.
+    pub owner: String,
+    /// How the name came about, for messages (`VPC "vb" + subnet "vb-net"`).
+    pub from: String,
+}
+
+/// A claim that cannot be had, with the reason.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    pub loser: Claim,
+    pub reason: String,
+}
+
+/// Resolves `claims` (in priority order: earlier claims win among new
+/// names) against each other and `nb`. Returns the refused claims.
+pub fn conflicts(claims: &[Claim], nb: &NbState) -> Vec<Conflict> {
+    let mut out = vec![];
+    let mut by_name: BTreeMap<(NameTable, &str), Vec<&Claim>> = BTreeMap::new();
+    for c in claims {
+        by_name.entry((c.table, c.name.as_str())).or_default().push(c);
+    }
+    for ((table, name), mut group) in by_name {
+        match nb.holder(table, name) {
+            Some(h @ Holder::Foreign { .. }) => {
+                for c in group {
+                    let reason = format!(
+                        "its {} {name:?} ({}) is already taken in the NB by {h}; ovn-vpcd never touches it: \
+                         rename the object, or remove that row",
+                        table.noun(),
+                        c.from
+                    );
+                    out.push(Conflict { loser: c.clone(), reason });
+                }
+                continue;
+            }
+            Some(Holder::Owned(o)) => {
+                // The incumbent first.
+                if let Some(i) = group.iter().position(|c| &c.owner == o) {
+                    let c = group.remove(i);
+                    group.insert(0, c);
+                }
+            }
+            None => {}
+        }
+        let Some((winner, rest)) = group.split_first() else { continue };
+        let held = matches!(nb.holder(table, name), Some(Holder::Owned(o)) if *o == winner.owner);
+        for c in rest.iter().filter(|c| c.owner != winner.owner) {
+            let reason = format!(
+                "its {} {name:?} ({}) is also the {} of {} ({}), which {}; rename one of them",
+                table.noun(),
+                c.from,
+                table.noun(),
+                winner.owner.replacen('/', " ", 1),
+                winner.from,
+                if held { "holds it in the NB" } else { "comes first and keeps it" }
+            );
+            out.push(Conflict { loser: (*c).clone(), reason });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(table: NameTable, name: &str, owner: &str) -> Claim {
+        Claim { table, name: name.into(), owner: owner.into(), from: format!("of {owner}") }
+    }
+
+    #[test]
+    fn the_row_in_the_nb_keeps_its_name_and_the_newcomer_is_refused() {
+        let claims = [
+            claim(NameTable::RouterPort, "vb-vb-net", "Subnet/net"),
+            claim(NameTable::RouterPort, "vb-vb-net", "Subnet/vb-net"),
+        ];
+        // Nothing in the NB: the first claim keeps it.
+        let c = conflicts(&claims, &NbState::default());
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].loser.owner, "Subnet/vb-net");
+        assert!(c[0].reason.contains("Subnet net"), "{}", c[0].reason);
+        // The second one holds it: it keeps it.
+        let mut nb = NbState::default();
+        nb.hold(NameTable::RouterPort, "vb-vb-net", Holder::Owned("Subnet/vb-net".into()));
+        let c = conflicts(&claims, &nb);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].loser.owner, "Subnet/net");
+        assert!(c[0].reason.contains("Subnet vb-net") && c[0].reason.contains("holds it"), "{}", c[0].reason);
+    }
+
+    #[test]
+    fn a_foreign_row_refuses_every_claimant() {
+        let mut nb = NbState::default();
+        nb.hold(NameTable::Router, "vb", Holder::Owned("Vpc/vb".into()));
+        nb.hold(NameTable::Router, "vb", Holder::Foreign { uuid: "u1".into(), tags: String::new() });
+        let c = conflicts(&[claim(NameTable::Router, "vb", "Vpc/vb")], &nb);
+        assert_eq!(c.len(), 1);
+        assert!(c[0].reason.contains("does not own (u1)"), "{}", c[0].reason);
+        // Other tables' names are not confused with it.
+        assert!(conflicts(&[claim(NameTable::Switch, "vb", "Subnet/vb")], &nb).is_empty());
+    }
+}

@@ -1,0 +1,279 @@
+//! Validation: specs in, validated objects and per-object rejections out.
+//! Pure. An invalid object is refused alone with a reason naming its field;
+//! every valid object is kept.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+mod dhcp;
+mod subnet;
+mod vpc;
+
+use super::names::{self, router_port_name, switch_port_name, Claim, Holder, NameTable, NbState};
+use super::notices::notices;
+pub use super::notices::{Effect, Notice};
+use super::{SubnetSpec, VpcSpec};
+use subnet::check_subnet;
+use vpc::check_vpc;
+pub use vpc::{subnet_policy_match, SUBNET_POLICY_PRIORITY};
+
+/// OVN's range for `Logical_Router_Policy.priority`.
+pub const MAX_POLICY_PRIORITY: i64 = 32767;
+
+/// Why one object was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    pub kind: &'static str,
+    pub name: String,
+    pub field: String,
+    pub reason: String,
+    /// The spec itself is fine but names an object that is missing or
+    /// refused (a VPC, a subnet holding a next hop): it may come later, as
+    /// when `kubectl apply` sends a VPC before its subnets.
+    pub waiting: bool,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {:?}: {}: {}", self.kind, self.name, self.field, self.reason)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vpc {
+    pub name: String,
+    pub spec: VpcSpec,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    pub name: String,
+    /// One network per family, IPv4 first.
+    pub cidrs: Vec<IpNet>,
+    /// One gateway per CIDR, same order.
+    pub gateways: Vec<IpAddr>,
+    /// Inclusive ranges, each within one CIDR.
+    pub excludes: Vec<(IpAddr, IpAddr)>,
+    /// Empty or "ovn": an OVN logical switch. Else an attachment network
+    /// (IP management only, no switch).
+    pub is_ovn: bool,
+    pub dhcp_v4_options: BTreeMap<String, String>,
+    pub dhcp_v6_options: BTreeMap<String, String>,
+    pub spec: SubnetSpec,
+}
+
+/// The validated desired state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Model {
+    pub vpcs: BTreeMap<String, Vpc>,
+    pub subnets: BTreeMap<String, Subnet>,
+    /// Fields accepted but not (yet) turned into NB rows, or of no effect
+    /// here, one per object and field, so that nobody believes they took effect.
+    pub notices: Vec<Notice>,
+    /// Pods' switch ports by `<namespace>/<name>`: not validated specs but
+    /// the IPAM's allocations, filled in by the daemon's Kubernetes side.
+    pub pods: BTreeMap<String, crate::ipam::PodPort>,
+}
+
+impl Model {
+    pub fn subnets_of<'a>(&'a self, vpc: &'a str) -> impl Iterator<Item = &'a Subnet> + 'a {
+        self.subnets.values().filter(move |s| s.is_ovn && s.spec.vpc == vpc)
+    }
+}
+
+fn reject(kind: &'static str, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+    Rejection { kind, name: name.into(), field: field.into(), reason: reason.into(), waiting: false }
+}
+
+/// A refusal for want of another object (see [`Rejection::waiting`]).
+fn wait_for(kind: &'static str, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+    Rejection { waiting: true, ..reject(kind, name, field, reason) }
+}
+
+/// Kubernetes object names (RFC 1123 subdomain), which Kube-OVN's are.
+fn check_name(kind: &'static str, name: &str) -> Result<(), Rejection> {
+    const MAX: usize = 253;
+    if name.len() > MAX {
+        return Err(reject(kind, name, "name", format!("is {} characters long; at most {MAX}", name.len())));
+    }
+    let ok = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name.as_bytes()[name.len() - 1].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(reject(kind, name, "name", "must be a lowercase RFC 1123 name (a-z, 0-9, '-', '.')"))
+    }
+}
+
+fn parse_ip(s: &str) -> Result<IpAddr, String> {
+    s.trim().parse().map_err(|_| format!("{s:?} is not an IP address"))
+}
+
+/// A CIDR with no host bits set.
+fn parse_cidr(s: &str) -> Result<IpNet, String> {
+    let net: IpNet = s.trim().parse().map_err(|_| format!("{s:?} is not a CIDR (address/prefix)"))?;
+    if net.trunc() != net {
+        return Err(format!("{s:?} has host bits set; did you mean {}?", net.trunc()));
+    }
+    Ok(net)
+}
+
+/// Validates everything without regard to the NB (see [`validate_in`]).
+pub fn validate(vpcs: &[(String, VpcSpec)], subnets: &[(String, SubnetSpec)]) -> (Model, Vec<Rejection>) {
+    validate_in(vpcs, subnets, &NbState::default())
+}
+
+/// Validates everything; returns the valid objects and one rejection per
+/// refused object. `nb` is what the northbound database holds: where two
+/// objects want the same thing (an address range, a derived name), the one
+/// already in the NB keeps it and the newcomer is refused.
+pub fn validate_in(
+    vpcs: &[(String, VpcSpec)],
+    subnets: &[(String, SubnetSpec)],
+    nb: &NbState,
+) -> (Model, Vec<Rejection>) {
+    let mut model = Model::default();
+    let mut rejected = vec![];
+    for (name, spec) in subnets {
+        if model.subnets.contains_key(name)
+            || rejected.iter().any(|r: &Rejection| r.kind == "Subnet" && r.name == *name)
+        {
+            rejected.push(reject("Subnet", name, "name", "defined more than once"));
+            continue;
+        }
+        match check_subnet(name, spec, nb) {
+            Ok(s) => {
+                model.subnets.insert(name.clone(), s);
+            }
+            Err(r) => rejected.push(r),
+        }
+    }
+    // Subnets of one VPC must not overlap (across VPCs they may). Compared
+    // within each VPC only: subnets whose switch is in the NB first, then
+    // in name order; the later one of a pair is refused.
+    let mut by_vpc: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for s in model.subnets.values().filter(|s| s.is_ovn) {
+        by_vpc.entry(s.spec.vpc.clone()).or_default().push(s.name.clone());
+    }
+    for (vpc, names) in &mut by_vpc {
+        let incumbent =
+            |n: &str| matches!(nb.holder(NameTable::Switch, n), Some(Holder::Owned(o)) if *o == owner_of("Subnet", n));
+        names.sort_by_key(|n| !incumbent(n));
+        let mut kept: Vec<&str> = vec![];
+        for a in names.iter() {
+            let sa = &model.subnets[a];
+            match kept.iter().find(|b| overlaps(&sa.cidrs, &model.subnets[**b].cidrs)) {
+                Some(b) => {
+                    rejected.push(reject("Subnet", a, "cidrBlock", format!("overlaps subnet {b:?} in VPC {vpc:?}")))
+                }
+                None => kept.push(a),
+            }
+        }
+    }
+    model.subnets.retain(|n, _| !rejected.iter().any(|r| r.kind == "Subnet" && r.name == *n));
+    let networks = vpc::Networks::new(subnets, &model);
+    let mut checked = vec![];
+    for (name, spec) in vpcs {
+        if checked.iter().any(|(n, _)| n == name) || model.vpcs.contains_key(name) {
+            rejected.push(reject("Vpc", name, "name", "defined more than once"));
+            continue;
+        }
+        checked.push((name.clone(), check_vpc(name, spec, &networks.of(name))));
+    }
+    for (name, result) in checked {
+        match result {
+            Ok(v) => {
+                model.vpcs.insert(name, v);
+            }
+            Err(r) => rejected.push(r),
+        }
+    }
+    // Derived NB names: unique among objects, and not held by foreign rows.
+    for c in names::conflicts(&claims(&model), nb) {
+        let (kind, name) = match c.loser.owner.split_once('/') {
+            Some(("Vpc", n)) => ("Vpc", n),
+            Some((_, n)) => ("Subnet", n),
+            None => continue,
+        };
+        rejected.push(reject(kind, name, "name", c.reason));
+        match kind {
+            "Vpc" => model.vpcs.remove(name).map(|_| ()),
+            _ => model.subnets.remove(name).map(|_| ()),
+        };
+    }
+    // Every OVN subnet's VPC must exist (and be valid).
+    let orphans: Vec<String> = model
+        .subnets
+        .values()
+        .filter(|s| s.is_ovn && !model.vpcs.contains_key(&s.spec.vpc))
+        .map(|s| s.name.clone())
+        .collect();
+    for name in orphans {
+        let vpc = model.subnets[&name].spec.vpc.clone();
+        let why = if vpcs.iter().any(|(n, _)| *n == vpc) { "is refused" } else { "is not defined" };
+        rejected.push(wait_for("Subnet", &name, "vpc", format!("VPC {vpc:?} {why}")));
+        model.subnets.remove(&name);
+    }
+    model.notices = notices(&model);
+    (model, rejected)
+}
+
+fn owner_of(kind: &str, name: &str) -> String {
+    format!("{kind}/{name}")
+}
+
+/// The NB names the valid objects derive: VPCs first, then subnets, each in
+/// name order (the order in which new names are granted).
+fn claims(model: &Model) -> Vec<Claim> {
+    let mut out = vec![];
+    for v in model.vpcs.values() {
+        let from = format!("VPC {:?}", v.name);
+        out.push(Claim { table: NameTable::Router, name: v.name.clone(), owner: owner_of("Vpc", &v.name), from });
+    }
+    for s in model.subnets.values().filter(|s| s.is_ovn) {
+        let (o, vpc) = (owner_of("Subnet", &s.name), &s.spec.vpc);
+        let from = format!("VPC {vpc:?} + subnet {:?}", s.name);
+        let names = [
+            (NameTable::Switch, s.name.clone()),
+            (NameTable::RouterPort, router_port_name(vpc, &s.name)),
+            (NameTable::SwitchPort, switch_port_name(&s.name, vpc)),
+        ];
+        for (table, name) in names {
+            out.push(Claim { table, name, owner: o.clone(), from: from.clone() });
+        }
+    }
+    out
+}
+
+fn overlaps(a: &[IpNet], b: &[IpNet]) -> bool {
+    a.iter().any(|x| b.iter().any(|y| x.contains(&y.network()) || y.contains(&x.network())))
+}
+
+/// Kube-OVN's `k=v,k=v` option strings.
+pub fn parse_options(s: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (k, v) = part.split_once('=').ok_or_else(|| format!("{part:?} is not key=value"))?;
+        if k.trim().is_empty() {
+            return Err(format!("{part:?} has an empty key"));
+        }
+        out.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(out)
+}
+
+fn first_host(c: &IpNet) -> IpAddr {
+    match c.network() {
+        IpAddr::V4(a) if c.prefix_len() < 31 => IpAddr::V4((u32::from(a) + 1).into()),
+        IpAddr::V6(a) if c.prefix_len() < 127 => IpAddr::V6((u128::from(a) + 1).into()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests;

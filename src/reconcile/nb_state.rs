@@ -1,0 +1,51 @@
+//! The [`NbState`] validation needs, read from the NB cache: who holds each
+//! router, switch and port name, and how many ports other than its router
+//! port each owned switch carries. Reads the cache in place; pure.
+
+use crate::model::names::{Holder, NameTable, NbState};
+use crate::ovsdb::{Atom, Cache, RowView, Value};
+
+use super::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
+
+/// How a row ovn-vpcd does not own looks, for messages.
+fn foreign(r: &RowView) -> Holder {
+    let tags = match (r.external_id(VENDOR_KEY), r.external_id(OWNER_KEY)) {
+        (None, Some(o)) => format!(
+            "; it carries {OWNER_KEY}={o} but no {VENDOR_KEY}={VENDOR}: \
+             set external_ids:{VENDOR_KEY}={VENDOR} on it to hand it back to ovn-vpcd"
+        ),
+        (Some(v), _) => format!(", {VENDOR_KEY}={v}"),
+        (None, None) => String::new(),
+    };
+    Holder::Foreign { uuid: r.uuid.to_string(), tags }
+}
+
+pub fn nb_state(cache: &Cache) -> NbState {
+    let mut nb = NbState::default();
+    for t in NameTable::ALL {
+        let Some(table) = cache.table(t.table()) else { continue };
+        for r in table.iter() {
+            let Some(name) = r.get_str("name") else { continue };
+            let holder = match r.external_id(VENDOR_KEY) {
+                Some(VENDOR) => Holder::Owned(r.external_id(OWNER_KEY).unwrap_or("").to_string()),
+                _ => foreign(&r),
+            };
+            nb.hold(t, name, holder);
+        }
+    }
+    if let Some(switches) = cache.table("Logical_Switch") {
+        for ls in switches.by_external_id(VENDOR_KEY, VENDOR) {
+            let (Some(name), Some(owner)) = (ls.get_str("name"), ls.external_id(OWNER_KEY)) else { continue };
+            let ports = ls.get("ports").map(Value::atoms).unwrap_or(&[]);
+            let others = ports
+                .iter()
+                .filter_map(Atom::as_uuid)
+                .filter(|u| {
+                    cache.row("Logical_Switch_Port", *u).is_none_or(|p| p.external_id(OWNER_KEY) != Some(owner))
+                })
+                .count();
+            nb.set_switch_ports(name, others);
+        }
+    }
+    nb
+}

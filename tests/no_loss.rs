@@ -1,0 +1,238 @@
+//! Nothing lost, whatever the input (issue 9): each hostile input found by
+//! hand is refused alone, with its reason, and costs no tenant a working
+//! row. Real OVN, `ovn-vpcd plan/apply`, checked with ovn-nbctl.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use ovn_vpcd::testbed::Ovn;
+
+struct Bed {
+    ovn: Ovn,
+    config: PathBuf,
+}
+
+impl Bed {
+    fn new() -> Bed {
+        let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+        let config = ovn.dir().join("ovn-vpcd.toml");
+        Bed { ovn, config }
+    }
+    fn write(&self, toml: &str) {
+        std::fs::write(&self.config, toml).unwrap();
+    }
+    fn vpcd(&self, cmd: &str) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
+            .args([cmd, "--config"])
+            .arg(&self.config)
+            .args(["--db", self.ovn.nb_unix()])
+            .output()
+            .unwrap()
+    }
+    fn apply_ok(&self) {
+        let out = self.vpcd("apply");
+        assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    /// `apply` that refuses something: exit 1; its stderr.
+    fn apply_refused(&self) -> String {
+        let out = self.vpcd("apply");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(!err.contains("not converged"), "a refusal converges: {err}");
+        err
+    }
+    fn nbctl(&self, args: &[&str]) -> String {
+        self.ovn.nbctl(args).unwrap().trim().to_string()
+    }
+    /// `name uuid` of every row of the named tables, sorted: what must not move.
+    fn rows(&self) -> Vec<String> {
+        let mut out = vec![];
+        for t in ["Logical_Router", "Logical_Switch", "Logical_Router_Port", "Logical_Switch_Port"] {
+            let text = self.nbctl(&["--bare", "--columns=name,_uuid", "--format=csv", "--no-headings", "list", t]);
+            out.extend(text.lines().map(|l| format!("{t} {l}")));
+        }
+        out.sort();
+        out
+    }
+}
+
+const TWO_TENANTS: &str = r#"
+[[vpc]]
+name = "vb"
+[[subnet]]
+name = "vb-net"
+vpc = "vb"
+cidrBlock = "10.0.4.0/24"
+"#;
+
+const COLLIDING: &str = r#"
+[[vpc]]
+name = "vb-vb"
+[[subnet]]
+name = "net"
+vpc = "vb-vb"
+cidrBlock = "10.0.5.0/24"
+"#;
+
+/// 9.1: VPC `vb` + subnet `vb-net` and VPC `vb-vb` + subnet `net` both derive
+/// router port `vb-vb-net`: the first tenant keeps it, the second is refused
+/// naming both, and applying again changes nothing (no flip-flop).
+#[test]
+fn a_derived_name_collision_refuses_the_newcomer_and_leaves_the_first_tenant_alone() {
+    let bed = Bed::new();
+    bed.write(TWO_TENANTS);
+    bed.apply_ok();
+    let before = bed.rows();
+    bed.write(&format!("{COLLIDING}{TWO_TENANTS}"));
+    for _ in 0..2 {
+        let err = bed.apply_refused();
+        assert!(
+            err.contains(
+                "refused: Subnet \"net\": name: its router port \"vb-vb-net\" (VPC \"vb-vb\" + subnet \"net\")"
+            ) && err.contains("Subnet vb-net (VPC \"vb\" + subnet \"vb-net\"), which holds it in the NB"),
+            "{err}"
+        );
+        assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "vb-vb-net", "networks"]), "[\"10.0.4.1/24\"]");
+        assert_eq!(
+            bed.nbctl(&["get", "Logical_Router_Port", "vb-vb-net", "external_ids:ovn-vpcd/owner"]),
+            "\"Subnet/vb-net\""
+        );
+    }
+    // The newcomer's router exists (its VPC is valid); nothing of the first moved.
+    let after = bed.rows();
+    assert!(before.iter().all(|r| after.contains(r)), "{before:?}\n{after:?}");
+    assert_eq!(bed.vpcd("plan").status.code(), Some(1), "plan shows the refusal too");
+}
+
+/// 9.2: a policy with the automatic allow policy's priority and match.
+#[test]
+fn a_policy_taking_the_automatic_policys_place_is_refused() {
+    let bed = Bed::new();
+    bed.write(TWO_TENANTS);
+    bed.apply_ok();
+    bed.write(&TWO_TENANTS.replace(
+        "name = \"vb\"\n",
+        "name = \"vb\"\npolicyRoutes = [{ priority = 31000, match = \"ip4.dst == 10.0.4.0/24\", action = \"drop\" }]\n",
+    ));
+    let err = bed.apply_refused();
+    assert!(err.contains("policyRoutes[0]: priority 31000 with match \"ip4.dst == 10.0.4.0/24\" is the automatic allow policy of subnet \"vb-net\""), "{err}");
+    assert_eq!(bed.nbctl(&["lr-policy-list", "vb"]).lines().last().unwrap().split_whitespace().last(), Some("allow"));
+    assert_eq!(bed.nbctl(&["lr-policy-list", "vb"]).lines().count(), 2, "one policy, no drop beside it");
+}
+
+/// 9.7 and 9.8: a router named like a tenant's but not ovn-vpcd's, made by
+/// hand or stripped of its vendor tag: refused with the row named, converged.
+#[test]
+fn a_foreign_router_with_a_tenants_name_is_refused_not_duplicated() {
+    let bed = Bed::new();
+    bed.nbctl(&["lr-add", "vb"]);
+    bed.write(TWO_TENANTS);
+    let err = bed.apply_refused();
+    assert!(err.contains("refused: Vpc \"vb\": name: its router \"vb\" (VPC \"vb\") is already taken in the NB by a row ovn-vpcd does not own"), "{err}");
+    assert!(err.contains("refused: Subnet \"vb-net\": vpc: VPC \"vb\" is refused"), "{err}");
+    assert_eq!(bed.nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router", "name=vb"]).lines().count(), 1);
+    assert_eq!(bed.nbctl(&["lr-route-list", "vb"]), "", "ovn-nbctl finds exactly one router vb");
+
+    let bed = Bed::new();
+    bed.write(TWO_TENANTS);
+    bed.apply_ok();
+    let uuid = bed.nbctl(&["get", "Logical_Router", "vb", "_uuid"]);
+    bed.nbctl(&["remove", "Logical_Router", "vb", "external_ids", "vendor"]);
+    let started = tokio::time::Instant::now();
+    let err = bed.apply_refused();
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "converged at once: {err}");
+    assert!(
+        err.contains("it carries ovn-vpcd/owner=Vpc/vb but no vendor=ovn-vpcd: set external_ids:vendor=ovn-vpcd"),
+        "{err}"
+    );
+    assert_eq!(bed.nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router", "name=vb"]), uuid, "not duplicated");
+    // Handing it back: converged, the same row.
+    bed.nbctl(&["set", "Logical_Router", "vb", "external_ids:vendor=ovn-vpcd"]);
+    bed.apply_ok();
+    assert_eq!(bed.nbctl(&["get", "Logical_Router", "vb", "_uuid"]), uuid);
+    assert_eq!(bed.vpcd("plan").status.code(), Some(0));
+}
+
+/// 9.6: a provider typo, and an attachment provider on a switch with pods.
+#[test]
+fn a_provider_change_never_deletes_a_working_switch() {
+    let bed = Bed::new();
+    bed.write(TWO_TENANTS);
+    bed.apply_ok();
+    let before = bed.rows();
+    bed.write(&TWO_TENANTS.replace("cidrBlock", "provider = \"OVN\"\ncidrBlock"));
+    let err = bed.apply_refused();
+    assert!(
+        err.contains("provider: \"OVN\" is neither \"ovn\" nor \"<nad>.<namespace>\"")
+            && err.contains("did you mean \"ovn\"?"),
+        "{err}"
+    );
+    assert_eq!(bed.rows(), before);
+    // A port someone plugged into the switch (a pod's): the switch stays a switch.
+    bed.nbctl(&["lsp-add", "vb-net", "pod1.default"]);
+    let before = bed.rows();
+    bed.write(&TWO_TENANTS.replace("cidrBlock", "provider = \"macvlan.default\"\ncidrBlock"));
+    let err = bed.apply_refused();
+    assert!(
+        err.contains(
+            "would make this an attachment network and delete switch \"vb-net\", which still has 1 pod port(s)"
+        ),
+        "{err}"
+    );
+    assert_eq!(bed.rows(), before);
+}
+
+/// 9.5 and 9.10: a bad subnet refuses only itself; route values are written
+/// as validated, host bits refused.
+#[test]
+fn a_bad_subnet_leaves_its_vpc_and_routes_are_written_as_checked() {
+    let bed = Bed::new();
+    let seed = include_str!("../config/ovn-vpcd.toml");
+    bed.write(seed);
+    bed.apply_ok();
+    let before = bed.rows();
+    let routes = bed.nbctl(&["lr-route-list", "test-vpc-1"]);
+    bed.write(&seed.replace(
+        "cidrBlock = \"10.0.1.0/24\"\nexcludeIps",
+        "cidrBlock = \"10.0.1.0/24\"\ngateway = \"10.0.7.1\"\nexcludeIps",
+    ));
+    let err = bed.apply_refused();
+    let refusals: Vec<&str> = err.lines().filter(|l| l.starts_with("refused:")).collect();
+    assert_eq!(refusals, ["refused: Subnet \"net1\": gateway: 10.0.7.1 is not a host address of 10.0.1.0/24"], "{err}");
+    assert_eq!(bed.rows(), before);
+    assert_eq!(bed.nbctl(&["lr-route-list", "test-vpc-1"]), routes, "the VPC's routes stay");
+
+    bed.write(&seed.replace(
+        "{ cidr = \"172.31.0.0/24\", nextHopIP = \"10.0.1.253\"",
+        "{ cidr = \" 172.31.0.0/24 \", nextHopIP = \" 10.0.1.253 \"",
+    ));
+    bed.apply_ok();
+    assert_eq!(bed.nbctl(&["lr-route-list", "test-vpc-1"]), routes, "trimmed: the same routes");
+    assert_eq!(bed.vpcd("plan").status.code(), Some(0));
+    bed.write(&seed.replace("cidr = \"172.31.0.0/24\"", "cidr = \"172.31.0.9/24\""));
+    let err = bed.apply_refused();
+    assert!(
+        err.contains("staticRoutes[1].cidr: \"172.31.0.9/24\" has host bits set; did you mean 172.31.0.0/24?"),
+        "{err}"
+    );
+    assert_eq!(bed.nbctl(&["lr-route-list", "test-vpc-1"]), routes);
+}
+
+/// 9.15: an error says each thing once.
+#[test]
+fn errors_say_each_thing_once() {
+    let bed = Bed::new();
+    bed.write("[ovn]\nnb_db = \"foo:bar\"\n");
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_ovn-vpcd")).args(["plan", "--config"]).arg(&bed.config).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("expected tcp:IP:PORT").count(), 1, "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
+        .args(["plan", "--timeout", "1", "--db", "unix:/nonexistent/nb.sock", "--config"])
+        .arg(&bed.config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap_or("");
+    assert_eq!(last.matches("unix:/nonexistent/nb.sock").count(), 1, "{last}");
+}
