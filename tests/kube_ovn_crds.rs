@@ -391,6 +391,20 @@ fn defaults_written_once_as_kube_ovn_fills_them(crds: &Path) {
     assert_eq!(common::kube::nb_state(&ovn), before, "a second apply moved the NB");
     let log = std::fs::read_to_string(&daemon.log).unwrap();
     assert_eq!(log.matches("Kube-OVN's defaults written").count(), 3, "{log}");
+
+    // The user's file with a new cidrBlock: the gateway the daemon wrote for
+    // the old one is replaced, not held against the user.
+    apply(&kube, ovn.dir(), "default-vpc.yaml", &DEFAULT_VPC.replace("10.30.0.0/24", "10.31.0.0/24"));
+    let plain = wait_for("plain on its new CIDR", Duration::from_secs(20), || {
+        let o = get(&kube, "subnet", "plain")?;
+        let converged = ready_generation(&o) == o["metadata"]["generation"].as_i64()
+            && common::nbctl_column(&ovn, "Logical_Router_Port", "networks").contains(&"10.31.0.1/24".to_string());
+        converged.then_some(o)
+    });
+    assert_eq!(plain["spec"]["gateway"], "10.31.0.1", "{plain}");
+    assert_eq!(plain["spec"]["excludeIps"], serde_json::json!(["10.31.0.1"]), "{plain}");
+    assert_eq!((&plain["spec"]["vpc"], &plain["spec"]["gatewayType"]), (&"ovn-cluster".into(), &"distributed".into()));
+    assert_eq!(condition(&plain, "Validated").unwrap().0, "True", "{plain}");
 }
 
 #[test]

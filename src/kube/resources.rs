@@ -128,7 +128,8 @@ pub fn has_finalizer(obj: &Json) -> bool {
 fn spec<T: serde::de::DeserializeOwned>(kind: &'static str, obj: &Json) -> Result<T, Rejection> {
     let reject =
         |reason: String| Rejection { kind, name: name_of(obj).into(), field: "spec".into(), reason, waiting: false };
-    let spec = obj.get("spec").cloned().unwrap_or_else(|| Json::Object(Default::default()));
+    // Without the defaults this daemon wrote into it (see `defaults.rs`).
+    let spec = crate::kube::defaults::user_spec(obj);
     if spec.get("name").is_some() {
         return Err(reject("unknown field `name` (the name is metadata.name)".into()));
     }

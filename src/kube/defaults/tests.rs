@@ -63,7 +63,10 @@ fn absent_defaults_are_added_as_kube_ovn_fills_them_in_a_custom_vpc() {
                "private": false, "default": false}),
         "written fields stay, and gatewayType is Kube-OVN's default only in the default VPC"
     );
-    assert_eq!(patch["metadata"], json!({"resourceVersion": "41"}), "a precondition");
+    assert_eq!(patch["metadata"]["resourceVersion"], "41", "a precondition");
+    let recorded: Json =
+        serde_json::from_str(patch["metadata"]["annotations"][DEFAULTS_ANNOTATION].as_str().unwrap()).unwrap();
+    assert_eq!(recorded, patch["spec"], "what was written is recorded as ours");
     assert_eq!(after["spec"]["natOutgoing"], false);
     assert_eq!(after["spec"]["enableDHCP"], true);
     assert_eq!(after["spec"]["vpc"], "test-vpc-2");
@@ -143,11 +146,55 @@ fn the_defaults_change_neither_the_nb_rows_nor_the_notices() {
     let before = model(&store(&subnets));
     let after: Vec<Json> = subnets.iter().map(|o| patched(o).1).collect();
     assert_ne!(after, subnets, "something was written");
-    let after = model(&store(&after));
-    assert_eq!(desired_rows(&after), desired_rows(&before));
-    assert_eq!(after.notices, before.notices);
-    for (name, s) in &before.subnets {
-        let t = &after.subnets[name];
-        assert_eq!((&t.cidrs, &t.gateways, t.is_ovn), (&s.cidrs, &s.gateways, s.is_ovn), "{name}");
+    // Also read as the user's own values (the annotation lost): the same.
+    let unmarked: Vec<Json> = after
+        .iter()
+        .map(|o| {
+            let mut o = o.clone();
+            o["metadata"].as_object_mut().unwrap().remove("annotations");
+            o
+        })
+        .collect();
+    for after in [after, unmarked] {
+        let after = model(&store(&after));
+        assert_eq!(desired_rows(&after), desired_rows(&before));
+        assert_eq!(after.notices, before.notices);
+        for (name, s) in &before.subnets {
+            let t = &after.subnets[name];
+            assert_eq!((&t.cidrs, &t.gateways, t.is_ovn), (&s.cidrs, &s.gateways, s.is_ovn), "{name}");
+        }
     }
+}
+
+/// A default never outlives what it came from: a new cidrBlock gets a new
+/// gateway (the old one would be refused), and a value the user set since
+/// is the user's.
+#[test]
+fn our_defaults_follow_the_cidr_and_the_vpc_and_the_users_values_win() {
+    let (_, mut net) = patched(&object("net", json!({"vpc": "test-vpc-1", "cidrBlock": "10.0.1.0/24"})));
+    assert_eq!(net["spec"]["gateway"], "10.0.1.1");
+    net["spec"]["cidrBlock"] = json!("10.0.2.0/24"); // kubectl apply of an edited file
+    let (patch, net) = patched(&net);
+    let spec = &patch.expect("the stale defaults are replaced")["spec"];
+    assert_eq!(spec, &json!({"gateway": "10.0.2.1", "excludeIps": ["10.0.2.1"]}));
+    assert_eq!(
+        model(&store(std::slice::from_ref(&net))).subnets["net"].gateways,
+        ["10.0.2.1".parse::<std::net::IpAddr>().unwrap()]
+    );
+    assert_eq!(patched(&net).0, None, "settled");
+    // The user sets a gateway of their own: kept; excludeIps (still ours) follows it.
+    let mut net = net;
+    net["spec"]["gateway"] = json!("10.0.2.254");
+    let (patch, net) = patched(&net);
+    assert_eq!(patch.unwrap()["spec"], json!({"excludeIps": ["10.0.2.254"]}));
+    assert_eq!(net["spec"]["gateway"], "10.0.2.254");
+    assert_eq!(patched(&net).0, None);
+    // Out of the default VPC: gatewayType, Kube-OVN's default only there, goes.
+    let (_, mut plain) = patched(&object("plain", json!({"cidrBlock": "10.30.0.0/24"})));
+    assert_eq!(plain["spec"]["gatewayType"], "distributed");
+    plain["spec"]["vpc"] = json!("test-vpc-1");
+    let (patch, plain) = patched(&plain);
+    assert_eq!(patch.unwrap()["spec"], json!({"gatewayType": null}));
+    assert!(plain["spec"].get("gatewayType").is_none());
+    assert_eq!(plain["spec"]["vpc"], "test-vpc-1");
 }
