@@ -7,6 +7,8 @@
 //!   concerns the resource only).
 //! - A resource being deleted (`deletionTimestamp`) is left out, so its rows
 //!   go; once they are gone the daemon removes its finalizer.
+//! - A spec is read without the defaults this daemon wrote into it
+//!   (`defaults::user_spec`): they are derived from it, never inputs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -323,6 +325,23 @@ mod tests {
         }
         assert!(matches!(&by[&("Vpc", "test-vpc-1")].outcome, Outcome::Rejected(r) if r.field == "metadata.name"));
         assert!(matches!(&by[&("Subnet", "bad")].outcome, Outcome::Rejected(r) if r.field == "spec"));
+    }
+
+    /// Kube-OVN's defaults written into a spec change the generation but
+    /// not what the spec decodes to: the merge still differs, so a pass
+    /// reports the status of the new generation.
+    #[test]
+    fn a_new_generation_is_a_new_input_even_when_the_spec_decodes_the_same() {
+        let mut s = store();
+        let before = merge(&Config::default(), &s);
+        let mut net = (*s.subnets["cr-net"]).clone();
+        net["spec"]["private"] = json!(false);
+        net["metadata"]["generation"] = json!(2);
+        s.subnets.insert("cr-net".into(), Arc::new(net));
+        let after = merge(&Config::default(), &s);
+        assert_eq!(after.subnets, before.subnets);
+        assert_ne!(after, before);
+        assert_eq!(after.generations[&("Subnet", "cr-net".to_string())], 2);
     }
 
     #[test]
