@@ -1,7 +1,7 @@
 //! The daemon's Kubernetes side (with a `[kubernetes]` section): watches of
 //! the Vpc and Subnet resources and of pods into one [`Store`], the Lease
-//! election, and a reporter that writes status, Events, finalizers and the
-//! pods' annotations.
+//! election, and a reporter that writes status, Events, finalizers, the
+//! pods' annotations and Kube-OVN's defaults into accepted subnets' specs.
 //!
 //! The main loop reads the store and leadership from watch channels and
 //! hands the reporter the verdicts of each pass; only the leader's loop
@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::config::KubernetesSection;
 use crate::ipam::PodAddress;
 use crate::kube::client::{KubeClient, KubeError};
+use crate::kube::defaults;
 use crate::kube::driver::{watch as watch_resource, WatchOptions};
 use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
@@ -157,12 +158,16 @@ async fn reporter(
     let mut told: HashSet<(String, String)> = HashSet::new();
     // Status fields the API server prunes, by kind (see `status_patch_without`).
     let mut pruned: HashMap<&'static str, BTreeSet<String>> = HashMap::new();
+    // Subnets whose spec got Kube-OVN's defaults, with the generation the
+    // patch was sent for: at most one write per generation, even if the API
+    // server drops what it is sent.
+    let mut defaulted: HashMap<String, i64> = HashMap::new();
     loop {
         let retry = {
             let report = reports.borrow_and_update().clone();
             let snapshot = store.borrow_and_update().clone();
             if *leading.borrow() && snapshot.synced {
-                write_report(&client, &snapshot, &report, &mut written, &mut pruned).await
+                write_report(&client, &snapshot, &report, &mut written, &mut pruned, &mut defaulted).await
                     | tell_pod_errors(&client, &snapshot, &report, &mut told).await
             } else {
                 false
@@ -193,6 +198,7 @@ async fn write_report(
     report: &Report,
     written: &mut HashMap<(String, String), (String, Json)>,
     pruned: &mut HashMap<&'static str, BTreeSet<String>>,
+    defaulted: &mut HashMap<String, i64>,
 ) -> bool {
     let mut retry = false;
     let now = wall_clock();
@@ -207,6 +213,9 @@ async fn write_report(
             _ => (**seen).clone(),
         };
         let mut current = current;
+        if current.pointer("/metadata/generation").and_then(Json::as_i64) != v.generation {
+            continue; // our own spec write moved it on: the next pass decides
+        }
         if !has_finalizer(&current) {
             match set_finalizer(client, v.kind, &current, true).await {
                 Ok(o) => current = o,
@@ -218,6 +227,20 @@ async fn write_report(
                     continue;
                 }
             }
+        }
+        match write_defaults(client, v, &current, defaulted).await {
+            Ok(Some(o)) => {
+                // A new generation: its status comes with the next pass's verdict.
+                written.insert(key, (resource_version(seen).to_string(), o));
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) if e.code() == 409 => {
+                retry = true;
+                tracing::debug!(name = %v.name, error = %e, "spec defaults lost a race; retrying");
+                continue;
+            }
+            Err(e) => tracing::warn!(name = %v.name, error = %e, "cannot write the subnet's defaults"),
         }
         let skip = pruned.entry(v.kind).or_default();
         match status::report_without(client, v.kind, &current, &v.outcome, &v.fields, &now, skip).await {
@@ -255,6 +278,7 @@ async fn write_report(
         }
     }
     written.retain(|(k, n), _| store.of_kind(k).contains_key(n));
+    defaulted.retain(|n, _| store.subnets.contains_key(n));
     for (key, addr) in &report.pods {
         let (Some(pod), Some(subnet)) = (store.pods.get(key), report.model.subnets.get(&addr.subnet)) else { continue };
         // The port is in the NB (the pass committed it): the CNI may go on.
@@ -275,6 +299,27 @@ async fn write_report(
         }
     }
     retry
+}
+
+/// Adds Kube-OVN's defaults to an accepted Subnet's spec (see
+/// `kube/defaults.rs`), once per generation; the object as stored when
+/// something was written.
+async fn write_defaults(
+    client: &KubeClient,
+    v: &Verdict,
+    current: &Json,
+    defaulted: &mut HashMap<String, i64>,
+) -> Result<Option<Json>, KubeError> {
+    let generation = current.pointer("/metadata/generation").and_then(Json::as_i64).unwrap_or(0);
+    if defaulted.get(&v.name) == Some(&generation) {
+        return Ok(None);
+    }
+    let Some(patch) = defaults::defaults_patch(current, &v.defaults) else { return Ok(None) };
+    let path = object_path(v.kind, &v.name).unwrap_or_default();
+    let stored = defaults::write_defaults(client, &path, &patch).await?;
+    defaulted.insert(v.name.clone(), generation);
+    tracing::info!(name = %v.name, fields = ?patch["spec"].as_object().map(|m| m.keys().collect::<Vec<_>>()), "Kube-OVN's defaults written into the subnet's spec");
+    Ok(Some(stored))
 }
 
 /// One Warning Event per pod error (true if one should be retried).

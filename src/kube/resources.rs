@@ -7,13 +7,16 @@
 //!   concerns the resource only).
 //! - A resource being deleted (`deletionTimestamp`) is left out, so its rows
 //!   go; once they are gone the daemon removes its finalizer.
+//! - A spec is read without the defaults this daemon wrote into it
+//!   (`defaults::user_spec`): they are derived from it, never inputs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
+use crate::kube::defaults::subnet_defaults;
 use crate::kube::status::{Outcome, StatusFields, SubnetUsage, VpcFields};
 use crate::model::validate::{Model, Rejection};
 use crate::model::{NamedSubnet, NamedVpc, SubnetSpec, VpcSpec};
@@ -101,6 +104,12 @@ pub struct Merged {
     pub refused: Vec<Rejection>,
     /// Resources being deleted, as `(kind, name)`.
     pub deleting: Vec<(&'static str, String)>,
+    /// Every resource's `metadata.generation`, by `(kind, name)`: a new
+    /// generation is a new input even when its spec decodes the same (a
+    /// default written into it), so that its status follows.
+    pub generations: BTreeMap<(&'static str, String), i64>,
+    /// The VPC of an OVN subnet without `vpc` (`[daemon] default_vpc`).
+    pub default_vpc: String,
 }
 
 pub fn name_of(obj: &Json) -> &str {
@@ -121,7 +130,8 @@ pub fn has_finalizer(obj: &Json) -> bool {
 fn spec<T: serde::de::DeserializeOwned>(kind: &'static str, obj: &Json) -> Result<T, Rejection> {
     let reject =
         |reason: String| Rejection { kind, name: name_of(obj).into(), field: "spec".into(), reason, waiting: false };
-    let spec = obj.get("spec").cloned().unwrap_or_else(|| Json::Object(Default::default()));
+    // Without the defaults this daemon wrote into it (see `defaults.rs`).
+    let spec = crate::kube::defaults::user_spec(obj);
     if spec.get("name").is_some() {
         return Err(reject("unknown field `name` (the name is metadata.name)".into()));
     }
@@ -137,6 +147,9 @@ fn merge_kind<T: serde::de::DeserializeOwned>(
 ) {
     let in_toml: BTreeSet<&str> = toml.iter().map(|(n, _)| n.as_str()).collect();
     for (name, obj) in objects {
+        if let Some(g) = obj.pointer("/metadata/generation").and_then(Json::as_i64) {
+            merged.generations.insert((kind, name.clone()), g);
+        }
         if is_deleting(obj) {
             merged.deleting.push((kind, name.clone()));
             continue;
@@ -160,7 +173,12 @@ fn merge_kind<T: serde::de::DeserializeOwned>(
 
 /// TOML first, then the resources whose names it does not use.
 pub fn merge(config: &Config, store: &Store) -> Merged {
-    let mut merged = Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() };
+    let mut merged = Merged {
+        vpcs: config.vpcs.clone(),
+        subnets: config.subnets.clone(),
+        default_vpc: config.daemon.default_vpc.clone(),
+        ..Merged::default()
+    };
     let mut vpcs: Vec<(String, VpcSpec)> = vec![];
     let mut subnets: Vec<(String, SubnetSpec)> = vec![];
     merge_kind("Vpc", &config.vpcs, &store.vpcs, &mut vpcs, &mut merged);
@@ -183,6 +201,9 @@ pub struct Verdict {
     /// The `metadata.generation` the verdict was made for: a newer spec
     /// waits for the next pass's verdict.
     pub generation: Option<i64>,
+    /// An accepted Subnet's defaults as Kube-OVN fills them into its spec
+    /// (see `defaults.rs`); empty for anything else.
+    pub defaults: Map<String, Json>,
 }
 
 /// The verdicts after a pass that converged: every live resource is Ready,
@@ -206,19 +227,23 @@ pub fn verdicts(
             }
             let notices: Vec<_> = model.notices.iter().filter(|n| n.kind == kind && n.name == *name).cloned().collect();
             let ready = || if notices.is_empty() { Outcome::Ready } else { Outcome::ReadyExcept(notices.clone()) };
+            let mut defaults = Map::new();
             let (outcome, fields) = match refusal(kind, name) {
                 Some(r) => (Outcome::from_rejection(r), StatusFields::None),
                 // After a pass that converged, the VPC's router exists: standby, as Kube-OVN says.
                 None => match kind {
                     "Vpc" => (ready(), StatusFields::Vpc(VpcFields::of(model, name, true))),
                     _ => match model.subnets.get(name) {
-                        Some(s) => (ready(), StatusFields::Subnet(SubnetUsage::of(s, using(name)))),
+                        Some(s) => {
+                            defaults = subnet_defaults(s, &merged.default_vpc);
+                            (ready(), StatusFields::Subnet(SubnetUsage::of(s, using(name))))
+                        }
                         None => (Outcome::Pending, StatusFields::None),
                     },
                 },
             };
             let generation = obj.pointer("/metadata/generation").and_then(Json::as_i64);
-            out.push(Verdict { kind, name: name.clone(), outcome, fields, generation });
+            out.push(Verdict { kind, name: name.clone(), outcome, fields, generation, defaults });
         }
     }
     out
@@ -300,6 +325,23 @@ mod tests {
         }
         assert!(matches!(&by[&("Vpc", "test-vpc-1")].outcome, Outcome::Rejected(r) if r.field == "metadata.name"));
         assert!(matches!(&by[&("Subnet", "bad")].outcome, Outcome::Rejected(r) if r.field == "spec"));
+    }
+
+    /// Kube-OVN's defaults written into a spec change the generation but
+    /// not what the spec decodes to: the merge still differs, so a pass
+    /// reports the status of the new generation.
+    #[test]
+    fn a_new_generation_is_a_new_input_even_when_the_spec_decodes_the_same() {
+        let mut s = store();
+        let before = merge(&Config::default(), &s);
+        let mut net = (*s.subnets["cr-net"]).clone();
+        net["spec"]["private"] = json!(false);
+        net["metadata"]["generation"] = json!(2);
+        s.subnets.insert("cr-net".into(), Arc::new(net));
+        let after = merge(&Config::default(), &s);
+        assert_eq!(after.subnets, before.subnets);
+        assert_ne!(after, before);
+        assert_eq!(after.generations[&("Subnet", "cr-net".to_string())], 2);
     }
 
     #[test]
