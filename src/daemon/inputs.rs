@@ -14,6 +14,7 @@ use super::settle::{Decision, Reading, Settle};
 use crate::config::{Config, ConfigError};
 use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
 use crate::model::names::NbState;
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{validate_in, Model, Rejection};
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
@@ -64,7 +65,8 @@ impl Desired {
         // A resource whose spec does not decode keeps its rows as well (a
         // TOML name clash concerns the resource only: the TOML's object stays).
         rejected.extend(merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).cloned());
-        let held: BTreeSet<String> = rejected.iter().filter(|r| r.kind == "Subnet").map(|r| r.name.clone()).collect();
+        let held: BTreeSet<String> =
+            rejected.iter().filter(|r| r.object.kind == Kind::Subnet).map(|r| r.object.name.clone()).collect();
         let complete = match (store, nb) {
             (_, None) => false,
             (None, Some(_)) => true,
@@ -224,14 +226,12 @@ fn held_pods(cache: &Cache, held: &BTreeSet<String>) -> Vec<Rejection> {
     let mut out = vec![];
     for subnet in held {
         for p in ports.by_external_id("ls", subnet).filter(|p| p.external_id(VENDOR_KEY) == Some(VENDOR)) {
-            let Some(key) = p.external_id(OWNER_KEY).and_then(|o| o.strip_prefix("Pod/")) else { continue };
-            out.push(Rejection {
-                kind: "Pod",
-                name: key.to_string(),
-                field: "subnet".into(),
-                reason: format!("subnet {subnet:?} is refused; the pod's port is kept as it is"),
-                waiting: true,
-            });
+            let Some(pod) = p.external_id(OWNER_KEY).and_then(ObjectKey::from_owner_tag) else { continue };
+            if pod.kind != Kind::Pod {
+                continue;
+            }
+            let why = format!("subnet {subnet:?} is refused; the pod's port is kept as it is");
+            out.push(Rejection::waiting(pod, "subnet", why));
         }
     }
     out

@@ -187,10 +187,10 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                         tracing::info!(changes = applied.changes, elapsed_ms, ?scope, "converged");
                     }
                     if let (Some(k), Some(store)) = (&kube, snapshot(&store_rx)) {
-                        let kinds =
-                            [("Vpc", store.vpcs.len()), ("Subnet", store.subnets.len()), ("Pod", store.pods.len())];
-                        *metrics.resources.lock().expect("metrics lock") =
-                            kinds.iter().map(|(k, n)| (k.to_string(), *n as u64)).collect();
+                        *metrics.resources.lock().expect("metrics lock") = crate::model::object::Kind::ALL
+                            .iter()
+                            .map(|k| (k.to_string(), store.of_kind(*k).len() as u64))
+                            .collect();
                         metrics.pod_ports.store(desired.model.pods.len() as u64, Ordering::Relaxed);
                         metrics.pods_without_address.store(pod_ports.errors().len() as u64, Ordering::Relaxed);
                         let using = |s: &str| pod_ports.using(s);
@@ -201,9 +201,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                             .merged
                             .deleting
                             .iter()
-                            .filter(|(kind, name)| {
-                                !reconcile::owns_rows(&cache, &crate::reconcile::desired::owner(kind, name))
-                            })
+                            .filter(|object| !reconcile::owns_rows(&cache, object))
                             .cloned()
                             .collect();
                         drop(cache);

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ipam::{Ipam, PodAddress};
 use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
@@ -116,7 +117,11 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> Ipam {
     }
     let ports = cache.table("Logical_Switch_Port").into_iter().flat_map(|t| t.by_external_id(VENDOR_KEY, VENDOR));
     for r in ports {
-        let Some(key) = r.external_id(OWNER_KEY).and_then(|o| o.strip_prefix("Pod/")) else { continue };
+        let Some(pod) = r.external_id(OWNER_KEY).and_then(ObjectKey::from_owner_tag) else { continue };
+        if pod.kind != Kind::Pod {
+            continue;
+        }
+        let key = &pod.qualified_name();
         let Some(subnet) = r.external_id("ls") else { continue };
         let first = r.get("addresses").and_then(|v| v.atoms().first()).and_then(|a| a.as_str());
         if let Some((mac, ips)) = first.and_then(parse_addresses) {

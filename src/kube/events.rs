@@ -17,6 +17,7 @@ use serde_json::{json, Value as Json};
 
 use super::client::{KubeClient, KubeError};
 use super::status::truncate;
+use crate::model::object::Kind;
 use crate::model::validate::Rejection;
 
 /// `source.component` and `reportingComponent` of our Events.
@@ -71,14 +72,14 @@ fn event_name(object: &str, uid: &str, reason: &str, message: &str, now: &str) -
 
 /// A Warning Event about `object` (as read from the API: name, uid,
 /// resourceVersion, namespace if any) of kind `kind`. `now` is RFC 3339.
-pub fn warning_event(kind: &str, object: &Json, reason: &str, message: &str, now: &str) -> Json {
+pub fn warning_event(kind: Kind, object: &Json, reason: &str, message: &str, now: &str) -> Json {
     let md = |k: &str| object.pointer(&format!("/metadata/{k}")).and_then(Json::as_str).unwrap_or("");
     let (name, uid, namespace) = (md("name"), md("uid"), md("namespace"));
     let api_version = object.get("apiVersion").and_then(Json::as_str).unwrap_or("kubeovn.io/v1");
     let message = truncate(message, MAX_MESSAGE);
     let mut involved = json!({
         "apiVersion": api_version,
-        "kind": kind,
+        "kind": kind.as_str(),
         "name": name,
         "uid": uid,
         "resourceVersion": md("resourceVersion"),
@@ -111,7 +112,7 @@ pub fn warning_event(kind: &str, object: &Json, reason: &str, message: &str, now
 /// The Event for a validation rejection of `object`.
 pub fn rejection_event(object: &Json, rejection: &Rejection, now: &str) -> Json {
     let message = super::status::rejection_message(rejection);
-    warning_event(rejection.kind, object, super::status::REASON_VALIDATION_FAILED, &message, now)
+    warning_event(rejection.object.kind, object, super::status::REASON_VALIDATION_FAILED, &message, now)
 }
 
 /// Creates `event` in its `metadata.namespace`. `Ok(false)`: an Event of that
@@ -136,13 +137,7 @@ mod tests {
 
     #[test]
     fn rejection_event_names_the_object_and_lands_in_default() {
-        let r = Rejection {
-            kind: "Subnet",
-            name: "s1".into(),
-            field: "cidrBlock".into(),
-            reason: "bad".into(),
-            waiting: false,
-        };
+        let r = Rejection::new(crate::model::object::ObjectKey::subnet("s1"), "cidrBlock", "bad");
         let e = rejection_event(&subnet(), &r, "2024-05-01T10:00:00Z");
         assert_eq!(e["metadata"]["namespace"], "default");
         assert_eq!(
@@ -170,7 +165,7 @@ mod tests {
     fn long_names_and_messages_are_cut_to_the_limits() {
         let long = format!("{}-{}", "a".repeat(235), "b".repeat(20)); // cut right after the '-'
         let o = json!({"metadata": {"name": long, "uid": "u", "namespace": "ns1"}});
-        let e = warning_event("Vpc", &o, "NorthboundRefused", &"é".repeat(2000), "2024-05-01T10:00:00Z");
+        let e = warning_event(Kind::Vpc, &o, "NorthboundRefused", &"é".repeat(2000), "2024-05-01T10:00:00Z");
         let name = e["metadata"]["name"].as_str().unwrap();
         assert!(name.len() <= 253 && name.split('.').next().unwrap().ends_with('a'), "{name}");
         assert!(e["message"].as_str().unwrap().len() <= 1024);

@@ -17,6 +17,7 @@
 //!   status write changed the verdict (no duplicates for an unchanged one);
 //! - `resources`: Vpc and Subnet resources merged with the TOML (a TOML name
 //!   wins), and the verdict each resource's status shows after a pass;
+//! - `paths`: each kind's REST paths (the one mapping of a kind to the API);
 //! - `pods`: which pods get a port on which subnet, and the annotations
 //!   Kube-OVN's CNI reads.
 //!
@@ -28,6 +29,7 @@ pub mod driver;
 pub mod events;
 pub mod leader;
 pub mod lease;
+pub mod paths;
 pub mod pods;
 pub mod resources;
 pub mod status;

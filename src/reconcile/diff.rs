@@ -15,6 +15,7 @@ use super::desired::{is_root, DesiredRow, RowRef, ID_KEY, OWNER_KEY, VENDOR, VEN
 use super::Scope;
 use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, RowView, Uuid, Value};
 
+use crate::model::object::ObjectKey;
 use crate::nb::{owned_tables, OWNED};
 
 /// The owned rows of the cache within a scope, by table and id, borrowed.
@@ -40,7 +41,7 @@ impl<'c> Existing<'c> {
                 Scope::All => t.by_external_id(VENDOR_KEY, VENDOR).collect(),
                 Scope::Owners(owners) => owners
                     .iter()
-                    .flat_map(|o| t.by_external_id(OWNER_KEY, o))
+                    .flat_map(|o| t.by_external_id(OWNER_KEY, &o.owner_tag()).collect::<Vec<_>>())
                     .filter(|r| r.external_id(VENDOR_KEY) == Some(VENDOR))
                     .collect(),
             };
@@ -314,8 +315,9 @@ impl Plan {
     }
 
     /// The owners with changes, parents first: VPCs, subnets, then pods.
+    /// Owner tags no kind of this version writes (rows of someone's making) come first.
     pub fn owners(&self) -> Vec<String> {
-        let rank = |o: &str| ["Vpc/", "Subnet/"].iter().position(|k| o.starts_with(k)).unwrap_or(2);
+        let rank = |o: &str| ObjectKey::from_owner_tag(o).map(|k| k.kind);
         let mut v: Vec<String> = self.changes.iter().map(|c| c.owner().to_string()).collect();
         v.sort_by(|a, b| (rank(a), a).cmp(&(rank(b), b)));
         v.dedup();

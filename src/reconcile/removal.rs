@@ -26,6 +26,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{Model, Rejection};
 use crate::ovsdb::Cache;
 
@@ -45,13 +46,15 @@ pub struct Owned {
 impl Owned {
     /// Reads the owned routers and switches of the cache.
     pub fn of(cache: &Cache) -> Owned {
-        let names = |table: &str, prefix: &str| -> BTreeSet<String> {
+        let names = |table: &str, kind: Kind| -> BTreeSet<String> {
             let Some(t) = cache.table(table) else { return BTreeSet::new() };
             t.by_external_id(VENDOR_KEY, VENDOR)
-                .filter_map(|r| r.external_id(OWNER_KEY)?.strip_prefix(prefix).map(str::to_string))
+                .filter_map(|r| ObjectKey::from_owner_tag(r.external_id(OWNER_KEY)?))
+                .filter(|o| o.kind == kind)
+                .map(|o| o.name)
                 .collect()
         };
-        Owned { vpcs: names("Logical_Router", "Vpc/"), subnets: names("Logical_Switch", "Subnet/") }
+        Owned { vpcs: names("Logical_Router", Kind::Vpc), subnets: names("Logical_Switch", Kind::Subnet) }
     }
 }
 
@@ -82,36 +85,25 @@ impl MassRemoval {
     /// leaves its rows as they are (as any refused object's).
     pub fn rejections(&self) -> Vec<Rejection> {
         let reason = format!("kept: {self}");
-        let one = |kind: &'static str, name: &String| Rejection {
-            kind,
-            name: name.clone(),
-            field: REMOVAL_FIELD.into(),
-            reason: reason.clone(),
-            waiting: false,
-        };
-        let mut out: Vec<Rejection> = self.vpcs.iter().map(|n| one("Vpc", n)).collect();
-        out.extend(self.subnets.iter().map(|n| one("Subnet", n)));
+        let one = |object: ObjectKey| Rejection::new(object, REMOVAL_FIELD, reason.clone());
+        let mut out: Vec<Rejection> = self.vpcs.iter().map(|n| one(ObjectKey::vpc(n))).collect();
+        out.extend(self.subnets.iter().map(|n| one(ObjectKey::subnet(n))));
         out
     }
 }
 
 /// Pure: the mass removal this desired state would make, if any (see the
-/// module head). `deleting`: `(kind, name)` of resources deleted explicitly.
-pub fn judge(
-    owned: &Owned,
-    model: &Model,
-    rejected: &[Rejection],
-    deleting: &[(&'static str, String)],
-) -> Option<MassRemoval> {
-    let kept = |kind: &str, name: &String, in_model: bool| {
+/// module head). `deleting`: resources deleted explicitly.
+pub fn judge(owned: &Owned, model: &Model, rejected: &[Rejection], deleting: &[ObjectKey]) -> Option<MassRemoval> {
+    let kept = |kind: Kind, name: &String, in_model: bool| {
         in_model
-            || rejected.iter().any(|r| r.kind == kind && r.name == *name)
-            || deleting.iter().any(|(k, n)| *k == kind && n == name)
+            || rejected.iter().any(|r| r.is(kind, name))
+            || deleting.iter().any(|d| d.kind == kind && d.namespace.is_none() && d.name == *name)
     };
     let vpcs: BTreeSet<String> =
-        owned.vpcs.iter().filter(|n| !kept("Vpc", n, model.vpcs.contains_key(*n))).cloned().collect();
+        owned.vpcs.iter().filter(|n| !kept(Kind::Vpc, n, model.vpcs.contains_key(*n))).cloned().collect();
     let subnets: BTreeSet<String> =
-        owned.subnets.iter().filter(|n| !kept("Subnet", n, model.subnets.contains_key(*n))).cloned().collect();
+        owned.subnets.iter().filter(|n| !kept(Kind::Subnet, n, model.subnets.contains_key(*n))).cloned().collect();
     let removed = vpcs.len() + subnets.len();
     let total = owned.vpcs.len() + owned.subnets.len();
     (removed > 1 && 2 * removed > total).then_some(MassRemoval {
@@ -157,7 +149,7 @@ mod tests {
         let r = m.rejections();
         assert_eq!(r.len(), 4);
         assert!(r.iter().all(|r| r.field == REMOVAL_FIELD && !r.waiting));
-        assert_eq!((r[0].kind, r[0].name.as_str(), r[2].kind), ("Vpc", "a", "Subnet"));
+        assert_eq!((&r[0].object, r[2].object.kind), (&ObjectKey::vpc("a"), Kind::Subnet));
     }
 
     #[test]
@@ -181,22 +173,13 @@ mod tests {
     fn explicit_deletes_and_refused_objects_are_not_removals() {
         let nb = owned(&["a", "b"], &["a1", "b1"]);
         // Kubernetes resources being deleted: the operator's word.
-        let deleting = [("Vpc", "a".to_string()), ("Vpc", "b".to_string()), ("Subnet", "a1".to_string())];
+        let deleting = [ObjectKey::vpc("a"), ObjectKey::vpc("b"), ObjectKey::subnet("a1")];
         assert_eq!(judge(&nb, &Model::default(), &[], &deleting), None);
         // Refused objects keep their rows anyway.
-        let refused: Vec<Rejection> = ["a", "b"]
-            .iter()
-            .map(|n| Rejection {
-                kind: "Vpc",
-                name: n.to_string(),
-                field: "x".into(),
-                reason: "y".into(),
-                waiting: false,
-            })
-            .collect();
-        assert_eq!(judge(&nb, &Model::default(), &refused, &[("Subnet", "a1".to_string())]), None);
+        let refused: Vec<Rejection> = ["a", "b"].iter().map(|n| Rejection::new(ObjectKey::vpc(*n), "x", "y")).collect();
+        assert_eq!(judge(&nb, &Model::default(), &refused, &[ObjectKey::subnet("a1")]), None);
         // Only the kind named counts: a Subnet "a" being deleted is no word for Vpc "a".
-        let m = judge(&nb, &Model::default(), &[], &[("Subnet", "a".to_string())]).unwrap();
+        let m = judge(&nb, &Model::default(), &[], &[ObjectKey::subnet("a")]).unwrap();
         assert_eq!(m.vpcs.len(), 2);
     }
 }
