@@ -18,7 +18,10 @@
 //! - `resources`: Vpc and Subnet resources merged with the TOML (a TOML name
 //!   wins), and the verdict each resource's status shows after a pass;
 //! - `pods`: which pods get a port on which subnet, and the annotations
-//!   Kube-OVN's CNI reads.
+//!   Kube-OVN's CNI reads;
+//! - `objects`: the reconciler of Kubernetes objects (Deployments,
+//!   StatefulSets, ConfigMaps) rendered from our resources: a pure diff of
+//!   owned fields and a thin driver.
 //!
 
 pub mod client;
@@ -28,6 +31,7 @@ pub mod driver;
 pub mod events;
 pub mod leader;
 pub mod lease;
+pub mod objects;
 pub mod pods;
 pub mod resources;
 pub mod status;
