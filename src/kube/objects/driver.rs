@@ -22,7 +22,7 @@
 //! - Outcomes: per desired object, the latest [`Outcome`], on a watch
 //!   channel; objects no longer desired leave the map.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,7 +31,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::diff::{diff, foreign_reason, Action, DesiredObject};
+use super::diff::{diff, foreign_reason, owned_patch, Action, DesiredObject};
 use super::kind::{ObjectId, ObjectKind, OwnerKind, MANAGED_BY_SELECTOR};
 use crate::backoff::{Backoff, BackoffConfig};
 use crate::kube::client::{KubeClient, KubeError};
@@ -137,10 +137,11 @@ struct Track {
     settling: Option<(Option<String>, Instant)>,
 }
 
-/// A request to send.
+/// A request to send. Creates and patches carry what they realise, to
+/// check the API server's answer against.
 enum Write {
-    Create { body: Json },
-    Patch { patch: Json },
+    Create { body: Json, desired: DesiredObject },
+    Patch { patch: Json, desired: DesiredObject },
     Delete { uid: String, resource_version: String },
 }
 
@@ -152,6 +153,10 @@ enum Sent {
     Conflict,
     Refused(String),
     Failed(String),
+    /// Written, but the object as stored does not show what was sent (the
+    /// API server normalises or drops a rendered value): sending it again
+    /// would fight the server, so it is refused, naming the fields.
+    NotKept(Json),
 }
 
 /// Runs until the desired set's sender, the leadership sender or every
@@ -186,6 +191,7 @@ pub async fn run(
     let mut last_desired: BTreeMap<ObjectId, DesiredObject> = BTreeMap::new();
     let mut inflight: JoinSet<(ObjectId, Option<String>, Sent)> = JoinSet::new();
     let mut busy: BTreeSet<ObjectId> = BTreeSet::new();
+    let mut tasks: HashMap<tokio::task::Id, ObjectId> = HashMap::new();
     let mut current: Outcomes = BTreeMap::new();
     let mut was_leading = false;
     loop {
@@ -204,9 +210,15 @@ pub async fn run(
             }
             r = desired.changed() => if r.is_err() { return },
             r = leading.changed() => if r.is_err() { return },
-            Some(done) = inflight.join_next(), if !inflight.is_empty() => {
-                if let Ok((id, based_on, sent)) = done {
+            Some(done) = inflight.join_next_with_id(), if !inflight.is_empty() => {
+                let task = match &done {
+                    Ok((task, _)) => *task,
+                    Err(e) => e.id(),
+                };
+                if let Some(id) = tasks.remove(&task) {
                     busy.remove(&id);
+                }
+                if let Ok((_, (id, based_on, sent))) = done {
                     let wanted = last_desired.contains_key(&id);
                     let track = tracks.entry(id.clone()).or_insert_with(|| new_track(&config));
                     let now = Instant::now();
@@ -233,6 +245,13 @@ pub async fn run(
                             track.not_before = Some(now + track.backoff.next_delay());
                             Outcome::Pending(m)
                         }
+                        Sent::NotKept(fields) => {
+                            track.settling = Some((based_on, now + config.settle));
+                            track.not_before = Some(now + track.backoff.next_delay());
+                            Outcome::Refused(format!(
+                                "the API server does not keep these rendered fields as sent: {fields}"
+                            ))
+                        }
                     };
                     if wanted {
                         current.insert(id, outcome);
@@ -247,6 +266,7 @@ pub async fn run(
             // the previous term.
             inflight.abort_all();
             busy.clear();
+            tasks.clear();
             tracks.clear();
             was_leading = is_leading;
         }
@@ -276,8 +296,14 @@ pub async fn run(
                     current.insert(id, Outcome::Pending(reason));
                     continue;
                 }
-                Action::Create { body, .. } => Write::Create { body },
-                Action::Patch { patch, .. } => Write::Patch { patch },
+                Action::Create { body, .. } => match last_desired.get(&id) {
+                    Some(d) => Write::Create { body, desired: d.clone() },
+                    None => continue,
+                },
+                Action::Patch { patch, .. } => match last_desired.get(&id) {
+                    Some(d) => Write::Patch { patch, desired: d.clone() },
+                    None => continue,
+                },
                 Action::Delete { uid, resource_version, .. } => Write::Delete { uid, resource_version },
             };
             if busy.contains(&id) {
@@ -296,13 +322,15 @@ pub async fn run(
             track.settling = None;
             busy.insert(id.clone());
             let (client, owners, timeout) = (client.clone(), owners.clone(), config.request_timeout);
-            inflight.spawn(async move {
+            let task_id = id.clone();
+            let handle = inflight.spawn(async move {
                 let sent = match tokio::time::timeout(timeout, send(&client, &owners, &id, write)).await {
                     Ok(sent) => sent,
                     Err(_) => Sent::Failed(format!("{id}: no answer within {timeout:?}")),
                 };
                 (id, version, sent)
             });
+            tasks.insert(handle.id(), task_id);
         }
         for id in last_desired.keys() {
             if !acted.contains(id) {
@@ -346,24 +374,11 @@ fn classify(e: KubeError) -> Sent {
 }
 
 async fn send(client: &KubeClient, owners: &[OwnerKind], id: &ObjectId, write: Write) -> Sent {
-    let result = match write {
-        Write::Create { body } => match client.create(&id.collection_path(), &body).await {
-            // No such namespace: nothing to retry soon.
-            Err(e) if e.code() == 404 => return Sent::Refused(message(&e)),
-            // Exists, yet our label-selected watch does not show it: look.
-            Err(e) if e.code() == 409 => {
-                return match client.get(&id.path()).await {
-                    Ok(o) => match foreign_reason(owners, &o) {
-                        Some(why) => Sent::Refused(format!("{}; {why}, so ovn-vpcd leaves it alone", message(&e))),
-                        None => Sent::Conflict,
-                    },
-                    Err(e) if e.code() == 404 => Sent::Conflict,
-                    Err(e) => classify(e),
-                }
-            }
-            r => r,
-        },
-        Write::Patch { patch } => client.merge_patch(&id.path(), &patch).await,
+    let (result, desired) = match write {
+        Write::Create { body, desired } => (create(client, owners, id, &body).await, Some(desired)),
+        Write::Patch { patch, desired } => {
+            (client.merge_patch(&id.path(), &patch).await.map_err(WriteError::Api), Some(desired))
+        }
         Write::Delete { uid, resource_version } => {
             let options = json!({
                 "apiVersion": "v1",
@@ -371,15 +386,43 @@ async fn send(client: &KubeClient, owners: &[OwnerKind], id: &ObjectId, write: W
                 "preconditions": {"uid": uid, "resourceVersion": resource_version},
                 "propagationPolicy": "Background",
             });
-            client.delete_with(&id.path(), &options).await
+            (client.delete_with(&id.path(), &options).await.map_err(WriteError::Api), None)
         }
     };
-    match result {
-        Ok(_) => Sent::Done,
-        Err(e) if e.code() == 404 => Sent::Gone,
-        Err(e) => {
+    match (result, desired) {
+        (Ok(stored), Some(d)) => match owned_patch(&d, &stored) {
+            Some(fields) => Sent::NotKept(fields),
+            None => Sent::Done,
+        },
+        (Ok(_), None) => Sent::Done,
+        (Err(WriteError::Decided(sent)), _) => sent,
+        (Err(WriteError::Api(e)), _) if e.code() == 404 => Sent::Gone,
+        (Err(WriteError::Api(e)), _) => {
             tracing::warn!(object = %id, error = %e, "object write failed");
             classify(e)
         }
+    }
+}
+
+/// A write's failure: an answer already decided, or the API server's error.
+enum WriteError {
+    Decided(Sent),
+    Api(KubeError),
+}
+
+async fn create(client: &KubeClient, owners: &[OwnerKind], id: &ObjectId, body: &Json) -> Result<Json, WriteError> {
+    match client.create(&id.collection_path(), body).await {
+        // No such namespace: nothing to retry soon.
+        Err(e) if e.code() == 404 => Err(WriteError::Decided(Sent::Refused(message(&e)))),
+        // Exists, yet our label-selected watch does not show it: look.
+        Err(e) if e.code() == 409 => Err(WriteError::Decided(match client.get(&id.path()).await {
+            Ok(o) => match foreign_reason(owners, &o) {
+                Some(why) => Sent::Refused(format!("{}; {why}, so ovn-vpcd leaves it alone", message(&e))),
+                None => Sent::Conflict,
+            },
+            Err(e) if e.code() == 404 => Sent::Conflict,
+            Err(e) => classify(e),
+        })),
+        r => r.map_err(WriteError::Api),
     }
 }
