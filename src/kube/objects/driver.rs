@@ -8,17 +8,16 @@
 //!   `false → true` starts afresh.
 //! - Nothing is written before every kind was listed (an unlisted object
 //!   would look absent and be created twice).
-//! - At most one request per object is in flight. After a write, the object
-//!   is left alone until the watch shows a resourceVersion other than the one
-//!   the write was based on (or `settle` passes), so a diff against a store
-//!   that has not caught up yet is never acted on. A 409 is handled the same
-//!   way: re-read (through the watch), never overwrite.
+//! - At most one request per object is in flight, and after a write the
+//!   object waits for the watch to show it (`pace.rs`): a 409 is a re-read,
+//!   never an overwrite.
 //! - A create meeting an object outside our label selection (409
 //!   AlreadyExists) reads it once: if it is foreign, the desired object is
 //!   refused with the API server's message and why; it is tried again only
 //!   after a backoff (a watch of our label cannot see it go).
-//! - Failures are retried per object after a backoff (`backoff.rs`); a new
-//!   desired version of the object resets it.
+//! - Failures are retried per object after a backoff (`pace.rs`); a new
+//!   desired version of the object resets it. A write whose answer does not
+//!   show what was rendered is refused rather than sent again.
 //! - Outcomes: per desired object, the latest [`Outcome`], on a watch
 //!   channel; objects no longer desired leave the map.
 
@@ -33,7 +32,8 @@ use tokio::time::Instant;
 
 use super::diff::{diff, foreign_reason, owned_patch, Action, DesiredObject};
 use super::kind::{ObjectId, ObjectKind, OwnerKind, MANAGED_BY_SELECTOR};
-use crate::backoff::{Backoff, BackoffConfig};
+use super::pace::{Pacer, Sent};
+use crate::backoff::BackoffConfig;
 use crate::kube::client::{KubeClient, KubeError};
 use crate::kube::driver::{watch as watch_kind, WatchOptions};
 use crate::kube::watcher::Event;
@@ -127,36 +127,12 @@ impl Observed {
     }
 }
 
-/// Per object: when it may be written again.
-struct Track {
-    backoff: Backoff,
-    not_before: Option<Instant>,
-    /// A write was based on this resourceVersion (`None`: the object was
-    /// absent): nothing more is sent until the watch shows another, or the
-    /// deadline passes.
-    settling: Option<(Option<String>, Instant)>,
-}
-
 /// A request to send. Creates and patches carry what they realise, to
 /// check the API server's answer against.
 enum Write {
     Create { body: Json, desired: DesiredObject },
     Patch { patch: Json, desired: DesiredObject },
     Delete { uid: String, resource_version: String },
-}
-
-/// How a request ended.
-enum Sent {
-    Done,
-    /// 404: the object is gone (the watch will show it).
-    Gone,
-    Conflict,
-    Refused(String),
-    Failed(String),
-    /// Written, but the object as stored does not show what was sent (the
-    /// API server normalises or drops a rendered value): sending it again
-    /// would fight the server, so it is refused, naming the fields.
-    NotKept(Json),
 }
 
 /// Runs until the desired set's sender, the leadership sender or every
@@ -187,19 +163,14 @@ pub async fn run(
     drop(ev_tx);
 
     let mut observed = Observed::default();
-    let mut tracks: BTreeMap<ObjectId, Track> = BTreeMap::new();
+    let mut pacer = Pacer::new(config.retry, config.settle);
     let mut last_desired: BTreeMap<ObjectId, DesiredObject> = BTreeMap::new();
     let mut inflight: JoinSet<(ObjectId, Option<String>, Sent)> = JoinSet::new();
-    let mut busy: BTreeSet<ObjectId> = BTreeSet::new();
     let mut tasks: HashMap<tokio::task::Id, ObjectId> = HashMap::new();
     let mut current: Outcomes = BTreeMap::new();
     let mut was_leading = false;
     loop {
-        let wake = tracks
-            .values()
-            .flat_map(|t| t.not_before.into_iter().chain(t.settling.as_ref().map(|(_, d)| *d)))
-            .filter(|t| *t > Instant::now())
-            .min();
+        let wake = pacer.next_wake(Instant::now());
         tokio::select! {
             e = events.recv() => {
                 let Some((kind, e)) = e else { return };
@@ -215,47 +186,14 @@ pub async fn run(
                     Ok((task, _)) => *task,
                     Err(e) => e.id(),
                 };
-                if let Some(id) = tasks.remove(&task) {
-                    busy.remove(&id);
-                }
-                if let Ok((_, (id, based_on, sent))) = done {
-                    let wanted = last_desired.contains_key(&id);
-                    let track = tracks.entry(id.clone()).or_insert_with(|| new_track(&config));
-                    let now = Instant::now();
-                    let outcome = match sent {
-                        Sent::Done => {
-                            track.backoff.reset();
-                            track.settling = Some((based_on, now + config.settle));
-                            Outcome::Applied
-                        }
-                        Sent::Gone => {
-                            track.settling = Some((based_on, now + config.settle));
-                            Outcome::Pending(format!("{id} was deleted meanwhile"))
-                        }
-                        Sent::Conflict => {
-                            track.settling = Some((based_on, now + config.settle));
-                            track.not_before = Some(now + track.backoff.next_delay());
-                            Outcome::Conflict
-                        }
-                        Sent::Refused(m) => {
-                            track.not_before = Some(now + track.backoff.next_delay());
-                            Outcome::Refused(m)
-                        }
-                        Sent::Failed(m) => {
-                            track.not_before = Some(now + track.backoff.next_delay());
-                            Outcome::Pending(m)
-                        }
-                        Sent::NotKept(fields) => {
-                            track.settling = Some((based_on, now + config.settle));
-                            track.not_before = Some(now + track.backoff.next_delay());
-                            Outcome::Refused(format!(
-                                "the API server does not keep these rendered fields as sent: {fields}"
-                            ))
-                        }
-                    };
-                    if wanted {
-                        current.insert(id, outcome);
-                    }
+                let Some(id) = tasks.remove(&task) else { continue };
+                let (based_on, sent) = match done {
+                    Ok((_, (_, based_on, sent))) => (based_on, Some(sent)),
+                    Err(_) => (None, None),
+                };
+                let outcome = pacer.finished(&id, based_on, sent, Instant::now());
+                if let Some(outcome) = outcome.filter(|_| last_desired.contains_key(&id)) {
+                    current.insert(id, outcome);
                 }
             }
             _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {}
@@ -265,9 +203,8 @@ pub async fn run(
             // Leadership changed: what was in flight or settling belongs to
             // the previous term.
             inflight.abort_all();
-            busy.clear();
             tasks.clear();
-            tracks.clear();
+            pacer.reset();
             was_leading = is_leading;
         }
         if !is_leading || !config.kinds.iter().all(|k| observed.listed.contains(k)) {
@@ -277,7 +214,7 @@ pub async fn run(
         let mut now_desired = BTreeMap::new();
         for d in want.iter() {
             if last_desired.get(&d.id) != Some(d) {
-                tracks.remove(&d.id);
+                pacer.desired_changed(&d.id);
             }
             now_desired.entry(d.id.clone()).or_insert_with(|| d.clone());
         }
@@ -306,21 +243,10 @@ pub async fn run(
                 },
                 Action::Delete { uid, resource_version, .. } => Write::Delete { uid, resource_version },
             };
-            if busy.contains(&id) {
-                continue;
-            }
             let version = observed.version(&id);
-            let track = tracks.entry(id.clone()).or_insert_with(|| new_track(&config));
-            if track.not_before.is_some_and(|t| t > now) {
+            if !pacer.start(&id, version.as_deref(), now) {
                 continue;
             }
-            if let Some((based_on, until)) = &track.settling {
-                if *based_on == version && *until > now {
-                    continue;
-                }
-            }
-            track.settling = None;
-            busy.insert(id.clone());
             let (client, owners, timeout) = (client.clone(), owners.clone(), config.request_timeout);
             let task_id = id.clone();
             let handle = inflight.spawn(async move {
@@ -338,7 +264,7 @@ pub async fn run(
             }
         }
         current.retain(|id, _| last_desired.contains_key(id));
-        tracks.retain(|id, _| last_desired.contains_key(id) || observed.objects.contains_key(id) || busy.contains(id));
+        pacer.retain(|id| last_desired.contains_key(id) || observed.objects.contains_key(id));
         outcomes.send_if_modified(|o| {
             let changed = **o != current;
             if changed {
@@ -347,10 +273,6 @@ pub async fn run(
             changed
         });
     }
-}
-
-fn new_track(config: &ObjectsConfig) -> Track {
-    Track { backoff: Backoff::new(config.retry), not_before: None, settling: None }
 }
 
 /// The API server's own message of a refusal.

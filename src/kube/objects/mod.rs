@@ -10,6 +10,8 @@
 //!   paths, scope), an object's identity ([`ObjectId`]), the owner
 //!   reference ([`OwnerRef`]) and the `app.kubernetes.io/managed-by` label;
 //! - `diff`: ownership, owned fields and the [`Action`]s (pure);
+//! - `pace`: per object, when a write may be sent and what its answer means
+//!   (pure, on tokio's clock);
 //! - `driver`: the watches, the store, leadership, the writes.
 //!
 //! Invariants (kept by `diff.rs` and `driver.rs`):
@@ -38,6 +40,7 @@
 mod diff;
 mod driver;
 mod kind;
+mod pace;
 
 pub use diff::{contains, diff, foreign_reason, owned_patch, Action, DesiredObject};
 pub use driver::{run, ObjectsConfig, Outcome, Outcomes};
