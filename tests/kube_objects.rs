@@ -338,4 +338,24 @@ async fn objects_that_are_not_ours_are_never_touched_and_their_twins_are_refused
     .await;
     r.wait_outcomes("configmap applied", |o| o.get(&cm_id) == Some(&Outcome::Applied)).await;
     assert!(get(&kube, "configmap", "alpha", "stray").is_some(), "the stray labelled ConfigMap was deleted");
+
+    // A rendering the API server refuses is reported with its message; once
+    // the Widget is fixed, it is applied at once (no backoff left over).
+    let bad = json!({"apiVersion": "example.test/v1", "kind": "Widget", "metadata": {"name": "w2"},
+                     "spec": {"message": "hi", "replicas": -1, "image": "registry.test/widget:1"}});
+    c.create(WIDGETS, &bad).await.unwrap();
+    r.render_from(&c).await;
+    let w2 = ObjectId::new(ObjectKind::Deployment, "beta", "w2");
+    let w2_config = ObjectId::new(ObjectKind::ConfigMap, "alpha", "w2-config");
+    r.wait_outcomes("the invalid deployment refused with the server's message", |o| {
+        refused(o, &w2, "spec.replicas")
+            && refused(o, &w2, "must be greater than or equal to 0")
+            && o.get(&w2_config) == Some(&Outcome::Applied)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    kube.kubectl(&["patch", "widget", "w2", "--type=merge", "-p", r#"{"spec":{"replicas":1}}"#]).unwrap();
+    r.render_from(&c).await;
+    until(&kube, RESTORED_WITHIN, "the fixed deployment made", ("deployment", "beta", "w2"), |o| o.is_some()).await;
+    r.wait_outcomes("w2 applied", |o| o.get(&w2) == Some(&Outcome::Applied)).await;
 }
