@@ -286,7 +286,7 @@ fn converge_100vpc(rt: &tokio::runtime::Runtime, per_vpc: bool) -> Result<()> {
     let parsed = Config::parse("vpc.toml", &text)?;
     let (model, rejected) = validate(&parsed.vpcs, &parsed.subnets);
     ensure!(rejected.is_empty(), "generated config refused: {rejected:?}");
-    let n_rows = desired_rows(&model).len();
+    let n_rows = desired_rows(&model, &Default::default()).len();
     note(format!(
         "workload: {} VPCs, {} subnets, {n_rows} NB rows, {} bytes of TOML",
         model.vpcs.len(),
@@ -369,7 +369,9 @@ fn converge_100vpc(rt: &tokio::runtime::Runtime, per_vpc: bool) -> Result<()> {
                     let plan = (t.elapsed(), pass.plan.changes.len());
                     let t = Instant::now();
                     let (model, rejected) = validate(&cfg.vpcs, &cfg.subnets);
-                    let applied = reconcile::apply(&model, &rejected, &client, &reconcile::Scope::All).await?;
+                    let applied =
+                        reconcile::apply(&model, &Default::default(), &rejected, &client, &reconcile::Scope::All)
+                            .await?;
                     let (rejected, changes) = (applied.rejected, applied.changes);
                     let apply = t.elapsed();
                     ensure!(rejected.is_empty() && changes == n_rows, "apply: {changes} changes, refused {rejected:?}");
@@ -401,7 +403,7 @@ fn pass_breakdown(cfg: &Config, client: &Client) -> Vec<(&'static str, f64)> {
     let (model, _) = validate(&cfg.vpcs, &cfg.subnets);
     let validate_ms = ms(t);
     let t = Instant::now();
-    let desired = desired_rows(&model);
+    let desired = desired_rows(&model, &Default::default());
     let desired_ms = ms(t);
     let cache = client.cache();
     let t = Instant::now();

@@ -23,6 +23,6 @@ mod tests {
     #[test]
     fn derived_macs_never_change() {
         assert_eq!(crate::reconcile::desired::stable_mac("vpc1-net1"), "0a:00:00:c6:3a:a5");
-        assert_eq!(crate::ipam::derived_mac("ns/p", 0), "0a:90:b7:29:80:de");
+        assert_eq!(crate::mac::derived_mac("ns/p", 0), "0a:90:b7:29:80:de");
     }
 }

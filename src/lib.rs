@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod hash;
 pub mod ipam;
 pub mod kube;
+pub mod mac;
 pub mod model;
 pub mod nb;
 pub mod ovsdb;

@@ -30,7 +30,7 @@ pub(super) fn diagnose(rt: &tokio::runtime::Runtime) -> Result<()> {
             best[2] = best[2].min(ms(t));
             ensure!(orphans.len() == cfg.subnets.len(), "subnets without VPCs not refused");
             let t = Instant::now();
-            rows = desired_rows(&model).len();
+            rows = desired_rows(&model, &Default::default()).len();
             best[3] = best[3].min(ms(t));
         }
         note(format!("{n} VPCs: {rows} rows"));

@@ -84,7 +84,7 @@ fn report_rejections(rejected: &[ovn_vpcd::model::validate::Rejection]) {
 pub async fn plan(args: &PassArgs) -> Result<ExitCode> {
     let (cfg, client) = connect(&args.config).await?;
     let d = desired(&cfg, &client).await?;
-    let plan = reconcile::plan_in(&d.model, &d.rejected, &client.cache(), &reconcile::Scope::All);
+    let plan = reconcile::plan_in(&d.model, &d.derived, &d.rejected, &client.cache(), &reconcile::Scope::All);
     print!("{plan}");
     for n in &d.model.notices {
         eprintln!("note: {n}");
@@ -119,7 +119,7 @@ pub async fn apply(args: &PassArgs) -> Result<ExitCode> {
         eprintln!("applied: 0 changes; mass removal refused, nothing written");
         return Ok(ExitCode::from(1));
     }
-    let applied = reconcile::apply(&d.model, &d.rejected, &client, &reconcile::Scope::All).await?;
+    let applied = reconcile::apply(&d.model, &d.derived, &d.rejected, &client, &reconcile::Scope::All).await?;
     report_rejections(&applied.rejected);
     Ok(if applied.rejected.is_empty() {
         eprintln!("converged: {} changes applied", applied.changes);

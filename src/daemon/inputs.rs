@@ -13,6 +13,7 @@ use super::pods::PodPorts;
 use super::settle::{Decision, Reading, Settle};
 use crate::config::{Config, ConfigError};
 use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
+use crate::model::derived::Derived;
 use crate::model::names::NbState;
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{validate_in, Model, Rejection};
@@ -39,6 +40,8 @@ impl Loaded {
 pub struct Desired {
     pub merged: Merged,
     pub model: Arc<Model>,
+    /// What is derived from other objects (the pods' ports).
+    pub derived: Arc<Derived>,
     /// Refused objects, whose rows are left as they are: by validation, by
     /// the merge (a spec that does not decode), and pods whose subnet is
     /// refused (they keep their ports).
@@ -47,7 +50,7 @@ pub struct Desired {
     /// rows): a change of it re-validates.
     pub nb: NbState,
     /// Validated against the synced NB, and with Kubernetes every resource
-    /// listed, so the pods' ports are in the model too (the IPAM is rebuilt
+    /// listed, so the pods' ports are derived too (the IPAM is rebuilt
     /// from both). A pass must not run before.
     pub complete: bool,
 }
@@ -61,23 +64,23 @@ impl Desired {
             None => Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() },
         };
         let nb_now = nb.map(|c| nb_state(&c.cache())).unwrap_or_default();
-        let (mut model, mut rejected) = validate_in(&merged.vpcs, &merged.subnets, &nb_now);
+        let (model, mut rejected) = validate_in(&merged.vpcs, &merged.subnets, &nb_now);
         // A resource whose spec does not decode keeps its rows as well (a
         // TOML name clash concerns the resource only: the TOML's object stays).
         rejected.extend(merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).cloned());
         let held: BTreeSet<String> =
             rejected.iter().filter(|r| r.object.kind == Kind::Subnet).map(|r| r.object.name.clone()).collect();
-        let complete = match (store, nb) {
-            (_, None) => false,
-            (None, Some(_)) => true,
+        let (derived, complete) = match (store, nb) {
+            (_, None) => (Derived::default(), false),
+            (None, Some(_)) => (Derived::default(), true),
             (Some(s), Some(nb)) if s.synced => {
-                pods.update(s, &mut model, nb, &held);
+                let derived = pods.update(s, &model, nb, &held);
                 rejected.extend(held_pods(&nb.cache(), &held));
-                true
+                (derived, true)
             }
-            (Some(_), Some(_)) => false,
+            (Some(_), Some(_)) => (Derived::default(), false),
         };
-        Desired { merged, model: Arc::new(model), rejected, nb: nb_now, complete }
+        Desired { merged, model: Arc::new(model), derived: Arc::new(derived), rejected, nb: nb_now, complete }
     }
 
     /// The NB no longer holds what this state was validated against.

@@ -32,6 +32,7 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::config::ConfigError;
 use crate::kube::resources::{verdicts, Store};
+use crate::model::derived::Derived;
 use crate::model::validate::Model;
 use crate::ovsdb::{Client, ConnState};
 use crate::reconcile;
@@ -126,19 +127,19 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let synced_now = matches!(*state.borrow_and_update(), ConnState::Synced { .. });
     schedule.on(Instant::now(), Trigger::NbConnection { synced: synced_now });
     schedule.on(Instant::now(), Trigger::Inputs { changed: BTreeSet::new(), complete: desired.complete });
-    // The model of the last pass that left a baseline (see `Schedule`).
-    let mut applied_model: Option<Arc<Model>> = None;
+    // The model and derived facts of the last pass that left a baseline (see `Schedule`).
+    let mut applied_model: Option<(Arc<Model>, Arc<Derived>)> = None;
     let mut last_refusals: BTreeSet<String> = BTreeSet::new();
     let mut notified = false;
     let (vpcs, subnets) = (loaded.config.vpcs.len(), loaded.config.subnets.len());
     tracing::info!(config = %path, vpcs, subnets, kubernetes = kube.is_some(), "ovn-vpcd running");
     // New inputs: re-derive only the objects whose validated spec (or
     // protection) changed, against the last pass's baseline.
-    let inputs = |new: Desired, desired: &mut Desired, applied: &Option<Arc<Model>>| -> Trigger {
+    let inputs = |new: Desired, desired: &mut Desired, applied: &Option<(Arc<Model>, Arc<Derived>)>| -> Trigger {
         new.log_news(Some(desired));
         let mut changed = BTreeSet::new();
-        if let Some(old) = applied {
-            changed = reconcile::changed_owners(old, &new.model);
+        if let Some((model, derived)) = applied {
+            changed = reconcile::changed_owners((model, derived), (&new.model, &new.derived));
             changed.extend(reconcile::protection_changed(&desired.rejected, &new.rejected));
         }
         let complete = new.complete;
@@ -166,7 +167,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 let started = Instant::now();
                 let allow = loaded.config.daemon.allow_mass_removal;
                 let rejected = removal.rejected(&desired, allow, &client, &metrics);
-                let result = reconcile::apply(&desired.model, &rejected, &client, &scope).await;
+                let result = reconcile::apply(&desired.model, &desired.derived, &rejected, &client, &scope).await;
                 metrics.reconcile_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
                 let passed = match result {
                     Ok(applied) => {
@@ -185,7 +186,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                         // Rows kept against a refused mass removal are not this
                         // model's: the next input change must check everything.
                         let baseline = !removal.refusing();
-                        applied_model = baseline.then(|| desired.model.clone());
+                        applied_model = baseline.then(|| (desired.model.clone(), desired.derived.clone()));
                         if !notified {
                             notified = notify_ready("READY=1\nSTATUS=converged");
                         }
@@ -229,7 +230,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 let errors = pod_ports.errors();
                 let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
                 // A new pod error changes nothing in the NB but is reported.
-                let pods_changed = new.model.pods != desired.model.pods
+                let pods_changed = new.derived != desired.derived
                     || new.complete != desired.complete
                     || pod_ports.errors() != errors;
                 (new.merged != desired.merged || pods_changed).then(|| inputs(new, &mut desired, &applied_model))
@@ -300,7 +301,7 @@ fn report(
 ) {
     *metrics.resources.lock().expect("metrics lock") =
         crate::model::object::Kind::ALL.iter().map(|k| (k.to_string(), store.of_kind(*k).len() as u64)).collect();
-    metrics.pod_ports.store(desired.model.pods.len() as u64, Ordering::Relaxed);
+    metrics.pod_ports.store(desired.derived.pods.len() as u64, Ordering::Relaxed);
     metrics.pods_without_address.store(pod_ports.errors().len() as u64, Ordering::Relaxed);
     let using = |s: &str| pod_ports.using(s);
     let verdicts = verdicts(store, &desired.merged, &desired.model, rejected, using);
@@ -312,7 +313,7 @@ fn report(
     k.report(Report {
         verdicts,
         finalize,
-        pods: pod_ports.addresses(&desired.model),
+        pods: pod_ports.addresses(&desired.derived),
         pod_errors: pod_ports.errors(),
         model: desired.model.clone(),
     });

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ipam::{Ipam, PodAddress};
 use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
+use crate::model::derived::Derived;
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 use crate::ovsdb::{Cache, Client};
@@ -37,16 +38,17 @@ impl PodPorts {
     }
 
     /// The allocated address of every pod that has a port.
-    pub fn addresses(&self, model: &Model) -> Vec<(String, PodAddress)> {
+    pub fn addresses(&self, derived: &Derived) -> Vec<(String, PodAddress)> {
         let Some(ipam) = &self.ipam else { return vec![] };
-        model.pods.keys().filter_map(|k| ipam.lookup(k).map(|a| (k.clone(), a.clone()))).collect()
+        derived.pods.keys().filter_map(|k| ipam.lookup(k).map(|a| (k.clone(), a.clone()))).collect()
     }
 
-    /// Fills `model.pods` for the pods of `store`, allocating and releasing.
+    /// The pods' ports of `store`, allocating and releasing.
     /// The NB is read once, for the first restore.
     /// `held`: subnets refused this pass but not deleted; their pods keep
     /// their addresses (and, by the caller's protection, their ports).
-    pub fn update(&mut self, store: &Store, model: &mut Model, nb: &Client, held: &BTreeSet<String>) {
+    pub fn update(&mut self, store: &Store, model: &Model, nb: &Client, held: &BTreeSet<String>) -> Derived {
+        let mut derived = Derived::default();
         let ipam = self.ipam.get_or_insert_with(|| restored(store, model, &nb.cache()));
         for e in ipam.sync_subnets_holding(model, held).evicted {
             tracing::warn!(evicted = %e, "pod address released: its subnet changed");
@@ -72,8 +74,8 @@ impl PodPorts {
                 Ok(Some(addr)) => {
                     self.errors.remove(key);
                     wanted.insert(key.clone());
-                    if let Some(port) = crate::ipam::PodPort::new(key, &addr) {
-                        model.pods.insert(key.clone(), port);
+                    if let Some(port) = addr.port(key) {
+                        derived.pods.insert(key.clone(), port);
                     }
                 }
                 Ok(None) => {
@@ -94,6 +96,7 @@ impl PodPorts {
             }
         }
         self.errors.retain(|k, _| store.pods.contains_key(k));
+        derived
     }
 }
 

@@ -373,7 +373,7 @@ fn ports_of_ovn_subnets_only() {
     );
     assert_eq!(p.ips, vec![ip("10.0.1.2")]);
     assert_eq!(i.using("attach"), 1);
-    assert_eq!(PodPort::new("no-slash", i.lookup("ns1/web-0").unwrap()), None);
+    assert_eq!(i.lookup("ns1/web-0").unwrap().port("no-slash"), None);
 }
 
 #[test]

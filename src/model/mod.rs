@@ -11,6 +11,7 @@
 //! realised: the last two are listed per object by `validate::notices`, which
 //! is what the status' `Realised` condition shows.
 
+pub mod derived;
 pub mod names;
 pub mod notices;
 pub mod object;

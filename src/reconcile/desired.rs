@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use super::pod_rows::pod_rows;
 use super::Scope;
+use crate::model::derived::Derived;
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{Model, Subnet, Vpc};
 use crate::model::{PolicyAction, RoutePolicy};
@@ -91,19 +92,19 @@ pub fn stable_mac(name: &str) -> String {
 }
 
 /// All desired rows, sorted by (table, id).
-pub fn desired_rows(model: &Model) -> Vec<DesiredRow> {
-    desired_rows_in(model, &Scope::All)
+pub fn desired_rows(model: &Model, derived: &Derived) -> Vec<DesiredRow> {
+    desired_rows_in(model, derived, &Scope::All)
 }
 
 /// The desired rows of the objects in `scope`, sorted by (table, id). Each
 /// object's rows depend on that object alone.
-pub fn desired_rows_in(model: &Model, scope: &Scope) -> Vec<DesiredRow> {
+pub fn desired_rows_in(model: &Model, derived: &Derived, scope: &Scope) -> Vec<DesiredRow> {
     let mut rows = vec![];
     match scope {
         Scope::All => {
             model.vpcs.values().for_each(|v| vpc_rows(v, &mut rows));
             model.subnets.values().filter(|s| s.is_ovn).for_each(|s| subnet_rows(s, &mut rows));
-            rows.extend(model.pods.values().map(|p| pod_rows(p, model.subnets.get(&p.subnet))));
+            rows.extend(derived.pods.values().map(|p| pod_rows(p, model.subnets.get(&p.subnet))));
         }
         Scope::Owners(owners) => {
             for o in owners {
@@ -115,8 +116,9 @@ pub fn desired_rows_in(model: &Model, scope: &Scope) -> Vec<DesiredRow> {
                         .filter(|s| s.is_ovn)
                         .into_iter()
                         .for_each(|s| subnet_rows(s, &mut rows)),
-                    Kind::Pod => rows
-                        .extend(model.pods.get(&o.qualified_name()).map(|p| pod_rows(p, model.subnets.get(&p.subnet)))),
+                    Kind::Pod => rows.extend(
+                        derived.pods.get(&o.qualified_name()).map(|p| pod_rows(p, model.subnets.get(&p.subnet))),
+                    ),
                 }
             }
         }

@@ -20,6 +20,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::model::derived::Derived;
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{validate_in, Model, Rejection};
 use crate::model::{NamedSubnet, NamedVpc};
@@ -44,8 +45,10 @@ pub enum Scope {
     Owners(BTreeSet<ObjectKey>),
 }
 
-/// The objects added, removed or changed between two validated models.
-pub fn changed_owners(old: &Model, new: &Model) -> BTreeSet<ObjectKey> {
+/// The objects added, removed or changed between two validated models and
+/// their derived facts, and the objects whose rows use a changed one.
+pub fn changed_owners(old: (&Model, &Derived), new: (&Model, &Derived)) -> BTreeSet<ObjectKey> {
+    let ((old, old_derived), (new, new_derived)) = (old, new);
     fn differ<T: PartialEq>(
         key: fn(&str) -> ObjectKey,
         a: &std::collections::BTreeMap<String, T>,
@@ -56,11 +59,15 @@ pub fn changed_owners(old: &Model, new: &Model) -> BTreeSet<ObjectKey> {
     }
     let mut out: BTreeSet<ObjectKey> = differ(|n| ObjectKey::vpc(n), &old.vpcs, &new.vpcs).into_iter().collect();
     out.extend(differ(|n| ObjectKey::subnet(n), &old.subnets, &new.subnets));
-    out.extend(differ(ObjectKey::pod, &old.pods, &new.pods));
+    out.extend(differ(ObjectKey::pod, &old_derived.pods, &new_derived.pods));
     // A pod's port depends on its subnet too (its DHCP options).
     let subnets: BTreeSet<&str> = out.iter().filter(|o| o.kind == Kind::Subnet).map(|o| o.name.as_str()).collect();
-    let pods: Vec<ObjectKey> =
-        new.pods.values().filter(|p| subnets.contains(p.subnet.as_str())).map(|p| ObjectKey::pod(&p.key)).collect();
+    let pods: Vec<ObjectKey> = new_derived
+        .pods
+        .values()
+        .filter(|p| subnets.contains(p.subnet.as_str()))
+        .map(|p| ObjectKey::pod(&p.key))
+        .collect();
     out.extend(pods);
     out
 }
@@ -94,22 +101,23 @@ pub struct Pass {
 pub fn plan(vpcs: &[NamedVpc], subnets: &[NamedSubnet], client: &Client) -> Pass {
     let cache = client.cache();
     let (model, rejected) = validate_in(vpcs, subnets, &nb_state::nb_state(&cache));
-    let plan = plan_in(&model, &rejected, &cache, &Scope::All);
+    let plan = plan_in(&model, &Derived::default(), &rejected, &cache, &Scope::All);
     Pass { model, rejected, plan }
 }
 
 /// Pure: the plan for `scope`. Rows of `rejected` objects are left as they are.
-pub fn plan_in(model: &Model, rejected: &[Rejection], cache: &Cache, scope: &Scope) -> Plan {
+pub fn plan_in(model: &Model, derived: &Derived, rejected: &[Rejection], cache: &Cache, scope: &Scope) -> Plan {
     let protected: BTreeSet<String> = rejected.iter().map(|r| r.object.owner_tag()).collect();
-    let desired: Vec<_> = desired_rows_in(model, scope).into_iter().filter(|r| !protected.contains(&r.owner)).collect();
+    let desired: Vec<_> =
+        desired_rows_in(model, derived, scope).into_iter().filter(|r| !protected.contains(&r.owner)).collect();
     diff(desired, &Existing::new(cache, scope), &protected)
 }
 
 /// Plans under one read of the cache; returns the plan and the cache
 /// generation it was made at.
-fn plan_now(model: &Model, rejected: &[Rejection], client: &Client, scope: &Scope) -> (Plan, u64) {
+fn plan_now(model: &Model, derived: &Derived, rejected: &[Rejection], client: &Client, scope: &Scope) -> (Plan, u64) {
     let cache = client.cache();
-    (plan_in(model, rejected, &cache, scope), cache.generation)
+    (plan_in(model, derived, rejected, &cache, scope), cache.generation)
 }
 
 /// How many times the monitor has been (re)loaded: a reconnect between two
@@ -191,6 +199,7 @@ pub struct Applied {
 /// Applies `scope` until converged.
 pub async fn apply(
     model: &Model,
+    derived: &Derived,
     rejected: &[Rejection],
     client: &Client,
     scope: &Scope,
@@ -198,7 +207,7 @@ pub async fn apply(
     let mut out = Applied { rejected: rejected.to_vec(), ..Applied::default() };
     for round in 0..3 {
         let loaded = loads(client);
-        let (mut plan, generation) = plan_now(model, &out.rejected, client, scope);
+        let (mut plan, generation) = plan_now(model, derived, &out.rejected, client, scope);
         if plan.is_empty() {
             if round == 0 {
                 out.own_updates = Some((generation, generation));
@@ -213,7 +222,7 @@ pub async fn apply(
                     if changes.changed().await.is_err() {
                         return false;
                     }
-                    plan = plan_now(model, &out.rejected, client, scope).0;
+                    plan = plan_now(model, derived, &out.rejected, client, scope).0;
                     if plan.is_empty() {
                         return true;
                     }
@@ -239,7 +248,7 @@ pub async fn apply(
             Err(e) if is_refusal(&e) => {
                 tracing::warn!(error = %e, "transaction refused; applying object by object");
                 for o in owners {
-                    let part = plan_now(model, &out.rejected, client, scope).0.only(&o);
+                    let part = plan_now(model, derived, &out.rejected, client, scope).0.only(&o);
                     if part.is_empty() {
                         continue;
                     }
@@ -259,7 +268,7 @@ pub async fn apply(
             Err(e) => return Err(e),
         }
     }
-    if plan_now(model, &out.rejected, client, scope).0.is_empty() {
+    if plan_now(model, derived, &out.rejected, client, scope).0.is_empty() {
         Ok(out)
     } else {
         Err(ReconcileError::NotConverged(3))

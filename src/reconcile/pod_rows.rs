@@ -166,7 +166,7 @@ mod tests {
         let spec = SubnetSpec { cidr_block: "10.0.1.0/24".into(), vpc: "v".into(), ..Default::default() };
         let (m, rej) = validate(&[("v".into(), VpcSpec::default())], &[("net1".into(), spec)]);
         assert!(rej.is_empty());
-        let ls = desired_rows(&m).into_iter().find(|r| r.table == "Logical_Switch").unwrap();
+        let ls = desired_rows(&m, &Default::default()).into_iter().find(|r| r.table == "Logical_Switch").unwrap();
         let p = pod_rows(&port(&["10.0.1.2"]), None).parent.unwrap();
         assert_eq!((p.table, p.id.as_str(), p.owner.as_str()), (ls.table, ls.id.as_str(), ls.owner.as_str()));
     }
@@ -192,8 +192,11 @@ mod tests {
         );
         assert!(!r.columns.contains_key("dhcpv4_options"), "a reference, not a plain column");
         // The ids are those of the subnet's DHCP_Options rows.
-        let dhcp: Vec<String> =
-            desired_rows(&m).into_iter().filter(|r| r.table == "DHCP_Options").map(|r| r.id).collect();
+        let dhcp: Vec<String> = desired_rows(&m, &Default::default())
+            .into_iter()
+            .filter(|r| r.table == "DHCP_Options")
+            .map(|r| r.id)
+            .collect();
         assert_eq!(dhcp, ["dhcp4:net1", "dhcp6:net1"]);
     }
 

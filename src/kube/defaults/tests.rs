@@ -157,7 +157,7 @@ fn the_defaults_change_neither_the_nb_rows_nor_the_notices() {
         .collect();
     for after in [after, unmarked] {
         let after = model(&store(&after));
-        assert_eq!(desired_rows(&after), desired_rows(&before));
+        assert_eq!(desired_rows(&after, &Default::default()), desired_rows(&before, &Default::default()));
         assert_eq!(after.notices, before.notices);
         for (name, s) in &before.subnets {
             let t = &after.subnets[name];

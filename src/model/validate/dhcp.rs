@@ -89,7 +89,7 @@ fn check(ty: Ty, v: &str) -> Result<(), String> {
         Ty::Uint(max) => v.parse::<u64>().is_ok_and(|n| n <= max),
         Ty::Bool => matches!(v, "0" | "1" | "true" | "false"),
         Ty::Str => quoted(v),
-        Ty::Mac => crate::ipam::parse_mac(v).is_ok(),
+        Ty::Mac => crate::mac::parse_mac(v).is_ok(),
         Ty::StaticRoutes => {
             let inner = v.strip_prefix('{').and_then(|v| v.strip_suffix('}')).unwrap_or("");
             let parts: Vec<&str> = inner.split(',').map(str::trim).collect();

@@ -73,9 +73,6 @@ pub struct Model {
     /// Fields accepted but not (yet) turned into NB rows, or of no effect
     /// here, one per object and field, so that nobody believes they took effect.
     pub notices: Vec<Notice>,
-    /// Pods' switch ports by `<namespace>/<name>`: not validated specs but
-    /// the IPAM's allocations, filled in by the daemon's Kubernetes side.
-    pub pods: BTreeMap<String, crate::ipam::PodPort>,
 }
 
 impl Model {

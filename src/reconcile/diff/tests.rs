@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::Config;
+use crate::model::derived::Derived;
 use crate::model::object::ObjectKey;
 use crate::model::validate::validate;
 use crate::ovsdb::TableCache;
@@ -9,7 +10,7 @@ fn seed_rows() -> Vec<DesiredRow> {
     let cfg = Config::parse("t", include_str!("../../../config/ovn-vpcd.toml")).unwrap();
     let (model, rejected) = validate(&cfg.vpcs, &cfg.subnets);
     assert!(rejected.is_empty());
-    desired_rows(&model)
+    desired_rows(&model, &Derived::default())
 }
 
 const SCHEMA: &str = r#"{"name":"OVN_Northbound","version":"7.0.0","tables":{
@@ -262,7 +263,7 @@ fn a_scoped_plan_equals_the_full_plan_for_the_changed_objects() {
     let text = include_str!("../../../config/ovn-vpcd.toml");
     let old = Config::parse("t", text).unwrap();
     let (old_model, _) = validate(&old.vpcs, &old.subnets);
-    let cache = applied(&desired_rows(&old_model));
+    let cache = applied(&desired_rows(&old_model, &Derived::default()));
     type Edit = fn(&mut Config);
     let edits: [(&str, Edit); 5] = [
         ("route removed", |c| {
@@ -290,15 +291,17 @@ fn a_scoped_plan_equals_the_full_plan_for_the_changed_objects() {
         edit(&mut new);
         let (model, rejected) = validate(&new.vpcs, &new.subnets);
         assert!(rejected.is_empty(), "{what}: {rejected:?}");
-        let owners = changed_owners(&old_model, &model);
+        let none = Derived::default();
+        let owners = changed_owners((&old_model, &none), (&model, &none));
         assert!(!owners.is_empty() && owners.len() <= 2, "{what}: {owners:?}");
-        let full = plan_in(&model, &rejected, &cache, &Scope::All);
-        let scoped = plan_in(&model, &rejected, &cache, &Scope::Owners(owners.clone()));
+        let full = plan_in(&model, &none, &rejected, &cache, &Scope::All);
+        let scoped = plan_in(&model, &none, &rejected, &cache, &Scope::Owners(owners.clone()));
         assert!(!full.is_empty(), "{what}");
         assert_eq!(scoped, full, "{what}: scope {owners:?}");
         assert!(scoped.to_ops().is_ok(), "{what}");
     }
-    assert!(changed_owners(&old_model, &old_model).is_empty());
+    let none = Derived::default();
+    assert!(changed_owners((&old_model, &none), (&old_model, &none)).is_empty());
 }
 
 /// A pod's port on a DHCP subnet points at the subnet's DHCP_Options: by
@@ -306,23 +309,24 @@ fn a_scoped_plan_equals_the_full_plan_for_the_changed_objects() {
 /// they exist; enabling DHCP later updates the port, also in a scoped pass.
 #[test]
 fn pod_ports_reference_their_subnets_dhcp_options() {
-    use crate::ipam::{PodAddress, PodPort};
+    use crate::ipam::PodAddress;
     use crate::reconcile::{changed_owners, plan_in};
     let text = include_str!("../../../config/ovn-vpcd.toml");
     let cfg = Config::parse("seed", text).unwrap();
     let with_pod = |cfg: &Config| {
-        let (mut m, rejected) = validate(&cfg.vpcs, &cfg.subnets);
+        let (m, rejected) = validate(&cfg.vpcs, &cfg.subnets);
         assert!(rejected.is_empty());
         let addr = PodAddress {
             subnet: "net2".into(),
             ips: vec!["10.0.1.2".parse().unwrap()],
             mac: "0a:01:02:03:04:05".into(),
         };
-        m.pods.insert("default/p".into(), PodPort::new("default/p", &addr).unwrap());
-        m
+        let mut d = Derived::default();
+        d.pods.insert("default/p".into(), addr.port("default/p").unwrap());
+        (m, d)
     };
-    let model = with_pod(&cfg);
-    let rows = desired_rows(&model);
+    let (model, derived) = with_pod(&cfg);
+    let rows = desired_rows(&model, &derived);
     let empty = cache_of(&[], |_, _| {}, &[]);
     let ops = diff(rows.clone(), &all(&empty), &BTreeSet::new()).to_ops().unwrap();
     let pos = |f: &dyn Fn(&Op) -> bool| ops.iter().position(f).unwrap();
@@ -338,18 +342,29 @@ fn pod_ports_reference_their_subnets_dhcp_options() {
     // the same transaction as the options are inserted, scoped or not.
     let mut on = Config::parse("seed", text).unwrap();
     on.subnets[0].1.enable_dhcp = true;
-    let mut model2 = with_pod(&on);
+    let (model2, mut derived2) = with_pod(&on);
     let addr =
         PodAddress { subnet: "net1".into(), ips: vec!["10.0.1.3".parse().unwrap()], mac: "0a:01:02:03:04:06".into() };
-    model2.pods.insert("default/q".into(), PodPort::new("default/q", &addr).unwrap());
-    let mut model1 = with_pod(&cfg);
-    model1.pods.insert("default/q".into(), model2.pods["default/q"].clone());
-    let cache1 = applied(&desired_rows(&model1));
-    let owners = changed_owners(&model1, &model2);
+    derived2.pods.insert("default/q".into(), addr.port("default/q").unwrap());
+    let (model1, mut derived1) = with_pod(&cfg);
+    derived1.pods.insert("default/q".into(), derived2.pods["default/q"].clone());
+    let cache1 = applied(&desired_rows(&model1, &derived1));
+    let owners = changed_owners((&model1, &derived1), (&model2, &derived2));
     assert!(owners.contains(&ObjectKey::subnet("net1")) && owners.contains(&ObjectKey::pod("default/q")), "{owners:?}");
-    let full = plan_in(&model2, &[], &cache1, &Scope::All);
-    let scoped = plan_in(&model2, &[], &cache1, &Scope::Owners(owners));
+    assert!(!owners.contains(&ObjectKey::pod("default/p")), "the pod on net2 does not use net1's options");
+    let full = plan_in(&model2, &derived2, &[], &cache1, &Scope::All);
+    let scoped = plan_in(&model2, &derived2, &[], &cache1, &Scope::Owners(owners));
     assert_eq!(scoped, full);
+    // A derived fact alone changes (a pod's address): exactly that pod is re-planned.
+    let mut derived3 = derived1.clone();
+    let moved =
+        PodAddress { subnet: "net1".into(), ips: vec!["10.0.1.9".parse().unwrap()], mac: "0a:01:02:03:04:06".into() };
+    derived3.pods.insert("default/q".into(), moved.port("default/q").unwrap());
+    let owners = changed_owners((&model1, &derived1), (&model1, &derived3));
+    assert_eq!(owners, BTreeSet::from([ObjectKey::pod("default/q")]));
+    let full = plan_in(&model1, &derived3, &[], &cache1, &Scope::All);
+    assert_eq!(full.changes.len(), 1, "{full}");
+    assert_eq!(plan_in(&model1, &derived3, &[], &cache1, &Scope::Owners(owners)), full);
     let ops = full.to_ops().unwrap();
     let insert = ops.iter().find_map(|o| match o {
         Op::Insert { table, uuid_name, .. } if table == "DHCP_Options" => uuid_name.clone(),

@@ -1,0 +1,29 @@
+//! Facts derived from other objects, an input of their own to rendering
+//! beside the validated [`Model`](super::validate::Model): pods' switch
+//! ports with the addresses the IPAM gave them now; a gateway's pod IPs and
+//! readiness next. A pass's scope follows them: when a derived fact changes,
+//! exactly the objects whose rows use it are re-planned
+//! (`reconcile::changed_owners`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// A pod's switch port as the reconciler needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PodPort {
+    /// `<namespace>/<name>`.
+    pub key: String,
+    pub pod: String,
+    pub namespace: String,
+    pub subnet: String,
+    /// IPv4 first.
+    pub ips: Vec<IpAddr>,
+    pub mac: String,
+}
+
+/// Everything derived, by owner.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Derived {
+    /// Pods' switch ports by `<namespace>/<name>`.
+    pub pods: BTreeMap<String, PodPort>,
+}
