@@ -7,11 +7,17 @@
 //! anyone else — a route added by hand to an owned router — are never
 //! changed or deleted. Children are attached and detached with `mutate`
 //! on the parent's set column, never by rewriting the whole set.
+//!
+//! A row's id is derived from its name, not from its parent, so an owned
+//! child can sit under another owned parent than its desired one (a name
+//! handed from one object to another in one edit, a pod recreated on
+//! another subnet): it is moved, detached from the one parent and attached
+//! to the other in the same transaction, never left where it is.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use super::desired::{is_root, DesiredRow, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
+use super::desired::{is_root, DesiredRow, ParentRef, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 use super::Scope;
 use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, RowView, Uuid, Value};
 
@@ -129,6 +135,17 @@ enum Target {
     Missing,
 }
 
+/// A child row moving to its desired parent: detached from the owned parent
+/// that holds it (if any) and attached to the desired one, in one
+/// transaction, so OVSDB's garbage collection never sees it unreferenced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Move {
+    pub from: Option<(&'static str, Uuid, &'static str)>,
+    /// `Existing` or `New`.
+    pub to: ParentLink,
+    pub parent: ParentRef,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     Insert(DesiredRow, ParentLink),
@@ -141,6 +158,9 @@ pub enum Change {
         new: Row,
         /// Columns of `new` that point at rows inserted by the same plan.
         refs: Vec<RowRef>,
+        /// The row sits under another parent than its desired one (its id
+        /// was derived by another object before): it moves there.
+        moved: Option<Box<Move>>,
     },
     Delete {
         table: &'static str,
@@ -220,19 +240,36 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
             None if wanted.contains(&(r.table, r.id.as_str())) => Target::New,
             None => Target::Missing,
         };
+        let link = |p: &ParentRef| match existing.find(p.table, &p.id, &p.owner) {
+            Some(r) => ParentLink::Existing(r.uuid),
+            None if wanted.contains(&(p.table, p.id.as_str())) => ParentLink::New,
+            None => ParentLink::Missing,
+        };
+        // Where each existing child is attached: an id names a row, not its
+        // parent, so a row may sit under another parent than desired.
+        let held_by =
+            if desired.iter().any(|d| d.parent.is_some() && existing.rows.contains_key(&(d.table, d.id.as_str()))) {
+                existing.parents()
+            } else {
+                HashMap::new()
+            };
         let decide = |d: &DesiredRow| match existing.rows.get(&(d.table, d.id.as_str())) {
             None => Decision::Insert(
                 match &d.parent {
                     None => ParentLink::None,
-                    Some(p) => match existing.find(p.table, &p.id, &p.owner) {
-                        Some(r) => ParentLink::Existing(r.uuid),
-                        None if wanted.contains(&(p.table, p.id.as_str())) => ParentLink::New,
-                        None => ParentLink::Missing,
-                    },
+                    Some(p) => link(p),
                 },
                 d.refs.iter().map(target).collect(),
             ),
             Some(e) => {
+                let from = held_by.get(&e.uuid).copied();
+                let moved = d.parent.as_ref().and_then(|p| match (link(p), from) {
+                    (ParentLink::Existing(u), Some((_, cur, _))) if u == cur => None,
+                    (to @ (ParentLink::Existing(_) | ParentLink::New), from) => {
+                        Some(Box::new(Move { from, to, parent: p.clone() }))
+                    }
+                    (ParentLink::None | ParentLink::Missing, _) => None,
+                });
                 let mut old = Row::new();
                 let mut new = Row::new();
                 let mut refs = vec![];
@@ -258,7 +295,7 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
                         }
                     }
                 }
-                if new.is_empty() {
+                if new.is_empty() && moved.is_none() {
                     return Decision::Keep;
                 }
                 Decision::Update(Change::Update {
@@ -269,6 +306,7 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
                     old,
                     new,
                     refs,
+                    moved,
                 })
             }
         };
@@ -423,11 +461,44 @@ impl Plan {
                     }
                     ops.push(Op::Insert { table: r.table.to_string(), row, uuid_name: Some(name) });
                 }
-                Change::Update { table, id, uuid, mut new, refs, .. } => {
+                Change::Update { table, id, uuid, mut new, refs, moved, .. } => {
                     for rr in &refs {
                         new.insert(rr.column.to_string(), named_ref(&inserted, table, &id, rr)?);
                     }
-                    ops.push(Op::Update { table: table.to_string(), conds: vec![Cond::uuid(uuid)], row: new });
+                    if !new.is_empty() {
+                        ops.push(Op::Update { table: table.to_string(), conds: vec![Cond::uuid(uuid)], row: new });
+                    }
+                    if let Some(m) = moved {
+                        let p = &m.parent;
+                        if let Some((ft, fu, fc)) = m.from.filter(|(_, fu, _)| !deleted.contains(fu)) {
+                            mutations.push(Op::Mutate {
+                                table: ft.to_string(),
+                                conds: vec![Cond::uuid(fu)],
+                                mutations: vec![Mutation::delete(fc, Value::uuid(uuid))],
+                            });
+                        }
+                        match m.to {
+                            ParentLink::Existing(pu) => mutations.push(Op::Mutate {
+                                table: p.table.to_string(),
+                                conds: vec![Cond::uuid(pu)],
+                                mutations: vec![Mutation::insert(p.column, Value::uuid(uuid))],
+                            }),
+                            ParentLink::New if inserted.contains_key(&(p.table, p.id.clone())) => child_refs
+                                .entry((p.table, p.id.clone()))
+                                .or_default()
+                                .entry(p.column)
+                                .or_default()
+                                .push(Atom::Uuid(uuid)),
+                            ParentLink::New | ParentLink::None | ParentLink::Missing => {
+                                return Err(PlanError::MissingParent {
+                                    table: table.into(),
+                                    id,
+                                    parent_table: p.table.into(),
+                                    parent_id: p.id.clone(),
+                                })
+                            }
+                        }
+                    }
                 }
                 Change::Delete { table, uuid, parent, .. } => {
                     if is_root(table) {
@@ -499,10 +570,13 @@ impl fmt::Display for Plan {
                     }
                     writeln!(f)?;
                 }
-                Change::Update { id, old, new, .. } => {
+                Change::Update { id, old, new, moved, .. } => {
                     write!(f, "  ~ {id}")?;
                     for (k, v) in new {
                         write!(f, " {k}: {} -> {v}", old[k])?;
+                    }
+                    if let Some(m) = moved {
+                        write!(f, " moved to {} {}", m.parent.table, m.parent.id)?;
                     }
                     writeln!(f)?;
                 }

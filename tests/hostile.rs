@@ -1,0 +1,120 @@
+//! Defects found by a hostile review of issue 9's fixes: each input here
+//! cost a tenant a working row (or gave it another tenant's) on real OVN.
+//! `ovn-vpcd plan/apply`, checked with ovn-nbctl.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use ovn_vpcd::testbed::Ovn;
+
+struct Bed {
+    ovn: Ovn,
+    config: PathBuf,
+}
+
+impl Bed {
+    fn new() -> Bed {
+        let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+        let config = ovn.dir().join("ovn-vpcd.toml");
+        Bed { ovn, config }
+    }
+    fn write(&self, toml: &str) {
+        std::fs::write(&self.config, toml).unwrap();
+    }
+    fn vpcd(&self, cmd: &str) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
+            .args([cmd, "--config"])
+            .arg(&self.config)
+            .args(["--db", self.ovn.nb_unix()])
+            .output()
+            .unwrap()
+    }
+    fn apply_ok(&self) {
+        let out = self.vpcd("apply");
+        assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    fn nbctl(&self, args: &[&str]) -> String {
+        self.ovn.nbctl(args).unwrap().trim().to_string()
+    }
+    /// The names of `lrp-list ROUTER` / `lsp-list SWITCH`, sorted.
+    fn ports(&self, cmd: &str, parent: &str) -> Vec<String> {
+        let text = self.nbctl(&[cmd, parent]);
+        let mut v: Vec<String> =
+            text.lines().filter_map(|l| l.split_once(" (")).map(|(_, n)| n.trim_end_matches(')').to_string()).collect();
+        v.sort();
+        v
+    }
+}
+
+const ONE: &str = r#"
+[[vpc]]
+name = "vb"
+[[subnet]]
+name = "vb-net"
+vpc = "vb"
+cidrBlock = "10.0.4.0/24"
+"#;
+
+/// Subnet `vb-net` renamed to `vb-net2` in the same edit that adds VPC
+/// `vb-vb` + subnet `net`, which derives `vb-net`'s old router port name
+/// `vb-vb-net`. The row's id comes from its name, so it was updated in place
+/// for the newcomer and stayed on router `vb`: tenant `vb`'s router carried
+/// tenant `vb-vb`'s 10.0.5.1/24, `vb-vb`'s router had no port, and the plan
+/// said converged.
+#[test]
+fn a_port_name_handed_over_in_one_edit_moves_to_its_new_owners_router() {
+    let bed = Bed::new();
+    bed.write(ONE);
+    bed.apply_ok();
+    bed.write(
+        r#"
+[[vpc]]
+name = "vb"
+[[subnet]]
+name = "vb-net2"
+vpc = "vb"
+cidrBlock = "10.0.4.0/24"
+[[vpc]]
+name = "vb-vb"
+[[subnet]]
+name = "net"
+vpc = "vb-vb"
+cidrBlock = "10.0.5.0/24"
+"#,
+    );
+    bed.apply_ok();
+    assert_eq!(bed.ports("lrp-list", "vb"), ["vb-vb-net2"], "tenant vb has only its own port");
+    assert_eq!(bed.ports("lrp-list", "vb-vb"), ["vb-vb-net"], "tenant vb-vb's port is on its router");
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "vb-vb-net", "networks"]), "[\"10.0.5.1/24\"]");
+    assert_eq!(bed.vpcd("plan").status.code(), Some(0), "converged");
+}
+
+/// The same with a switch port: subnet `vb-net` of VPC `vb` (switch port
+/// `vb-net-vb`) renamed while subnet `vb` of VPC `net-vb` takes that name.
+#[test]
+fn a_switch_port_name_handed_over_in_one_edit_moves_to_its_new_owners_switch() {
+    let bed = Bed::new();
+    bed.write(ONE);
+    bed.apply_ok();
+    bed.write(
+        r#"
+[[vpc]]
+name = "vb"
+[[subnet]]
+name = "vb-net2"
+vpc = "vb"
+cidrBlock = "10.0.4.0/24"
+[[vpc]]
+name = "net-vb"
+[[subnet]]
+name = "vb"
+vpc = "net-vb"
+cidrBlock = "10.0.5.0/24"
+"#,
+    );
+    bed.apply_ok();
+    assert_eq!(bed.ports("lsp-list", "vb"), ["vb-net-vb"], "the new subnet's switch has its router port");
+    assert_eq!(bed.ports("lsp-list", "vb-net2"), ["vb-net2-vb"]);
+    assert_eq!(bed.nbctl(&["get", "Logical_Switch_Port", "vb-net-vb", "options:router-port"]), "net-vb-vb");
+    assert_eq!(bed.vpcd("plan").status.code(), Some(0), "converged");
+}
