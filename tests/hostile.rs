@@ -118,3 +118,27 @@ cidrBlock = "10.0.5.0/24"
     assert_eq!(bed.nbctl(&["get", "Logical_Switch_Port", "vb-net-vb", "options:router-port"]), "net-vb-vb");
     assert_eq!(bed.vpcd("plan").status.code(), Some(0), "converged");
 }
+
+/// A router whose `ovn-vpcd/id` tag was removed by hand (its `vendor` and
+/// owner kept): the diff knows rows by id only, so it added a second router
+/// `vb` beside it and said converged; `ovn-nbctl lr-route-list vb` then
+/// failed ("Multiple logical routers named 'vb'"). Now the row is treated as
+/// foreign: the VPC is refused naming it, and nothing is added.
+#[test]
+fn a_router_without_its_id_tag_is_not_doubled() {
+    let bed = Bed::new();
+    bed.write(ONE);
+    bed.apply_ok();
+    bed.nbctl(&["remove", "Logical_Router", "vb", "external_ids", "ovn-vpcd/id"]);
+    let out = bed.vpcd("apply");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refused: Vpc \"vb\": name: its router \"vb\"")
+            && err.contains("carries vendor=ovn-vpcd but no ovn-vpcd/id"),
+        "{err}"
+    );
+    assert_eq!(bed.nbctl(&["--bare", "--columns=name", "list", "Logical_Router"]), "vb", "one router vb");
+    assert_eq!(bed.ports("lrp-list", "vb"), ["vb-vb-net"], "its port stays");
+    assert!(bed.ovn.nbctl(&["lr-route-list", "vb"]).is_ok());
+}

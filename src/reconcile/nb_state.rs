@@ -5,11 +5,18 @@
 use crate::model::names::{Holder, NameTable, NbState};
 use crate::ovsdb::{Atom, Cache, RowView, Value};
 
-use super::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
+use super::desired::{ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 
-/// How a row ovn-vpcd does not own looks, for messages.
+/// How a row ovn-vpcd does not own looks, for messages. A row tagged
+/// `vendor=ovn-vpcd` without its `ovn-vpcd/id` is not ovn-vpcd's either: the
+/// diff knows rows by id only, so it would neither update nor delete it, and
+/// would add a second row of the same name beside it.
 fn foreign(r: &RowView) -> Holder {
     let tags = match (r.external_id(VENDOR_KEY), r.external_id(OWNER_KEY)) {
+        (Some(VENDOR), _) => format!(
+            "; it carries {VENDOR_KEY}={VENDOR} but no {ID_KEY}: \
+             remove the row, or set its external_ids:{ID_KEY} back"
+        ),
         (None, Some(o)) => format!(
             "; it carries {OWNER_KEY}={o} but no {VENDOR_KEY}={VENDOR}: \
              set external_ids:{VENDOR_KEY}={VENDOR} on it to hand it back to ovn-vpcd"
@@ -26,8 +33,8 @@ pub fn nb_state(cache: &Cache) -> NbState {
         let Some(table) = cache.table(t.table()) else { continue };
         for r in table.iter() {
             let Some(name) = r.get_str("name") else { continue };
-            let holder = match r.external_id(VENDOR_KEY) {
-                Some(VENDOR) => Holder::Owned(r.external_id(OWNER_KEY).unwrap_or("").to_string()),
+            let holder = match (r.external_id(VENDOR_KEY), r.external_id(ID_KEY)) {
+                (Some(VENDOR), Some(_)) => Holder::Owned(r.external_id(OWNER_KEY).unwrap_or("").to_string()),
                 _ => foreign(&r),
             };
             nb.hold(t, name, holder);
