@@ -65,7 +65,7 @@ impl Desired {
             (_, None) => false,
             (None, Some(_)) => true,
             (Some(s), Some(nb)) if s.synced => {
-                pods.update(s, &mut model, nb, &held);
+                pods.update(s, &mut model, nb, &held, &nb_now);
                 rejected.extend(held_pods(&nb.cache(), &held));
                 true
             }

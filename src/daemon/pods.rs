@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ipam::{Ipam, PodAddress};
 use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
+use crate::model::names::{pod_port_taken, switch_port_name, NbState};
 use crate::model::validate::Model;
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
@@ -45,7 +46,15 @@ impl PodPorts {
     /// The NB is read once, for the first restore.
     /// `held`: subnets refused this pass but not deleted; their pods keep
     /// their addresses (and, by the caller's protection, their ports).
-    pub fn update(&mut self, store: &Store, model: &mut Model, nb: &Client, held: &BTreeSet<String>) {
+    /// `names`: what the NB holds (pods' port names taken by subnets or
+    /// foreign rows give those pods no port).
+    pub fn update(&mut self, store: &Store, model: &mut Model, nb: &Client, held: &BTreeSet<String>, names: &NbState) {
+        let subnet_ports: BTreeMap<String, String> = model
+            .subnets
+            .values()
+            .filter(|s| s.is_ovn)
+            .map(|s| (switch_port_name(&s.name, &s.spec.vpc), format!("subnet {:?} (VPC {:?})", s.name, s.spec.vpc)))
+            .collect();
         let ipam = self.ipam.get_or_insert_with(|| restored(store, model, &nb.cache()));
         for e in ipam.sync_subnets_holding(model, held).evicted {
             tracing::warn!(evicted = %e, "pod address released: its subnet changed");
@@ -60,10 +69,13 @@ impl PodPorts {
                 continue;
             }
             let result = match wants_port(pod, model) {
-                Ok(Some(subnet)) => {
-                    let (ip, mac) = requested(pod);
-                    ipam.allocate(key, &subnet, ip, mac).map(Some).map_err(|e| e.to_string())
-                }
+                Ok(Some(subnet)) => match pod_port_taken(key, &subnet_ports, names) {
+                    Some(why) => Err(why),
+                    None => {
+                        let (ip, mac) = requested(pod);
+                        ipam.allocate(key, &subnet, ip, mac).map(Some).map_err(|e| e.to_string())
+                    }
+                },
                 Ok(None) => Ok(None),
                 Err(e) => Err(e.to_string()),
             };

@@ -15,7 +15,11 @@
 //!   claimant, naming the row: such rows are never touched;
 //! - of two objects deriving one name, the one whose row already holds it
 //!   in the NB keeps it; the other is refused, naming both. With neither in
-//!   the NB, the first VPC (then subnet) in name order keeps it.
+//!   the NB, the first VPC (then subnet) in name order keeps it;
+//! - pods' ports (`<pod>.<namespace>`) can equal a subnet's switch port
+//!   (`<subnet>-<vpc>`, subnet `web.x` of VPC `a` and pod `web` in namespace
+//!   `x-a`): a pod's port in the NB refuses the subnet, otherwise the
+//!   subnet's port wins and the pod gets no port ([`pod_port_taken`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -117,6 +121,25 @@ impl NbState {
     }
 }
 
+/// Why the pod `key` (`<namespace>/<name>`) cannot have its port name, if
+/// it cannot: `subnet_ports` (switch port name → which subnet derives it)
+/// are the valid subnets' switch ports, granted before pods' ports (a pod
+/// whose port already holds the name refuses the subnet instead, in
+/// [`conflicts`]); a foreign row is never touched.
+pub fn pod_port_taken(key: &str, subnet_ports: &BTreeMap<String, String>, nb: &NbState) -> Option<String> {
+    let (namespace, pod) = key.split_once('/')?;
+    let name = pod_port_name(pod, namespace);
+    if let Some(from) = subnet_ports.get(&name) {
+        return Some(format!("its port name {name:?} is the switch port of {from}; rename one of them"));
+    }
+    match nb.holder(NameTable::SwitchPort, &name) {
+        Some(h @ Holder::Foreign { .. }) => {
+            Some(format!("its port name {name:?} is already taken in the NB by {h}; ovn-vpcd never touches it"))
+        }
+        Some(Holder::Owned(_)) | None => None,
+    }
+}
+
 /// A derived name claimed by an object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claim {
@@ -152,6 +175,20 @@ pub fn conflicts(claims: &[Claim], nb: &NbState) -> Vec<Conflict> {
                          rename the object, or remove that row",
                         table.noun(),
                         c.from
+                    );
+                    out.push(Conflict { loser: c.clone(), reason });
+                }
+                continue;
+            }
+            Some(Holder::Owned(o)) if o.starts_with("Pod/") && !group.iter().any(|c| &c.owner == o) => {
+                // Pods are not claimants here (they get their ports after
+                // validation): a pod's port in the NB keeps its name.
+                for c in group {
+                    let reason = format!(
+                        "its {} {name:?} ({}) is the port of {} in the NB; rename the subnet or its VPC",
+                        table.noun(),
+                        c.from,
+                        o.replacen('/', " ", 1)
                     );
                     out.push(Conflict { loser: c.clone(), reason });
                 }

@@ -1,0 +1,118 @@
+//! Defects found by a hostile review of issue 9's fixes, on the Kubernetes
+//! side: the daemon against real OVN and the testbed API server, driven
+//! with kubectl.
+
+use std::time::Duration;
+
+use ovn_vpcd::testbed::Ovn;
+
+mod common;
+use common::kube::{condition, kubectl_json, start_kube, write_config};
+use common::{wait_for, Daemon};
+
+const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-002.yaml");
+
+fn uuid_of(ovn: &Ovn, table: &str, name: &str) -> String {
+    ovn.nbctl(&["--bare", "--columns=_uuid", "find", table, &format!("name={name}")]).unwrap().trim().to_string()
+}
+
+/// Pod `web` in namespace `x-test-vpc-2` has port `web.x-test-vpc-2`, which
+/// is also subnet `web.x`'s switch port in VPC `test-vpc-2`
+/// (`<subnet>-<vpc>`), and both rows had the id `lsp:web.x-test-vpc-2`: the
+/// subnet arriving took the pod's port over (type router, the subnet's
+/// owner) and the two fought over it on every pass. The pod's port, already
+/// in the NB, keeps its name; the subnet is refused naming it.
+#[test]
+fn a_subnet_whose_switch_port_is_a_pods_port_name_is_refused() {
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "-f", FIXTURE]).unwrap();
+    kube.kubectl(&["create", "namespace", "x-test-vpc-2"]).unwrap();
+    let dir = ovn.dir();
+    let pod = dir.join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: x-test-vpc-2\n  annotations:\n    \
+         ovn.kubernetes.io/logical_switch: net2\nspec:\n  containers:\n    - name: c\n      image: nginx\n",
+    )
+    .unwrap();
+    kube.kubectl(&["apply", "-f", pod.to_str().unwrap()]).unwrap();
+    let port = wait_for("the pod's port", Duration::from_secs(20), || {
+        Some(uuid_of(&ovn, "Logical_Switch_Port", "web.x-test-vpc-2")).filter(|u| !u.is_empty())
+    });
+    let addresses = ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap();
+    let subnet = dir.join("subnet.yaml");
+    std::fs::write(
+        &subnet,
+        "apiVersion: kubeovn.io/v1\nkind: Subnet\nmetadata:\n  name: web.x\nspec:\n  vpc: test-vpc-2\n  \
+         cidrBlock: 10.0.9.0/24\n",
+    )
+    .unwrap();
+    kube.kubectl(&["apply", "-f", subnet.to_str().unwrap()]).unwrap();
+    let o = wait_for("web.x refused", Duration::from_secs(20), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "web.x", "-o", "json"])?;
+        (condition(&o, "Validated")?.0 == "False").then_some(o)
+    });
+    assert!(o.to_string().contains("is the port of Pod x-test-vpc-2/web in the NB"), "the message names the pod: {o}");
+    daemon.signal("HUP");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.x-test-vpc-2"), port, "the pod keeps its port");
+    assert_eq!(ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap(), addresses);
+    assert_eq!(ovn.nbctl(&["get", "Logical_Switch_Port", &port, "type"]).unwrap().trim(), "\"\"");
+    assert_eq!(
+        ovn.nbctl(&["get", "Logical_Switch_Port", &port, "external_ids:ovn-vpcd/owner"]).unwrap().trim(),
+        "\"Pod/x-test-vpc-2/web\""
+    );
+    assert!(!daemon.log().contains("not converged"), "{}", daemon.log());
+}
+
+/// The other order: subnet `web.x` first, then pod `web` in namespace
+/// `x-test-vpc-2`. The pod's port had the subnet port's id, so the pod took
+/// the subnet's router-type port over (now its `addresses`, its owner) and
+/// the two rewrote it in turn. The subnet keeps its port; the pod gets none
+/// and says why.
+#[test]
+fn a_pod_whose_port_name_is_a_subnets_switch_port_gets_no_port() {
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "-f", FIXTURE]).unwrap();
+    let dir = ovn.dir();
+    let subnet = dir.join("subnet.yaml");
+    std::fs::write(
+        &subnet,
+        "apiVersion: kubeovn.io/v1\nkind: Subnet\nmetadata:\n  name: web.x\nspec:\n  vpc: test-vpc-2\n  \
+         cidrBlock: 10.0.9.0/24\n",
+    )
+    .unwrap();
+    kube.kubectl(&["apply", "-f", subnet.to_str().unwrap()]).unwrap();
+    let port = wait_for("the subnet's port", Duration::from_secs(20), || {
+        Some(uuid_of(&ovn, "Logical_Switch_Port", "web.x-test-vpc-2")).filter(|u| !u.is_empty())
+    });
+    kube.kubectl(&["create", "namespace", "x-test-vpc-2"]).unwrap();
+    let pod = dir.join("pod.yaml");
+    std::fs::write(
+        &pod,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: x-test-vpc-2\n  annotations:\n    \
+         ovn.kubernetes.io/logical_switch: net2\nspec:\n  containers:\n    - name: c\n      image: nginx\n",
+    )
+    .unwrap();
+    kube.kubectl(&["apply", "-f", pod.to_str().unwrap()]).unwrap();
+    wait_for("the pod refused", Duration::from_secs(20), || {
+        daemon.log().contains("is the switch port of subnet").then_some(())
+    });
+    daemon.signal("HUP");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.x-test-vpc-2"), port);
+    assert_eq!(ovn.nbctl(&["get", "Logical_Switch_Port", &port, "type"]).unwrap().trim(), "router");
+    assert_eq!(ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap().trim(), "[router]");
+    assert_eq!(
+        ovn.nbctl(&["get", "Logical_Switch_Port", &port, "external_ids:ovn-vpcd/owner"]).unwrap().trim(),
+        "\"Subnet/web.x\""
+    );
+    assert_eq!(ovn.nbctl(&["lsp-list", "net2"]).unwrap().lines().count(), 1, "no port for the pod on net2");
+    assert!(!daemon.log().contains("not converged"), "{}", daemon.log());
+}
