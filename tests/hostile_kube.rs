@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use ovn_vpcd::testbed::Ovn;
+use serde_json::json;
 
 mod common;
 use common::kube::{condition, kubectl_json, start_kube, write_config};
@@ -115,4 +116,58 @@ fn a_pod_whose_port_name_is_a_subnets_switch_port_gets_no_port() {
     );
     assert_eq!(ovn.nbctl(&["lsp-list", "net2"]).unwrap().lines().count(), 1, "no port for the pod on net2");
     assert!(!daemon.log().contains("not converged"), "{}", daemon.log());
+}
+
+fn pod_yaml(dir: &std::path::Path, name: &str) -> String {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: ns1\nspec:\n  containers:\n    - name: c\n      \
+             image: nginx\n"
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A subnet refused when the daemon starts: its pods' addresses could not be
+/// restored (the IPAM knew no such subnet), so when the subnet was valid
+/// again every pod was allocated anew, in name order, and a pod created in
+/// the meantime (`api`, before `web`) got `web`'s address: `web` was refused
+/// ("requested ip … taken") and lost its port. The pods of a refused subnet
+/// are restored as soon as the subnet is valid, before anyone allocates.
+#[test]
+fn a_subnet_refused_at_start_gives_its_pods_their_addresses_back_first() {
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
+    let first = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "-f", FIXTURE]).unwrap();
+    kube.kubectl(&["create", "namespace", "ns1"]).unwrap();
+    kube.kubectl(&["apply", "-f", &pod_yaml(ovn.dir(), "web")]).unwrap();
+    let port = wait_for("web's port", Duration::from_secs(20), || {
+        Some(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1")).filter(|u| !u.is_empty())
+    });
+    let addresses = ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap();
+    drop(first);
+    // While the daemon is down, net1 is edited into a spec it refuses.
+    let cidr = |c: &str| json!({"spec": {"cidrBlock": c}}).to_string();
+    kube.kubectl(&["patch", "subnet", "net1", "--type=merge", "-p", &cidr("10.0.1.1/24")]).unwrap();
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    wait_for("net1 refused", Duration::from_secs(20), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "net1", "-o", "json"])?;
+        (condition(&o, "Validated")? == ("False".into(), "ValidationFailed".into())).then_some(())
+    });
+    kube.kubectl(&["apply", "-f", &pod_yaml(ovn.dir(), "api")]).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    kube.kubectl(&["patch", "subnet", "net1", "--type=merge", "-p", &cidr("10.0.1.0/24")]).unwrap();
+    let api = wait_for("api's port", Duration::from_secs(20), || {
+        Some(uuid_of(&ovn, "Logical_Switch_Port", "api.ns1")).filter(|u| !u.is_empty())
+    });
+    daemon.signal("HUP");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1"), port, "web keeps its port: {}", daemon.log());
+    assert_eq!(ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap(), addresses);
+    assert_ne!(ovn.nbctl(&["get", "Logical_Switch_Port", &api, "addresses"]).unwrap(), addresses);
 }

@@ -6,10 +6,15 @@
 //! that every change of the inputs allocates for new pods, releases the
 //! addresses of pods that are gone or no longer want a port, and evicts pods
 //! whose subnet changed under them. Nothing is persisted elsewhere.
+//!
+//! A pod whose subnet is refused at start cannot be restored then (the IPAM
+//! knows only valid subnets): its address waits in `pending` and is restored
+//! as soon as the subnet is valid, before anyone else allocates in it, so a
+//! pod created meanwhile cannot be given it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ipam::{Ipam, PodAddress};
+use crate::ipam::{Ipam, IpamError, PodAddress};
 use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
 use crate::model::names::{pod_port_taken, switch_port_name, NbState};
@@ -18,9 +23,19 @@ use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::reconcile::pod_rows::parse_addresses;
 
+/// An address read at start for a subnet the IPAM did not know then.
+struct Restore {
+    key: String,
+    ips: Vec<std::net::IpAddr>,
+    mac: String,
+    from: &'static str,
+}
+
 #[derive(Default)]
 pub struct PodPorts {
     ipam: Option<Ipam>,
+    /// By subnet: addresses to restore once the subnet is valid.
+    pending: BTreeMap<String, Vec<Restore>>,
     /// The last error per pod, so that each is logged once.
     errors: BTreeMap<String, String>,
 }
@@ -55,10 +70,29 @@ impl PodPorts {
             .filter(|s| s.is_ovn)
             .map(|s| (switch_port_name(&s.name, &s.spec.vpc), format!("subnet {:?} (VPC {:?})", s.name, s.spec.vpc)))
             .collect();
-        let ipam = self.ipam.get_or_insert_with(|| restored(store, model, &nb.cache()));
+        if self.ipam.is_none() {
+            let (ipam, pending) = restored(store, model, &nb.cache());
+            self.ipam = Some(ipam);
+            self.pending = pending;
+        }
+        let ipam = self.ipam.as_mut().expect("restored above");
         for e in ipam.sync_subnets_holding(model, held).evicted {
             tracing::warn!(evicted = %e, "pod address released: its subnet changed");
         }
+        let valid: Vec<String> = self.pending.keys().filter(|s| model.subnets.contains_key(*s)).cloned().collect();
+        for subnet in valid {
+            for r in self.pending.remove(&subnet).unwrap_or_default() {
+                if ipam.lookup(&r.key).is_some() || !store.pods.contains_key(&r.key) {
+                    continue;
+                }
+                match ipam.restore(&r.key, &subnet, &r.ips, &r.mac) {
+                    Ok(_) => tracing::info!(pod = %r.key, from = r.from, "address restored: its subnet is valid now"),
+                    Err(e) => tracing::warn!(pod = %r.key, from = r.from, error = %e, "address not restored"),
+                }
+            }
+        }
+        // A subnet neither valid nor refused is gone, and so are its pods' addresses.
+        self.pending.retain(|s, _| held.contains(s));
         let mut wanted = BTreeSet::new();
         for (key, pod) in &store.pods {
             let on_held = ipam.lookup(key).map(|a| a.subnet.as_str()).or_else(|| annotation(pod, LOGICAL_SWITCH));
@@ -108,16 +142,23 @@ impl PodPorts {
     }
 }
 
-/// The IPAM as the pods' annotations and the NB's pod ports describe it.
-fn restored(store: &Store, model: &Model, cache: &Cache) -> Ipam {
+/// The IPAM as the pods' annotations and the NB's pod ports describe it,
+/// and the addresses of subnets it does not know (refused now), by subnet.
+fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<String, Vec<Restore>>) {
     let mut ipam = Ipam::new();
+    let mut pending: BTreeMap<String, Vec<Restore>> = BTreeMap::new();
     ipam.sync_subnets(model);
-    let mut restore = |key: &str, subnet: &str, ips: &[std::net::IpAddr], mac: &str, from: &str| {
+    let mut restore = |key: &str, subnet: &str, ips: &[std::net::IpAddr], mac: &str, from: &'static str| {
         if ipam.lookup(key).is_some() {
             return;
         }
         match ipam.restore(key, subnet, ips, mac) {
             Ok(_) => tracing::debug!(pod = %key, from, "address restored"),
+            Err(IpamError::UnknownSubnet { .. }) => {
+                tracing::info!(pod = %key, from, subnet, "address kept until its subnet is valid");
+                let r = Restore { key: key.to_string(), ips: ips.to_vec(), mac: mac.to_string(), from };
+                pending.entry(subnet.to_string()).or_default().push(r);
+            }
             Err(e) => tracing::warn!(pod = %key, from, error = %e, "address not restored"),
         }
     };
@@ -135,5 +176,5 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> Ipam {
             restore(key, subnet, &ips, &mac, "northbound");
         }
     }
-    ipam
+    (ipam, pending)
 }
