@@ -142,3 +142,40 @@ fn a_router_without_its_id_tag_is_not_doubled() {
     assert_eq!(bed.ports("lrp-list", "vb"), ["vb-vb-net"], "its port stays");
     assert!(bed.ovn.nbctl(&["lr-route-list", "vb"]).is_ok());
 }
+
+/// Subnets `a` (VPC `v1`) and `b` (VPC `v2`) share 10.0.1.0/24, which is
+/// fine across VPCs. Moving `a` into `v2` made them overlap, and since both
+/// switches were in the NB the tie went by name: established `b` was
+/// refused and `a` joined router `v2` beside it, two router ports with
+/// 10.0.1.1/24 on one router (and `a` took `b`'s automatic policy, which has
+/// the same id). The subnet that moved is the newcomer.
+#[test]
+fn a_subnet_moved_into_a_vpc_where_it_overlaps_is_refused_not_the_incumbent() {
+    let bed = Bed::new();
+    let two = r#"
+[[vpc]]
+name = "v1"
+[[vpc]]
+name = "v2"
+[[subnet]]
+name = "a"
+vpc = "v1"
+cidrBlock = "10.0.1.0/24"
+[[subnet]]
+name = "b"
+vpc = "v2"
+cidrBlock = "10.0.1.0/24"
+"#;
+    bed.write(two);
+    bed.apply_ok();
+    let policy = bed.nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router_Policy", "external_ids:subnet=b"]);
+    bed.write(&two.replacen("vpc = \"v1\"", "vpc = \"v2\"", 1));
+    let out = bed.vpcd("apply");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("refused: Subnet \"a\": cidrBlock: overlaps subnet \"b\" in VPC \"v2\""), "{err}");
+    assert!(!err.contains("refused: Subnet \"b\""), "{err}");
+    assert_eq!(bed.ports("lrp-list", "v2"), ["v2-b"], "router v2 keeps one port for 10.0.1.0/24");
+    assert_eq!(bed.ports("lrp-list", "v1"), ["v1-a"], "a keeps its rows where they are");
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Policy", &policy, "external_ids:ovn-vpcd/owner"]), "\"Subnet/b\"");
+}

@@ -154,15 +154,19 @@ pub fn validate_in(
         }
     }
     // Subnets of one VPC must not overlap (across VPCs they may). Compared
-    // within each VPC only: subnets whose switch is in the NB first, then
-    // in name order; the later one of a pair is refused.
+    // within each VPC only: subnets already attached to that VPC's router
+    // in the NB first (not merely with a switch: a subnet moved from
+    // another VPC is the newcomer), then in name order; the later one of a
+    // pair is refused.
     let mut by_vpc: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in model.subnets.values().filter(|s| s.is_ovn) {
         by_vpc.entry(s.spec.vpc.clone()).or_default().push(s.name.clone());
     }
     for (vpc, names) in &mut by_vpc {
-        let incumbent =
-            |n: &str| matches!(nb.holder(NameTable::Switch, n), Some(Holder::Owned(o)) if *o == owner_of("Subnet", n));
+        let incumbent = |n: &str| {
+            matches!(nb.holder(NameTable::RouterPort, &router_port_name(vpc, n)),
+                Some(Holder::Owned(o)) if *o == owner_of("Subnet", n))
+        };
         names.sort_by_key(|n| !incumbent(n));
         let mut kept: Vec<&str> = vec![];
         for a in names.iter() {

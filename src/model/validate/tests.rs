@@ -349,9 +349,18 @@ fn the_overlap_refuses_the_subnet_not_yet_in_the_nb() {
     let subnets = vec![("a".to_string(), subnet("v", "10.0.0.0/16")), ("b".to_string(), subnet("v", "10.0.1.0/24"))];
     let mut nb = NbState::default();
     owned(&mut nb, NameTable::Switch, "b", "Subnet/b");
+    owned(&mut nb, NameTable::RouterPort, "v-b", "Subnet/b");
     let (m, r) = validate_in(&vpc, &subnets, &nb);
     assert_eq!(r[0].to_string(), "Subnet \"a\": cidrBlock: overlaps subnet \"b\" in VPC \"v\"");
     assert!(m.subnets.contains_key("b"));
+    // A switch alone (a subnet attached to another VPC's router) is not
+    // in this VPC yet: name order decides.
+    let mut nb = NbState::default();
+    owned(&mut nb, NameTable::Switch, "b", "Subnet/b");
+    owned(&mut nb, NameTable::RouterPort, "w-b", "Subnet/b");
+    let (m, r) = validate_in(&vpc, &subnets, &nb);
+    assert_eq!(r[0].to_string(), "Subnet \"b\": cidrBlock: overlaps subnet \"a\" in VPC \"v\"");
+    assert!(m.subnets.contains_key("a"));
 }
 
 #[test]
