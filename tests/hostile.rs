@@ -179,3 +179,62 @@ cidrBlock = "10.0.1.0/24"
     assert_eq!(bed.ports("lrp-list", "v1"), ["v1-a"], "a keeps its rows where they are");
     assert_eq!(bed.nbctl(&["get", "Logical_Router_Policy", &policy, "external_ids:ovn-vpcd/owner"]), "\"Subnet/b\"");
 }
+
+/// Subnet `b` of VPC `v2` refused for a bad excludeIps (its rows kept), and
+/// subnet `a` moved into `v2` with the same 10.0.1.0/24: the overlap check
+/// saw only valid subnets, so `a` joined router `v2` beside `b`'s kept port
+/// (two ports with 10.0.1.1/24) and took over `b`'s automatic policy (same
+/// id), although `b`'s rows are to be left as they are.
+#[test]
+fn a_subnet_overlapping_a_refused_subnets_kept_rows_is_refused() {
+    let bed = Bed::new();
+    let two = r#"
+[[vpc]]
+name = "v1"
+[[vpc]]
+name = "v2"
+[[subnet]]
+name = "a"
+vpc = "v1"
+cidrBlock = "10.0.1.0/24"
+[[subnet]]
+name = "b"
+vpc = "v2"
+cidrBlock = "10.0.1.0/24"
+"#;
+    bed.write(two);
+    bed.apply_ok();
+    let policy = bed.nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router_Policy", "external_ids:subnet=b"]);
+    bed.write(
+        r#"
+[[vpc]]
+name = "v1"
+[[vpc]]
+name = "v2"
+[[subnet]]
+name = "a"
+vpc = "v2"
+cidrBlock = "10.0.1.0/24"
+[[subnet]]
+name = "b"
+vpc = "v2"
+cidrBlock = "10.0.1.0/24"
+excludeIps = ["10.9.9.9"]
+[[subnet]]
+name = "z"
+vpc = "v2"
+cidrBlock = "10.0.2.0/24"
+"#,
+    );
+    let out = bed.vpcd("apply");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "refused: Subnet \"a\": cidrBlock: overlaps subnet \"b\" in VPC \"v2\", which is refused and keeps its rows"
+        ),
+        "{err}"
+    );
+    assert_eq!(bed.ports("lrp-list", "v2"), ["v2-b", "v2-z"], "router v2: b's kept port and the valid z");
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Policy", &policy, "external_ids:ovn-vpcd/owner"]), "\"Subnet/b\"");
+}

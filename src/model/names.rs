@@ -96,6 +96,8 @@ pub struct NbState {
     /// Ports on owned switches that are not the switch's own router port
     /// (pods' ports, ovn-vpcd's or anyone's), by switch name.
     switch_ports: BTreeMap<String, usize>,
+    /// The networks of owned router ports, by router name: (owner, network).
+    router_networks: BTreeMap<String, Vec<(String, ipnet::IpNet)>>,
 }
 
 impl NbState {
@@ -109,6 +111,17 @@ impl NbState {
 
     pub fn set_switch_ports(&mut self, switch: &str, ports: usize) {
         self.switch_ports.insert(switch.to_string(), ports);
+    }
+
+    /// Records that an owned port of router `router`, owned by `owner`,
+    /// serves `network`.
+    pub fn add_router_network(&mut self, router: &str, owner: &str, network: ipnet::IpNet) {
+        self.router_networks.entry(router.to_string()).or_default().push((owner.to_string(), network));
+    }
+
+    /// (owner, network) of the owned ports of router `router`.
+    pub fn router_networks(&self, router: &str) -> &[(String, ipnet::IpNet)] {
+        self.router_networks.get(router).map_or(&[], Vec::as_slice)
     }
 
     pub fn holder(&self, table: NameTable, name: &str) -> Option<&Holder> {

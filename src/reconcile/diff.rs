@@ -226,7 +226,8 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
 /// Computes the plan for the rows of `existing`'s scope; `desired` must be
 /// the desired rows of the same scope (inserted ones move into the plan).
 /// Rows owned by `protected` owners (objects refused this round) are
-/// neither updated nor deleted.
+/// neither updated nor deleted, also not by another owner's row of the
+/// same id.
 pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<String>) -> Plan {
     enum Decision {
         Insert(ParentLink, Vec<Target>),
@@ -261,6 +262,9 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
                 },
                 d.refs.iter().map(target).collect(),
             ),
+            // A refused object's row is not another object's to take over
+            // (validation keeps their ids apart; this is the last guard).
+            Some(e) if protected.contains(owner_of(e)) => Decision::Keep,
             Some(e) => {
                 let from = held_by.get(&e.uuid).copied();
                 let moved = d.parent.as_ref().and_then(|p| match (link(p), from) {

@@ -1,6 +1,7 @@
 //! The [`NbState`] validation needs, read from the NB cache: who holds each
-//! router, switch and port name, and how many ports other than its router
-//! port each owned switch carries. Reads the cache in place; pure.
+//! router, switch and port name, how many ports other than its router
+//! port each owned switch carries, and the networks of owned router ports
+//! per router. Reads the cache in place; pure.
 
 use crate::model::names::{Holder, NameTable, NbState};
 use crate::ovsdb::{Atom, Cache, RowView, Value};
@@ -38,6 +39,15 @@ pub fn nb_state(cache: &Cache) -> NbState {
                 _ => foreign(&r),
             };
             nb.hold(t, name, holder);
+        }
+    }
+    if let Some(ports) = cache.table("Logical_Router_Port") {
+        for p in ports.by_external_id(VENDOR_KEY, VENDOR) {
+            let (Some(router), Some(owner)) = (p.external_id("lr"), p.external_id(OWNER_KEY)) else { continue };
+            let networks = p.get("networks").map(Value::atoms).unwrap_or(&[]);
+            for n in networks.iter().filter_map(Atom::as_str).filter_map(|n| n.parse::<ipnet::IpNet>().ok()) {
+                nb.add_router_network(router, owner, n.trunc());
+            }
         }
     }
     if let Some(switches) = cache.table("Logical_Switch") {

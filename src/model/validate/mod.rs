@@ -168,9 +168,21 @@ pub fn validate_in(
                 Some(Holder::Owned(o)) if *o == owner_of("Subnet", n))
         };
         names.sort_by_key(|n| !incumbent(n));
+        // Refused subnets keep their rows, and so their networks on the router.
+        let kept_by_refused: Vec<(&str, IpNet)> = nb
+            .router_networks(vpc)
+            .iter()
+            .filter_map(|(o, n)| Some((o.strip_prefix("Subnet/")?, *n)))
+            .filter(|(x, _)| !model.subnets.contains_key(*x) && subnets.iter().any(|(n, _)| n == x))
+            .collect();
         let mut kept: Vec<&str> = vec![];
         for a in names.iter() {
             let sa = &model.subnets[a];
+            if let Some((x, _)) = kept_by_refused.iter().find(|(_, n)| overlaps(&sa.cidrs, &[*n])) {
+                let why = format!("overlaps subnet {x:?} in VPC {vpc:?}, which is refused and keeps its rows");
+                rejected.push(reject("Subnet", a, "cidrBlock", why));
+                continue;
+            }
             match kept.iter().find(|b| overlaps(&sa.cidrs, &model.subnets[**b].cidrs)) {
                 Some(b) => {
                     rejected.push(reject("Subnet", a, "cidrBlock", format!("overlaps subnet {b:?} in VPC {vpc:?}")))
