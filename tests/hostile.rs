@@ -238,3 +238,32 @@ cidrBlock = "10.0.2.0/24"
     assert_eq!(bed.ports("lrp-list", "v2"), ["v2-b", "v2-z"], "router v2: b's kept port and the valid z");
     assert_eq!(bed.nbctl(&["get", "Logical_Router_Policy", &policy, "external_ids:ovn-vpcd/owner"]), "\"Subnet/b\"");
 }
+
+/// Subnet `vb-net` (router port `vb-vb-net`) refused for a bad excludeIps,
+/// its rows kept, while VPC `vb-vb` + subnet `net` arrive deriving that same
+/// port name: the name looked free (no valid claimant held it), so the
+/// newcomer's row of the same id rewrote tenant `vb`'s port with 10.0.5.1/24.
+/// A name held by a refused object's kept row is not free.
+#[test]
+fn a_name_held_by_a_refused_subnets_kept_row_is_not_handed_over() {
+    let bed = Bed::new();
+    bed.write(ONE);
+    bed.apply_ok();
+    bed.write(&format!(
+        "{}\n[[vpc]]\nname = \"vb-vb\"\n[[subnet]]\nname = \"net\"\nvpc = \"vb-vb\"\ncidrBlock = \"10.0.5.0/24\"\n",
+        ONE.replace("cidrBlock = \"10.0.4.0/24\"", "cidrBlock = \"10.0.4.0/24\"\nexcludeIps = [\"10.9.9.9\"]")
+    ));
+    let out = bed.vpcd("apply");
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refused: Subnet \"net\": name: its router port \"vb-vb-net\" (VPC \"vb-vb\" + subnet \"net\") is held in the NB by Subnet vb-net, which is refused and keeps its rows"),
+        "{err}"
+    );
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "vb-vb-net", "networks"]), "[\"10.0.4.1/24\"]");
+    assert_eq!(bed.ports("lrp-list", "vb"), ["vb-vb-net"]);
+    assert_eq!(
+        bed.nbctl(&["get", "Logical_Router_Port", "vb-vb-net", "external_ids:ovn-vpcd/owner"]),
+        "\"Subnet/vb-net\""
+    );
+}

@@ -15,13 +15,15 @@
 //!   claimant, naming the row: such rows are never touched;
 //! - of two objects deriving one name, the one whose row already holds it
 //!   in the NB keeps it; the other is refused, naming both. With neither in
-//!   the NB, the first VPC (then subnet) in name order keeps it;
+//!   the NB, the first VPC (then subnet) in name order keeps it; a name
+//!   held by the row of an object refused this pass (its rows stay) is not
+//!   free either;
 //! - pods' ports (`<pod>.<namespace>`) can equal a subnet's switch port
 //!   (`<subnet>-<vpc>`, subnet `web.x` of VPC `a` and pod `web` in namespace
 //!   `x-a`): a pod's port in the NB refuses the subnet, otherwise the
 //!   subnet's port wins and the pod gets no port ([`pod_port_taken`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 /// The NB tables whose rows ovn-vpcd names.
@@ -172,8 +174,10 @@ pub struct Conflict {
 }
 
 /// Resolves `claims` (in priority order: earlier claims win among new
-/// names) against each other and `nb`. Returns the refused claims.
-pub fn conflicts(claims: &[Claim], nb: &NbState) -> Vec<Conflict> {
+/// names) against each other and `nb`. `refused`: owners (`<Kind>/<name>`)
+/// of objects refused this pass, whose rows stay: a name their row holds is
+/// not free. Returns the refused claims.
+pub fn conflicts(claims: &[Claim], nb: &NbState, refused: &BTreeSet<String>) -> Vec<Conflict> {
     let mut out = vec![];
     let mut by_name: BTreeMap<(NameTable, &str), Vec<&Claim>> = BTreeMap::new();
     for c in claims {
@@ -199,6 +203,19 @@ pub fn conflicts(claims: &[Claim], nb: &NbState) -> Vec<Conflict> {
                 for c in group {
                     let reason = format!(
                         "its {} {name:?} ({}) is the port of {} in the NB; rename the subnet or its VPC",
+                        table.noun(),
+                        c.from,
+                        o.replacen('/', " ", 1)
+                    );
+                    out.push(Conflict { loser: c.clone(), reason });
+                }
+                continue;
+            }
+            Some(Holder::Owned(o)) if refused.contains(o) => {
+                for c in group {
+                    let reason = format!(
+                        "its {} {name:?} ({}) is held in the NB by {}, which is refused and keeps its rows; \
+                         rename one of them",
                         table.noun(),
                         c.from,
                         o.replacen('/', " ", 1)
@@ -249,14 +266,14 @@ mod tests {
             claim(NameTable::RouterPort, "vb-vb-net", "Subnet/vb-net"),
         ];
         // Nothing in the NB: the first claim keeps it.
-        let c = conflicts(&claims, &NbState::default());
+        let c = conflicts(&claims, &NbState::default(), &BTreeSet::new());
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].loser.owner, "Subnet/vb-net");
         assert!(c[0].reason.contains("Subnet net"), "{}", c[0].reason);
         // The second one holds it: it keeps it.
         let mut nb = NbState::default();
         nb.hold(NameTable::RouterPort, "vb-vb-net", Holder::Owned("Subnet/vb-net".into()));
-        let c = conflicts(&claims, &nb);
+        let c = conflicts(&claims, &nb, &BTreeSet::new());
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].loser.owner, "Subnet/net");
         assert!(c[0].reason.contains("Subnet vb-net") && c[0].reason.contains("holds it"), "{}", c[0].reason);
@@ -267,10 +284,10 @@ mod tests {
         let mut nb = NbState::default();
         nb.hold(NameTable::Router, "vb", Holder::Owned("Vpc/vb".into()));
         nb.hold(NameTable::Router, "vb", Holder::Foreign { uuid: "u1".into(), tags: String::new() });
-        let c = conflicts(&[claim(NameTable::Router, "vb", "Vpc/vb")], &nb);
+        let c = conflicts(&[claim(NameTable::Router, "vb", "Vpc/vb")], &nb, &BTreeSet::new());
         assert_eq!(c.len(), 1);
         assert!(c[0].reason.contains("does not own (u1)"), "{}", c[0].reason);
         // Other tables' names are not confused with it.
-        assert!(conflicts(&[claim(NameTable::Switch, "vb", "Subnet/vb")], &nb).is_empty());
+        assert!(conflicts(&[claim(NameTable::Switch, "vb", "Subnet/vb")], &nb, &BTreeSet::new()).is_empty());
     }
 }

@@ -210,7 +210,13 @@ pub fn validate_in(
         }
     }
     // Derived NB names: unique among objects, and not held by foreign rows.
-    for c in names::conflicts(&claims(&model), nb) {
+    let refused: std::collections::BTreeSet<String> = vpcs
+        .iter()
+        .filter(|(n, _)| !model.vpcs.contains_key(n))
+        .map(|(n, _)| owner_of("Vpc", n))
+        .chain(subnets.iter().filter(|(n, _)| !model.subnets.contains_key(n)).map(|(n, _)| owner_of("Subnet", n)))
+        .collect();
+    for c in names::conflicts(&claims(&model), nb, &refused) {
         let (kind, name) = match c.loser.owner.split_once('/') {
             Some(("Vpc", n)) => ("Vpc", n),
             Some((_, n)) => ("Subnet", n),
