@@ -8,7 +8,7 @@ use ovn_vpcd::testbed::Ovn;
 use serde_json::json;
 
 mod common;
-use common::kube::{condition, kubectl_json, start_kube, write_config};
+use common::kube::{condition, kubectl_json, start_kube, start_kube_with, write_config};
 use common::{wait_for, Daemon};
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-002.yaml");
@@ -170,4 +170,57 @@ fn a_subnet_refused_at_start_gives_its_pods_their_addresses_back_first() {
     assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1"), port, "web keeps its port: {}", daemon.log());
     assert_eq!(ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap(), addresses);
     assert_ne!(ovn.nbctl(&["get", "Logical_Switch_Port", &api, "addresses"]).unwrap(), addresses);
+}
+
+/// Subnet net2 refused because its spec does not decode (a field no
+/// version has, let through by a CRD that keeps unknown fields): its rows
+/// stay, but validation never saw it, so a new subnet net3 with net2's
+/// 10.0.1.0/24 in the same VPC joined router test-vpc-2 beside net2's kept
+/// port (two ports with 10.0.1.1/24) and took net2's automatic policy.
+#[test]
+fn a_subnet_overlapping_an_undecodable_subnets_kept_rows_is_refused() {
+    let (kube, _crds) = start_kube_with(|plural, crd| {
+        if plural == "subnets" {
+            crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+                ["x-kubernetes-preserve-unknown-fields"] = json!(true);
+        }
+    });
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
+    let _daemon = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "-f", FIXTURE]).unwrap();
+    wait_for("net2's port", Duration::from_secs(20), || {
+        Some(uuid_of(&ovn, "Logical_Router_Port", "test-vpc-2-net2")).filter(|u| !u.is_empty())
+    });
+    let policy = ovn
+        .nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router_Policy", "external_ids:subnet=net2"])
+        .unwrap()
+        .trim()
+        .to_string();
+    let patch = json!({"spec": {"someFieldNoVersionHas": 1}});
+    kube.kubectl(&["patch", "subnet", "net2", "--type=merge", "-p", &patch.to_string()]).unwrap();
+    wait_for("net2 refused", Duration::from_secs(20), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "net2", "-o", "json"])?;
+        (condition(&o, "Validated")?.0 == "False").then_some(())
+    });
+    let net3 = ovn.dir().join("net3.yaml");
+    std::fs::write(
+        &net3,
+        "apiVersion: kubeovn.io/v1\nkind: Subnet\nmetadata:\n  name: net3\nspec:\n  vpc: test-vpc-2\n  cidrBlock: 10.0.1.0/24\n",
+    )
+    .unwrap();
+    kube.kubectl(&["apply", "-f", net3.to_str().unwrap()]).unwrap();
+    let o = wait_for("net3 refused", Duration::from_secs(20), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "net3", "-o", "json"])?;
+        (condition(&o, "Validated")?.0 == "False").then_some(o)
+    });
+    assert!(o.to_string().contains("overlaps subnet \\\"net2\\\" in VPC \\\"test-vpc-2\\\", which is refused"), "{o}");
+    std::thread::sleep(Duration::from_millis(1000));
+    let ports = ovn.nbctl(&["lrp-list", "test-vpc-2"]).unwrap();
+    assert_eq!(ports.lines().count(), 1, "{ports}");
+    assert!(ports.contains("test-vpc-2-net2"), "{ports}");
+    assert_eq!(
+        ovn.nbctl(&["get", "Logical_Router_Policy", &policy, "external_ids:ovn-vpcd/owner"]).unwrap().trim(),
+        "\"Subnet/net2\""
+    );
 }

@@ -12,7 +12,7 @@ use super::pods::PodPorts;
 use crate::config::{Config, ConfigError};
 use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
 use crate::model::names::NbState;
-use crate::model::validate::{validate_in, Model, Rejection};
+use crate::model::validate::{validate_keeping, Model, Rejection};
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::reconcile::nb_state::nb_state;
@@ -56,10 +56,13 @@ impl Desired {
             None => Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() },
         };
         let nb_now = nb.map(|c| nb_state(&c.cache())).unwrap_or_default();
-        let (mut model, mut rejected) = validate_in(&merged.vpcs, &merged.subnets, &nb_now);
         // A resource whose spec does not decode keeps its rows as well (a
-        // TOML name clash concerns the resource only: the TOML's object stays).
-        rejected.extend(merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).cloned());
+        // TOML name clash concerns the resource only: the TOML's object stays),
+        // and so its names and networks.
+        let undecoded: Vec<&Rejection> = merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).collect();
+        let kept: BTreeSet<String> = undecoded.iter().map(|r| format!("{}/{}", r.kind, r.name)).collect();
+        let (mut model, mut rejected) = validate_keeping(&merged.vpcs, &merged.subnets, &nb_now, &kept);
+        rejected.extend(undecoded.into_iter().cloned());
         let held: BTreeSet<String> = rejected.iter().filter(|r| r.kind == "Subnet").map(|r| r.name.clone()).collect();
         let complete = match (store, nb) {
             (_, None) => false,

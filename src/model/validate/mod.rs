@@ -2,7 +2,7 @@
 //! Pure. An invalid object is refused alone with a reason naming its field;
 //! every valid object is kept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -137,6 +137,18 @@ pub fn validate_in(
     subnets: &[(String, SubnetSpec)],
     nb: &NbState,
 ) -> (Model, Vec<Rejection>) {
+    validate_keeping(vpcs, subnets, nb, &BTreeSet::new())
+}
+
+/// As [`validate_in`]; `kept` names (`<Kind>/<name>`) objects refused before
+/// validation (a resource whose spec does not decode) whose rows stay: their
+/// names and networks in the NB are not free.
+pub fn validate_keeping(
+    vpcs: &[(String, VpcSpec)],
+    subnets: &[(String, SubnetSpec)],
+    nb: &NbState,
+    kept: &BTreeSet<String>,
+) -> (Model, Vec<Rejection>) {
     let mut model = Model::default();
     let mut rejected = vec![];
     for (name, spec) in subnets {
@@ -173,7 +185,10 @@ pub fn validate_in(
             .router_networks(vpc)
             .iter()
             .filter_map(|(o, n)| Some((o.strip_prefix("Subnet/")?, *n)))
-            .filter(|(x, _)| !model.subnets.contains_key(*x) && subnets.iter().any(|(n, _)| n == x))
+            .filter(|(x, _)| {
+                !model.subnets.contains_key(*x)
+                    && (subnets.iter().any(|(n, _)| n == x) || kept.contains(&owner_of("Subnet", x)))
+            })
             .collect();
         let mut kept: Vec<&str> = vec![];
         for a in names.iter() {
@@ -210,11 +225,12 @@ pub fn validate_in(
         }
     }
     // Derived NB names: unique among objects, and not held by foreign rows.
-    let refused: std::collections::BTreeSet<String> = vpcs
+    let refused: BTreeSet<String> = vpcs
         .iter()
         .filter(|(n, _)| !model.vpcs.contains_key(n))
         .map(|(n, _)| owner_of("Vpc", n))
         .chain(subnets.iter().filter(|(n, _)| !model.subnets.contains_key(n)).map(|(n, _)| owner_of("Subnet", n)))
+        .chain(kept.iter().cloned())
         .collect();
     for c in names::conflicts(&claims(&model), nb, &refused) {
         let (kind, name) = match c.loser.owner.split_once('/') {
