@@ -14,7 +14,7 @@
 //! another subnet): it is moved, detached from the one parent and attached
 //! to the other in the same transaction, never left where it is.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use super::desired::{is_root, DesiredRow, ParentRef, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
@@ -247,13 +247,20 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
             None => ParentLink::Missing,
         };
         // Where each existing child is attached: an id names a row, not its
-        // parent, so a row may sit under another parent than desired.
-        let held_by =
-            if desired.iter().any(|d| d.parent.is_some() && existing.rows.contains_key(&(d.table, d.id.as_str()))) {
-                existing.parents()
-            } else {
-                HashMap::new()
-            };
+        // parent, so a row may sit under another parent than desired. The
+        // children of the desired parents are read (cheap for a small
+        // scope); every owned parent only when some row is elsewhere.
+        let mut attached: HashSet<(Uuid, Uuid)> = HashSet::new();
+        let mut read: HashSet<(Uuid, &str)> = HashSet::new();
+        for d in desired.iter().filter(|d| existing.rows.contains_key(&(d.table, d.id.as_str()))) {
+            let Some(p) = &d.parent else { continue };
+            let Some(r) = existing.find(p.table, &p.id, &p.owner) else { continue };
+            if read.insert((r.uuid, p.column)) {
+                let children = r.get(p.column).map(Value::atoms).unwrap_or(&[]);
+                attached.extend(children.iter().filter_map(Atom::as_uuid).map(|c| (r.uuid, c)));
+            }
+        }
+        let held_by = std::cell::OnceCell::new();
         let decide = |d: &DesiredRow| match existing.rows.get(&(d.table, d.id.as_str())) {
             None => Decision::Insert(
                 match &d.parent {
@@ -266,13 +273,13 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
             // (validation keeps their ids apart; this is the last guard).
             Some(e) if protected.contains(owner_of(e)) => Decision::Keep,
             Some(e) => {
-                let from = held_by.get(&e.uuid).copied();
-                let moved = d.parent.as_ref().and_then(|p| match (link(p), from) {
-                    (ParentLink::Existing(u), Some((_, cur, _))) if u == cur => None,
-                    (to @ (ParentLink::Existing(_) | ParentLink::New), from) => {
+                let moved = d.parent.as_ref().and_then(|p| match link(p) {
+                    ParentLink::Existing(u) if attached.contains(&(u, e.uuid)) => None,
+                    to @ (ParentLink::Existing(_) | ParentLink::New) => {
+                        let from = held_by.get_or_init(|| existing.parents()).get(&e.uuid).copied();
                         Some(Box::new(Move { from, to, parent: p.clone() }))
                     }
-                    (ParentLink::None | ParentLink::Missing, _) => None,
+                    ParentLink::None | ParentLink::Missing => None,
                 });
                 let mut old = Row::new();
                 let mut new = Row::new();
