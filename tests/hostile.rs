@@ -267,3 +267,31 @@ fn a_name_held_by_a_refused_subnets_kept_row_is_not_handed_over() {
         "\"Subnet/vb-net\""
     );
 }
+
+/// 9.2 refused a policy with the automatic allow policy's priority and its
+/// match as written, blanks aside; other spellings of the same match
+/// (braces, a mask, the sides swapped, parentheses) got a second priority
+/// 31000 row with the opposite action: one OpenFlow match, two actions, and
+/// which one wins is up to ovn-controller.
+#[test]
+fn the_automatic_policys_match_however_spelled_is_refused_at_its_priority() {
+    let bed = Bed::new();
+    bed.write(ONE);
+    bed.apply_ok();
+    for m in [
+        "ip4.dst == {10.0.4.0/24}",
+        "ip4.dst == 10.0.4.0/255.255.255.0",
+        "10.0.4.0/24 == ip4.dst",
+        "(ip4.dst == 10.0.4.0/24)",
+    ] {
+        bed.write(&ONE.replace(
+            "name = \"vb\"\n",
+            &format!("name = \"vb\"\npolicyRoutes = [{{ priority = 31000, match = \"{m}\", action = \"drop\" }}]\n"),
+        ));
+        let out = bed.vpcd("apply");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(1), "{m}: {err}");
+        assert!(err.contains("is the automatic allow policy of subnet \"vb-net\""), "{m}: {err}");
+        assert_eq!(bed.nbctl(&["lr-policy-list", "vb"]).lines().count(), 2, "{m}: one policy, no drop beside it");
+    }
+}

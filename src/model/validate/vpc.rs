@@ -91,8 +91,15 @@ impl VpcNetworks<'_> {
         if priority != SUBNET_POLICY_PRIORITY {
             return None;
         }
+        // However spelled: `ip4.dst == {10.0.4.0/24}` is the same flow.
+        let net = ovn_match::single_network(m);
         let m = squeeze(m);
-        self.declared().find(|(_, c)| squeeze(&subnet_policy_match(c)) == m).map(|(s, _)| s)
+        self.declared()
+            .find(|(_, c)| {
+                let field = if c.addr().is_ipv4() { "ip4.dst" } else { "ip6.dst" };
+                squeeze(&subnet_policy_match(c)) == m || net == Some((field.to_string(), **c))
+            })
+            .map(|(s, _)| s)
     }
 }
 
