@@ -295,3 +295,22 @@ fn the_automatic_policys_match_however_spelled_is_refused_at_its_priority() {
         assert_eq!(bed.nbctl(&["lr-policy-list", "vb"]).lines().count(), 2, "{m}: one policy, no drop beside it");
     }
 }
+
+/// An owned router port moved by hand to another owned router
+/// (`ovn-nbctl remove`/`add` of the `ports` columns): the plan compared
+/// columns only, said "no changes", and tenant vb's subnet stayed routed by
+/// tenant vc's router. It is moved back.
+#[test]
+fn an_owned_port_moved_by_hand_to_another_router_is_moved_back() {
+    let bed = Bed::new();
+    bed.write(&format!("{ONE}\n[[vpc]]\nname = \"vc\"\n"));
+    bed.apply_ok();
+    let port = bed.nbctl(&["get", "Logical_Router_Port", "vb-vb-net", "_uuid"]);
+    bed.nbctl(&["remove", "Logical_Router", "vb", "ports", &port, "--", "add", "Logical_Router", "vc", "ports", &port]);
+    assert_eq!(bed.ports("lrp-list", "vc"), ["vb-vb-net"], "moved by hand");
+    assert_eq!(bed.vpcd("plan").status.code(), Some(2), "the plan sees it");
+    bed.apply_ok();
+    assert_eq!(bed.ports("lrp-list", "vb"), ["vb-vb-net"]);
+    assert!(bed.ports("lrp-list", "vc").is_empty());
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "vb-vb-net", "_uuid"]), port, "the same row");
+}
