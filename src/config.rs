@@ -60,6 +60,10 @@ pub struct DaemonSection {
     /// Until a VPC of that name exists, such a subnet waits for it.
     #[serde(default = "default_vpc")]
     pub default_vpc: String,
+    /// The operator's word that this file may remove most tenants at once
+    /// (see `reconcile::removal`); read from the file being loaded.
+    #[serde(default)]
+    pub allow_mass_removal: bool,
 }
 
 fn default_vpc() -> String {
@@ -75,7 +79,12 @@ fn default_resync() -> u64 {
 
 impl Default for DaemonSection {
     fn default() -> Self {
-        DaemonSection { listen: default_listen(), resync_seconds: default_resync(), default_vpc: default_vpc() }
+        DaemonSection {
+            listen: default_listen(),
+            resync_seconds: default_resync(),
+            default_vpc: default_vpc(),
+            allow_mass_removal: false,
+        }
     }
 }
 

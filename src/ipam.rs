@@ -251,11 +251,7 @@ pub fn parse_mac(s: &str) -> Result<String, String> {
 /// administered, unicast) and 40 bits of a hash of key and attempt.
 pub fn derived_mac(pod_key: &str, attempt: u32) -> String {
     // FNV-1a, 64 bit, then the splitmix64 finaliser to spread the bits.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in pod_key.bytes().chain(attempt.to_be_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
+    let mut h = crate::hash::fnv1a64(pod_key.bytes().chain(attempt.to_be_bytes()));
     h = (h ^ (h >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
     h = (h ^ (h >> 27)).wrapping_mul(0x94d049bb133111eb);
     h ^= h >> 31;

@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod config;
 pub mod daemon;
+pub mod hash;
 pub mod ipam;
 pub mod kube;
 pub mod model;

@@ -27,10 +27,11 @@ enum Command {
         command: cmd::nb::NbCommand,
     },
     /// Show the northbound changes the configuration would make, without writing.
-    /// Exit status: 0 nothing to change, 2 changes pending, 1 error.
-    Plan(cmd::vpc::ConfigArgs),
+    /// Exit status: 0 nothing to change, 2 changes pending, 1 error or refused
+    /// (an object, or a mass removal without --allow-mass-removal).
+    Plan(cmd::vpc::PassArgs),
     /// Reconcile the northbound database with the configuration once.
-    Apply(cmd::vpc::ConfigArgs),
+    Apply(cmd::vpc::PassArgs),
     /// The daemon: keep the northbound database converged with the configuration.
     Run(cmd::vpc::RunArgs),
     /// Print the kubeovn.io/v1 CRD manifests (for `kubectl apply -f -`).

@@ -5,13 +5,15 @@
 #   vpc: the VPC core, through the release binary (benches/vpc.rs): converge_100vpc,
 #        one_route_change, daemon_rss, plus timing breakdowns (diag).
 #   kube: the Kubernetes side (benches/kube.rs): kube_1000_subnets, through the testbed API server.
+#   reload: the daemon's RSS across 1,000 config reloads of ~14,600 NB rows, and across 300
+#        rapid in-place edits (benches/vpc.rs reload_rss [in-place]), through the release binary.
 #
 #   testbed/bench.sh
 #
 # Env: BENCH_REPS (default 3): runs of each fast measurement, the median is reported;
 #      BENCH_SLOW_REPS (default 1): runs of the slow ones (1,000 ovn-nbctl processes,
 #      monitor_100k, the daemon figures);
-#      BENCH_FIGURES (default "nb vpc kube"): which groups to run.
+#      BENCH_FIGURES (default "nb vpc kube reload"): which groups to run.
 # Prints samples as '# ...' lines, then one 'name key: value unit' line per figure and ratio.
 # Everything it starts (testbeds, bench processes, daemons) is stopped on exit, by pid / pidfile
 # / process group.
@@ -23,7 +25,7 @@ PEERS=$ROOT/testbed/bench/peers.py
 PY=/usr/bin/python3 # Debian's interpreter: it sees python3-ovsdbapp
 REPS=${BENCH_REPS:-3}
 SLOW_REPS=${BENCH_SLOW_REPS:-1}
-FIGURES=${BENCH_FIGURES:-nb vpc kube}
+FIGURES=${BENCH_FIGURES:-nb vpc kube reload}
 ROUTES=10000
 SMALL=1000
 NEXTHOP=192.168.255.1
@@ -287,6 +289,13 @@ main() {
         log "VPC diagnosis: timing breakdowns"
         vpc_figure diagnose
     fi
+    if [[ " $FIGURES " == *" reload "* ]]; then
+        for ((r = 1; r <= SLOW_REPS; r++)); do
+            log "reload slow round $r/$SLOW_REPS: reload_rss (1,000 reloads)"
+            vpc_figure reload_rss
+            vpc_figure reload_rss in-place
+        done
+    fi
     if [[ " $FIGURES " == *" kube "* ]]; then
         for ((r = 1; r <= REPS; r++)); do
             log "Kubernetes round $r/$REPS: kube_1000_subnets"
@@ -368,6 +377,21 @@ main() {
         line kube_1000_subnets daemon_cpu_seconds s
         line kube_1000_subnets daemon_rss MB
         line kube_1000_subnets daemon_warnings count
+    fi
+    if [[ " $FIGURES " == *" reload "* ]]; then
+        echo "# reload figures: 221 VPCs of the VPC workload (14,586 NB rows), 1,000 reloads (rewrite + SIGHUP)"
+        line reload_rss rss_after_start MB
+        line reload_rss rss_after_reloads MB
+        line reload_rss peak_rss MB
+        line reload_rss ratio x "<=" 1.10
+        line reload_rss ms_per_edit ms
+        line reload_rss daemon_warnings count
+        echo "# the same config, 300 rapid in-place edits (truncate, half, 10 ms, rest; 100 ms apart), no SIGHUP"
+        line reload_rss_in_place rss_after_start MB
+        line reload_rss_in_place rss_after_reloads MB
+        line reload_rss_in_place ratio x "<=" 1.10
+        line reload_rss_in_place replaced_routers count "<=" 0
+        line reload_rss_in_place loads count
     fi
     local busy
     busy=$(sort -u "$WORK/busy" | grep -c . || true)

@@ -259,3 +259,146 @@ fn kube_ovn_fields_default_vpc_status_edits_and_events_with_our_crds() {
     let table = kube.kubectl(&["get", "events.events.k8s.io", "-n", "default"]).unwrap();
     assert!(table.contains("ValidationFailed"), "{table}");
 }
+
+/// Seed 002 plus a subnet of the default VPC, as a user writes them.
+const DEFAULT_VPC: &str = "kind: Vpc\napiVersion: kubeovn.io/v1\nmetadata:\n  name: ovn-cluster\nspec: {}\n---\n\
+     kind: Subnet\napiVersion: kubeovn.io/v1\nmetadata:\n  name: plain\nspec:\n  cidrBlock: 10.30.0.0/24\n";
+
+/// `kubectl get subnet` as `(name, column → cell)`, cells cut at the
+/// header's column starts (an empty cell is blank).
+fn subnet_table(kube: &Kube) -> Vec<(String, std::collections::BTreeMap<String, String>)> {
+    let table = kube.kubectl(&["get", "subnet"]).unwrap();
+    let mut lines = table.lines();
+    let header = lines.next().unwrap();
+    let mut starts: Vec<(usize, &str)> = vec![];
+    for (i, _) in header.char_indices().filter(|(i, c)| *c != ' ' && (*i == 0 || header.as_bytes()[i - 1] == b' ')) {
+        starts.push((i, header[i..].split(' ').next().unwrap()));
+    }
+    lines
+        .map(|l| {
+            let cell = |k: usize| {
+                let end = starts.get(k + 1).map_or(l.len(), |s| s.0.min(l.len()));
+                l.get(starts[k].0..end).unwrap_or("").trim().to_string()
+            };
+            let row: std::collections::BTreeMap<String, String> =
+                starts.iter().enumerate().map(|(k, (_, h))| (h.to_string(), cell(k))).collect();
+            (cell(0), row)
+        })
+        .collect()
+}
+
+/// The generation the Ready condition was reported for.
+fn ready_generation(o: &Json) -> Option<i64> {
+    let c = o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Ready" && c["status"] == "True")?;
+    c["observedGeneration"].as_i64()
+}
+
+/// Kube-OVN's defaults appear in the spec (`kubectl get subnet` shows them
+/// as Kube-OVN does), what the user wrote stays, the NB does not move, the
+/// daemon writes once, and a second `kubectl apply` of the user's files
+/// neither undoes them nor fights them.
+fn defaults_written_once_as_kube_ovn_fills_them(crds: &Path) {
+    let kube = Kube::start(Some(crds), &["--quiet"]).unwrap();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = write_config(ovn.dir(), &kube, "");
+    kube.kubectl(&["apply", "-f", SEED]).unwrap();
+    apply(&kube, ovn.dir(), "default-vpc.yaml", DEFAULT_VPC);
+    // The NB the resources give without the daemon (no defaults written).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
+        .args(["apply", "--config", config.to_str().unwrap(), "--db", ovn.nb_unix()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = common::kube::nb_state(&ovn);
+    assert!(switches(&ovn) == ["net1", "net2", "plain"], "{before:#?}");
+    assert!(get(&kube, "subnet", "net2").unwrap()["spec"].get("provider").is_none());
+
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    for name in ["net1", "net2", "plain"] {
+        wait_for(&format!("{name}'s defaults and a status of their generation"), Duration::from_secs(30), || {
+            let o = get(&kube, "subnet", name)?;
+            let generation = o["metadata"]["generation"].as_i64()?;
+            (o["spec"]["provider"] == "ovn" && ready_generation(&o) == Some(generation)).then_some(())
+        });
+    }
+    let rows = subnet_table(&kube);
+    let row = |n: &str| rows.iter().find(|(name, _)| name == n).map(|(_, r)| r.clone()).unwrap();
+    let (net1, net2, plain) = (row("net1"), row("net2"), row("plain"));
+    for r in [&net1, &net2, &plain] {
+        assert_eq!((r["PROVIDER"].as_str(), r["PROTOCOL"].as_str()), ("ovn", "IPv4"), "{rows:?}");
+        assert_eq!((r["PRIVATE"].as_str(), r["NAT"].as_str()), ("false", "false"), "{rows:?}");
+    }
+    // Written by the user: kept as written (net1 is the default subnet, its
+    // excludeIps lack the gateway, which the NB excludes anyway).
+    assert_eq!(net1["DEFAULT"], "true", "{rows:?}");
+    assert_eq!(net1["EXCLUDEIPS"], r#"["10.0.1.250..10.0.1.254"]"#, "{rows:?}");
+    assert_eq!(net2["DEFAULT"], "false", "{rows:?}");
+    assert_eq!(net2["EXCLUDEIPS"], r#"["10.0.1.1"]"#, "{rows:?}");
+    assert_eq!(plain["EXCLUDEIPS"], r#"["10.30.0.1"]"#, "{rows:?}");
+    // Kube-OVN 1.16 fills gatewayType in only in the default VPC (a custom
+    // VPC has no gateway type), and an OVN subnet's VPC.
+    assert_eq!((plain["VPC"].as_str(), plain["GATEWAYTYPE"].as_str()), ("ovn-cluster", "distributed"), "{rows:?}");
+    assert_eq!(net1["GATEWAYTYPE"], "", "{rows:?}");
+    let net2_obj = get(&kube, "subnet", "net2").unwrap();
+    assert_eq!(net2_obj["spec"]["gateway"], "10.0.1.1", "{net2_obj}");
+    assert_eq!(net2_obj["spec"]["enableDHCP"], true, "{net2_obj}");
+    assert_eq!(common::kube::nb_state(&ovn), before, "the defaults moved the NB");
+
+    // Written once: one spec write (generation 2), then nothing moves.
+    let versions = || -> Vec<(String, i64)> {
+        ["net1", "net2", "plain"]
+            .iter()
+            .map(|n| {
+                let o = get(&kube, "subnet", n).unwrap();
+                (
+                    o["metadata"]["resourceVersion"].as_str().unwrap().to_string(),
+                    o["metadata"]["generation"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let settled = versions();
+    assert!(settled.iter().all(|(_, g)| *g == 2), "one spec write per subnet: {settled:?}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(versions(), settled, "the subnets keep being rewritten");
+    let log = std::fs::read_to_string(&daemon.log).unwrap();
+    assert_eq!(log.matches("Kube-OVN's defaults written").count(), 3, "{log}");
+
+    // The user's files again: nothing to undo, nothing to fight.
+    let again = kube.kubectl(&["apply", "-f", SEED]).unwrap();
+    for name in ["net1", "net2"] {
+        let line = again.lines().find(|l| l.contains(&format!("subnet.kubeovn.io/{name} "))).unwrap_or_default();
+        assert!(line.ends_with("unchanged") || line.ends_with("configured"), "{again}");
+    }
+    apply(&kube, ovn.dir(), "default-vpc.yaml", DEFAULT_VPC);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(versions(), settled, "a second apply changed the subnets");
+    assert_eq!(get(&kube, "subnet", "plain").unwrap()["spec"]["gatewayType"], "distributed");
+    assert_eq!(common::kube::nb_state(&ovn), before, "a second apply moved the NB");
+    let log = std::fs::read_to_string(&daemon.log).unwrap();
+    assert_eq!(log.matches("Kube-OVN's defaults written").count(), 3, "{log}");
+
+    // The user's file with a new cidrBlock: the gateway the daemon wrote for
+    // the old one is replaced, not held against the user.
+    apply(&kube, ovn.dir(), "default-vpc.yaml", &DEFAULT_VPC.replace("10.30.0.0/24", "10.31.0.0/24"));
+    let plain = wait_for("plain on its new CIDR", Duration::from_secs(20), || {
+        let o = get(&kube, "subnet", "plain")?;
+        let converged = ready_generation(&o) == o["metadata"]["generation"].as_i64()
+            && common::nbctl_column(&ovn, "Logical_Router_Port", "networks").contains(&"10.31.0.1/24".to_string());
+        converged.then_some(o)
+    });
+    assert_eq!(plain["spec"]["gateway"], "10.31.0.1", "{plain}");
+    assert_eq!(plain["spec"]["excludeIps"], serde_json::json!(["10.31.0.1"]), "{plain}");
+    assert_eq!((&plain["spec"]["vpc"], &plain["spec"]["gatewayType"]), (&"ovn-cluster".into(), &"distributed".into()));
+    assert_eq!(condition(&plain, "Validated").unwrap().0, "True", "{plain}");
+}
+
+#[test]
+fn subnet_defaults_as_kube_ovn_fills_them_with_our_crds() {
+    defaults_written_once_as_kube_ovn_fills_them(our_crd_dir().path());
+}
+
+#[test]
+fn subnet_defaults_as_kube_ovn_fills_them_on_kube_ovn_own_crds() {
+    defaults_written_once_as_kube_ovn_fills_them(kube_ovn_crd_dir().path());
+}

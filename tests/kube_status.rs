@@ -6,6 +6,7 @@
 use ovn_vpcd::kube::client::KubeClient;
 use ovn_vpcd::kube::crds;
 use ovn_vpcd::kube::status::{report, Outcome, StatusFields, SubnetUsage, VpcFields};
+use ovn_vpcd::model::object::{Kind, ObjectKey};
 use ovn_vpcd::model::validate::{validate, Rejection};
 use ovn_vpcd::model::{SubnetSpec, VpcSpec};
 use ovn_vpcd::testbed::Kube;
@@ -71,7 +72,7 @@ async fn subnet_status_counts_conditions_and_one_event_per_rejection() {
     let usage = SubnetUsage::of(&model.subnets["s1"], 3);
     let fields = StatusFields::Subnet(usage);
 
-    let r = report(&c, "Subnet", &created, &Outcome::Ready, &fields, T0).await.unwrap();
+    let r = report(&c, Kind::Subnet, &created, &Outcome::Ready, &fields, T0).await.unwrap();
     assert!(r.written.is_some() && !r.event, "Ready: a write and no Event");
     let got = kubectl_json(&kube, &["get", "subnet", "s1", "-o", "json"]);
     let st = &got["status"];
@@ -100,19 +101,13 @@ async fn subnet_status_counts_conditions_and_one_event_per_rejection() {
 
     // The same outcome again: nothing sent, resourceVersion unchanged.
     let rv = got["metadata"]["resourceVersion"].clone();
-    let r = report(&c, "Subnet", &got, &Outcome::Ready, &fields, T1).await.unwrap();
+    let r = report(&c, Kind::Subnet, &got, &Outcome::Ready, &fields, T1).await.unwrap();
     assert!(r.written.is_none() && !r.event);
     assert_eq!(c.get(&path).await.unwrap()["metadata"]["resourceVersion"], rv);
 
     // A rejection: conditions flip, counts stay, one Warning Event.
-    let rej = Rejection {
-        kind: "Subnet",
-        name: "s1".into(),
-        field: "excludeIps[0]".into(),
-        reason: "not inside".into(),
-        waiting: false,
-    };
-    let r = report(&c, "Subnet", &got, &Outcome::Rejected(rej.clone()), &StatusFields::None, T1).await.unwrap();
+    let rej = Rejection::new(ObjectKey::subnet("s1"), "excludeIps[0]", "not inside");
+    let r = report(&c, Kind::Subnet, &got, &Outcome::Rejected(rej.clone()), &StatusFields::None, T1).await.unwrap();
     assert!(r.event);
     let written = r.written.unwrap();
     let got = kubectl_json(&kube, &["get", "subnet", "s1", "-o", "json"]);
@@ -139,12 +134,12 @@ async fn subnet_status_counts_conditions_and_one_event_per_rejection() {
 
     // The same rejection on a later pass: no write, no second Event.
     let cur = c.get(&path).await.unwrap();
-    let r = report(&c, "Subnet", &cur, &Outcome::Rejected(rej), &StatusFields::None, T2).await.unwrap();
+    let r = report(&c, Kind::Subnet, &cur, &Outcome::Rejected(rej), &StatusFields::None, T2).await.unwrap();
     assert!(r.written.is_none() && !r.event);
     assert_eq!(events_about(&kube, "s1").len(), 1);
 
     // A stale read: the resourceVersion precondition refuses the write.
-    let e = report(&c, "Subnet", &created, &Outcome::Ready, &fields, T2).await.unwrap_err();
+    let e = report(&c, Kind::Subnet, &created, &Outcome::Ready, &fields, T2).await.unwrap_err();
     assert_eq!(e.code(), 409, "{e}");
 
     // A spec change is observed: generation 2, Ready again from T2.
@@ -152,7 +147,7 @@ async fn subnet_status_counts_conditions_and_one_event_per_rejection() {
     let cur = c.get(&path).await.unwrap();
     assert_eq!(cur["metadata"]["generation"], 2);
     let usage = StatusFields::Subnet(SubnetUsage { v4_available: 250, v4_using: 3, ..Default::default() });
-    report(&c, "Subnet", &cur, &Outcome::Ready, &usage, T2).await.unwrap().written.unwrap();
+    report(&c, Kind::Subnet, &cur, &Outcome::Ready, &usage, T2).await.unwrap().written.unwrap();
     let got = c.get(&path).await.unwrap();
     assert_eq!(
         (got["status"]["observedGeneration"].as_i64(), got["metadata"]["generation"].as_i64()),
@@ -182,10 +177,10 @@ async fn vpc_status_fields_and_foreign_conditions() {
         default_logical_switch: "sa".into(),
         enable_external: true,
     });
-    report(&c, "Vpc", &cur, &Outcome::Pending, &fields, T0).await.unwrap().written.unwrap();
+    report(&c, Kind::Vpc, &cur, &Outcome::Pending, &fields, T0).await.unwrap().written.unwrap();
     let cur = c.get(&path).await.unwrap();
     assert_eq!(cond(&cur, "Ready")["status"], "Unknown");
-    report(&c, "Vpc", &cur, &Outcome::Ready, &fields, T1).await.unwrap().written.unwrap();
+    report(&c, Kind::Vpc, &cur, &Outcome::Ready, &fields, T1).await.unwrap().written.unwrap();
 
     let got = kubectl_json(&kube, &["get", "vpc", "v1", "-o", "json"]);
     let st = &got["status"];

@@ -14,6 +14,7 @@ use ovn_vpcd::kube::client::KubeClient;
 use ovn_vpcd::kube::resources::list_store;
 use ovn_vpcd::ovsdb::Client;
 use ovn_vpcd::reconcile;
+use ovn_vpcd::reconcile::removal::{self, MassRemoval, Owned};
 
 #[derive(clap::Args, Debug)]
 pub struct ConfigArgs {
@@ -26,6 +27,24 @@ pub struct ConfigArgs {
     /// Seconds to wait for the northbound connection.
     #[arg(long, default_value_t = 30)]
     pub timeout: u64,
+}
+
+/// `plan` and `apply`.
+#[derive(clap::Args, Debug)]
+pub struct PassArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Allow a pass that removes most tenants at once (as `[daemon] allow_mass_removal = true`).
+    #[arg(long)]
+    pub allow_mass_removal: bool,
+}
+
+/// The mass removal this pass would make without the operator's word.
+fn mass_removal(args: &PassArgs, cfg: &Config, d: &Desired, client: &Client) -> Option<MassRemoval> {
+    if args.allow_mass_removal || cfg.daemon.allow_mass_removal {
+        return None;
+    }
+    removal::judge(&Owned::of(&client.cache()), &d.model, &d.rejected, &d.merged.deleting)
 }
 
 async fn connect(args: &ConfigArgs) -> Result<(Config, Client)> {
@@ -60,9 +79,10 @@ fn report_rejections(rejected: &[ovn_vpcd::model::validate::Rejection]) {
     }
 }
 
-/// Prints the changes; exit 0 = nothing to change, 2 = changes pending, 1 = error.
-pub async fn plan(args: &ConfigArgs) -> Result<ExitCode> {
-    let (cfg, client) = connect(args).await?;
+/// Prints the changes; exit 0 = nothing to change, 2 = changes pending, 1 = error
+/// or refused (an object, or a mass removal without the operator's word).
+pub async fn plan(args: &PassArgs) -> Result<ExitCode> {
+    let (cfg, client) = connect(&args.config).await?;
     let d = desired(&cfg, &client).await?;
     let plan = reconcile::plan_in(&d.model, &d.rejected, &client.cache(), &reconcile::Scope::All);
     print!("{plan}");
@@ -70,7 +90,11 @@ pub async fn plan(args: &ConfigArgs) -> Result<ExitCode> {
         eprintln!("note: {n}");
     }
     report_rejections(&d.rejected);
-    Ok(if !d.rejected.is_empty() {
+    let removal = mass_removal(args, &cfg, &d, &client);
+    if let Some(m) = &removal {
+        eprintln!("refused: {m}");
+    }
+    Ok(if !d.rejected.is_empty() || removal.is_some() {
         ExitCode::from(1)
     } else if plan.is_empty() {
         eprintln!("no changes");
@@ -81,17 +105,30 @@ pub async fn plan(args: &ConfigArgs) -> Result<ExitCode> {
     })
 }
 
-/// Reconciles once; exit 0 when converged with nothing refused.
-pub async fn apply(args: &ConfigArgs) -> Result<ExitCode> {
-    let (cfg, client) = connect(args).await?;
+/// Reconciles once; exit 0 when converged with nothing refused. A mass
+/// removal without the operator's word writes nothing. The last line sums
+/// up what was applied and what was refused.
+pub async fn apply(args: &PassArgs) -> Result<ExitCode> {
+    let (cfg, client) = connect(&args.config).await?;
     let d = desired(&cfg, &client).await?;
     for n in &d.model.notices {
         eprintln!("note: {n}");
     }
+    if let Some(m) = mass_removal(args, &cfg, &d, &client) {
+        eprintln!("refused: {m}");
+        eprintln!("applied: 0 changes; mass removal refused, nothing written");
+        return Ok(ExitCode::from(1));
+    }
     let applied = reconcile::apply(&d.model, &d.rejected, &client, &reconcile::Scope::All).await?;
-    eprintln!("converged: {} changes applied", applied.changes);
     report_rejections(&applied.rejected);
-    Ok(if applied.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if applied.rejected.is_empty() {
+        eprintln!("converged: {} changes applied", applied.changes);
+        ExitCode::SUCCESS
+    } else {
+        let refused = applied.rejected.len();
+        eprintln!("applied: {} changes; {refused} objects refused, their rows left as they are", applied.changes);
+        ExitCode::from(1)
+    })
 }
 
 #[derive(clap::Args, Debug)]

@@ -38,8 +38,11 @@ async fn answer(mut stream: TcpStream, metrics: &Metrics) -> std::io::Result<()>
         ("GET", "/readyz") => {
             let connected = metrics.nb_connected.load(Ordering::Relaxed);
             let converged = metrics.converged.load(Ordering::Relaxed);
+            let removal = metrics.mass_removal.lock().expect("metrics lock").clone();
             if !metrics.leader.load(Ordering::Relaxed) {
                 ("503 Service Unavailable", "not ready: standby (another instance holds the leader lease)\n".into())
+            } else if let Some(m) = removal {
+                ("503 Service Unavailable", format!("not ready: mass removal refused: {m}\n"))
             } else if connected && converged {
                 ("200 OK", "ready\n".to_string())
             } else {

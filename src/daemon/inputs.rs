@@ -1,6 +1,7 @@
-//! The daemon's inputs: the TOML file (re-read on change and SIGHUP; a bad
-//! file keeps the last good one in force) and, with `[kubernetes]`, the
-//! Vpc and Subnet resources; and what they validate to together.
+//! The daemon's inputs: the TOML file (re-read on change and SIGHUP, acted
+//! on only once stable; a bad or empty file keeps the last good one in
+//! force) and, with `[kubernetes]`, the Vpc and Subnet resources; what they
+//! validate to together; and the mass-removal guard of each pass.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -9,13 +10,17 @@ use std::sync::Arc;
 
 use super::metrics::Metrics;
 use super::pods::PodPorts;
+use super::settle::{Decision, Reading, Settle};
 use crate::config::{Config, ConfigError};
 use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
 use crate::model::names::NbState;
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{validate_keeping, Model, Rejection};
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::reconcile::nb_state::nb_state;
+use crate::reconcile::removal::{self, MassRemoval, Owned};
+use tokio::time::Instant;
 
 /// One successfully parsed configuration text.
 pub struct Loaded {
@@ -60,10 +65,11 @@ impl Desired {
         // TOML name clash concerns the resource only: the TOML's object stays),
         // and so its names and networks.
         let undecoded: Vec<&Rejection> = merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).collect();
-        let kept: BTreeSet<String> = undecoded.iter().map(|r| format!("{}/{}", r.kind, r.name)).collect();
+        let kept: BTreeSet<String> = undecoded.iter().map(|r| r.object.owner_tag()).collect();
         let (mut model, mut rejected) = validate_keeping(&merged.vpcs, &merged.subnets, &nb_now, &kept);
         rejected.extend(undecoded.into_iter().cloned());
-        let held: BTreeSet<String> = rejected.iter().filter(|r| r.kind == "Subnet").map(|r| r.name.clone()).collect();
+        let held: BTreeSet<String> =
+            rejected.iter().filter(|r| r.object.kind == Kind::Subnet).map(|r| r.object.name.clone()).collect();
         let complete = match (store, nb) {
             (_, None) => false,
             (None, Some(_)) => true,
@@ -95,36 +101,124 @@ impl Desired {
     }
 }
 
-/// Re-reads the config file. A file that fails to load keeps the last good
-/// configuration in force (`None`); so does an unchanged file unless `force`.
-/// A bad text is remembered in `current`, so it is reported once.
-pub fn reload(path: &Path, current: &mut String, force: bool, metrics: &Metrics) -> Option<Loaded> {
+/// One reading of the file: its length and modification time before and
+/// after reading the text (see [`Reading::new`]).
+fn read_once(path: &Path) -> std::io::Result<Reading> {
+    use std::os::unix::fs::MetadataExt;
+    let stamp = || std::fs::metadata(path).map(|m| (m.len(), m.mtime(), m.mtime_nsec()));
+    let before = stamp()?;
+    let text = std::fs::read_to_string(path)?;
+    Ok(Reading::new(text, before, stamp()?))
+}
+
+/// How many readings one reload takes at most before leaving a file that is
+/// still being written to the next poll.
+const READINGS: usize = 10;
+
+/// Re-reads the config file and returns it once it is stable (see
+/// [`Settle`]): `None` while it is unchanged, still being written, empty,
+/// unreadable or invalid, which keeps the last good configuration in force.
+/// `force` (SIGHUP) loads it even if unchanged. Each bad text is reported
+/// once.
+pub async fn reload(path: &Path, settle: &mut Settle, force: bool, metrics: &Metrics) -> Option<Loaded> {
     let shown = path.display().to_string();
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            if force {
-                metrics.config_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(path = %shown, error = %e, "cannot read configuration; keeping the last good one");
-            }
-            return None;
-        }
-    };
-    if text == *current && !force {
-        return None;
+    if force {
+        settle.force();
     }
-    match Loaded::new(&shown, text.clone()) {
-        Ok(l) => {
-            let (vpcs, subnets) = (l.config.vpcs.len(), l.config.subnets.len());
-            tracing::info!(path = %shown, vpcs, subnets, "configuration loaded");
-            Some(l)
+    for _ in 0..READINGS {
+        let reading = match read_once(path) {
+            Ok(r) => r,
+            Err(e) => {
+                if force {
+                    metrics.config_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(path = %shown, error = %e, "cannot read configuration; keeping the last good one");
+                }
+                return None;
+            }
+        };
+        let text = match settle.observe(Instant::now(), reading) {
+            Decision::Unchanged => return None,
+            Decision::Recheck(at) => {
+                tokio::time::sleep_until(at).await;
+                continue;
+            }
+            Decision::Empty => {
+                metrics.config_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(path = %shown, "configuration file is empty; keeping the last good one");
+                return None;
+            }
+            Decision::Load(text) => text,
+        };
+        return match Loaded::new(&shown, text) {
+            Ok(l) => {
+                let (vpcs, subnets) = (l.config.vpcs.len(), l.config.subnets.len());
+                tracing::info!(path = %shown, vpcs, subnets, "configuration loaded");
+                Some(l)
+            }
+            Err(e) => {
+                metrics.config_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "invalid configuration; keeping the last good one");
+                None
+            }
+        };
+    }
+    tracing::debug!(path = %shown, "configuration still being written; looking again later");
+    None
+}
+
+/// The first reading at start, once stable (or, if the file never settles
+/// within a second, the last text read).
+pub async fn first_read(path: &Path) -> std::io::Result<String> {
+    let mut settle = Settle::new(String::new());
+    settle.force();
+    let mut last = String::new();
+    for _ in 0..20 {
+        let reading = read_once(path)?;
+        last.clone_from(&reading.text);
+        match settle.observe(Instant::now(), reading) {
+            Decision::Recheck(at) => tokio::time::sleep_until(at).await,
+            Decision::Load(text) => return Ok(text),
+            Decision::Unchanged | Decision::Empty => return Ok(last),
         }
-        Err(e) => {
-            metrics.config_errors.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(error = %e, "invalid configuration; keeping the last good one");
-            *current = text;
+    }
+    Ok(last)
+}
+
+/// The mass-removal rule of `run` (see [`crate::reconcile::removal`]):
+/// remembers the refusal in force, so that it is logged once.
+#[derive(Default)]
+pub struct RemovalGuard {
+    refused: Option<MassRemoval>,
+}
+
+impl RemovalGuard {
+    /// A mass removal was refused in the last pass.
+    pub fn refusing(&self) -> bool {
+        self.refused.is_some()
+    }
+
+    /// The refusals a pass over `desired` must respect: the validation's,
+    /// plus, when the pass would remove most tenants and `allow` is not
+    /// set, every object it would remove (their rows stay as they are).
+    pub fn rejected(&mut self, desired: &Desired, allow: bool, client: &Client, metrics: &Metrics) -> Vec<Rejection> {
+        let refused = if allow {
             None
+        } else {
+            let owned = Owned::of(&client.cache());
+            removal::judge(&owned, &desired.model, &desired.rejected, &desired.merged.deleting)
+        };
+        if refused != self.refused {
+            match &refused {
+                Some(m) => tracing::error!(refused = %m, "mass removal refused; those tenants' rows are kept"),
+                None if self.refused.is_some() => tracing::info!(allowed = allow, "mass removal no longer refused"),
+                None => {}
+            }
         }
+        *metrics.mass_removal.lock().expect("metrics lock") = refused.as_ref().map(ToString::to_string);
+        let mut out = desired.rejected.clone();
+        out.extend(refused.iter().flat_map(MassRemoval::rejections));
+        self.refused = refused;
+        out
     }
 }
 
@@ -135,15 +229,54 @@ fn held_pods(cache: &Cache, held: &BTreeSet<String>) -> Vec<Rejection> {
     let mut out = vec![];
     for subnet in held {
         for p in ports.by_external_id("ls", subnet).filter(|p| p.external_id(VENDOR_KEY) == Some(VENDOR)) {
-            let Some(key) = p.external_id(OWNER_KEY).and_then(|o| o.strip_prefix("Pod/")) else { continue };
-            out.push(Rejection {
-                kind: "Pod",
-                name: key.to_string(),
-                field: "subnet".into(),
-                reason: format!("subnet {subnet:?} is refused; the pod's port is kept as it is"),
-                waiting: true,
-            });
+            let Some(pod) = p.external_id(OWNER_KEY).and_then(ObjectKey::from_owner_tag) else { continue };
+            if pod.kind != Kind::Pod {
+                continue;
+            }
+            let why = format!("subnet {subnet:?} is refused; the pod's port is kept as it is");
+            out.push(Rejection::waiting(pod, "subnet", why));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const FULL: &str = "[[vpc]]\nname = \"a\"\n\n[[vpc]]\nname = \"b\"\n";
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reload_waits_for_the_writer_to_finish() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "").unwrap();
+        let mut settle = Settle::new(String::new());
+        let metrics = Metrics::default();
+        // Cut after the first table: valid TOML, one tenant fewer.
+        std::fs::write(&path, &FULL[..FULL.find("\n\n").unwrap() + 1]).unwrap();
+        let writer = {
+            let path = path.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                std::fs::write(&path, FULL).unwrap();
+            })
+        };
+        let loaded = reload(&path, &mut settle, false, &metrics).await.expect("loaded once stable");
+        writer.await.unwrap();
+        assert_eq!(loaded.text, FULL);
+        assert_eq!(loaded.config.vpcs.len(), 2);
+        assert!(reload(&path, &mut settle, false, &metrics).await.is_none(), "unchanged");
+
+        // Emptied: never a configuration; counted once.
+        std::fs::write(&path, "\n  \n").unwrap();
+        assert!(reload(&path, &mut settle, false, &metrics).await.is_none());
+        assert!(reload(&path, &mut settle, false, &metrics).await.is_none());
+        assert_eq!(metrics.config_errors.load(Ordering::Relaxed), 1);
+        // SIGHUP on the good file loads it, even though it was loaded before.
+        std::fs::write(&path, FULL).unwrap();
+        assert!(reload(&path, &mut settle, false, &metrics).await.is_some());
+        assert!(reload(&path, &mut settle, true, &metrics).await.is_some());
+    }
 }

@@ -1,7 +1,7 @@
 //! The daemon's Kubernetes side (with a `[kubernetes]` section): watches of
 //! the Vpc and Subnet resources and of pods into one [`Store`], the Lease
-//! election, and a reporter that writes status, Events, finalizers and the
-//! pods' annotations.
+//! election, and a reporter that writes status, Events, finalizers, the
+//! pods' annotations and Kube-OVN's defaults into accepted subnets' specs.
 //!
 //! The main loop reads the store and leadership from watch channels and
 //! hands the reporter the verdicts of each pass; only the leader's loop
@@ -18,12 +18,14 @@ use tokio::task::JoinHandle;
 use crate::config::KubernetesSection;
 use crate::ipam::PodAddress;
 use crate::kube::client::{KubeClient, KubeError};
+use crate::kube::defaults;
 use crate::kube::driver::{watch as watch_resource, WatchOptions};
 use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
 use crate::kube::pods::{annotations_patch, routed_patch, ROUTED};
-use crate::kube::resources::{apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER, PODS, SUBNETS, VPCS};
+use crate::kube::resources::{api_path, apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER};
 use crate::kube::status::{self, object_path};
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +41,7 @@ pub enum KubeSideError {
 pub struct Report {
     pub verdicts: Vec<Verdict>,
     /// Resources being deleted whose rows are gone: drop our finalizer.
-    pub finalize: Vec<(&'static str, String)>,
+    pub finalize: Vec<ObjectKey>,
     /// Pods whose ports are in the NB, with their addresses: annotate them.
     pub pods: Vec<(String, PodAddress)>,
     /// The model of the pass (the pods' subnets).
@@ -69,7 +71,8 @@ impl KubeSide {
         // Watches → one store.
         let (store_tx, store) = watch::channel(Arc::new(Store::default()));
         let mut feeds = vec![];
-        for (kind, path) in [("Vpc", VPCS), ("Subnet", SUBNETS), ("Pod", PODS)] {
+        for kind in Kind::ALL {
+            let path = api_path(kind);
             let (tx, rx) = mpsc::channel(256);
             tasks.push(tokio::spawn(watch_resource(client.clone(), path.into(), WatchOptions::default(), tx)));
             feeds.push((kind, rx));
@@ -111,7 +114,7 @@ impl KubeSide {
 /// Applies the watch events of every kind to the store, publishing a new
 /// snapshot per burst. The store is synced once every kind was listed.
 async fn keep_store(
-    mut feeds: Vec<(&'static str, mpsc::Receiver<crate::kube::watcher::Event>)>,
+    mut feeds: Vec<(Kind, mpsc::Receiver<crate::kube::watcher::Event>)>,
     tx: watch::Sender<Arc<Store>>,
 ) {
     use crate::kube::watcher::Event;
@@ -152,17 +155,21 @@ async fn reporter(
 ) {
     // Objects as we last wrote them, by the resourceVersion they replaced:
     // the watch may not have brought our own write back yet.
-    let mut written: HashMap<(String, String), (String, Json)> = HashMap::new();
+    let mut written: HashMap<ObjectKey, (String, Json)> = HashMap::new();
     // Pod errors already reported by an Event.
     let mut told: HashSet<(String, String)> = HashSet::new();
     // Status fields the API server prunes, by kind (see `status_patch_without`).
-    let mut pruned: HashMap<&'static str, BTreeSet<String>> = HashMap::new();
+    let mut pruned: HashMap<Kind, BTreeSet<String>> = HashMap::new();
+    // Subnets whose spec got Kube-OVN's defaults, with the generation the
+    // patch was sent for: at most one write per generation, even if the API
+    // server drops what it is sent.
+    let mut defaulted: HashMap<String, i64> = HashMap::new();
     loop {
         let retry = {
             let report = reports.borrow_and_update().clone();
             let snapshot = store.borrow_and_update().clone();
             if *leading.borrow() && snapshot.synced {
-                write_report(&client, &snapshot, &report, &mut written, &mut pruned).await
+                write_report(&client, &snapshot, &report, &mut written, &mut pruned, &mut defaulted).await
                     | tell_pod_errors(&client, &snapshot, &report, &mut told).await
             } else {
                 false
@@ -191,39 +198,57 @@ async fn write_report(
     client: &KubeClient,
     store: &Store,
     report: &Report,
-    written: &mut HashMap<(String, String), (String, Json)>,
-    pruned: &mut HashMap<&'static str, BTreeSet<String>>,
+    written: &mut HashMap<ObjectKey, (String, Json)>,
+    pruned: &mut HashMap<Kind, BTreeSet<String>>,
+    defaulted: &mut HashMap<String, i64>,
 ) -> bool {
     let mut retry = false;
     let now = wall_clock();
     for v in &report.verdicts {
-        let Some(seen) = store.of_kind(v.kind).get(&v.name) else { continue };
+        let Some(seen) = store.of_kind(v.object.kind).get(&v.object.qualified_name()) else { continue };
         if seen.pointer("/metadata/generation").and_then(Json::as_i64) != v.generation {
             continue; // a newer spec: the next pass decides
         }
-        let key = (v.kind.to_string(), v.name.clone());
+        let key = v.object.clone();
         let current = match written.get(&key) {
             Some((from, ours)) if from == resource_version(seen) => ours.clone(),
             _ => (**seen).clone(),
         };
         let mut current = current;
+        if current.pointer("/metadata/generation").and_then(Json::as_i64) != v.generation {
+            continue; // our own spec write moved it on: the next pass decides
+        }
         if !has_finalizer(&current) {
-            match set_finalizer(client, v.kind, &current, true).await {
+            match set_finalizer(client, &v.object, &current, true).await {
                 Ok(o) => current = o,
                 Err(e) => {
                     retry |= e.code() == 409;
                     if e.code() != 409 {
-                        tracing::warn!(kind = v.kind, name = %v.name, error = %e, "cannot add the finalizer");
+                        tracing::warn!(object = %v.object, error = %e, "cannot add the finalizer");
                     }
                     continue;
                 }
             }
         }
-        let skip = pruned.entry(v.kind).or_default();
-        match status::report_without(client, v.kind, &current, &v.outcome, &v.fields, &now, skip).await {
+        match write_defaults(client, v, &current, defaulted).await {
+            Ok(Some(o)) => {
+                // A new generation: its status comes with the next pass's verdict.
+                written.insert(key, (resource_version(seen).to_string(), o));
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) if e.code() == 409 => {
+                retry = true;
+                tracing::debug!(object = %v.object, error = %e, "spec defaults lost a race; retrying");
+                continue;
+            }
+            Err(e) => tracing::warn!(object = %v.object, error = %e, "cannot write the subnet's defaults"),
+        }
+        let skip = pruned.entry(v.object.kind).or_default();
+        match status::report_without(client, v.object.kind, &current, &v.outcome, &v.fields, &now, skip).await {
             Ok(r) => {
                 if !r.pruned.is_empty() {
-                    tracing::info!(kind = v.kind, fields = ?r.pruned, "status fields pruned by the CRD schema; not written again");
+                    tracing::info!(kind = %v.object.kind, fields = ?r.pruned, "status fields pruned by the CRD schema; not written again");
                     skip.extend(r.pruned);
                 }
                 if let Some(o) =
@@ -236,25 +261,26 @@ async fn write_report(
             // retried against the newer version shortly.
             Err(e) if e.code() == 409 => {
                 retry = true;
-                tracing::debug!(kind = v.kind, name = %v.name, error = %e, "status write lost a race; retrying");
+                tracing::debug!(object = %v.object, error = %e, "status write lost a race; retrying");
             }
-            Err(e) => tracing::warn!(kind = v.kind, name = %v.name, error = %e, "cannot write status"),
+            Err(e) => tracing::warn!(object = %v.object, error = %e, "cannot write status"),
         }
     }
-    for (kind, name) in &report.finalize {
-        let Some(obj) = store.of_kind(kind).get(name) else { continue };
+    for object in &report.finalize {
+        let Some(obj) = store.of_kind(object.kind).get(&object.qualified_name()) else { continue };
         if has_finalizer(obj) {
-            match set_finalizer(client, kind, obj, false).await {
-                Ok(_) => tracing::info!(kind, name = %name, "rows removed; finalizer released"),
+            match set_finalizer(client, object, obj, false).await {
+                Ok(_) => tracing::info!(%object, "rows removed; finalizer released"),
                 Err(e) if e.code() == 404 => {}
                 Err(e) => {
                     retry = true;
-                    tracing::warn!(kind, name = %name, error = %e, "cannot release the finalizer");
+                    tracing::warn!(%object, error = %e, "cannot release the finalizer");
                 }
             }
         }
     }
-    written.retain(|(k, n), _| store.of_kind(k).contains_key(n));
+    written.retain(|o, _| store.of_kind(o.kind).contains_key(&o.qualified_name()));
+    defaulted.retain(|n, _| store.subnets.contains_key(n));
     for (key, addr) in &report.pods {
         let (Some(pod), Some(subnet)) = (store.pods.get(key), report.model.subnets.get(&addr.subnet)) else { continue };
         // The port is in the NB (the pass committed it): the CNI may go on.
@@ -277,6 +303,27 @@ async fn write_report(
     retry
 }
 
+/// Adds Kube-OVN's defaults to an accepted Subnet's spec (see
+/// `kube/defaults.rs`), once per generation; the object as stored when
+/// something was written.
+async fn write_defaults(
+    client: &KubeClient,
+    v: &Verdict,
+    current: &Json,
+    defaulted: &mut HashMap<String, i64>,
+) -> Result<Option<Json>, KubeError> {
+    let generation = current.pointer("/metadata/generation").and_then(Json::as_i64).unwrap_or(0);
+    if defaulted.get(&v.object.name) == Some(&generation) {
+        return Ok(None);
+    }
+    let Some(patch) = defaults::defaults_patch(current, &v.defaults) else { return Ok(None) };
+    let path = object_path(&v.object);
+    let stored = defaults::write_defaults(client, &path, &patch).await?;
+    defaulted.insert(v.object.name.clone(), generation);
+    tracing::info!(object = %v.object, fields = ?patch["spec"].as_object().map(|m| m.keys().collect::<Vec<_>>()), "Kube-OVN's defaults written into the subnet's spec");
+    Ok(Some(stored))
+}
+
 /// One Warning Event per pod error (true if one should be retried).
 async fn tell_pod_errors(
     client: &KubeClient,
@@ -292,7 +339,8 @@ async fn tell_pod_errors(
         let Some(pod) = store.pods.get(&e.0) else { continue };
         let mut pod = (**pod).clone();
         pod["apiVersion"] = json!("v1"); // list items may not say
-        let event = crate::kube::events::warning_event("Pod", &pod, REASON_NO_ADDRESS, &e.1, &now);
+        let event =
+            crate::kube::events::warning_event(crate::model::object::Kind::Pod, &pod, REASON_NO_ADDRESS, &e.1, &now);
         match crate::kube::events::post_event(client, &event).await {
             Ok(_) => {
                 told.insert(e.clone());
@@ -307,7 +355,7 @@ async fn tell_pod_errors(
 }
 
 /// Adds or removes our finalizer, conditional on the resourceVersion read.
-async fn set_finalizer(client: &KubeClient, kind: &str, obj: &Json, present: bool) -> Result<Json, KubeError> {
+async fn set_finalizer(client: &KubeClient, object: &ObjectKey, obj: &Json, present: bool) -> Result<Json, KubeError> {
     let mut list: Vec<Json> = obj
         .pointer("/metadata/finalizers")
         .and_then(Json::as_array)
@@ -319,7 +367,7 @@ async fn set_finalizer(client: &KubeClient, kind: &str, obj: &Json, present: boo
     if present {
         list.push(json!(FINALIZER));
     }
-    let path = object_path(kind, name_of(obj)).unwrap_or_default();
+    let path = object_path(object);
     let patch = json!({"metadata": {"finalizers": list, "resourceVersion": resource_version(obj)}});
     client.merge_patch(&path, &patch).await
 }

@@ -24,6 +24,9 @@ pub struct Metrics {
     /// Pods with a switch port, and pods that want one but have no address.
     pub pod_ports: AtomicU64,
     pub pods_without_address: AtomicU64,
+    /// The mass removal refused in the last pass, if any (see
+    /// `reconcile::removal`); `/readyz` is not ready while one is.
+    pub mass_removal: Mutex<Option<String>>,
 }
 
 /// One metric family: its HELP and TYPE lines, then `(suffix, value)`
@@ -101,6 +104,12 @@ impl Metrics {
                 "Pods that want a port but cannot have an address.",
                 one(get(&self.pods_without_address)),
             ),
+            (
+                "ovn_vpcd_mass_removal_refused",
+                "gauge",
+                "1 while a pass would remove most tenants and the config does not allow it.",
+                one(self.mass_removal.lock().expect("metrics lock").is_some() as u8),
+            ),
             ("ovn_vpcd_owned_rows", "gauge", "NB rows owned by ovn-vpcd, per table.", by("table", &self.owned_rows)),
         ];
         for (name, kind, help, samples) in rows {
@@ -121,6 +130,7 @@ mod tests {
         m.reconcile_micros.store(1_500_000, Ordering::Relaxed);
         m.leader.store(true, Ordering::Relaxed);
         m.owned_rows.lock().unwrap().insert("Logical_Router".into(), 2);
+        *m.mass_removal.lock().unwrap() = Some("would remove 2 of 2 VPCs".into());
         let text = m.render();
         for line in [
             "# HELP ovn_vpcd_reconciles_total Reconcile passes by result.",
@@ -134,6 +144,7 @@ mod tests {
             "ovn_vpcd_nb_connected 0",
             "# TYPE ovn_vpcd_owned_rows gauge",
             "ovn_vpcd_owned_rows{table=\"Logical_Router\"} 2",
+            "ovn_vpcd_mass_removal_refused 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
         }

@@ -1,10 +1,15 @@
 //! `ovn-vpcd run`: keeps the northbound database converged.
 //!
 //! One loop owns the configuration and decides when to reconcile: at start,
-//! on SIGHUP, when the config file changes, when the NB cache changes (drift,
+//! on SIGHUP, when the config file changes (acted on once stable, see
+//! [`settle`]), when the NB cache changes (drift,
 //! or anyone's commit), on reconnect, after a failure, and every
 //! `resync_seconds`. Each pass is [`crate::reconcile::apply`]; a pass that
 //! finds nothing to change costs one diff and no transaction.
+//!
+//! A pass that would remove most tenants without `[daemon] allow_mass_removal`
+//! keeps their rows as they are (see [`crate::reconcile::removal`] and
+//! [`inputs::RemovalGuard`]); `/readyz` is not ready while it does.
 
 pub mod http;
 pub mod inputs;
@@ -12,6 +17,7 @@ pub mod kube;
 pub mod metrics;
 pub mod notify;
 pub mod pods;
+pub mod settle;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -28,7 +34,7 @@ use crate::kube::resources::{verdicts, Store};
 use crate::model::validate::Model;
 use crate::ovsdb::{Client, ConnState};
 use crate::reconcile::{self, Scope};
-use inputs::{reload, Desired, Loaded};
+use inputs::{first_read, reload, Desired, Loaded, RemovalGuard};
 use kube::{KubeSide, KubeSideError, Report};
 use metrics::Metrics;
 use pods::PodPorts;
@@ -97,8 +103,11 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut term = signal(SignalKind::terminate()).map_err(io("SIGTERM handler"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(io("SIGINT handler"))?;
     let path = opts.config_path.display().to_string();
-    let text = std::fs::read_to_string(&opts.config_path)
+    let text = first_read(&opts.config_path)
+        .await
         .map_err(|e| ConfigError::Read { path: path.clone(), reason: e.to_string() })?;
+    let mut settle = settle::Settle::new(text.clone());
+    let mut removal = RemovalGuard::default();
     let mut loaded = Loaded::new(&path, text)?;
     let client = Client::start(loaded.config.client_config(opts.db_override.as_deref())?);
     let metrics = Arc::new(Metrics::default());
@@ -152,7 +161,9 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         if synced && may_write && desired.complete && next_pass.is_some_and(|t| t <= Instant::now()) {
             let scope = pending.take().unwrap_or(Scope::All);
             let started = Instant::now();
-            let result = reconcile::apply(&desired.model, &desired.rejected, &client, &scope).await;
+            let allow = loaded.config.daemon.allow_mass_removal;
+            let rejected = removal.rejected(&desired, allow, &client, &metrics);
+            let result = reconcile::apply(&desired.model, &rejected, &client, &scope).await;
             metrics.reconcile_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             match result {
                 Ok(applied) => {
@@ -161,7 +172,9 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     metrics.refused_objects.store(applied.rejected.len() as u64, Ordering::Relaxed);
                     metrics.converged.store(true, Ordering::Relaxed);
                     let refusals: BTreeSet<String> = applied.rejected.iter().map(ToString::to_string).collect();
-                    for r in applied.rejected.iter().filter(|r| !last_refusals.contains(&r.to_string())) {
+                    let new_refusals = applied.rejected.iter().filter(|r| !last_refusals.contains(&r.to_string()));
+                    // A refused mass removal is logged once, as a whole, by the guard.
+                    for r in new_refusals.filter(|r| r.field != reconcile::removal::REMOVAL_FIELD) {
                         if r.waiting {
                             tracing::warn!(waiting = %r, "object waits for another; its NB rows are left as they are");
                         } else {
@@ -174,10 +187,10 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                         tracing::info!(changes = applied.changes, elapsed_ms, ?scope, "converged");
                     }
                     if let (Some(k), Some(store)) = (&kube, snapshot(&store_rx)) {
-                        let kinds =
-                            [("Vpc", store.vpcs.len()), ("Subnet", store.subnets.len()), ("Pod", store.pods.len())];
-                        *metrics.resources.lock().expect("metrics lock") =
-                            kinds.iter().map(|(k, n)| (k.to_string(), *n as u64)).collect();
+                        *metrics.resources.lock().expect("metrics lock") = crate::model::object::Kind::ALL
+                            .iter()
+                            .map(|k| (k.to_string(), store.of_kind(*k).len() as u64))
+                            .collect();
                         metrics.pod_ports.store(desired.model.pods.len() as u64, Ordering::Relaxed);
                         metrics.pods_without_address.store(pod_ports.errors().len() as u64, Ordering::Relaxed);
                         let using = |s: &str| pod_ports.using(s);
@@ -188,9 +201,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                             .merged
                             .deleting
                             .iter()
-                            .filter(|(kind, name)| {
-                                !reconcile::owns_rows(&cache, &crate::reconcile::desired::owner(kind, name))
-                            })
+                            .filter(|object| !reconcile::owns_rows(&cache, object))
                             .cloned()
                             .collect();
                         drop(cache);
@@ -202,7 +213,9 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                             model: desired.model.clone(),
                         });
                     }
-                    applied_model = Some(desired.model.clone());
+                    // Rows kept against a refused mass removal are not this
+                    // model's: the next input change must check everything.
+                    applied_model = (!removal.refusing()).then(|| desired.model.clone());
                     accounted = match (applied.own_updates, &scope) {
                         (Some((_, to)), Scope::All) => Some(to),
                         (Some((from, to)), Scope::Owners(_)) if accounted == Some(from) => Some(to),
@@ -292,7 +305,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 next_pass = Some(Instant::now());
             }
             _ = poll.tick() => {
-                if let Some(new) = reload(&opts.config_path, &mut loaded.text, false, &metrics) {
+                if let Some(new) = reload(&opts.config_path, &mut settle, false, &metrics).await {
                     loaded = new;
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
                     inputs_changed(new, &mut desired, &mut pending);
@@ -300,7 +313,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
-                if let Some(new) = reload(&opts.config_path, &mut loaded.text, true, &metrics) {
+                if let Some(new) = reload(&opts.config_path, &mut settle, true, &metrics).await {
                     loaded = new;
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
                     inputs_changed(new, &mut desired, &mut pending);
@@ -334,7 +347,7 @@ fn notify_ready(message: &str) -> bool {
 fn count_owned(client: &Client, metrics: &Metrics) {
     let cache = client.cache();
     let mut owned = metrics.owned_rows.lock().expect("metrics lock");
-    for t in reconcile::diff::TABLES {
+    for t in crate::nb::owned_tables() {
         let n = cache
             .table(t)
             .map_or(0, |t| t.by_external_id(reconcile::desired::VENDOR_KEY, reconcile::desired::VENDOR).count());

@@ -18,6 +18,7 @@ use crate::ipam::{Ipam, IpamError, PodAddress};
 use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
 use crate::model::names::{pod_port_taken, switch_port_name, NbState};
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
@@ -169,7 +170,11 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<Stri
     }
     let ports = cache.table("Logical_Switch_Port").into_iter().flat_map(|t| t.by_external_id(VENDOR_KEY, VENDOR));
     for r in ports {
-        let Some(key) = r.external_id(OWNER_KEY).and_then(|o| o.strip_prefix("Pod/")) else { continue };
+        let Some(pod) = r.external_id(OWNER_KEY).and_then(ObjectKey::from_owner_tag) else { continue };
+        if pod.kind != Kind::Pod {
+            continue;
+        }
+        let key = &pod.qualified_name();
         let Some(subnet) = r.external_id("ls") else { continue };
         let first = r.get("addresses").and_then(|v| v.atoms().first()).and_then(|a| a.as_str());
         if let Some((mac, ips)) = first.and_then(parse_addresses) {

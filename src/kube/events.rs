@@ -17,6 +17,7 @@ use serde_json::{json, Value as Json};
 
 use super::client::{KubeClient, KubeError};
 use super::status::truncate;
+use crate::model::object::Kind;
 use crate::model::validate::Rejection;
 
 /// `source.component` and `reportingComponent` of our Events.
@@ -56,15 +57,9 @@ const MAX_MESSAGE: usize = 1024;
 /// Kubernetes object names are at most 253 characters.
 const MAX_NAME: usize = 253;
 
+/// Each part followed by a zero byte, so that parts cannot run into each other.
 fn fnv1a64(parts: &[&str]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for p in parts {
-        for b in p.bytes().chain(std::iter::once(0)) {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    h
+    crate::hash::fnv1a64(parts.iter().flat_map(|p| p.bytes().chain(std::iter::once(0))))
 }
 
 /// `<object>.<16 hex digits>`, the object part shortened to fit 253 characters.
@@ -77,14 +72,14 @@ fn event_name(object: &str, uid: &str, reason: &str, message: &str, now: &str) -
 
 /// A Warning Event about `object` (as read from the API: name, uid,
 /// resourceVersion, namespace if any) of kind `kind`. `now` is RFC 3339.
-pub fn warning_event(kind: &str, object: &Json, reason: &str, message: &str, now: &str) -> Json {
+pub fn warning_event(kind: Kind, object: &Json, reason: &str, message: &str, now: &str) -> Json {
     let md = |k: &str| object.pointer(&format!("/metadata/{k}")).and_then(Json::as_str).unwrap_or("");
     let (name, uid, namespace) = (md("name"), md("uid"), md("namespace"));
     let api_version = object.get("apiVersion").and_then(Json::as_str).unwrap_or("kubeovn.io/v1");
     let message = truncate(message, MAX_MESSAGE);
     let mut involved = json!({
         "apiVersion": api_version,
-        "kind": kind,
+        "kind": kind.as_str(),
         "name": name,
         "uid": uid,
         "resourceVersion": md("resourceVersion"),
@@ -117,7 +112,7 @@ pub fn warning_event(kind: &str, object: &Json, reason: &str, message: &str, now
 /// The Event for a validation rejection of `object`.
 pub fn rejection_event(object: &Json, rejection: &Rejection, now: &str) -> Json {
     let message = super::status::rejection_message(rejection);
-    warning_event(rejection.kind, object, super::status::REASON_VALIDATION_FAILED, &message, now)
+    warning_event(rejection.object.kind, object, super::status::REASON_VALIDATION_FAILED, &message, now)
 }
 
 /// Creates `event` in its `metadata.namespace`. `Ok(false)`: an Event of that
@@ -142,13 +137,7 @@ mod tests {
 
     #[test]
     fn rejection_event_names_the_object_and_lands_in_default() {
-        let r = Rejection {
-            kind: "Subnet",
-            name: "s1".into(),
-            field: "cidrBlock".into(),
-            reason: "bad".into(),
-            waiting: false,
-        };
+        let r = Rejection::new(crate::model::object::ObjectKey::subnet("s1"), "cidrBlock", "bad");
         let e = rejection_event(&subnet(), &r, "2024-05-01T10:00:00Z");
         assert_eq!(e["metadata"]["namespace"], "default");
         assert_eq!(
@@ -176,7 +165,7 @@ mod tests {
     fn long_names_and_messages_are_cut_to_the_limits() {
         let long = format!("{}-{}", "a".repeat(235), "b".repeat(20)); // cut right after the '-'
         let o = json!({"metadata": {"name": long, "uid": "u", "namespace": "ns1"}});
-        let e = warning_event("Vpc", &o, "NorthboundRefused", &"é".repeat(2000), "2024-05-01T10:00:00Z");
+        let e = warning_event(Kind::Vpc, &o, "NorthboundRefused", &"é".repeat(2000), "2024-05-01T10:00:00Z");
         let name = e["metadata"]["name"].as_str().unwrap();
         assert!(name.len() <= 253 && name.split('.').next().unwrap().ends_with('a'), "{name}");
         assert!(e["message"].as_str().unwrap().len() <= 1024);

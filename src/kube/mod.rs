@@ -11,20 +11,25 @@
 //! - `status`: each object's `status` (conditions `Validated` and `Ready`,
 //!   Subnet address counts, Vpc router and subnets) as a merge patch computed
 //!   purely, written to `/status` only when it changed;
+//! - `defaults`: Kube-OVN's defaults added to an accepted Subnet's spec
+//!   (only fields that are absent), as a merge patch computed purely;
 //! - `events`: Warning Events for rejected objects, posted only when the
 //!   status write changed the verdict (no duplicates for an unchanged one);
 //! - `resources`: Vpc and Subnet resources merged with the TOML (a TOML name
 //!   wins), and the verdict each resource's status shows after a pass;
+//! - `paths`: each kind's REST paths (the one mapping of a kind to the API);
 //! - `pods`: which pods get a port on which subnet, and the annotations
 //!   Kube-OVN's CNI reads.
 //!
 
 pub mod client;
 pub mod crds;
+pub mod defaults;
 pub mod driver;
 pub mod events;
 pub mod leader;
 pub mod lease;
+pub mod paths;
 pub mod pods;
 pub mod resources;
 pub mod status;

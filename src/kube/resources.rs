@@ -7,35 +7,42 @@
 //!   concerns the resource only).
 //! - A resource being deleted (`deletionTimestamp`) is left out, so its rows
 //!   go; once they are gone the daemon removes its finalizer.
+//! - A spec is read without the defaults this daemon wrote into it
+//!   (`defaults::user_spec`): they are derived from it, never inputs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
+use crate::kube::defaults::subnet_defaults;
 use crate::kube::status::{Outcome, StatusFields, SubnetUsage, VpcFields};
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{Model, Rejection};
 use crate::model::{NamedSubnet, NamedVpc, SubnetSpec, VpcSpec};
 
 /// Ours on every Vpc and Subnet resource, so that one deleted while the
 /// daemon is down keeps existing until its rows are removed.
 pub const FINALIZER: &str = "kubeovn.io/ovn-vpcd";
-pub const VPCS: &str = "/apis/kubeovn.io/v1/vpcs";
-pub const SUBNETS: &str = "/apis/kubeovn.io/v1/subnets";
-pub const PODS: &str = "/api/v1/pods";
+pub use crate::kube::paths::{api_path, PODS, SUBNETS, VPCS};
 /// `Rejection::field` of a resource refused because the TOML defines its name.
 pub const NAME_CLASH_FIELD: &str = "metadata.name";
 
-/// Applies one watch event of `kind` (`"Vpc"` or `"Subnet"`).
-/// Pods are keyed `<namespace>/<name>`, the resources by name.
-pub fn apply_event(store: &mut Store, kind: &str, event: crate::kube::watcher::Event) {
+/// The store key of an object of `kind`: `<namespace>/<name>` for
+/// namespaced kinds, the name for the others.
+fn store_key(kind: Kind, obj: &Json) -> String {
+    match kind.namespaced() {
+        true => crate::kube::pods::pod_key(obj).unwrap_or_default(),
+        false => name_of(obj).to_string(),
+    }
+}
+
+/// Applies one watch event of `kind`.
+pub fn apply_event(store: &mut Store, kind: Kind, event: crate::kube::watcher::Event) {
     use crate::kube::watcher::Event;
-    let (map, key): (_, fn(&Json) -> String) = match kind {
-        "Vpc" => (&mut store.vpcs, |o| name_of(o).to_string()),
-        "Subnet" => (&mut store.subnets, |o| name_of(o).to_string()),
-        _ => (&mut store.pods, |o| crate::kube::pods::pod_key(o).unwrap_or_default()),
-    };
+    let map = store.of_kind_mut(kind);
+    let key = |o: &Json| store_key(kind, o);
     match event {
         Event::Restarted(all) => *map = all.into_iter().map(|o| (key(&o), Arc::new(o))).collect(),
         Event::Applied(o) => {
@@ -52,7 +59,8 @@ pub fn apply_event(store: &mut Store, kind: &str, event: crate::kube::watcher::E
 pub async fn list_store(client: &crate::kube::client::KubeClient) -> Result<Store, crate::kube::client::KubeError> {
     use crate::kube::watcher::Event;
     let mut store = Store::default();
-    for (kind, path) in [("Vpc", VPCS), ("Subnet", SUBNETS), ("Pod", PODS)] {
+    for kind in Kind::ALL {
+        let path = api_path(kind);
         let mut all = vec![];
         let mut cont: Option<String> = None;
         loop {
@@ -82,11 +90,19 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn of_kind(&self, kind: &str) -> &BTreeMap<String, Arc<Json>> {
-        if kind == "Vpc" {
-            &self.vpcs
-        } else {
-            &self.subnets
+    pub fn of_kind(&self, kind: Kind) -> &BTreeMap<String, Arc<Json>> {
+        match kind {
+            Kind::Vpc => &self.vpcs,
+            Kind::Subnet => &self.subnets,
+            Kind::Pod => &self.pods,
+        }
+    }
+
+    fn of_kind_mut(&mut self, kind: Kind) -> &mut BTreeMap<String, Arc<Json>> {
+        match kind {
+            Kind::Vpc => &mut self.vpcs,
+            Kind::Subnet => &mut self.subnets,
+            Kind::Pod => &mut self.pods,
         }
     }
 }
@@ -99,8 +115,14 @@ pub struct Merged {
     /// Resources refused before validation: the name is the TOML's, or the
     /// spec does not decode.
     pub refused: Vec<Rejection>,
-    /// Resources being deleted, as `(kind, name)`.
-    pub deleting: Vec<(&'static str, String)>,
+    /// Resources being deleted.
+    pub deleting: Vec<ObjectKey>,
+    /// Every resource's `metadata.generation`: a new
+    /// generation is a new input even when its spec decodes the same (a
+    /// default written into it), so that its status follows.
+    pub generations: BTreeMap<ObjectKey, i64>,
+    /// The VPC of an OVN subnet without `vpc` (`[daemon] default_vpc`).
+    pub default_vpc: String,
 }
 
 pub fn name_of(obj: &Json) -> &str {
@@ -118,10 +140,10 @@ pub fn has_finalizer(obj: &Json) -> bool {
 }
 
 /// The spec of a resource, decoded by the same model type as the TOML.
-fn spec<T: serde::de::DeserializeOwned>(kind: &'static str, obj: &Json) -> Result<T, Rejection> {
-    let reject =
-        |reason: String| Rejection { kind, name: name_of(obj).into(), field: "spec".into(), reason, waiting: false };
-    let spec = obj.get("spec").cloned().unwrap_or_else(|| Json::Object(Default::default()));
+fn spec<T: serde::de::DeserializeOwned>(kind: Kind, obj: &Json) -> Result<T, Rejection> {
+    let reject = |reason: String| Rejection::new(ObjectKey::cluster(kind, name_of(obj)), "spec", reason);
+    // Without the defaults this daemon wrote into it (see `defaults.rs`).
+    let spec = crate::kube::defaults::user_spec(obj);
     if spec.get("name").is_some() {
         return Err(reject("unknown field `name` (the name is metadata.name)".into()));
     }
@@ -129,7 +151,7 @@ fn spec<T: serde::de::DeserializeOwned>(kind: &'static str, obj: &Json) -> Resul
 }
 
 fn merge_kind<T: serde::de::DeserializeOwned>(
-    kind: &'static str,
+    kind: Kind,
     toml: &[(String, T)],
     objects: &BTreeMap<String, Arc<Json>>,
     out: &mut Vec<(String, T)>,
@@ -137,18 +159,17 @@ fn merge_kind<T: serde::de::DeserializeOwned>(
 ) {
     let in_toml: BTreeSet<&str> = toml.iter().map(|(n, _)| n.as_str()).collect();
     for (name, obj) in objects {
+        let key = ObjectKey::cluster(kind, name);
+        if let Some(g) = obj.pointer("/metadata/generation").and_then(Json::as_i64) {
+            merged.generations.insert(key.clone(), g);
+        }
         if is_deleting(obj) {
-            merged.deleting.push((kind, name.clone()));
+            merged.deleting.push(key);
             continue;
         }
         if in_toml.contains(name.as_str()) {
-            merged.refused.push(Rejection {
-                kind,
-                name: name.clone(),
-                field: NAME_CLASH_FIELD.into(),
-                reason: "also defined in the TOML configuration, which stays in force".into(),
-                waiting: false,
-            });
+            let why = "also defined in the TOML configuration, which stays in force";
+            merged.refused.push(Rejection::new(key, NAME_CLASH_FIELD, why));
             continue;
         }
         match spec::<T>(kind, obj) {
@@ -160,11 +181,16 @@ fn merge_kind<T: serde::de::DeserializeOwned>(
 
 /// TOML first, then the resources whose names it does not use.
 pub fn merge(config: &Config, store: &Store) -> Merged {
-    let mut merged = Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() };
+    let mut merged = Merged {
+        vpcs: config.vpcs.clone(),
+        subnets: config.subnets.clone(),
+        default_vpc: config.daemon.default_vpc.clone(),
+        ..Merged::default()
+    };
     let mut vpcs: Vec<(String, VpcSpec)> = vec![];
     let mut subnets: Vec<(String, SubnetSpec)> = vec![];
-    merge_kind("Vpc", &config.vpcs, &store.vpcs, &mut vpcs, &mut merged);
-    merge_kind("Subnet", &config.subnets, &store.subnets, &mut subnets, &mut merged);
+    merge_kind(Kind::Vpc, &config.vpcs, &store.vpcs, &mut vpcs, &mut merged);
+    merge_kind(Kind::Subnet, &config.subnets, &store.subnets, &mut subnets, &mut merged);
     for (_, s) in &mut subnets {
         s.use_default_vpc(&config.daemon.default_vpc);
     }
@@ -176,13 +202,15 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
 /// What one resource's status should say.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
-    pub kind: &'static str,
-    pub name: String,
+    pub object: ObjectKey,
     pub outcome: Outcome,
     pub fields: StatusFields,
     /// The `metadata.generation` the verdict was made for: a newer spec
     /// waits for the next pass's verdict.
     pub generation: Option<i64>,
+    /// An accepted Subnet's defaults as Kube-OVN fills them into its spec
+    /// (see `defaults.rs`); empty for anything else.
+    pub defaults: Map<String, Json>,
 }
 
 /// The verdicts after a pass that converged: every live resource is Ready,
@@ -196,29 +224,32 @@ pub fn verdicts(
     using: impl Fn(&str) -> u64,
 ) -> Vec<Verdict> {
     let mut out = vec![];
-    let refusal = |kind: &str, name: &str| {
-        merged.refused.iter().chain(rejected).find(|r| r.kind == kind && r.name == name).cloned()
-    };
-    for kind in ["Vpc", "Subnet"] {
+    let refusal = |kind: Kind, name: &str| merged.refused.iter().chain(rejected).find(|r| r.is(kind, name)).cloned();
+    for kind in [Kind::Vpc, Kind::Subnet] {
         for (name, obj) in store.of_kind(kind) {
             if is_deleting(obj) {
                 continue;
             }
             let notices: Vec<_> = model.notices.iter().filter(|n| n.kind == kind && n.name == *name).cloned().collect();
             let ready = || if notices.is_empty() { Outcome::Ready } else { Outcome::ReadyExcept(notices.clone()) };
+            let mut defaults = Map::new();
             let (outcome, fields) = match refusal(kind, name) {
                 Some(r) => (Outcome::from_rejection(r), StatusFields::None),
                 // After a pass that converged, the VPC's router exists: standby, as Kube-OVN says.
                 None => match kind {
-                    "Vpc" => (ready(), StatusFields::Vpc(VpcFields::of(model, name, true))),
-                    _ => match model.subnets.get(name) {
-                        Some(s) => (ready(), StatusFields::Subnet(SubnetUsage::of(s, using(name)))),
+                    Kind::Vpc => (ready(), StatusFields::Vpc(VpcFields::of(model, name, true))),
+                    Kind::Pod => (ready(), StatusFields::None),
+                    Kind::Subnet => match model.subnets.get(name) {
+                        Some(s) => {
+                            defaults = subnet_defaults(s, &merged.default_vpc);
+                            (ready(), StatusFields::Subnet(SubnetUsage::of(s, using(name))))
+                        }
                         None => (Outcome::Pending, StatusFields::None),
                     },
                 },
             };
             let generation = obj.pointer("/metadata/generation").and_then(Json::as_i64);
-            out.push(Verdict { kind, name: name.clone(), outcome, fields, generation });
+            out.push(Verdict { object: ObjectKey::cluster(kind, name), outcome, fields, generation, defaults });
         }
     }
     out
@@ -277,7 +308,7 @@ mod tests {
         assert_eq!(refused.len(), 2, "{refused:?}");
         assert!(refused[0].starts_with("Vpc \"test-vpc-1\": metadata.name: also defined in the TOML"), "{refused:?}");
         assert!(refused[1].starts_with("Subnet \"bad\": spec: invalid type: integer `7`"), "{refused:?}");
-        assert_eq!(m.deleting, [("Subnet", "gone".to_string())]);
+        assert_eq!(m.deleting, [ObjectKey::subnet("gone")]);
     }
 
     #[test]
@@ -287,7 +318,8 @@ mod tests {
         let (model, rejected) = validate(&m.vpcs, &m.subnets);
         assert!(rejected.is_empty(), "{rejected:?}");
         let v = verdicts(&s, &m, &model, &rejected, |n| if n == "cr-net" { 3 } else { 0 });
-        let by: BTreeMap<(&str, &str), &Verdict> = v.iter().map(|v| ((v.kind, v.name.as_str()), v)).collect();
+        let by: BTreeMap<(&str, &str), &Verdict> =
+            v.iter().map(|v| ((v.object.kind.as_str(), v.object.name.as_str()), v)).collect();
         assert_eq!(by.len(), 4, "the deleted subnet gets no verdict: {v:?}");
         assert_eq!(by[&("Vpc", "cr-vpc")].outcome, Outcome::Ready);
         match &by[&("Vpc", "cr-vpc")].fields {
@@ -300,6 +332,23 @@ mod tests {
         }
         assert!(matches!(&by[&("Vpc", "test-vpc-1")].outcome, Outcome::Rejected(r) if r.field == "metadata.name"));
         assert!(matches!(&by[&("Subnet", "bad")].outcome, Outcome::Rejected(r) if r.field == "spec"));
+    }
+
+    /// Kube-OVN's defaults written into a spec change the generation but
+    /// not what the spec decodes to: the merge still differs, so a pass
+    /// reports the status of the new generation.
+    #[test]
+    fn a_new_generation_is_a_new_input_even_when_the_spec_decodes_the_same() {
+        let mut s = store();
+        let before = merge(&Config::default(), &s);
+        let mut net = (*s.subnets["cr-net"]).clone();
+        net["spec"]["private"] = json!(false);
+        net["metadata"]["generation"] = json!(2);
+        s.subnets.insert("cr-net".into(), Arc::new(net));
+        let after = merge(&Config::default(), &s);
+        assert_eq!(after.subnets, before.subnets);
+        assert_ne!(after, before);
+        assert_eq!(after.generations[&ObjectKey::subnet("cr-net")], 2);
     }
 
     #[test]
@@ -351,7 +400,7 @@ mod tests {
                 && rejected[0].to_string() == "Subnet \"nodefault\": vpc: VPC \"ovn-cluster\" is not defined"
         );
         let v = verdicts(&s, &m, &model, &rejected, |_| 0);
-        let of = |n: &str| v.iter().find(|v| v.name == n).unwrap();
+        let of = |n: &str| v.iter().find(|v| v.object.name == n).unwrap();
         let fields = |n: &str| match &of(n).outcome {
             Outcome::ReadyExcept(ns) => ns.iter().map(|n| (n.field.as_str(), n.effect)).collect::<Vec<_>>(),
             other => panic!("{other:?}"),

@@ -34,6 +34,7 @@ use serde_json::{json, Map, Value as Json};
 
 use super::client::{KubeClient, KubeError};
 use super::events;
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{Effect, Model, Notice, Rejection, Subnet};
 
 /// Condition reasons (CamelCase, as the CRD's `reason` pattern requires).
@@ -53,8 +54,8 @@ const MAX_MESSAGE: usize = 32768;
 pub enum StatusError {
     #[error(transparent)]
     Kube(#[from] KubeError),
-    #[error("no status path for kind {0:?} (only Vpc and Subnet)")]
-    UnknownKind(String),
+    #[error("{0} object without metadata.namespace")]
+    NoNamespace(String),
     #[error("{0} object without metadata.name")]
     NoName(String),
 }
@@ -463,14 +464,7 @@ fn verdict_changed(current: &Json, outcome: &Outcome) -> bool {
 
 /// The REST path of a cluster-scoped kubeovn.io/v1 object whose status this
 /// daemon writes.
-pub fn object_path(kind: &str, name: &str) -> Option<String> {
-    let plural = match kind {
-        "Vpc" => "vpcs",
-        "Subnet" => "subnets",
-        _ => return None,
-    };
-    Some(format!("/apis/kubeovn.io/v1/{plural}/{name}"))
-}
+pub use super::paths::object_path;
 
 /// Merge-patches `object_path` + "/status"; returns the object as stored.
 pub async fn write_status(client: &KubeClient, object_path: &str, patch: &Json) -> Result<Json, KubeError> {
@@ -495,7 +489,7 @@ pub struct Reported {
 /// object as last read; on a 409 the caller re-reads it and calls again.
 pub async fn report(
     client: &KubeClient,
-    kind: &str,
+    kind: Kind,
     current: &Json,
     outcome: &Outcome,
     fields: &StatusFields,
@@ -507,7 +501,7 @@ pub async fn report(
 /// [`report`], leaving out the status fields in `pruned`.
 pub async fn report_without(
     client: &KubeClient,
-    kind: &str,
+    kind: Kind,
     current: &Json,
     outcome: &Outcome,
     fields: &StatusFields,
@@ -518,7 +512,13 @@ pub async fn report_without(
         .pointer("/metadata/name")
         .and_then(Json::as_str)
         .ok_or_else(|| StatusError::NoName(kind.to_string()))?;
-    let path = object_path(kind, name).ok_or_else(|| StatusError::UnknownKind(kind.to_string()))?;
+    let namespace = current.pointer("/metadata/namespace").and_then(Json::as_str);
+    let object = match (kind.namespaced(), namespace) {
+        (true, Some(ns)) => ObjectKey::namespaced(kind, ns, name),
+        (true, None) => return Err(StatusError::NoNamespace(kind.to_string())),
+        (false, _) => ObjectKey::cluster(kind, name),
+    };
+    let path = object_path(&object);
     let Some(patch) = status_patch_without(current, outcome, fields, now, pruned) else {
         return Ok(Reported::default());
     };

@@ -13,6 +13,7 @@
 
 pub mod names;
 pub mod notices;
+pub mod object;
 pub mod ovn_match;
 pub mod validate;
 

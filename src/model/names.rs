@@ -26,6 +26,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
+use super::object::ObjectKey;
+
 /// The NB tables whose rows ovn-vpcd names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NameTable {
@@ -160,8 +162,7 @@ pub fn pod_port_taken(key: &str, subnet_ports: &BTreeMap<String, String>, nb: &N
 pub struct Claim {
     pub table: NameTable,
     pub name: String,
-    /// `<Kind>/<name>` of the claimant.
-    pub owner: String,
+    pub owner: ObjectKey,
     /// How the name came about, for messages (`VPC "vb" + subnet "vb-net"`).
     pub from: String,
 }
@@ -197,7 +198,7 @@ pub fn conflicts(claims: &[Claim], nb: &NbState, refused: &BTreeSet<String>) -> 
                 }
                 continue;
             }
-            Some(Holder::Owned(o)) if o.starts_with("Pod/") && !group.iter().any(|c| &c.owner == o) => {
+            Some(Holder::Owned(o)) if o.starts_with("Pod/") && !group.iter().any(|c| c.owner.owner_tag() == *o) => {
                 // Pods are not claimants here (they get their ports after
                 // validation): a pod's port in the NB keeps its name.
                 for c in group {
@@ -226,7 +227,7 @@ pub fn conflicts(claims: &[Claim], nb: &NbState, refused: &BTreeSet<String>) -> 
             }
             Some(Holder::Owned(o)) => {
                 // The incumbent first.
-                if let Some(i) = group.iter().position(|c| &c.owner == o) {
+                if let Some(i) = group.iter().position(|c| c.owner.owner_tag() == *o) {
                     let c = group.remove(i);
                     group.insert(0, c);
                 }
@@ -234,14 +235,14 @@ pub fn conflicts(claims: &[Claim], nb: &NbState, refused: &BTreeSet<String>) -> 
             None => {}
         }
         let Some((winner, rest)) = group.split_first() else { continue };
-        let held = matches!(nb.holder(table, name), Some(Holder::Owned(o)) if *o == winner.owner);
+        let held = matches!(nb.holder(table, name), Some(Holder::Owned(o)) if *o == winner.owner.owner_tag());
         for c in rest.iter().filter(|c| c.owner != winner.owner) {
             let reason = format!(
                 "its {} {name:?} ({}) is also the {} of {} ({}), which {}; rename one of them",
                 table.noun(),
                 c.from,
                 table.noun(),
-                winner.owner.replacen('/', " ", 1),
+                format_args!("{} {}", winner.owner.kind, winner.owner.qualified_name()),
                 winner.from,
                 if held { "holds it in the NB" } else { "comes first and keeps it" }
             );
@@ -256,7 +257,8 @@ mod tests {
     use super::*;
 
     fn claim(table: NameTable, name: &str, owner: &str) -> Claim {
-        Claim { table, name: name.into(), owner: owner.into(), from: format!("of {owner}") }
+        let owner = ObjectKey::from_owner_tag(owner).unwrap();
+        Claim { table, name: name.into(), from: format!("of {owner}"), owner }
     }
 
     #[test]
@@ -268,14 +270,14 @@ mod tests {
         // Nothing in the NB: the first claim keeps it.
         let c = conflicts(&claims, &NbState::default(), &BTreeSet::new());
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].loser.owner, "Subnet/vb-net");
+        assert_eq!(c[0].loser.owner, ObjectKey::subnet("vb-net"));
         assert!(c[0].reason.contains("Subnet net"), "{}", c[0].reason);
         // The second one holds it: it keeps it.
         let mut nb = NbState::default();
         nb.hold(NameTable::RouterPort, "vb-vb-net", Holder::Owned("Subnet/vb-net".into()));
         let c = conflicts(&claims, &nb, &BTreeSet::new());
         assert_eq!(c.len(), 1);
-        assert_eq!(c[0].loser.owner, "Subnet/net");
+        assert_eq!(c[0].loser.owner, ObjectKey::subnet("net"));
         assert!(c[0].reason.contains("Subnet vb-net") && c[0].reason.contains("holds it"), "{}", c[0].reason);
     }
 

@@ -4,6 +4,7 @@
 //! Kubernetes status shows them (condition `Realised`); a notice never
 //! refuses an object.
 
+use super::object::Kind;
 use std::fmt;
 
 use super::validate::Model;
@@ -21,7 +22,7 @@ pub enum Effect {
 /// One field of one object that is accepted but not realised, or of no effect.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
-    pub kind: &'static str,
+    pub kind: Kind,
     pub name: String,
     pub field: String,
     pub effect: Effect,
@@ -39,13 +40,13 @@ impl fmt::Display for Notice {
 pub(crate) fn notices(model: &Model) -> Vec<Notice> {
     use Effect::{NoEffect, NotRealised};
     let mut out = vec![];
-    let mut note = |kind: &'static str, name: &str, field: &str, effect: Effect, what: &str| {
+    let mut note = |kind: Kind, name: &str, field: &str, effect: Effect, what: &str| {
         out.push(Notice { kind, name: name.into(), field: field.into(), effect, what: what.into() });
     };
     for v in model.vpcs.values() {
         let mut vpc = |on: bool, field: &str, effect: Effect, what: &str| {
             if on {
-                note("Vpc", &v.name, field, effect, what);
+                note(Kind::Vpc, &v.name, field, effect, what);
             }
         };
         let spec = &v.spec;
@@ -97,7 +98,7 @@ pub(crate) fn notices(model: &Model) -> Vec<Notice> {
     for s in model.subnets.values() {
         let mut subnet = |on: bool, field: &str, effect: Effect, what: &str| {
             if on {
-                note("Subnet", &s.name, field, effect, what);
+                note(Kind::Subnet, &s.name, field, effect, what);
             }
         };
         let spec = &s.spec;

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use super::pod_rows::pod_rows;
 use super::Scope;
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{Model, Subnet, Vpc};
 use crate::model::{PolicyAction, RoutePolicy};
 use crate::ovsdb::{Atom, Row, Value};
@@ -16,7 +17,7 @@ use crate::ovsdb::{Atom, Row, Value};
 /// `external_ids` keys that mark and identify the rows ovn-vpcd owns.
 pub const VENDOR_KEY: &str = "vendor";
 pub const VENDOR: &str = "ovn-vpcd";
-/// `<Kind>/<name>` of the owning object.
+/// The owning object's [`ObjectKey::owner_tag`].
 pub const OWNER_KEY: &str = "ovn-vpcd/owner";
 /// Identity of the row among the daemon's rows of its table.
 pub const ID_KEY: &str = "ovn-vpcd/id";
@@ -32,7 +33,7 @@ pub const DEFAULT_MTU: u32 = 1400;
 pub struct ParentRef {
     pub table: &'static str,
     pub id: String,
-    /// `<Kind>/<name>` of the parent row's owner.
+    /// The owner tag of the parent row.
     pub owner: String,
     pub column: &'static str,
 }
@@ -45,7 +46,7 @@ pub struct RowRef {
     pub column: &'static str,
     pub table: &'static str,
     pub id: String,
-    /// `<Kind>/<name>` of the referenced row's owner.
+    /// The owner tag of the referenced row.
     pub owner: String,
 }
 
@@ -62,20 +63,9 @@ pub struct DesiredRow {
     pub refs: Vec<RowRef>,
 }
 
-/// Tables whose rows live only while referenced (OVSDB garbage-collects them).
+/// A table whose rows are not garbage-collected children (see [`crate::nb::OWNED`]).
 pub fn is_root(table: &str) -> bool {
-    !matches!(
-        table,
-        "Logical_Router_Port"
-            | "Logical_Switch_Port"
-            | "Logical_Router_Static_Route"
-            | "Logical_Router_Policy"
-            | "HA_Chassis"
-    )
-}
-
-pub fn owner(kind: &str, name: &str) -> String {
-    format!("{kind}/{name}")
+    !crate::nb::is_child(table)
 }
 
 pub(super) fn ext(owner: &str, id: &str, extra: &[(&str, &str)]) -> Value {
@@ -96,13 +86,7 @@ pub(super) fn col(name: &str, v: Value) -> (String, Value) {
 /// random `00:00:00:xx:xx:xx`; ours are derived from the port name so that
 /// they survive any restart without state).
 pub fn stable_mac(name: &str) -> String {
-    // FNV-1a, 64 bit.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    let b = h.to_be_bytes();
+    let b = crate::hash::fnv1a64(name.bytes()).to_be_bytes();
     format!("0a:00:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
 }
 
@@ -123,15 +107,16 @@ pub fn desired_rows_in(model: &Model, scope: &Scope) -> Vec<DesiredRow> {
         }
         Scope::Owners(owners) => {
             for o in owners {
-                match o.split_once('/') {
-                    Some(("Vpc", name)) => model.vpcs.get(name).into_iter().for_each(|v| vpc_rows(v, &mut rows)),
-                    Some(("Subnet", name)) => {
-                        model.subnets.get(name).filter(|s| s.is_ovn).into_iter().for_each(|s| subnet_rows(s, &mut rows))
-                    }
-                    Some(("Pod", key)) => {
-                        rows.extend(model.pods.get(key).map(|p| pod_rows(p, model.subnets.get(&p.subnet))))
-                    }
-                    _ => {}
+                match o.kind {
+                    Kind::Vpc => model.vpcs.get(&o.name).into_iter().for_each(|v| vpc_rows(v, &mut rows)),
+                    Kind::Subnet => model
+                        .subnets
+                        .get(&o.name)
+                        .filter(|s| s.is_ovn)
+                        .into_iter()
+                        .for_each(|s| subnet_rows(s, &mut rows)),
+                    Kind::Pod => rows
+                        .extend(model.pods.get(&o.qualified_name()).map(|p| pod_rows(p, model.subnets.get(&p.subnet)))),
                 }
             }
         }
@@ -145,7 +130,7 @@ fn router_id(vpc: &str) -> String {
 }
 
 fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
-    let o = owner("Vpc", &vpc.name);
+    let o = ObjectKey::vpc(&vpc.name).owner_tag();
     let lr = router_id(&vpc.name);
     out.push(DesiredRow {
         table: "Logical_Router",
@@ -215,7 +200,7 @@ fn normalize_prefix(cidr: &str) -> String {
 }
 
 fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
-    let o = owner("Subnet", &s.name);
+    let o = ObjectKey::subnet(&s.name).owner_tag();
     let vpc = &s.spec.vpc;
     let ls = format!("ls:{}", s.name);
     let lrp_name = router_port_name(vpc, &s.name);
@@ -291,7 +276,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
         parent: Some(ParentRef {
             table: "Logical_Router",
             id: router_id(vpc),
-            owner: owner("Vpc", vpc),
+            owner: ObjectKey::vpc(vpc).owner_tag(),
             column: "ports",
         }),
         refs: vec![],
@@ -329,7 +314,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
             parent: Some(ParentRef {
                 table: "Logical_Router",
                 id: router_id(vpc),
-                owner: owner("Vpc", vpc),
+                owner: ObjectKey::vpc(vpc).owner_tag(),
                 column: "policies",
             }),
             refs: vec![],

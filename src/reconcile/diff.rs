@@ -21,22 +21,8 @@ use super::desired::{is_root, DesiredRow, ParentRef, RowRef, ID_KEY, OWNER_KEY, 
 use super::Scope;
 use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, RowView, Uuid, Value};
 
-/// The tables ovn-vpcd writes, in the order of a plan: rows referenced by
-/// others first (DHCP options, before the ports that point at them), then
-/// children before their parents.
-pub const TABLES: &[&str] = &[
-    "DHCP_Options",
-    "Logical_Router_Static_Route",
-    "Logical_Router_Policy",
-    "Logical_Router_Port",
-    "Logical_Switch_Port",
-    "Logical_Router",
-    "Logical_Switch",
-];
-
-/// Which parent columns hold children, per parent table.
-const PARENT_COLUMNS: &[(&str, &[&str])] =
-    &[("Logical_Router", &["ports", "static_routes", "policies"]), ("Logical_Switch", &["ports"])];
+use crate::model::object::ObjectKey;
+use crate::nb::{owned_tables, OWNED};
 
 /// The owned rows of the cache within a scope, by table and id, borrowed.
 pub struct Existing<'c> {
@@ -55,13 +41,13 @@ impl<'c> Existing<'c> {
     /// Indexes the owned rows of `scope` (a lookup per owner, not a scan).
     pub fn new(cache: &'c Cache, scope: &Scope) -> Self {
         let mut ex = Existing { cache, rows: HashMap::new(), duplicates: vec![] };
-        for &table in TABLES {
+        for table in owned_tables() {
             let Some(t) = cache.table(table) else { continue };
             let mut rows: Vec<RowView<'c>> = match scope {
                 Scope::All => t.by_external_id(VENDOR_KEY, VENDOR).collect(),
                 Scope::Owners(owners) => owners
                     .iter()
-                    .flat_map(|o| t.by_external_id(OWNER_KEY, o))
+                    .flat_map(|o| t.by_external_id(OWNER_KEY, &o.owner_tag()).collect::<Vec<_>>())
                     .filter(|r| r.external_id(VENDOR_KEY) == Some(VENDOR))
                     .collect(),
             };
@@ -99,12 +85,12 @@ impl<'c> Existing<'c> {
     /// child uuid → (parent table, parent uuid, column), over all owned parents.
     fn parents(&self) -> HashMap<Uuid, (&'static str, Uuid, &'static str)> {
         let mut parents = HashMap::new();
-        for (table, cols) in PARENT_COLUMNS {
+        for (table, cols) in OWNED.iter().filter(|t| !t.children.is_empty()).map(|t| (t.table, t.children)) {
             let Some(t) = self.cache.table(table) else { continue };
             for r in t.by_external_id(VENDOR_KEY, VENDOR) {
-                for c in *cols {
+                for c in cols {
                     for child in r.get(c).map(Value::atoms).unwrap_or(&[]).iter().filter_map(Atom::as_uuid) {
-                        parents.insert(child, (*table, r.uuid, *c));
+                        parents.insert(child, (table, r.uuid, *c));
                     }
                 }
             }
@@ -193,7 +179,7 @@ impl Change {
             Change::Update { id, .. } => (id.as_str(), 1),
             Change::Insert(r, _) => (r.id.as_str(), 2),
         };
-        (TABLES.iter().position(|t| *t == self.table()).unwrap_or(usize::MAX), id, kind)
+        (owned_tables().position(|t| t == self.table()).unwrap_or(usize::MAX), id, kind)
     }
 }
 
@@ -366,10 +352,8 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
         .chain(gone)
         .collect();
     changes.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    let fresh = TABLES
-        .iter()
+    let fresh = owned_tables()
         .filter(|t| existing.cache.table(t).is_some_and(|t| t.by_external_id(VENDOR_KEY, VENDOR).next().is_none()))
-        .copied()
         .collect();
     Plan { changes, fresh }
 }
@@ -380,8 +364,9 @@ impl Plan {
     }
 
     /// The owners with changes, parents first: VPCs, subnets, then pods.
+    /// Owner tags no kind of this version writes (rows of someone's making) come first.
     pub fn owners(&self) -> Vec<String> {
-        let rank = |o: &str| ["Vpc/", "Subnet/"].iter().position(|k| o.starts_with(k)).unwrap_or(2);
+        let rank = |o: &str| ObjectKey::from_owner_tag(o).map(|k| k.kind);
         let mut v: Vec<String> = self.changes.iter().map(|c| c.owner().to_string()).collect();
         v.sort_by(|a, b| (rank(a), a).cmp(&(rank(b), b)));
         v.dedup();

@@ -14,15 +14,17 @@ pub mod desired;
 pub mod diff;
 pub mod nb_state;
 pub mod pod_rows;
+pub mod removal;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{validate_in, Model, Rejection};
 use crate::model::{NamedSubnet, NamedVpc};
 use crate::ovsdb::{Cache, Client, ClientError, Op, OpResult, Outcome};
-use desired::{desired_rows_in, owner};
+use desired::desired_rows_in;
 use diff::{diff, Existing, Plan, PlanError};
 
 #[derive(Debug, thiserror::Error)]
@@ -35,30 +37,30 @@ pub enum ReconcileError {
     NotConverged(usize),
 }
 
-/// Which objects a pass covers, as `<Kind>/<name>` owners.
+/// Which objects a pass covers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
     All,
-    Owners(BTreeSet<String>),
+    Owners(BTreeSet<ObjectKey>),
 }
 
 /// The objects added, removed or changed between two validated models.
-pub fn changed_owners(old: &Model, new: &Model) -> BTreeSet<String> {
+pub fn changed_owners(old: &Model, new: &Model) -> BTreeSet<ObjectKey> {
     fn differ<T: PartialEq>(
-        kind: &str,
+        key: fn(&str) -> ObjectKey,
         a: &std::collections::BTreeMap<String, T>,
         b: &std::collections::BTreeMap<String, T>,
-    ) -> Vec<String> {
+    ) -> Vec<ObjectKey> {
         let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-        names.into_iter().filter(|n| a.get(*n) != b.get(*n)).map(|n| owner(kind, n)).collect()
+        names.into_iter().filter(|n| a.get(*n) != b.get(*n)).map(|n| key(n)).collect()
     }
-    let mut out: BTreeSet<String> = differ("Vpc", &old.vpcs, &new.vpcs).into_iter().collect();
-    out.extend(differ("Subnet", &old.subnets, &new.subnets));
-    out.extend(differ("Pod", &old.pods, &new.pods));
+    let mut out: BTreeSet<ObjectKey> = differ(|n| ObjectKey::vpc(n), &old.vpcs, &new.vpcs).into_iter().collect();
+    out.extend(differ(|n| ObjectKey::subnet(n), &old.subnets, &new.subnets));
+    out.extend(differ(ObjectKey::pod, &old.pods, &new.pods));
     // A pod's port depends on its subnet too (its DHCP options).
-    let subnets: BTreeSet<&str> = out.iter().filter_map(|o| o.strip_prefix("Subnet/")).collect();
-    let pods: Vec<String> =
-        new.pods.values().filter(|p| subnets.contains(p.subnet.as_str())).map(|p| owner("Pod", &p.key)).collect();
+    let subnets: BTreeSet<&str> = out.iter().filter(|o| o.kind == Kind::Subnet).map(|o| o.name.as_str()).collect();
+    let pods: Vec<ObjectKey> =
+        new.pods.values().filter(|p| subnets.contains(p.subnet.as_str())).map(|p| ObjectKey::pod(&p.key)).collect();
     out.extend(pods);
     out
 }
@@ -66,16 +68,18 @@ pub fn changed_owners(old: &Model, new: &Model) -> BTreeSet<String> {
 /// The owners whose protection changed between two sets of refusals: a
 /// refused object's rows are left alone, so when it is no longer refused
 /// (valid again, or gone) its rows must be planned anew.
-pub fn protection_changed(old: &[Rejection], new: &[Rejection]) -> BTreeSet<String> {
-    let set = |r: &[Rejection]| r.iter().map(|r| owner(r.kind, &r.name)).collect::<BTreeSet<_>>();
+pub fn protection_changed(old: &[Rejection], new: &[Rejection]) -> BTreeSet<ObjectKey> {
+    let set = |r: &[Rejection]| r.iter().map(|r| r.object.clone()).collect::<BTreeSet<_>>();
     let (a, b) = (set(old), set(new));
     a.symmetric_difference(&b).cloned().collect()
 }
 
-/// Whether any row of `owner` is still in the NB.
-pub fn owns_rows(cache: &Cache, owner: &str) -> bool {
-    diff::TABLES.iter().filter_map(|t| cache.table(t)).any(|t| {
-        t.by_external_id(desired::OWNER_KEY, owner).any(|r| r.external_id(desired::VENDOR_KEY) == Some(desired::VENDOR))
+/// Whether any row of `object` is still in the NB.
+pub fn owns_rows(cache: &Cache, object: &ObjectKey) -> bool {
+    let owner = object.owner_tag();
+    crate::nb::owned_tables().filter_map(|t| cache.table(t)).any(|t| {
+        t.by_external_id(desired::OWNER_KEY, &owner)
+            .any(|r| r.external_id(desired::VENDOR_KEY) == Some(desired::VENDOR))
     })
 }
 
@@ -96,7 +100,7 @@ pub fn plan(vpcs: &[NamedVpc], subnets: &[NamedSubnet], client: &Client) -> Pass
 
 /// Pure: the plan for `scope`. Rows of `rejected` objects are left as they are.
 pub fn plan_in(model: &Model, rejected: &[Rejection], cache: &Cache, scope: &Scope) -> Plan {
-    let protected: BTreeSet<String> = rejected.iter().map(|r| owner(r.kind, &r.name)).collect();
+    let protected: BTreeSet<String> = rejected.iter().map(|r| r.object.owner_tag()).collect();
     let desired: Vec<_> = desired_rows_in(model, scope).into_iter().filter(|r| !protected.contains(&r.owner)).collect();
     diff(desired, &Existing::new(cache, scope), &protected)
 }
@@ -161,20 +165,11 @@ fn reflected(ops: &[Op], results: &[OpResult]) -> bool {
 /// (it passed validation).
 pub const NB_REFUSAL_FIELD: &str = "northbound";
 
-fn nb_refusal(owner: &str, e: &ReconcileError) -> Rejection {
-    let (kind, name) = owner.split_once('/').unwrap_or(("Object", owner));
-    let kind = match kind {
-        "Vpc" => "Vpc",
-        "Pod" => "Pod",
-        _ => "Subnet",
-    };
-    Rejection {
-        kind,
-        name: name.into(),
-        field: NB_REFUSAL_FIELD.into(),
-        reason: format!("rows refused by the NB: {e}"),
-        waiting: false,
-    }
+/// The refusal of `owner`'s rows; `None` for an owner tag no kind of this
+/// version writes (a stale row of someone's making: logged, never attributed).
+fn nb_refusal(owner: &str, e: &ReconcileError) -> Option<Rejection> {
+    let object = ObjectKey::from_owner_tag(owner)?;
+    Some(Rejection::new(object, NB_REFUSAL_FIELD, format!("rows refused by the NB: {e}")))
 }
 
 fn is_refusal(e: &ReconcileError) -> bool {
@@ -250,11 +245,13 @@ pub async fn apply(
                     }
                     match commit(client, part).await {
                         Ok(c) => out.changes += c.map_or(0, |c| c.changes),
-                        Err(e) if is_refusal(&e) => {
-                            let r = nb_refusal(&o, &e);
-                            tracing::error!(refused = %r, "object refused by the northbound database");
-                            out.rejected.push(r);
-                        }
+                        Err(e) if is_refusal(&e) => match nb_refusal(&o, &e) {
+                            Some(r) => {
+                                tracing::error!(refused = %r, "object refused by the northbound database");
+                                out.rejected.push(r);
+                            }
+                            None => tracing::error!(owner = %o, error = %e, "rows of an unknown owner refused"),
+                        },
                         Err(e) => return Err(e),
                     }
                 }

@@ -13,8 +13,9 @@
 
 use std::net::IpAddr;
 
-use super::desired::{col, ext, owner, DesiredRow, ParentRef, RowRef};
+use super::desired::{col, ext, DesiredRow, ParentRef, RowRef};
 use crate::ipam::{parse_mac, PodPort};
+use crate::model::object::ObjectKey;
 use crate::model::validate::Subnet;
 use crate::ovsdb::{Atom, Row, Value};
 
@@ -26,7 +27,7 @@ pub use crate::model::names::pod_port_name as port_name;
 pub fn pod_rows(port: &PodPort, subnet: Option<&Subnet>) -> DesiredRow {
     let name = port_name(&port.pod, &port.namespace);
     let id = format!("lsp:{name}");
-    let o = owner("Pod", &port.key);
+    let o = ObjectKey::pod(&port.key).owner_tag();
     let mut address = port.mac.clone();
     for ip in &port.ips {
         address.push(' ');
@@ -46,7 +47,7 @@ pub fn pod_rows(port: &PodPort, subnet: Option<&Subnet>) -> DesiredRow {
         parent: Some(ParentRef {
             table: "Logical_Switch",
             id: format!("ls:{}", port.subnet),
-            owner: owner("Subnet", &port.subnet),
+            owner: ObjectKey::subnet(&port.subnet).owner_tag(),
             column: "ports",
         }),
         refs,
@@ -75,7 +76,7 @@ fn dhcp_refs(subnet: Option<&Subnet>) -> Vec<RowRef> {
             column,
             table: "DHCP_Options",
             id: format!("{prefix}:{}", s.name),
-            owner: owner("Subnet", &s.name),
+            owner: ObjectKey::subnet(&s.name).owner_tag(),
         })
         .collect()
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::kube::apply_merge_patch as merge;
+use crate::model::object::ObjectKey;
 use crate::model::validate::validate;
 use crate::model::{SubnetSpec, VpcSpec};
 
@@ -27,7 +28,7 @@ fn cond<'a>(o: &'a Json, kind: &str) -> &'a Json {
 }
 
 fn rejection(reason: &str) -> Rejection {
-    Rejection { kind: "Subnet", name: "s1".into(), field: "cidrBlock".into(), reason: reason.into(), waiting: false }
+    Rejection::new(ObjectKey::subnet("s1"), "cidrBlock", reason)
 }
 
 #[test]
@@ -321,7 +322,7 @@ fn everything_written_is_in_the_crd_status_schemas() {
 fn fields_not_realised_are_named_and_not_claimed() {
     use crate::model::validate::{Effect, Notice};
     let n = |field: &str, effect| Notice {
-        kind: "Subnet",
+        kind: crate::model::object::Kind::Subnet,
         name: "s1".into(),
         field: field.into(),
         effect,

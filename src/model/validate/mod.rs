@@ -15,6 +15,7 @@ mod vpc;
 use super::names::{self, router_port_name, switch_port_name, Claim, Holder, NameTable, NbState};
 use super::notices::notices;
 pub use super::notices::{Effect, Notice};
+use super::object::{Kind, ObjectKey};
 use super::{SubnetSpec, VpcSpec};
 use subnet::check_subnet;
 use vpc::check_vpc;
@@ -26,8 +27,7 @@ pub const MAX_POLICY_PRIORITY: i64 = 32767;
 /// Why one object was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    pub kind: &'static str,
-    pub name: String,
+    pub object: ObjectKey,
     pub field: String,
     pub reason: String,
     /// The spec itself is fine but names an object that is missing or
@@ -38,7 +38,7 @@ pub struct Rejection {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?}: {}: {}", self.kind, self.name, self.field, self.reason)
+        write!(f, "{}: {}: {}", self.object, self.field, self.reason)
     }
 }
 
@@ -84,17 +84,33 @@ impl Model {
     }
 }
 
-fn reject(kind: &'static str, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
-    Rejection { kind, name: name.into(), field: field.into(), reason: reason.into(), waiting: false }
+impl Rejection {
+    pub fn new(object: ObjectKey, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+        Rejection { object, field: field.into(), reason: reason.into(), waiting: false }
+    }
+
+    /// A refusal for want of another object (see [`Rejection::waiting`]).
+    pub fn waiting(object: ObjectKey, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+        Rejection { waiting: true, ..Rejection::new(object, field, reason) }
+    }
+
+    /// Whether it refuses `kind` `name` (a cluster-scoped object).
+    pub fn is(&self, kind: Kind, name: &str) -> bool {
+        self.object.kind == kind && self.object.namespace.is_none() && self.object.name == name
+    }
+}
+
+fn reject(kind: Kind, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+    Rejection::new(ObjectKey::cluster(kind, name), field, reason)
 }
 
 /// A refusal for want of another object (see [`Rejection::waiting`]).
-fn wait_for(kind: &'static str, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
-    Rejection { waiting: true, ..reject(kind, name, field, reason) }
+fn wait_for(kind: Kind, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+    Rejection::waiting(ObjectKey::cluster(kind, name), field, reason)
 }
 
 /// Kubernetes object names (RFC 1123 subdomain), which Kube-OVN's are.
-fn check_name(kind: &'static str, name: &str) -> Result<(), Rejection> {
+fn check_name(kind: Kind, name: &str) -> Result<(), Rejection> {
     const MAX: usize = 253;
     if name.len() > MAX {
         return Err(reject(kind, name, "name", format!("is {} characters long; at most {MAX}", name.len())));
@@ -152,10 +168,8 @@ pub fn validate_keeping(
     let mut model = Model::default();
     let mut rejected = vec![];
     for (name, spec) in subnets {
-        if model.subnets.contains_key(name)
-            || rejected.iter().any(|r: &Rejection| r.kind == "Subnet" && r.name == *name)
-        {
-            rejected.push(reject("Subnet", name, "name", "defined more than once"));
+        if model.subnets.contains_key(name) || rejected.iter().any(|r: &Rejection| r.is(Kind::Subnet, name)) {
+            rejected.push(reject(Kind::Subnet, name, "name", "defined more than once"));
             continue;
         }
         match check_subnet(name, spec, nb) {
@@ -177,7 +191,7 @@ pub fn validate_keeping(
     for (vpc, names) in &mut by_vpc {
         let incumbent = |n: &str| {
             matches!(nb.holder(NameTable::RouterPort, &router_port_name(vpc, n)),
-                Some(Holder::Owned(o)) if *o == owner_of("Subnet", n))
+                Some(Holder::Owned(o)) if *o == ObjectKey::subnet(n).owner_tag())
         };
         names.sort_by_key(|n| !incumbent(n));
         // Refused subnets keep their rows, and so their networks on the router.
@@ -187,7 +201,7 @@ pub fn validate_keeping(
             .filter_map(|(o, n)| Some((o.strip_prefix("Subnet/")?, *n)))
             .filter(|(x, _)| {
                 !model.subnets.contains_key(*x)
-                    && (subnets.iter().any(|(n, _)| n == x) || kept.contains(&owner_of("Subnet", x)))
+                    && (subnets.iter().any(|(n, _)| n == x) || kept.contains(&ObjectKey::subnet(*x).owner_tag()))
             })
             .collect();
         let mut kept: Vec<&str> = vec![];
@@ -195,23 +209,23 @@ pub fn validate_keeping(
             let sa = &model.subnets[a];
             if let Some((x, _)) = kept_by_refused.iter().find(|(_, n)| overlaps(&sa.cidrs, &[*n])) {
                 let why = format!("overlaps subnet {x:?} in VPC {vpc:?}, which is refused and keeps its rows");
-                rejected.push(reject("Subnet", a, "cidrBlock", why));
+                rejected.push(reject(Kind::Subnet, a, "cidrBlock", why));
                 continue;
             }
             match kept.iter().find(|b| overlaps(&sa.cidrs, &model.subnets[**b].cidrs)) {
                 Some(b) => {
-                    rejected.push(reject("Subnet", a, "cidrBlock", format!("overlaps subnet {b:?} in VPC {vpc:?}")))
+                    rejected.push(reject(Kind::Subnet, a, "cidrBlock", format!("overlaps subnet {b:?} in VPC {vpc:?}")))
                 }
                 None => kept.push(a),
             }
         }
     }
-    model.subnets.retain(|n, _| !rejected.iter().any(|r| r.kind == "Subnet" && r.name == *n));
+    model.subnets.retain(|n, _| !rejected.iter().any(|r| r.is(Kind::Subnet, n)));
     let networks = vpc::Networks::new(subnets, &model);
     let mut checked = vec![];
     for (name, spec) in vpcs {
         if checked.iter().any(|(n, _)| n == name) || model.vpcs.contains_key(name) {
-            rejected.push(reject("Vpc", name, "name", "defined more than once"));
+            rejected.push(reject(Kind::Vpc, name, "name", "defined more than once"));
             continue;
         }
         checked.push((name.clone(), check_vpc(name, spec, &networks.of(name))));
@@ -228,21 +242,23 @@ pub fn validate_keeping(
     let refused: BTreeSet<String> = vpcs
         .iter()
         .filter(|(n, _)| !model.vpcs.contains_key(n))
-        .map(|(n, _)| owner_of("Vpc", n))
-        .chain(subnets.iter().filter(|(n, _)| !model.subnets.contains_key(n)).map(|(n, _)| owner_of("Subnet", n)))
+        .map(|(n, _)| ObjectKey::vpc(n).owner_tag())
+        .chain(
+            subnets
+                .iter()
+                .filter(|(n, _)| !model.subnets.contains_key(n))
+                .map(|(n, _)| ObjectKey::subnet(n).owner_tag()),
+        )
         .chain(kept.iter().cloned())
         .collect();
     for c in names::conflicts(&claims(&model), nb, &refused) {
-        let (kind, name) = match c.loser.owner.split_once('/') {
-            Some(("Vpc", n)) => ("Vpc", n),
-            Some((_, n)) => ("Subnet", n),
-            None => continue,
+        let name = c.loser.owner.name.clone();
+        match c.loser.owner.kind {
+            Kind::Vpc => model.vpcs.remove(&name).map(|_| ()),
+            Kind::Subnet => model.subnets.remove(&name).map(|_| ()),
+            Kind::Pod => None,
         };
-        rejected.push(reject(kind, name, "name", c.reason));
-        match kind {
-            "Vpc" => model.vpcs.remove(name).map(|_| ()),
-            _ => model.subnets.remove(name).map(|_| ()),
-        };
+        rejected.push(Rejection::new(c.loser.owner, "name", c.reason));
     }
     // Every OVN subnet's VPC must exist (and be valid).
     let orphans: Vec<String> = model
@@ -254,15 +270,11 @@ pub fn validate_keeping(
     for name in orphans {
         let vpc = model.subnets[&name].spec.vpc.clone();
         let why = if vpcs.iter().any(|(n, _)| *n == vpc) { "is refused" } else { "is not defined" };
-        rejected.push(wait_for("Subnet", &name, "vpc", format!("VPC {vpc:?} {why}")));
+        rejected.push(wait_for(Kind::Subnet, &name, "vpc", format!("VPC {vpc:?} {why}")));
         model.subnets.remove(&name);
     }
     model.notices = notices(&model);
     (model, rejected)
-}
-
-fn owner_of(kind: &str, name: &str) -> String {
-    format!("{kind}/{name}")
 }
 
 /// The NB names the valid objects derive: VPCs first, then subnets, each in
@@ -271,10 +283,10 @@ fn claims(model: &Model) -> Vec<Claim> {
     let mut out = vec![];
     for v in model.vpcs.values() {
         let from = format!("VPC {:?}", v.name);
-        out.push(Claim { table: NameTable::Router, name: v.name.clone(), owner: owner_of("Vpc", &v.name), from });
+        out.push(Claim { table: NameTable::Router, name: v.name.clone(), owner: ObjectKey::vpc(&v.name), from });
     }
     for s in model.subnets.values().filter(|s| s.is_ovn) {
-        let (o, vpc) = (owner_of("Subnet", &s.name), &s.spec.vpc);
+        let (o, vpc) = (ObjectKey::subnet(&s.name), &s.spec.vpc);
         let from = format!("VPC {vpc:?} + subnet {:?}", s.name);
         let names = [
             (NameTable::Switch, s.name.clone()),

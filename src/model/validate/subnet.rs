@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{check_name, dhcp, first_host, overlaps, parse_cidr, parse_ip, reject, Rejection, Subnet};
+use super::{check_name, dhcp, first_host, overlaps, parse_cidr, parse_ip, reject, Kind, Rejection, Subnet};
 use crate::model::names::NbState;
 use crate::model::{Protocol, SubnetSpec};
 
@@ -65,8 +65,8 @@ fn reserved(c: &IpNet) -> Option<&'static str> {
 }
 
 pub(super) fn check_subnet(name: &str, spec: &SubnetSpec, nb: &NbState) -> Result<Subnet, Rejection> {
-    check_name("Subnet", name)?;
-    let bad = |field: &str, reason: String| reject("Subnet", name, field, reason);
+    check_name(Kind::Subnet, name)?;
+    let bad = |field: &str, reason: String| reject(Kind::Subnet, name, field, reason);
     let mut cidrs =
         spec.cidr_block.split(',').map(parse_cidr).collect::<Result<Vec<_>, _>>().map_err(|e| bad("cidrBlock", e))?;
     cidrs.sort_by_key(|c| c.addr().is_ipv6());

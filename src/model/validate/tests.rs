@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::names::{Holder, NameTable, NbState};
+use crate::model::object::Kind;
 use crate::model::{PolicyAction, PolicyRoute, Protocol, StaticRoute};
 
 fn subnet(vpc: &str, cidr: &str) -> SubnetSpec {
@@ -176,13 +177,16 @@ fn refusals_for_a_missing_object_are_marked_waiting() {
     // test-vpc-1 without net1: its next hops are in no subnet (yet).
     let (_, r) = validate(&v, &s[1..]);
     assert_eq!(r.len(), 1, "{r:?}");
-    assert!(r[0].waiting && r[0].kind == "Vpc" && r[0].field.ends_with("nextHopIP"), "{r:?}");
+    assert!(r[0].waiting && r[0].object.kind == Kind::Vpc && r[0].field.ends_with("nextHopIP"), "{r:?}");
     // net1 without its VPC.
     let (_, r) = validate(&v[1..], &s);
-    assert!(r.iter().any(|r| r.kind == "Subnet" && r.name == "net1" && r.field == "vpc" && r.waiting), "{r:?}");
+    assert!(
+        r.iter().any(|r| r.object.kind == Kind::Subnet && r.object.name == "net1" && r.field == "vpc" && r.waiting),
+        "{r:?}"
+    );
     // A bad CIDR is not waiting for anything.
     let (_, r) = validate(&v, &[("bad".into(), subnet("test-vpc-2", "10.0.1.0/33"))]);
-    assert!(r.iter().any(|r| r.name == "bad" && !r.waiting), "{r:?}");
+    assert!(r.iter().any(|r| r.object.name == "bad" && !r.waiting), "{r:?}");
 }
 
 fn owned(nb: &mut NbState, table: NameTable, name: &str, owner: &str) {
@@ -200,14 +204,14 @@ fn derived_name_collisions_refuse_the_newcomer_naming_both() {
     owned(&mut nb, NameTable::RouterPort, "vb-vb-net", "Subnet/vb-net");
     let (m, r) = validate_in(&vpcs, &subnets, &nb);
     assert_eq!(r.len(), 1, "{r:?}");
-    assert_eq!((r[0].kind, r[0].name.as_str(), r[0].field.as_str()), ("Subnet", "net", "name"));
+    assert_eq!((r[0].object.kind, r[0].object.name.as_str(), r[0].field.as_str()), (Kind::Subnet, "net", "name"));
     assert!(r[0].reason.contains("router port \"vb-vb-net\"") && r[0].reason.contains("Subnet vb-net"), "{}", r[0]);
     assert!(m.subnets.contains_key("vb-net") && !m.subnets.contains_key("net"));
     // The other way round when `net` holds it.
     let mut nb = NbState::default();
     owned(&mut nb, NameTable::RouterPort, "vb-vb-net", "Subnet/net");
     let (m, r) = validate_in(&vpcs, &subnets, &nb);
-    assert_eq!(r[0].name, "vb-net", "{r:?}");
+    assert_eq!(r[0].object.name, "vb-net", "{r:?}");
     assert!(m.subnets.contains_key("net"));
     // Switch ports: VPC `net-vb` + subnet `vb` and VPC `vb` + subnet `vb-net`... `vb-net-vb`.
     let vpcs = vec![("net-vb".to_string(), VpcSpec::default()), ("vb".to_string(), VpcSpec::default())];
@@ -225,10 +229,10 @@ fn a_foreign_row_holding_a_name_refuses_its_claimant() {
     let mut nb = NbState::default();
     nb.hold(NameTable::Router, "test-vpc-2", Holder::Foreign { uuid: "1234".into(), tags: String::new() });
     let (m, r) = validate_in(&v, &s, &nb);
-    let vpc = r.iter().find(|r| r.kind == "Vpc").expect("refused");
-    assert_eq!(vpc.name, "test-vpc-2");
+    let vpc = r.iter().find(|r| r.object.kind == Kind::Vpc).expect("refused");
+    assert_eq!(vpc.object.name, "test-vpc-2");
     assert!(vpc.reason.contains("router \"test-vpc-2\"") && vpc.reason.contains("(1234"), "{vpc}");
-    assert!(r.iter().any(|r| r.name == "net2" && r.waiting), "its subnet waits: {r:?}");
+    assert!(r.iter().any(|r| r.object.name == "net2" && r.waiting), "its subnet waits: {r:?}");
     assert!(m.vpcs.contains_key("test-vpc-1") && m.subnets.contains_key("net1"), "the other VPC is untouched");
 }
 
@@ -257,7 +261,7 @@ fn a_refused_subnet_does_not_refuse_its_vpc() {
     s[0].1.gateway = "10.0.9.1".into();
     let (m, r) = validate(&v, &s);
     assert_eq!(r.len(), 1, "only net1: {r:?}");
-    assert_eq!((r[0].name.as_str(), r[0].field.as_str()), ("net1", "gateway"));
+    assert_eq!((r[0].object.name.as_str(), r[0].field.as_str()), ("net1", "gateway"));
     assert!(m.vpcs.contains_key("test-vpc-1"));
 }
 
@@ -269,11 +273,11 @@ fn providers_are_checked_and_a_switch_with_pods_is_not_deleted() {
     let (_, r) = validate(&v, &s);
     assert!(r[0].to_string().contains("provider: \"OVN\" is neither") && r[0].reason.contains("did you mean"), "{r:?}");
     s[0].1.provider = "macvlan1.default".into();
-    assert!(validate(&v, &s).1.iter().all(|r| r.name != "net1"), "an attachment network is fine");
+    assert!(validate(&v, &s).1.iter().all(|r| r.object.name != "net1"), "an attachment network is fine");
     let mut nb = NbState::default();
     nb.set_switch_ports("net1", 2);
     let (_, r) = validate_in(&v, &s, &nb);
-    let r = r.iter().find(|r| r.name == "net1").expect("refused");
+    let r = r.iter().find(|r| r.object.name == "net1").expect("refused");
     assert!(r.reason.contains("delete switch \"net1\", which still has 2 pod port(s)"), "{r}");
 }
 
@@ -367,13 +371,16 @@ fn the_overlap_refuses_the_subnet_not_yet_in_the_nb() {
 fn a_policy_match_is_parsed_as_ovn_would_and_a_reroute_hop_follows_its_family() {
     let (mut v, s) = seed_002();
     v[0].1.policy_routes[0].match_ = "ip4.src=== 10.0.2.0/24 &&".into();
-    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.kind == "Vpc").collect();
+    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.object.kind == Kind::Vpc).collect();
     assert_eq!(r.len(), 1, "{r:?}");
-    assert_eq!((r[0].name.as_str(), r[0].field.as_str(), r[0].waiting), ("test-vpc-1", "policyRoutes[0].match", false));
+    assert_eq!(
+        (r[0].object.name.as_str(), r[0].field.as_str(), r[0].waiting),
+        ("test-vpc-1", "policyRoutes[0].match", false)
+    );
     assert_eq!(r[0].reason, "column 10: Syntax error at `=' expecting constant.");
     let (mut v, s) = seed_002();
     v[0].1.policy_routes[1].match_ = "ip6.src == fd00::/64".into();
-    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.kind == "Vpc").collect();
+    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.object.kind == Kind::Vpc).collect();
     assert_eq!(r.len(), 1, "{r:?}");
     assert_eq!(r[0].field, "policyRoutes[1].nextHopIP");
     assert_eq!(r[0].reason, "10.0.1.252 is IPv4 but the match refers to IPv6 only");

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::subnet::is_edge_address;
-use super::{check_name, parse_cidr, parse_ip, reject, wait_for, Model, Rejection, Vpc, MAX_POLICY_PRIORITY};
+use super::{check_name, parse_cidr, parse_ip, reject, wait_for, Kind, Model, Rejection, Vpc, MAX_POLICY_PRIORITY};
 use crate::model::{ovn_match, PolicyAction, SubnetSpec, VpcSpec};
 
 /// Kube-OVN's priority for the per-subnet `allow` policy.
@@ -113,11 +113,11 @@ fn route_prefix(s: &str) -> Result<IpNet, String> {
 }
 
 pub(super) fn check_vpc(name: &str, spec: &VpcSpec, nets: &VpcNetworks) -> Result<Vpc, Rejection> {
-    check_name("Vpc", name)?;
-    let bad = |field: String, reason: String| reject("Vpc", name, field, reason);
+    check_name(Kind::Vpc, name)?;
+    let bad = |field: String, reason: String| reject(Kind::Vpc, name, field, reason);
     let hop_error = |field: String, (waiting, why): (bool, String)| {
         if waiting {
-            wait_for("Vpc", name, field, why)
+            wait_for(Kind::Vpc, name, field, why)
         } else {
             bad(field, why)
         }

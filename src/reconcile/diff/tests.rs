@@ -1,8 +1,9 @@
 use super::*;
 use crate::config::Config;
+use crate::model::object::ObjectKey;
 use crate::model::validate::validate;
 use crate::ovsdb::TableCache;
-use crate::reconcile::desired::{desired_rows, owner};
+use crate::reconcile::desired::desired_rows;
 
 fn seed_rows() -> Vec<DesiredRow> {
     let cfg = Config::parse("t", include_str!("../../../config/ovn-vpcd.toml")).unwrap();
@@ -149,7 +150,7 @@ fn stale_children_are_detached_from_their_parent_and_roots_deleted() {
     let cache = applied(&rows);
     let fewer: Vec<DesiredRow> = rows
         .iter()
-        .filter(|r| !r.id.contains("172.31.0.0/24") && r.owner != owner("Subnet", "net2"))
+        .filter(|r| !r.id.contains("172.31.0.0/24") && r.owner != ObjectKey::subnet("net2").owner_tag())
         .cloned()
         .collect();
     let plan = diff(fewer, &all(&cache), &BTreeSet::new());
@@ -171,8 +172,9 @@ fn stale_children_are_detached_from_their_parent_and_roots_deleted() {
 fn refused_owners_keep_their_rows() {
     let rows = seed_rows();
     let cache = applied(&rows);
-    let without_net2: Vec<DesiredRow> = rows.iter().filter(|r| r.owner != owner("Subnet", "net2")).cloned().collect();
-    let protected = BTreeSet::from([owner("Subnet", "net2")]);
+    let without_net2: Vec<DesiredRow> =
+        rows.iter().filter(|r| r.owner != ObjectKey::subnet("net2").owner_tag()).cloned().collect();
+    let protected = BTreeSet::from([ObjectKey::subnet("net2").owner_tag()]);
     assert!(diff(without_net2, &all(&cache), &protected).is_empty());
 }
 
@@ -344,7 +346,7 @@ fn pod_ports_reference_their_subnets_dhcp_options() {
     model1.pods.insert("default/q".into(), model2.pods["default/q"].clone());
     let cache1 = applied(&desired_rows(&model1));
     let owners = changed_owners(&model1, &model2);
-    assert!(owners.contains("Subnet/net1") && owners.contains("Pod/default/q"), "{owners:?}");
+    assert!(owners.contains(&ObjectKey::subnet("net1")) && owners.contains(&ObjectKey::pod("default/q")), "{owners:?}");
     let full = plan_in(&model2, &[], &cache1, &Scope::All);
     let scoped = plan_in(&model2, &[], &cache1, &Scope::Owners(owners));
     assert_eq!(scoped, full);
