@@ -322,6 +322,14 @@ fn next_hops_are_hosts_of_a_subnet_not_the_router_itself() {
 }
 
 #[test]
+fn ipv6_subnets_on_mapped_or_discard_ranges_are_refused() {
+    let case = |cidr: &str| only_rejection(&[("v".into(), VpcSpec::default())], &[("s".into(), subnet("v", cidr))]);
+    assert!(case("::ffff:10.0.7.0/120").contains("IPv4-mapped"));
+    assert!(case("10.0.7.0/24,::ffff:0:0/96").contains("IPv4-mapped"));
+    assert!(case("100::/64").contains("discard-only"));
+}
+
+#[test]
 fn subnets_on_special_ranges_or_too_small_are_refused() {
     let case = |cidr: &str| only_rejection(&[("v".into(), VpcSpec::default())], &[("s".into(), subnet("v", cidr))]);
     assert!(case("224.1.0.0/24").contains("multicast"));
