@@ -394,3 +394,20 @@ fn a_policy_match_is_parsed_as_ovn_would_and_a_reroute_hop_follows_its_family() 
     assert_eq!(r[0].reason, "10.0.1.252 is IPv4 but the match refers to IPv6 only");
     assert!(!r[0].waiting, "a family mismatch is not cured by waiting");
 }
+
+/// Two policies of one priority whose matches are one flow for OVN
+/// (`ip4.src == 10.0.1.0/24` and `ip4.src == {10.0.1.0/24}`) but opposite
+/// actions: which one wins would be up to ovn-controller.
+#[test]
+fn two_policies_of_one_priority_and_one_match_however_spelled_are_refused() {
+    let (mut v, s) = seed_002();
+    let mut other = v[0].1.policy_routes[0].clone();
+    other.match_ = "10.0.1.0/255.255.255.0 == ip4.src".into();
+    other.priority = v[0].1.policy_routes[1].priority;
+    v[0].1.policy_routes[1].match_ = "ip4.src == {10.0.1.0/24}".into();
+    v[0].1.policy_routes.push(other);
+    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.to_string().contains("Vpc")).collect();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].field, "policyRoutes[2]");
+    assert_eq!(r[0].reason, "same priority and match as policyRoutes[1]");
+}
