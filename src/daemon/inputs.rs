@@ -68,12 +68,25 @@ impl Desired {
         let kept: BTreeSet<String> = undecoded.iter().map(|r| r.object.owner_tag()).collect();
         let (mut model, mut rejected) = validate_keeping(&merged.vpcs, &merged.subnets, &nb_now, &kept);
         rejected.extend(undecoded.into_iter().cloned());
-        let held: BTreeSet<String> =
+        let mut held: BTreeSet<String> =
             rejected.iter().filter(|r| r.object.kind == Kind::Subnet).map(|r| r.object.name.clone()).collect();
         let complete = match (store, nb) {
             (_, None) => false,
             (None, Some(_)) => true,
             (Some(s), Some(nb)) if s.synced => {
+                // A change that would take running pods' addresses (their
+                // ports) is refused; the subnet and its pods keep their rows.
+                for (subnet, evicted) in pods.would_evict(&model) {
+                    let why = format!(
+                        "this change would release the addresses of {} pod(s) that no longer fit ({}); \
+                         delete them first, or change it back",
+                        evicted.len(),
+                        evicted.join(", ")
+                    );
+                    rejected.push(Rejection::new(ObjectKey::subnet(&subnet), "spec", why));
+                    model.subnets.remove(&subnet);
+                    held.insert(subnet);
+                }
                 pods.update(s, &mut model, nb, &held, &nb_now);
                 rejected.extend(held_pods(&nb.cache(), &held));
                 true

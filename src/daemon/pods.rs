@@ -47,6 +47,12 @@ impl PodPorts {
         self.ipam.as_ref().map_or(0, |i| i.using(subnet))
     }
 
+    /// The pods `model` would take addresses from, by subnet (see
+    /// [`Ipam::would_evict`]); none before the first restore.
+    pub fn would_evict(&self, model: &Model) -> BTreeMap<String, Vec<String>> {
+        self.ipam.as_ref().map(|i| i.would_evict(model)).unwrap_or_default()
+    }
+
     /// Pods that want a port but get none, with the reason.
     pub fn errors(&self) -> Vec<(String, String)> {
         self.errors.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
