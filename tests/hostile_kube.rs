@@ -265,3 +265,46 @@ fn a_subnet_edit_that_would_take_running_pods_addresses_is_refused() {
     });
     assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1"), port);
 }
+
+/// The same edit made while the daemon is down: at start web's address no
+/// longer fit, could not be restored, web was given nothing (its annotated
+/// address is outside) and its port was deleted. The subnet is refused,
+/// web keeps its port, and changing the subnet back gives it its address.
+#[test]
+fn a_subnet_edit_made_while_the_daemon_was_down_does_not_cost_its_pods_their_ports() {
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
+    let first = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "-f", FIXTURE]).unwrap();
+    kube.kubectl(&["create", "namespace", "ns1"]).unwrap();
+    kube.kubectl(&["apply", "-f", &pod_yaml(ovn.dir(), "web")]).unwrap();
+    let port = wait_for("web's port", Duration::from_secs(20), || {
+        Some(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1")).filter(|u| !u.is_empty())
+    });
+    let addresses = ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap();
+    drop(first);
+    let patch = json!({"spec": {"cidrBlock": "10.0.1.128/25", "gateway": "10.0.1.129"}});
+    kube.kubectl(&["patch", "subnet", "net1", "--type=merge", "-p", &patch.to_string()]).unwrap();
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    let o = wait_for("net1 refused", Duration::from_secs(20), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "net1", "-o", "json"])?;
+        (condition(&o, "Validated")?.0 == "False").then_some(o)
+    });
+    assert!(o.to_string().contains("would release the addresses of 1 pod(s) that no longer fit (ns1/web)"), "{o}");
+    daemon.signal("HUP");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1"), port, "web keeps its port: {}", daemon.log());
+    assert_eq!(ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap(), addresses);
+    let patch = json!({"spec": {"cidrBlock": "10.0.1.0/24", "gateway": "10.0.1.1"}});
+    kube.kubectl(&["patch", "subnet", "net1", "--type=merge", "-p", &patch.to_string()]).unwrap();
+    wait_for("net1 valid", Duration::from_secs(20), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "net1", "-o", "json"])?;
+        (condition(&o, "Validated")?.0 == "True").then_some(o)
+    });
+    daemon.signal("HUP");
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1"), port, "{}", daemon.log());
+    assert_eq!(ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap(), addresses);
+    assert!(!daemon.log().contains("pod gets no port"), "{}", daemon.log());
+}

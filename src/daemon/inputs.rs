@@ -76,7 +76,8 @@ impl Desired {
             (Some(s), Some(nb)) if s.synced => {
                 // A change that would take running pods' addresses (their
                 // ports) is refused; the subnet and its pods keep their rows.
-                for (subnet, evicted) in pods.would_evict(&model) {
+                pods.restore_once(s, &model, nb);
+                for (subnet, evicted) in pods.would_evict(s, &model) {
                     let why = format!(
                         "this change would release the addresses of {} pod(s) that no longer fit ({}); \
                          delete them first, or change it back",

@@ -8,13 +8,15 @@
 //! whose subnet changed under them. Nothing is persisted elsewhere.
 //!
 //! A pod whose subnet is refused at start cannot be restored then (the IPAM
-//! knows only valid subnets): its address waits in `pending` and is restored
-//! as soon as the subnet is valid, before anyone else allocates in it, so a
-//! pod created meanwhile cannot be given it.
+//! knows only valid subnets), nor one whose subnet was changed while the
+//! daemon was down so that its address no longer fits: its address waits in
+//! `pending` and is restored as soon as the subnet takes it, before anyone
+//! else allocates in it, so a pod created meanwhile cannot be given it. A
+//! subnet that would not take it is refused meanwhile (`would_evict`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::ipam::{Ipam, IpamError, PodAddress};
+use crate::ipam::{Ipam, IpamError, PodAddress, Refusal};
 use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
 use crate::model::names::{pod_port_taken, switch_port_name, NbState};
@@ -47,10 +49,37 @@ impl PodPorts {
         self.ipam.as_ref().map_or(0, |i| i.using(subnet))
     }
 
-    /// The pods `model` would take addresses from, by subnet (see
-    /// [`Ipam::would_evict`]); none before the first restore.
-    pub fn would_evict(&self, model: &Model) -> BTreeMap<String, Vec<String>> {
-        self.ipam.as_ref().map(|i| i.would_evict(model)).unwrap_or_default()
+    /// Rebuilds the IPAM from what exists, once (see the module head).
+    pub fn restore_once(&mut self, store: &Store, model: &Model, nb: &Client) {
+        if self.ipam.is_none() {
+            let (ipam, pending) = restored(store, model, &nb.cache());
+            self.ipam = Some(ipam);
+            self.pending = pending;
+        }
+    }
+
+    /// The pods of `store` that `model` would take addresses from, by
+    /// subnet: addresses that no longer fit a changed subnet (see
+    /// [`Ipam::would_evict`]), and addresses waiting to be restored into a
+    /// subnet that would not take them.
+    pub fn would_evict(&self, store: &Store, model: &Model) -> BTreeMap<String, Vec<String>> {
+        let Some(ipam) = &self.ipam else { return BTreeMap::new() };
+        let mut out = ipam.would_evict(model);
+        let waiting: Vec<_> = self.pending.iter().filter(|(s, _)| model.subnets.contains_key(*s)).collect();
+        if waiting.is_empty() {
+            return out;
+        }
+        // A trial on a copy that follows `model` already.
+        let mut trial = ipam.clone();
+        trial.sync_subnets(model);
+        for (subnet, waiting) in waiting {
+            for r in waiting.iter().filter(|r| store.pods.contains_key(&r.key) && ipam.lookup(&r.key).is_none()) {
+                if trial.restore(&r.key, subnet, &r.ips, &r.mac).is_err() {
+                    out.entry(subnet.clone()).or_default().push(r.key.clone());
+                }
+            }
+        }
+        out
     }
 
     /// Pods that want a port but get none, with the reason.
@@ -77,11 +106,7 @@ impl PodPorts {
             .filter(|s| s.is_ovn)
             .map(|s| (switch_port_name(&s.name, &s.spec.vpc), format!("subnet {:?} (VPC {:?})", s.name, s.spec.vpc)))
             .collect();
-        if self.ipam.is_none() {
-            let (ipam, pending) = restored(store, model, &nb.cache());
-            self.ipam = Some(ipam);
-            self.pending = pending;
-        }
+        self.restore_once(store, model, nb);
         let ipam = self.ipam.as_mut().expect("restored above");
         for e in ipam.sync_subnets_holding(model, held).evicted {
             tracing::warn!(evicted = %e, "pod address released: its subnet changed");
@@ -149,6 +174,24 @@ impl PodPorts {
     }
 }
 
+/// A restore that fails for the subnet's sake, not the pod's: the subnet is
+/// refused now, or was changed (while the daemon was down) so that the
+/// address no longer fits. The address waits; a conflict between pods does not.
+fn waits_for_subnet(e: &IpamError) -> bool {
+    match e {
+        IpamError::UnknownSubnet { .. } => true,
+        IpamError::Refused { reason, .. } => match reason {
+            Refusal::Outside { .. } | Refusal::NetworkAddress | Refusal::LastAddress | Refusal::Gateway => true,
+            Refusal::Excluded | Refusal::Taken { .. } => false,
+        },
+        IpamError::Malformed { .. }
+        | IpamError::MacTaken { .. }
+        | IpamError::Exhausted { .. }
+        | IpamError::NoMac { .. }
+        | IpamError::AlreadyAllocated { .. } => false,
+    }
+}
+
 /// The IPAM as the pods' annotations and the NB's pod ports describe it,
 /// and the addresses of subnets it does not know (refused now), by subnet.
 fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<String, Vec<Restore>>) {
@@ -161,8 +204,8 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<Stri
         }
         match ipam.restore(key, subnet, ips, mac) {
             Ok(_) => tracing::debug!(pod = %key, from, "address restored"),
-            Err(IpamError::UnknownSubnet { .. }) => {
-                tracing::info!(pod = %key, from, subnet, "address kept until its subnet is valid");
+            Err(e) if waits_for_subnet(&e) => {
+                tracing::info!(pod = %key, from, subnet, error = %e, "address kept until its subnet takes it");
                 let r = Restore { key: key.to_string(), ips: ips.to_vec(), mac: mac.to_string(), from };
                 pending.entry(subnet.to_string()).or_default().push(r);
             }
