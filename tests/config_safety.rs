@@ -132,7 +132,7 @@ fn apply_with_a_refused_object_does_not_claim_convergence() {
     assert!(!err.lines().any(|l| l.starts_with("converged:")), "{err}");
     // The last line the command printed (log lines from the client's
     // shutdown may follow it on stderr).
-    let last = err.lines().filter(|l| !l.contains(" INFO ") && !l.contains(" WARN ")).last().unwrap();
+    let last = err.lines().rfind(|l| !l.contains(" INFO ") && !l.contains(" WARN ")).unwrap();
     assert!(
         last.starts_with("applied: ") && last.ends_with(" changes; 1 objects refused, their rows left as they are"),
         "{err}"

@@ -74,7 +74,7 @@ async fn no_event_is_missed_across_cuts_and_410() {
     }
     // Capacity 1: when the test stops reading, the watcher stalls at once.
     let (tx, mut rx) = mpsc::channel(1);
-    let opts = WatchOptions { page_size: 2, timeout_seconds: 30 };
+    let opts = WatchOptions { page_size: 2, timeout_seconds: 30, ..WatchOptions::default() };
     let task = tokio::spawn(watch(c.clone(), CMS.to_string(), opts, tx));
     let mut view = View::default();
     match rx.recv().await.unwrap() {
@@ -131,7 +131,12 @@ async fn relists_after_the_server_lost_its_history() {
         c.create(CMS, &cm(&format!("old{i}"), "0")).await.unwrap();
     }
     let (tx, mut rx) = mpsc::channel(16);
-    let task = tokio::spawn(watch(c.clone(), CMS.to_string(), WatchOptions { page_size: 10, timeout_seconds: 30 }, tx));
+    let task = tokio::spawn(watch(
+        c.clone(),
+        CMS.to_string(),
+        WatchOptions { page_size: 10, timeout_seconds: 30, ..WatchOptions::default() },
+        tx,
+    ));
     let mut view = View::default();
     converge(&mut rx, &mut view, &c).await;
     // The server restarts empty: our resourceVersion is now newer than its

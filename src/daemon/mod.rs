@@ -17,6 +17,7 @@ pub mod kube;
 pub mod metrics;
 pub mod notify;
 pub mod pods;
+pub mod schedule;
 pub mod settle;
 
 use std::collections::BTreeSet;
@@ -33,11 +34,12 @@ use crate::config::ConfigError;
 use crate::kube::resources::{verdicts, Store};
 use crate::model::validate::Model;
 use crate::ovsdb::{Client, ConnState};
-use crate::reconcile::{self, Scope};
+use crate::reconcile;
 use inputs::{first_read, reload, Desired, Loaded, RemovalGuard};
 use kube::{KubeSide, KubeSideError, Report};
 use metrics::Metrics;
 use pods::PodPorts;
+use schedule::{Next, PassResult, Schedule, Trigger};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -56,22 +58,7 @@ pub struct RunOptions {
     pub listen: Option<String>,
 }
 
-/// How long to gather a burst of NB updates before one pass.
-const DEBOUNCE: Duration = Duration::from_millis(10);
-const RETRY: Duration = Duration::from_secs(1);
 const CONFIG_POLL: Duration = Duration::from_millis(250);
-
-/// What the next pass must cover: `None` = no pass is due.
-fn widen(pending: Option<Scope>, more: Scope) -> Option<Scope> {
-    Some(match (pending, more) {
-        (Some(Scope::Owners(mut a)), Scope::Owners(b)) => {
-            a.extend(b);
-            Scope::Owners(a)
-        }
-        (None, s) => s,
-        _ => Scope::All,
-    })
-}
 
 /// The desired state of the current inputs (see [`Desired::new`]).
 fn derive(
@@ -131,21 +118,35 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let mut state = client.subscribe_state();
     let mut poll = tokio::time::interval(CONFIG_POLL);
     let resync_every = Duration::from_secs(loaded.config.daemon.resync_seconds.max(1));
-    let mut next_pass = Some(Instant::now());
-    let mut pending = Some(Scope::All);
-    // The model of the last successful pass, and the cache generation at
-    // which every owned row was known to be converged.
+    // With Kubernetes, only the leader writes, and only once it has listed
+    // every resource (an unlisted one would look deleted).
+    let writable =
+        |kube: &Option<KubeSide>| kube.as_ref().is_none_or(|k| *k.leading.borrow() && k.store.borrow().synced);
+    let mut schedule = Schedule::new(Instant::now(), resync_every, writable(&kube));
+    let synced_now = matches!(*state.borrow_and_update(), ConnState::Synced { .. });
+    schedule.on(Instant::now(), Trigger::NbConnection { synced: synced_now });
+    schedule.on(Instant::now(), Trigger::Inputs { changed: BTreeSet::new(), complete: desired.complete });
+    // The model of the last pass that left a baseline (see `Schedule`).
     let mut applied_model: Option<Arc<Model>> = None;
-    let mut accounted: Option<u64> = None;
     let mut last_refusals: BTreeSet<String> = BTreeSet::new();
     let mut notified = false;
     let (vpcs, subnets) = (loaded.config.vpcs.len(), loaded.config.subnets.len());
     tracing::info!(config = %path, vpcs, subnets, kubernetes = kube.is_some(), "ovn-vpcd running");
+    // New inputs: re-derive only the objects whose validated spec (or
+    // protection) changed, against the last pass's baseline.
+    let inputs = |new: Desired, desired: &mut Desired, applied: &Option<Arc<Model>>| -> Trigger {
+        new.log_news(Some(desired));
+        let mut changed = BTreeSet::new();
+        if let Some(old) = applied {
+            changed = reconcile::changed_owners(old, &new.model);
+            changed.extend(reconcile::protection_changed(&desired.rejected, &new.rejected));
+        }
+        let complete = new.complete;
+        *desired = new;
+        Trigger::Inputs { changed, complete }
+    };
     loop {
         let synced = matches!(*state.borrow(), ConnState::Synced { .. });
-        // With Kubernetes, only the leader writes, and only once it has
-        // listed every resource (an unlisted one would look deleted).
-        let may_write = kube.as_ref().is_none_or(|k| *k.leading.borrow() && k.store.borrow().synced);
         metrics.nb_connected.store(synced, Ordering::Relaxed);
         metrics.leader.store(kube.as_ref().is_none_or(|k| *k.leading.borrow()), Ordering::Relaxed);
         let standby = kube.as_ref().is_some_and(|k| !*k.leading.borrow() && k.store.borrow().synced);
@@ -153,137 +154,76 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             // Started fine; another instance leads. systemd must not wait for us.
             notified = notify_ready("READY=1\nSTATUS=standby");
         }
-        if synced && may_write && !desired.complete {
+        schedule.on(Instant::now(), Trigger::Writable(writable(&kube)));
+        if schedule.needs_inputs() {
             // Everything listed and the NB synced: the pods' ports can be known.
-            desired = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
-            pending = widen(pending.take(), Scope::All);
+            let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+            let t = inputs(new, &mut desired, &applied_model);
+            schedule.on(Instant::now(), t);
         }
-        if synced && may_write && desired.complete && next_pass.is_some_and(|t| t <= Instant::now()) {
-            let scope = pending.take().unwrap_or(Scope::All);
-            let started = Instant::now();
-            let allow = loaded.config.daemon.allow_mass_removal;
-            let rejected = removal.rejected(&desired, allow, &client, &metrics);
-            let result = reconcile::apply(&desired.model, &rejected, &client, &scope).await;
-            metrics.reconcile_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-            match result {
-                Ok(applied) => {
-                    metrics.reconciles_ok.fetch_add(1, Ordering::Relaxed);
-                    metrics.changes_applied.fetch_add(applied.changes as u64, Ordering::Relaxed);
-                    metrics.refused_objects.store(applied.rejected.len() as u64, Ordering::Relaxed);
-                    metrics.converged.store(true, Ordering::Relaxed);
-                    let refusals: BTreeSet<String> = applied.rejected.iter().map(ToString::to_string).collect();
-                    let new_refusals = applied.rejected.iter().filter(|r| !last_refusals.contains(&r.to_string()));
-                    // A refused mass removal is logged once, as a whole, by the guard.
-                    for r in new_refusals.filter(|r| r.field != reconcile::removal::REMOVAL_FIELD) {
-                        if r.waiting {
-                            tracing::warn!(waiting = %r, "object waits for another; its NB rows are left as they are");
-                        } else {
-                            tracing::error!(refused = %r, "object refused; its NB rows are left as they are");
+        let wake = match schedule.next(Instant::now()) {
+            Next::Pass(scope) => {
+                let started = Instant::now();
+                let allow = loaded.config.daemon.allow_mass_removal;
+                let rejected = removal.rejected(&desired, allow, &client, &metrics);
+                let result = reconcile::apply(&desired.model, &rejected, &client, &scope).await;
+                metrics.reconcile_micros.fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                let passed = match result {
+                    Ok(applied) => {
+                        metrics.reconciles_ok.fetch_add(1, Ordering::Relaxed);
+                        metrics.changes_applied.fetch_add(applied.changes as u64, Ordering::Relaxed);
+                        metrics.refused_objects.store(applied.rejected.len() as u64, Ordering::Relaxed);
+                        metrics.converged.store(true, Ordering::Relaxed);
+                        log_refusals(&applied.rejected, &mut last_refusals);
+                        if applied.changes > 0 {
+                            let elapsed_ms = started.elapsed().as_millis() as u64;
+                            tracing::info!(changes = applied.changes, elapsed_ms, ?scope, "converged");
                         }
+                        if let (Some(k), Some(store)) = (&kube, snapshot(&store_rx)) {
+                            report(k, &store, &desired, &applied.rejected, &pod_ports, &client, &metrics);
+                        }
+                        // Rows kept against a refused mass removal are not this
+                        // model's: the next input change must check everything.
+                        let baseline = !removal.refusing();
+                        applied_model = baseline.then(|| desired.model.clone());
+                        if !notified {
+                            notified = notify_ready("READY=1\nSTATUS=converged");
+                        }
+                        PassResult::Converged { scope, own_updates: applied.own_updates, baseline }
                     }
-                    last_refusals = refusals;
-                    if applied.changes > 0 {
-                        let elapsed_ms = started.elapsed().as_millis() as u64;
-                        tracing::info!(changes = applied.changes, elapsed_ms, ?scope, "converged");
+                    Err(e) => {
+                        metrics.reconciles_failed.fetch_add(1, Ordering::Relaxed);
+                        metrics.converged.store(false, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "reconcile failed; retrying");
+                        PassResult::Failed
                     }
-                    if let (Some(k), Some(store)) = (&kube, snapshot(&store_rx)) {
-                        *metrics.resources.lock().expect("metrics lock") = crate::model::object::Kind::ALL
-                            .iter()
-                            .map(|k| (k.to_string(), store.of_kind(*k).len() as u64))
-                            .collect();
-                        metrics.pod_ports.store(desired.model.pods.len() as u64, Ordering::Relaxed);
-                        metrics.pods_without_address.store(pod_ports.errors().len() as u64, Ordering::Relaxed);
-                        let using = |s: &str| pod_ports.using(s);
-                        let verdicts = verdicts(&store, &desired.merged, &desired.model, &applied.rejected, using);
-                        // A finalizer goes only once the NB shows none of the object's rows.
-                        let cache = client.cache();
-                        let finalize = desired
-                            .merged
-                            .deleting
-                            .iter()
-                            .filter(|object| !reconcile::owns_rows(&cache, object))
-                            .cloned()
-                            .collect();
-                        drop(cache);
-                        k.report(Report {
-                            verdicts,
-                            finalize,
-                            pods: pod_ports.addresses(&desired.model),
-                            pod_errors: pod_ports.errors(),
-                            model: desired.model.clone(),
-                        });
-                    }
-                    // Rows kept against a refused mass removal are not this
-                    // model's: the next input change must check everything.
-                    applied_model = (!removal.refusing()).then(|| desired.model.clone());
-                    accounted = match (applied.own_updates, &scope) {
-                        (Some((_, to)), Scope::All) => Some(to),
-                        (Some((from, to)), Scope::Owners(_)) if accounted == Some(from) => Some(to),
-                        _ => accounted,
-                    };
-                    next_pass = Some(Instant::now() + resync_every);
-                    pending = None;
-                    if !notified {
-                        notified = notify_ready("READY=1\nSTATUS=converged");
-                    }
-                }
-                Err(e) => {
-                    metrics.reconciles_failed.fetch_add(1, Ordering::Relaxed);
-                    metrics.converged.store(false, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "reconcile failed; retrying");
-                    accounted = None;
-                    pending = Some(Scope::All);
-                    next_pass = Some(Instant::now() + RETRY);
-                }
+                };
+                count_owned(&client, &metrics);
+                schedule.on(Instant::now(), Trigger::Passed(passed));
+                continue;
             }
-            count_owned(&client, &metrics);
-        }
-        let wake = next_pass.unwrap_or_else(|| Instant::now() + resync_every);
-        // New inputs re-derive only the objects whose validated spec
-        // changed, when the last pass left everything converged.
-        let mut inputs_changed = |new: Desired, desired: &mut Desired, pending: &mut Option<Scope>| {
-            new.log_news(Some(desired));
-            let scope = match &applied_model {
-                Some(old) => {
-                    let mut owners = reconcile::changed_owners(old, &new.model);
-                    owners.extend(reconcile::protection_changed(&desired.rejected, &new.rejected));
-                    Scope::Owners(owners)
-                }
-                None => Scope::All,
-            };
-            // Even with no object to re-derive, a pass reports the new
-            // verdicts (a refused resource) and releases finalizers.
-            *desired = new;
-            *pending = widen(pending.take(), scope);
-            next_pass = Some(Instant::now());
+            Next::Wait(wake) => wake,
         };
-        tokio::select! {
-            _ = sleep_until(wake), if synced && may_write => {
-                pending = widen(pending.take(), Scope::All);
-            }
+        let trigger = tokio::select! {
+            _ = sleep_until(wake.unwrap_or_else(|| Instant::now() + resync_every)), if wake.is_some() => None,
             r = changes.changed() => {
                 if r.is_err() { return Ok(()) }
                 let generation = *changes.borrow_and_update();
-                if accounted != Some(generation) {
-                    if desired.complete && desired.nb_moved(&client) {
-                        // A name taken or freed, a pod port moved: validate anew.
-                        let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
-                        inputs_changed(new, &mut desired, &mut pending);
-                    }
-                    // Drift, or anyone's commit: check everything.
-                    pending = widen(pending.take(), Scope::All);
-                    next_pass = Some(Instant::now() + DEBOUNCE);
+                if !schedule.accounts_for(generation) && desired.complete && desired.nb_moved(&client) {
+                    // A name taken or freed, a pod port moved: validate anew.
+                    let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+                    let t = inputs(new, &mut desired, &applied_model);
+                    schedule.on(Instant::now(), t);
                 }
+                Some(Trigger::NbChanged { generation })
             }
             r = state.changed() => {
                 if r.is_err() { return Ok(()) }
-                let now_synced = matches!(*state.borrow_and_update(), ConnState::Synced { .. });
-                if !now_synced {
+                let synced = matches!(*state.borrow_and_update(), ConnState::Synced { .. });
+                if !synced {
                     metrics.converged.store(false, Ordering::Relaxed);
                 }
-                accounted = None;
-                pending = widen(pending.take(), Scope::All);
-                next_pass = Some(Instant::now());
+                Some(Trigger::NbConnection { synced })
             }
             true = changed(&mut store_rx) => {
                 let errors = pod_ports.errors();
@@ -292,46 +232,90 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                 let pods_changed = new.model.pods != desired.model.pods
                     || new.complete != desired.complete
                     || pod_ports.errors() != errors;
-                if new.merged != desired.merged || pods_changed {
-                    inputs_changed(new, &mut desired, &mut pending);
-                }
+                (new.merged != desired.merged || pods_changed).then(|| inputs(new, &mut desired, &applied_model))
             }
             true = changed(&mut leading_rx) => {
                 let leading = leading_rx.as_ref().is_some_and(|r| *r.borrow());
                 tracing::info!(leading, "leadership changed");
                 metrics.converged.store(false, Ordering::Relaxed);
-                accounted = None;
-                pending = widen(pending.take(), Scope::All);
-                next_pass = Some(Instant::now());
+                Some(Trigger::Leadership)
             }
             _ = poll.tick() => {
-                if let Some(new) = reload(&opts.config_path, &mut settle, false, &metrics).await {
+                reload(&opts.config_path, &mut settle, false, &metrics).await.map(|new| {
                     loaded = new;
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
-                    inputs_changed(new, &mut desired, &mut pending);
-                }
+                    inputs(new, &mut desired, &applied_model)
+                })
             }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
                 if let Some(new) = reload(&opts.config_path, &mut settle, true, &metrics).await {
                     loaded = new;
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
-                    inputs_changed(new, &mut desired, &mut pending);
+                    let t = inputs(new, &mut desired, &applied_model);
+                    schedule.on(Instant::now(), t);
                 }
-                // Nothing changed: a SIGHUP still checks everything.
-                if pending.is_none() {
-                    pending = Some(Scope::All);
-                }
-                next_pass = Some(Instant::now());
+                // Changed or not, a SIGHUP checks everything.
+                Some(Trigger::Hangup)
             }
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break }
+        };
+        if let Some(t) = trigger {
+            schedule.on(Instant::now(), t);
         }
     }
     if let Some(k) = kube {
         k.stop().await;
     }
     Ok(())
+}
+
+/// Logs each refusal once, as it appears.
+fn log_refusals(rejected: &[crate::model::validate::Rejection], last: &mut BTreeSet<String>) {
+    let now: BTreeSet<String> = rejected.iter().map(ToString::to_string).collect();
+    // A refused mass removal is logged once, as a whole, by the guard.
+    for r in rejected.iter().filter(|r| !last.contains(&r.to_string())) {
+        if r.field == reconcile::removal::REMOVAL_FIELD {
+            continue;
+        }
+        if r.waiting {
+            tracing::warn!(waiting = %r, "object waits for another; its NB rows are left as they are");
+        } else {
+            tracing::error!(refused = %r, "object refused; its NB rows are left as they are");
+        }
+    }
+    *last = now;
+}
+
+/// Hands the reporter what the resources should show after a pass.
+fn report(
+    k: &KubeSide,
+    store: &Store,
+    desired: &Desired,
+    rejected: &[crate::model::validate::Rejection],
+    pod_ports: &PodPorts,
+    client: &Client,
+    metrics: &Metrics,
+) {
+    *metrics.resources.lock().expect("metrics lock") =
+        crate::model::object::Kind::ALL.iter().map(|k| (k.to_string(), store.of_kind(*k).len() as u64)).collect();
+    metrics.pod_ports.store(desired.model.pods.len() as u64, Ordering::Relaxed);
+    metrics.pods_without_address.store(pod_ports.errors().len() as u64, Ordering::Relaxed);
+    let using = |s: &str| pod_ports.using(s);
+    let verdicts = verdicts(store, &desired.merged, &desired.model, rejected, using);
+    // A finalizer goes only once the NB shows none of the object's rows.
+    let cache = client.cache();
+    let finalize =
+        desired.merged.deleting.iter().filter(|object| !reconcile::owns_rows(&cache, object)).cloned().collect();
+    drop(cache);
+    k.report(Report {
+        verdicts,
+        finalize,
+        pods: pod_ports.addresses(&desired.model),
+        pod_errors: pod_ports.errors(),
+        model: desired.model.clone(),
+    });
 }
 
 /// Tells systemd we are up (once; true when done or not under systemd).

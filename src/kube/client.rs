@@ -317,6 +317,10 @@ impl KubeClient {
     pub async fn delete(&self, path: &str) -> Result<Json, KubeError> {
         self.json(reqwest::Method::DELETE, path, None).await
     }
+    /// A delete with `DeleteOptions` (preconditions, propagation policy).
+    pub async fn delete_with(&self, path: &str, options: &Json) -> Result<Json, KubeError> {
+        self.json(reqwest::Method::DELETE, path, Some(("application/json", options))).await
+    }
 
     /// One page of a list: `(items, continue, resourceVersion)`.
     pub async fn list_page(
@@ -325,7 +329,21 @@ impl KubeClient {
         limit: u32,
         continue_token: Option<&str>,
     ) -> Result<(Vec<Json>, Option<String>, String), KubeError> {
+        self.list_page_selected(path, None, limit, continue_token).await
+    }
+
+    /// One page of a list of the objects matching `label_selector`.
+    pub async fn list_page_selected(
+        &self,
+        path: &str,
+        label_selector: Option<&str>,
+        limit: u32,
+        continue_token: Option<&str>,
+    ) -> Result<(Vec<Json>, Option<String>, String), KubeError> {
         let mut q = format!("{path}?limit={limit}");
+        if let Some(s) = label_selector {
+            q.push_str(&format!("&labelSelector={}", urlencode(s)));
+        }
         if let Some(c) = continue_token {
             q.push_str(&format!("&continue={}", urlencode(c)));
         }
@@ -346,10 +364,25 @@ impl KubeClient {
         resource_version: &str,
         timeout_seconds: u64,
     ) -> Result<WatchStream, KubeError> {
-        let q = format!(
+        self.watch_selected(path, None, resource_version, timeout_seconds).await
+    }
+
+    /// A watch of the objects matching `label_selector` (an object that
+    /// stops matching is delivered as DELETED).
+    pub async fn watch_selected(
+        &self,
+        path: &str,
+        label_selector: Option<&str>,
+        resource_version: &str,
+        timeout_seconds: u64,
+    ) -> Result<WatchStream, KubeError> {
+        let mut q = format!(
             "{path}?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={timeout_seconds}",
             urlencode(resource_version)
         );
+        if let Some(s) = label_selector {
+            q.push_str(&format!("&labelSelector={}", urlencode(s)));
+        }
         let resp = self.send(reqwest::Method::GET, &q, None).await?;
         Ok(WatchStream {
             url: resp.url().to_string(),

@@ -16,11 +16,13 @@ pub struct WatchOptions {
     pub page_size: u32,
     /// The server ends each watch after this; it is then reopened.
     pub timeout_seconds: u64,
+    /// Only the objects matching this label selector (e.g. `a=b,c`).
+    pub label_selector: Option<String>,
 }
 
 impl Default for WatchOptions {
     fn default() -> Self {
-        WatchOptions { page_size: 500, timeout_seconds: 290 }
+        WatchOptions { page_size: 500, timeout_seconds: 290, label_selector: None }
     }
 }
 
@@ -35,6 +37,7 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
     let mut state = State::Empty;
     let mut input = Input::Start;
     let mut stream: Option<WatchStream> = None;
+    let selector = opts.label_selector.as_deref();
     loop {
         let s = step(state, input);
         for e in s.events.iter().cloned() {
@@ -52,7 +55,7 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
         state = s.next;
         input = match s.action {
             Action::List { continue_token } => {
-                match client.list_page(&path, opts.page_size, continue_token.as_deref()).await {
+                match client.list_page_selected(&path, selector, opts.page_size, continue_token.as_deref()).await {
                     Ok((items, continue_token, resource_version)) => {
                         Input::Page { items, continue_token, resource_version }
                     }
@@ -61,7 +64,7 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
             }
             Action::Watch { resource_version } => {
                 if stream.is_none() {
-                    match client.watch(&path, &resource_version, opts.timeout_seconds).await {
+                    match client.watch_selected(&path, selector, &resource_version, opts.timeout_seconds).await {
                         Ok(st) => stream = Some(st),
                         Err(e) => {
                             input = failed(e);

@@ -19,7 +19,10 @@
 //!   wins), and the verdict each resource's status shows after a pass;
 //! - `paths`: each kind's REST paths (the one mapping of a kind to the API);
 //! - `pods`: which pods get a port on which subnet, and the annotations
-//!   Kube-OVN's CNI reads.
+//!   Kube-OVN's CNI reads;
+//! - `objects`: the reconciler of Kubernetes objects (Deployments,
+//!   StatefulSets, ConfigMaps) rendered from our resources: a pure diff of
+//!   owned fields and a thin driver.
 //!
 
 pub mod client;
@@ -29,6 +32,7 @@ pub mod driver;
 pub mod events;
 pub mod leader;
 pub mod lease;
+pub mod objects;
 pub mod paths;
 pub mod pods;
 pub mod resources;

@@ -7,7 +7,8 @@ JSON manifests and created through apiextensions.k8s.io), list (limit/continue, 
 selectors), watch (resourceVersion, bookmarks, timeoutSeconds, 410 Expired), create, update,
 merge/JSON/strategic patch, server-side apply, delete (finalizers, ownerReference garbage
 collection, namespace termination), the status and scale subresources, Table output, and a
-Deployment -> ReplicaSet -> Pod controller with a fake scheduler and kubelet.
+Deployment -> ReplicaSet -> Pod controller with a fake scheduler and kubelet (StatefulSets are
+stored and defaulted, with no controller).
 
 State is in memory only. Run it with /usr/bin/python3; testbed/kube/kube.sh starts it with
 certificates, a token and a kubeconfig. See testbed/README.md for flags and admin endpoints.
@@ -1466,6 +1467,9 @@ def builtin_rdefs():
              scale={"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}),
         RDef("apps", "v1", "replicasets", "replicaset", "ReplicaSet", True, ["rs"], ["all"], status=True,
              scale={"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}),
+        # stored and defaulted only: no controller makes its pods
+        RDef("apps", "v1", "statefulsets", "statefulset", "StatefulSet", True, ["sts"], ["all"], status=True,
+             scale={"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}),
         RDef("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
         RDef("events.k8s.io", "v1", "events", "event", "Event", True, ["ev"], skey="/events",
              field_labels=ev_v1, storage_gv="v1", name_rule="any", to_ext=event_core_to_v1, to_int=event_v1_to_core),
@@ -1480,6 +1484,7 @@ RETURN_DELETED_OBJECT = {"/pods", "/serviceaccounts"}
 SK_NS, SK_NODES, SK_PODS, SK_DEPLOY, SK_RS, SK_CRD, SK_EVENTS, SK_SVC, SK_SECRETS = (
     "/namespaces", "/nodes", "/pods", "apps/deployments", "apps/replicasets",
     "apiextensions.k8s.io/customresourcedefinitions", "/events", "/services", "/secrets")
+SK_STS = "apps/statefulsets"
 
 
 # --------------------------------------------------------------------------------------------
@@ -1833,7 +1838,7 @@ class Api:
                 obj.setdefault("status", {})
             elif sk == SK_SVC:
                 obj["status"] = {"loadBalancer": {}}
-            elif sk in (SK_DEPLOY, SK_RS):
+            elif sk in (SK_DEPLOY, SK_RS, SK_STS):
                 obj["status"] = {}
             else:
                 obj.pop("status", None)
@@ -1850,6 +1855,14 @@ class Api:
                                              "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
                 spec.setdefault("revisionHistoryLimit", 10)
                 spec.setdefault("progressDeadlineSeconds", 600)
+            self._pod_defaults((spec.setdefault("template", {})).setdefault("spec", {}))
+        elif sk == SK_STS:
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("replicas", 1)
+            spec.setdefault("podManagementPolicy", "OrderedReady")
+            spec.setdefault("updateStrategy", {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}})
+            spec.setdefault("revisionHistoryLimit", 10)
+            spec.setdefault("persistentVolumeClaimRetentionPolicy", {"whenDeleted": "Retain", "whenScaled": "Retain"})
             self._pod_defaults((spec.setdefault("template", {})).setdefault("spec", {}))
         elif sk == SK_SVC:
             spec = obj.setdefault("spec", {})
@@ -1878,7 +1891,7 @@ class Api:
         elif sk == SK_CRD:
             self._crd_defaults(obj)
             obj["status"] = self._crd_status(obj, old)
-        elif sk in (SK_DEPLOY, SK_RS):
+        elif sk in (SK_DEPLOY, SK_RS, SK_STS):
             self._pod_defaults(((obj.get("spec") or {}).get("template") or {}).get("spec") or {})
         elif sk == SK_PODS:
             self._pod_defaults(obj.get("spec") or {})

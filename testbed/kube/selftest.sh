@@ -307,6 +307,25 @@ wait_eq "labelling a node lets it schedule there" "node-3 Running" "k get pods -
 expect_match "delete deployment" "$(k delete deployment web 2>&1)" 'deployment.apps "web" deleted'
 wait_eq "deleting the Deployment removed its ReplicaSets and Pods" "0 0" 'echo "$(pod_count app=web) $(k get rs -l app=web -o name | wc -l)"'
 
+# ---- StatefulSets: stored with the real server's defaults (no controller) ----------------------
+cat >"$D/y/sts.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: testbed/db:1}]}
+EOF
+expect "apply a StatefulSet YAML" "$(k apply -f "$D/y/sts.yaml" 2>&1)" "statefulset.apps/db created"
+expect "StatefulSet defaults: replicas, podManagementPolicy, updateStrategy, container pull policy" \
+    "$(k get sts db -o jsonpath='{.spec.replicas} {.spec.podManagementPolicy} {.spec.updateStrategy.type} {.spec.template.spec.containers[0].imagePullPolicy}')" \
+    "1 OrderedReady RollingUpdate IfNotPresent"
+expect "kubectl scale statefulset" "$(k scale sts db --replicas=2 2>&1)" "statefulset.apps/db scaled"
+expect_match "delete statefulset" "$(k delete sts db 2>&1)" 'statefulset.apps "db" deleted'
+
 # ---- the scale subresource of a CR -------------------------------------------------------------
 printf 'apiVersion: kubeovn.io/v1\nkind: VpcEgressGateway\nmetadata: {name: g, namespace: default}\nspec: {vpc: vpc1, externalSubnet: ext1}\n' >"$D/y/veg.yaml"
 expect "apply a namespaced VpcEgressGateway" "$(k apply -f "$D/y/veg.yaml" 2>&1)" "vpcegressgateway.kubeovn.io/g created"
