@@ -74,7 +74,9 @@ impl PodPorts {
         trial.sync_subnets(model);
         for (subnet, waiting) in waiting {
             for r in waiting.iter().filter(|r| store.pods.contains_key(&r.key) && ipam.lookup(&r.key).is_none()) {
-                if trial.restore(&r.key, subnet, &r.ips, &r.mac).is_err() {
+                // A conflict between pods is the pods' (the later one is
+                // allocated anew), not a reason to refuse the subnet.
+                if trial.restore(&r.key, subnet, &r.ips, &r.mac).is_err_and(|e| waits_for_subnet(&e)) {
                     out.entry(subnet.clone()).or_default().push(r.key.clone());
                 }
             }
