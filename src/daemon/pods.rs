@@ -199,15 +199,18 @@ fn waits_for_subnet(e: &IpamError) -> bool {
 fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<String, Vec<Restore>>) {
     let mut ipam = Ipam::new();
     let mut pending: BTreeMap<String, Vec<Restore>> = BTreeMap::new();
+    // The annotations come first; the NB's port of the same pod is not a second address.
+    let mut waiting: BTreeSet<String> = BTreeSet::new();
     ipam.sync_subnets(model);
     let mut restore = |key: &str, subnet: &str, ips: &[std::net::IpAddr], mac: &str, from: &'static str| {
-        if ipam.lookup(key).is_some() {
+        if ipam.lookup(key).is_some() || waiting.contains(key) {
             return;
         }
         match ipam.restore(key, subnet, ips, mac) {
             Ok(_) => tracing::debug!(pod = %key, from, "address restored"),
             Err(e) if waits_for_subnet(&e) => {
                 tracing::info!(pod = %key, from, subnet, error = %e, "address kept until its subnet takes it");
+                waiting.insert(key.to_string());
                 let r = Restore { key: key.to_string(), ips: ips.to_vec(), mac: mac.to_string(), from };
                 pending.entry(subnet.to_string()).or_default().push(r);
             }
