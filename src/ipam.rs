@@ -283,6 +283,24 @@ impl Ipam {
         report
     }
 
+    /// The pods whose addresses would no longer fit if `model` were
+    /// adopted, by subnet (a changed CIDR, gateway or excludeIps). Pure: a
+    /// dry run of [`Ipam::sync_subnets`] for the subnets that changed.
+    pub fn would_evict(&self, model: &Model) -> BTreeMap<String, Vec<String>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, s) in &model.subnets {
+            let Some(state) = self.subnets.get(name).filter(|st| st.def != SubnetDef::of(s)) else { continue };
+            let mut fresh = SubnetState::new(s);
+            for pod in &state.pods {
+                let Some(addr) = self.pods.get(pod) else { continue };
+                if fresh.place(pod, &addr.ips, &addr.mac).is_err() {
+                    out.entry(name.clone()).or_default().push(pod.clone());
+                }
+            }
+        }
+        out
+    }
+
     /// Gives `pod_key` an address in `subnet`: the requested IPs (comma
     /// list, at most one per family; a family not requested gets its lowest
     /// free address) and MAC, or the lowest free address per family and a

@@ -16,7 +16,7 @@ use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
 use crate::model::derived::Derived;
 use crate::model::names::NbState;
 use crate::model::object::{Kind, ObjectKey};
-use crate::model::validate::{validate_in, Model, Rejection};
+use crate::model::validate::{validate_keeping, Model, Rejection};
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::reconcile::nb_state::nb_state;
@@ -64,17 +64,34 @@ impl Desired {
             None => Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() },
         };
         let nb_now = nb.map(|c| nb_state(&c.cache())).unwrap_or_default();
-        let (model, mut rejected) = validate_in(&merged.vpcs, &merged.subnets, &nb_now);
         // A resource whose spec does not decode keeps its rows as well (a
-        // TOML name clash concerns the resource only: the TOML's object stays).
-        rejected.extend(merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).cloned());
-        let held: BTreeSet<String> =
+        // TOML name clash concerns the resource only: the TOML's object stays),
+        // and so its names and networks.
+        let undecoded: Vec<&Rejection> = merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).collect();
+        let kept: BTreeSet<String> = undecoded.iter().map(|r| r.object.owner_tag()).collect();
+        let (mut model, mut rejected) = validate_keeping(&merged.vpcs, &merged.subnets, &nb_now, &kept);
+        rejected.extend(undecoded.into_iter().cloned());
+        let mut held: BTreeSet<String> =
             rejected.iter().filter(|r| r.object.kind == Kind::Subnet).map(|r| r.object.name.clone()).collect();
         let (derived, complete) = match (store, nb) {
             (_, None) => (Derived::default(), false),
             (None, Some(_)) => (Derived::default(), true),
             (Some(s), Some(nb)) if s.synced => {
-                let derived = pods.update(s, &model, nb, &held);
+                // A change that would take running pods' addresses (their
+                // ports) is refused; the subnet and its pods keep their rows.
+                pods.restore_once(s, &model, nb);
+                for (subnet, evicted) in pods.would_evict(s, &model) {
+                    let why = format!(
+                        "this change would release the addresses of {} pod(s) that no longer fit ({}); \
+                         delete them first, or change it back",
+                        evicted.len(),
+                        evicted.join(", ")
+                    );
+                    rejected.push(Rejection::new(ObjectKey::subnet(&subnet), "spec", why));
+                    model.subnets.remove(&subnet);
+                    held.insert(subnet);
+                }
+                let derived = pods.update(s, &model, nb, &held, &nb_now);
                 rejected.extend(held_pods(&nb.cache(), &held));
                 (derived, true)
             }

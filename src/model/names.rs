@@ -15,9 +15,15 @@
 //!   claimant, naming the row: such rows are never touched;
 //! - of two objects deriving one name, the one whose row already holds it
 //!   in the NB keeps it; the other is refused, naming both. With neither in
-//!   the NB, the first VPC (then subnet) in name order keeps it.
+//!   the NB, the first VPC (then subnet) in name order keeps it; a name
+//!   held by the row of an object refused this pass (its rows stay) is not
+//!   free either;
+//! - pods' ports (`<pod>.<namespace>`) can equal a subnet's switch port
+//!   (`<subnet>-<vpc>`, subnet `web.x` of VPC `a` and pod `web` in namespace
+//!   `x-a`): a pod's port in the NB refuses the subnet, otherwise the
+//!   subnet's port wins and the pod gets no port ([`pod_port_taken`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
 use super::object::ObjectKey;
@@ -94,6 +100,8 @@ pub struct NbState {
     /// Ports on owned switches that are not the switch's own router port
     /// (pods' ports, ovn-vpcd's or anyone's), by switch name.
     switch_ports: BTreeMap<String, usize>,
+    /// The networks of owned router ports, by router name: (owner, network).
+    router_networks: BTreeMap<String, Vec<(String, ipnet::IpNet)>>,
 }
 
 impl NbState {
@@ -109,6 +117,17 @@ impl NbState {
         self.switch_ports.insert(switch.to_string(), ports);
     }
 
+    /// Records that an owned port of router `router`, owned by `owner`,
+    /// serves `network`.
+    pub fn add_router_network(&mut self, router: &str, owner: &str, network: ipnet::IpNet) {
+        self.router_networks.entry(router.to_string()).or_default().push((owner.to_string(), network));
+    }
+
+    /// (owner, network) of the owned ports of router `router`.
+    pub fn router_networks(&self, router: &str) -> &[(String, ipnet::IpNet)] {
+        self.router_networks.get(router).map_or(&[], Vec::as_slice)
+    }
+
     pub fn holder(&self, table: NameTable, name: &str) -> Option<&Holder> {
         self.names.get(&(table, name.to_string()))
     }
@@ -116,6 +135,25 @@ impl NbState {
     /// Ports other than its router port on the owned switch `switch`.
     pub fn switch_ports(&self, switch: &str) -> usize {
         self.switch_ports.get(switch).copied().unwrap_or(0)
+    }
+}
+
+/// Why the pod `key` (`<namespace>/<name>`) cannot have its port name, if
+/// it cannot: `subnet_ports` (switch port name → which subnet derives it)
+/// are the valid subnets' switch ports, granted before pods' ports (a pod
+/// whose port already holds the name refuses the subnet instead, in
+/// [`conflicts`]); a foreign row is never touched.
+pub fn pod_port_taken(key: &str, subnet_ports: &BTreeMap<String, String>, nb: &NbState) -> Option<String> {
+    let (namespace, pod) = key.split_once('/')?;
+    let name = pod_port_name(pod, namespace);
+    if let Some(from) = subnet_ports.get(&name) {
+        return Some(format!("its port name {name:?} is the switch port of {from}; rename one of them"));
+    }
+    match nb.holder(NameTable::SwitchPort, &name) {
+        Some(h @ Holder::Foreign { .. }) => {
+            Some(format!("its port name {name:?} is already taken in the NB by {h}; ovn-vpcd never touches it"))
+        }
+        Some(Holder::Owned(_)) | None => None,
     }
 }
 
@@ -137,8 +175,10 @@ pub struct Conflict {
 }
 
 /// Resolves `claims` (in priority order: earlier claims win among new
-/// names) against each other and `nb`. Returns the refused claims.
-pub fn conflicts(claims: &[Claim], nb: &NbState) -> Vec<Conflict> {
+/// names) against each other and `nb`. `refused`: owners (`<Kind>/<name>`)
+/// of objects refused this pass, whose rows stay: a name their row holds is
+/// not free. Returns the refused claims.
+pub fn conflicts(claims: &[Claim], nb: &NbState, refused: &BTreeSet<String>) -> Vec<Conflict> {
     let mut out = vec![];
     let mut by_name: BTreeMap<(NameTable, &str), Vec<&Claim>> = BTreeMap::new();
     for c in claims {
@@ -153,6 +193,33 @@ pub fn conflicts(claims: &[Claim], nb: &NbState) -> Vec<Conflict> {
                          rename the object, or remove that row",
                         table.noun(),
                         c.from
+                    );
+                    out.push(Conflict { loser: c.clone(), reason });
+                }
+                continue;
+            }
+            Some(Holder::Owned(o)) if o.starts_with("Pod/") && !group.iter().any(|c| c.owner.owner_tag() == *o) => {
+                // Pods are not claimants here (they get their ports after
+                // validation): a pod's port in the NB keeps its name.
+                for c in group {
+                    let reason = format!(
+                        "its {} {name:?} ({}) is the port of {} in the NB; rename the subnet or its VPC",
+                        table.noun(),
+                        c.from,
+                        o.replacen('/', " ", 1)
+                    );
+                    out.push(Conflict { loser: c.clone(), reason });
+                }
+                continue;
+            }
+            Some(Holder::Owned(o)) if refused.contains(o) => {
+                for c in group {
+                    let reason = format!(
+                        "its {} {name:?} ({}) is held in the NB by {}, which is refused and keeps its rows; \
+                         rename one of them",
+                        table.noun(),
+                        c.from,
+                        o.replacen('/', " ", 1)
                     );
                     out.push(Conflict { loser: c.clone(), reason });
                 }
@@ -201,14 +268,14 @@ mod tests {
             claim(NameTable::RouterPort, "vb-vb-net", "Subnet/vb-net"),
         ];
         // Nothing in the NB: the first claim keeps it.
-        let c = conflicts(&claims, &NbState::default());
+        let c = conflicts(&claims, &NbState::default(), &BTreeSet::new());
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].loser.owner, ObjectKey::subnet("vb-net"));
         assert!(c[0].reason.contains("Subnet net"), "{}", c[0].reason);
         // The second one holds it: it keeps it.
         let mut nb = NbState::default();
         nb.hold(NameTable::RouterPort, "vb-vb-net", Holder::Owned("Subnet/vb-net".into()));
-        let c = conflicts(&claims, &nb);
+        let c = conflicts(&claims, &nb, &BTreeSet::new());
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].loser.owner, ObjectKey::subnet("net"));
         assert!(c[0].reason.contains("Subnet vb-net") && c[0].reason.contains("holds it"), "{}", c[0].reason);
@@ -219,10 +286,10 @@ mod tests {
         let mut nb = NbState::default();
         nb.hold(NameTable::Router, "vb", Holder::Owned("Vpc/vb".into()));
         nb.hold(NameTable::Router, "vb", Holder::Foreign { uuid: "u1".into(), tags: String::new() });
-        let c = conflicts(&[claim(NameTable::Router, "vb", "Vpc/vb")], &nb);
+        let c = conflicts(&[claim(NameTable::Router, "vb", "Vpc/vb")], &nb, &BTreeSet::new());
         assert_eq!(c.len(), 1);
         assert!(c[0].reason.contains("does not own (u1)"), "{}", c[0].reason);
         // Other tables' names are not confused with it.
-        assert!(conflicts(&[claim(NameTable::Switch, "vb", "Subnet/vb")], &nb).is_empty());
+        assert!(conflicts(&[claim(NameTable::Switch, "vb", "Subnet/vb")], &nb, &BTreeSet::new()).is_empty());
     }
 }

@@ -7,11 +7,17 @@
 //! anyone else — a route added by hand to an owned router — are never
 //! changed or deleted. Children are attached and detached with `mutate`
 //! on the parent's set column, never by rewriting the whole set.
+//!
+//! A row's id is derived from its name, not from its parent, so an owned
+//! child can sit under another owned parent than its desired one (a name
+//! handed from one object to another in one edit, a pod recreated on
+//! another subnet): it is moved, detached from the one parent and attached
+//! to the other in the same transaction, never left where it is.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
-use super::desired::{is_root, DesiredRow, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
+use super::desired::{is_root, DesiredRow, ParentRef, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 use super::Scope;
 use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, RowView, Uuid, Value};
 
@@ -115,6 +121,17 @@ enum Target {
     Missing,
 }
 
+/// A child row moving to its desired parent: detached from the owned parent
+/// that holds it (if any) and attached to the desired one, in one
+/// transaction, so OVSDB's garbage collection never sees it unreferenced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Move {
+    pub from: Option<(&'static str, Uuid, &'static str)>,
+    /// `Existing` or `New`.
+    pub to: ParentLink,
+    pub parent: ParentRef,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
     Insert(DesiredRow, ParentLink),
@@ -127,6 +144,9 @@ pub enum Change {
         new: Row,
         /// Columns of `new` that point at rows inserted by the same plan.
         refs: Vec<RowRef>,
+        /// The row sits under another parent than its desired one (its id
+        /// was derived by another object before): it moves there.
+        moved: Option<Box<Move>>,
     },
     Delete {
         table: &'static str,
@@ -192,7 +212,8 @@ pub fn same_value(a: &Value, b: &Value) -> bool {
 /// Computes the plan for the rows of `existing`'s scope; `desired` must be
 /// the desired rows of the same scope (inserted ones move into the plan).
 /// Rows owned by `protected` owners (objects refused this round) are
-/// neither updated nor deleted.
+/// neither updated nor deleted, also not by another owner's row of the
+/// same id.
 pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<String>) -> Plan {
     enum Decision {
         Insert(ParentLink, Vec<Target>),
@@ -206,19 +227,46 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
             None if wanted.contains(&(r.table, r.id.as_str())) => Target::New,
             None => Target::Missing,
         };
+        let link = |p: &ParentRef| match existing.find(p.table, &p.id, &p.owner) {
+            Some(r) => ParentLink::Existing(r.uuid),
+            None if wanted.contains(&(p.table, p.id.as_str())) => ParentLink::New,
+            None => ParentLink::Missing,
+        };
+        // Where each existing child is attached: an id names a row, not its
+        // parent, so a row may sit under another parent than desired. The
+        // children of the desired parents are read (cheap for a small
+        // scope); every owned parent only when some row is elsewhere.
+        let mut attached: HashSet<(Uuid, Uuid)> = HashSet::new();
+        let mut read: HashSet<(Uuid, &str)> = HashSet::new();
+        for d in desired.iter().filter(|d| existing.rows.contains_key(&(d.table, d.id.as_str()))) {
+            let Some(p) = &d.parent else { continue };
+            let Some(r) = existing.find(p.table, &p.id, &p.owner) else { continue };
+            if read.insert((r.uuid, p.column)) {
+                let children = r.get(p.column).map(Value::atoms).unwrap_or(&[]);
+                attached.extend(children.iter().filter_map(Atom::as_uuid).map(|c| (r.uuid, c)));
+            }
+        }
+        let held_by = std::cell::OnceCell::new();
         let decide = |d: &DesiredRow| match existing.rows.get(&(d.table, d.id.as_str())) {
             None => Decision::Insert(
                 match &d.parent {
                     None => ParentLink::None,
-                    Some(p) => match existing.find(p.table, &p.id, &p.owner) {
-                        Some(r) => ParentLink::Existing(r.uuid),
-                        None if wanted.contains(&(p.table, p.id.as_str())) => ParentLink::New,
-                        None => ParentLink::Missing,
-                    },
+                    Some(p) => link(p),
                 },
                 d.refs.iter().map(target).collect(),
             ),
+            // A refused object's row is not another object's to take over
+            // (validation keeps their ids apart; this is the last guard).
+            Some(e) if protected.contains(owner_of(e)) => Decision::Keep,
             Some(e) => {
+                let moved = d.parent.as_ref().and_then(|p| match link(p) {
+                    ParentLink::Existing(u) if attached.contains(&(u, e.uuid)) => None,
+                    to @ (ParentLink::Existing(_) | ParentLink::New) => {
+                        let from = held_by.get_or_init(|| existing.parents()).get(&e.uuid).copied();
+                        Some(Box::new(Move { from, to, parent: p.clone() }))
+                    }
+                    ParentLink::None | ParentLink::Missing => None,
+                });
                 let mut old = Row::new();
                 let mut new = Row::new();
                 let mut refs = vec![];
@@ -244,7 +292,7 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
                         }
                     }
                 }
-                if new.is_empty() {
+                if new.is_empty() && moved.is_none() {
                     return Decision::Keep;
                 }
                 Decision::Update(Change::Update {
@@ -255,6 +303,7 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
                     old,
                     new,
                     refs,
+                    moved,
                 })
             }
         };
@@ -408,11 +457,44 @@ impl Plan {
                     }
                     ops.push(Op::Insert { table: r.table.to_string(), row, uuid_name: Some(name) });
                 }
-                Change::Update { table, id, uuid, mut new, refs, .. } => {
+                Change::Update { table, id, uuid, mut new, refs, moved, .. } => {
                     for rr in &refs {
                         new.insert(rr.column.to_string(), named_ref(&inserted, table, &id, rr)?);
                     }
-                    ops.push(Op::Update { table: table.to_string(), conds: vec![Cond::uuid(uuid)], row: new });
+                    if !new.is_empty() {
+                        ops.push(Op::Update { table: table.to_string(), conds: vec![Cond::uuid(uuid)], row: new });
+                    }
+                    if let Some(m) = moved {
+                        let p = &m.parent;
+                        if let Some((ft, fu, fc)) = m.from.filter(|(_, fu, _)| !deleted.contains(fu)) {
+                            mutations.push(Op::Mutate {
+                                table: ft.to_string(),
+                                conds: vec![Cond::uuid(fu)],
+                                mutations: vec![Mutation::delete(fc, Value::uuid(uuid))],
+                            });
+                        }
+                        match m.to {
+                            ParentLink::Existing(pu) => mutations.push(Op::Mutate {
+                                table: p.table.to_string(),
+                                conds: vec![Cond::uuid(pu)],
+                                mutations: vec![Mutation::insert(p.column, Value::uuid(uuid))],
+                            }),
+                            ParentLink::New if inserted.contains_key(&(p.table, p.id.clone())) => child_refs
+                                .entry((p.table, p.id.clone()))
+                                .or_default()
+                                .entry(p.column)
+                                .or_default()
+                                .push(Atom::Uuid(uuid)),
+                            ParentLink::New | ParentLink::None | ParentLink::Missing => {
+                                return Err(PlanError::MissingParent {
+                                    table: table.into(),
+                                    id,
+                                    parent_table: p.table.into(),
+                                    parent_id: p.id.clone(),
+                                })
+                            }
+                        }
+                    }
                 }
                 Change::Delete { table, uuid, parent, .. } => {
                     if is_root(table) {
@@ -484,10 +566,13 @@ impl fmt::Display for Plan {
                     }
                     writeln!(f)?;
                 }
-                Change::Update { id, old, new, .. } => {
+                Change::Update { id, old, new, moved, .. } => {
                     write!(f, "  ~ {id}")?;
                     for (k, v) in new {
                         write!(f, " {k}: {} -> {v}", old[k])?;
+                    }
+                    if let Some(m) = moved {
+                        write!(f, " moved to {} {}", m.parent.table, m.parent.id)?;
                     }
                     writeln!(f)?;
                 }

@@ -69,5 +69,57 @@ pub fn check(text: &str) -> Result<Families, MatchError> {
     parser::Parser::new(text).parse()
 }
 
+/// The field and network of a match that is one comparison
+/// `FIELD == NETWORK`, however it is spelled: either side first, in
+/// parentheses, the network alone in braces, as a prefix, a mask or a bare
+/// address (`ip4.dst == {10.0.4.0/24}`, `(10.0.4.0/255.255.255.0 ==
+/// ip4.dst)`): OVN makes one flow of each. `None` for anything else,
+/// including a match OVN refuses.
+pub fn single_network(text: &str) -> Option<(String, ipnet::IpNet)> {
+    use lexer::Tok;
+    check(text).ok()?;
+    let mut toks = vec![];
+    let mut pos = 0;
+    loop {
+        let t = lexer::next(text, pos);
+        pos = t.end;
+        match t.tok {
+            Tok::End => break,
+            Tok::LParen | Tok::RParen | Tok::LCurly | Tok::RCurly => {}
+            _ => toks.push(t),
+        }
+    }
+    let (field, num) = match toks.as_slice() {
+        [f, e, n] | [n, e, f] if e.tok == Tok::Eq && matches!((&f.tok, &n.tok), (Tok::Id(_), Tok::Num(_))) => {
+            (text[f.start..f.end].to_string(), &text[n.start..n.end])
+        }
+        _ => return None,
+    };
+    let (addr, prefix) = match num.split_once('/') {
+        None => {
+            let a: IpAddr = num.parse().ok()?;
+            (a, if a.is_ipv4() { 32 } else { 128 })
+        }
+        Some((a, m)) => {
+            let a: IpAddr = a.parse().ok()?;
+            let prefix = match (m.parse::<u8>(), m.parse::<IpAddr>()) {
+                (Ok(p), _) => p,
+                (_, Ok(IpAddr::V4(m))) if a.is_ipv4() => contiguous(u32::from(m).into(), 32)?,
+                (_, Ok(IpAddr::V6(m))) if a.is_ipv6() => contiguous(u128::from(m), 128)?,
+                _ => return None,
+            };
+            (a, prefix)
+        }
+    };
+    Some((field, ipnet::IpNet::new(addr, prefix).ok()?.trunc()))
+}
+
+/// The prefix length of a contiguous mask `width` bits wide.
+fn contiguous(mask: u128, width: u32) -> Option<u8> {
+    let shifted = mask << (128 - width);
+    let ones = shifted.leading_ones();
+    (shifted.checked_shl(ones).unwrap_or(0) == 0).then_some(ones as u8)
+}
+
 #[cfg(test)]
 mod tests;

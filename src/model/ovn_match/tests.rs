@@ -281,3 +281,18 @@ fn every_prefix_of_odd_input_gets_an_answer_not_a_panic() {
     }
     assert_eq!(err("ip4 && é"), "column 8: Invalid byte 0xc3 in input.");
 }
+
+#[test]
+fn one_network_however_spelled() {
+    let net = |m: &str| single_network(m).map(|(f, n)| format!("{f} {n}"));
+    for m in ["ip4.dst == 10.0.4.0/24", "ip4.dst=={10.0.4.0/24}", "(10.0.4.0/255.255.255.0 == ip4.dst)"] {
+        assert_eq!(net(m).as_deref(), Some("ip4.dst 10.0.4.0/24"), "{m}");
+    }
+    assert_eq!(net("ip6.dst == fd00::/64").as_deref(), Some("ip6.dst fd00::/64"));
+    assert_eq!(net("ip4.dst == 10.0.4.7").as_deref(), Some("ip4.dst 10.0.4.7/32"));
+    for m in
+        ["ip4.dst == {10.0.4.0/24, 10.0.5.0/24}", "ip4.dst != 10.0.4.0/24", "ip4.dst == 10.0.4.0/255.0.255.0", "ip4"]
+    {
+        assert_eq!(net(m), None, "{m}");
+    }
+}

@@ -2,7 +2,7 @@
 //! Pure. An invalid object is refused alone with a reason naming its field;
 //! every valid object is kept.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::net::IpAddr;
 
@@ -150,6 +150,18 @@ pub fn validate_in(
     subnets: &[(String, SubnetSpec)],
     nb: &NbState,
 ) -> (Model, Vec<Rejection>) {
+    validate_keeping(vpcs, subnets, nb, &BTreeSet::new())
+}
+
+/// As [`validate_in`]; `kept` names (`<Kind>/<name>`) objects refused before
+/// validation (a resource whose spec does not decode) whose rows stay: their
+/// names and networks in the NB are not free.
+pub fn validate_keeping(
+    vpcs: &[(String, VpcSpec)],
+    subnets: &[(String, SubnetSpec)],
+    nb: &NbState,
+    kept: &BTreeSet<String>,
+) -> (Model, Vec<Rejection>) {
     let mut model = Model::default();
     let mut rejected = vec![];
     for (name, spec) in subnets {
@@ -165,18 +177,38 @@ pub fn validate_in(
         }
     }
     // Subnets of one VPC must not overlap (across VPCs they may). Compared
-    // within each VPC only: subnets whose switch is in the NB first, then
-    // in name order; the later one of a pair is refused.
+    // within each VPC only: subnets already attached to that VPC's router
+    // in the NB first (not merely with a switch: a subnet moved from
+    // another VPC is the newcomer), then in name order; the later one of a
+    // pair is refused.
     let mut by_vpc: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for s in model.subnets.values().filter(|s| s.is_ovn) {
         by_vpc.entry(s.spec.vpc.clone()).or_default().push(s.name.clone());
     }
     for (vpc, names) in &mut by_vpc {
-        let incumbent = |n: &str| matches!(nb.holder(NameTable::Switch, n), Some(Holder::Owned(o)) if *o == ObjectKey::subnet(n).owner_tag());
+        let incumbent = |n: &str| {
+            matches!(nb.holder(NameTable::RouterPort, &router_port_name(vpc, n)),
+                Some(Holder::Owned(o)) if *o == ObjectKey::subnet(n).owner_tag())
+        };
         names.sort_by_key(|n| !incumbent(n));
+        // Refused subnets keep their rows, and so their networks on the router.
+        let kept_by_refused: Vec<(&str, IpNet)> = nb
+            .router_networks(vpc)
+            .iter()
+            .filter_map(|(o, n)| Some((o.strip_prefix("Subnet/")?, *n)))
+            .filter(|(x, _)| {
+                !model.subnets.contains_key(*x)
+                    && (subnets.iter().any(|(n, _)| n == x) || kept.contains(&ObjectKey::subnet(*x).owner_tag()))
+            })
+            .collect();
         let mut kept: Vec<&str> = vec![];
         for a in names.iter() {
             let sa = &model.subnets[a];
+            if let Some((x, _)) = kept_by_refused.iter().find(|(_, n)| overlaps(&sa.cidrs, &[*n])) {
+                let why = format!("overlaps subnet {x:?} in VPC {vpc:?}, which is refused and keeps its rows");
+                rejected.push(reject(Kind::Subnet, a, "cidrBlock", why));
+                continue;
+            }
             match kept.iter().find(|b| overlaps(&sa.cidrs, &model.subnets[**b].cidrs)) {
                 Some(b) => {
                     rejected.push(reject(Kind::Subnet, a, "cidrBlock", format!("overlaps subnet {b:?} in VPC {vpc:?}")))
@@ -204,7 +236,19 @@ pub fn validate_in(
         }
     }
     // Derived NB names: unique among objects, and not held by foreign rows.
-    for c in names::conflicts(&claims(&model), nb) {
+    let refused: BTreeSet<String> = vpcs
+        .iter()
+        .filter(|(n, _)| !model.vpcs.contains_key(n))
+        .map(|(n, _)| ObjectKey::vpc(n).owner_tag())
+        .chain(
+            subnets
+                .iter()
+                .filter(|(n, _)| !model.subnets.contains_key(n))
+                .map(|(n, _)| ObjectKey::subnet(n).owner_tag()),
+        )
+        .chain(kept.iter().cloned())
+        .collect();
+    for c in names::conflicts(&claims(&model), nb, &refused) {
         let name = c.loser.owner.name.clone();
         match c.loser.owner.kind {
             Kind::Vpc => model.vpcs.remove(&name).map(|_| ()),

@@ -57,6 +57,8 @@ fn reserved(c: &IpNet) -> Option<&'static str> {
     const V6: &[(&str, &str)] = &[
         ("::/128", "the unspecified address (::)"),
         ("::1/128", "loopback (::1)"),
+        ("::ffff:0:0/96", "IPv4-mapped addresses (::ffff:0:0/96), never used on the wire"),
+        ("100::/64", "discard-only (100::/64)"),
         ("fe80::/10", "link-local (fe80::/10)"),
         ("ff00::/8", "multicast (ff00::/8)"),
     ];

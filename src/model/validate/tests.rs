@@ -322,6 +322,14 @@ fn next_hops_are_hosts_of_a_subnet_not_the_router_itself() {
 }
 
 #[test]
+fn ipv6_subnets_on_mapped_or_discard_ranges_are_refused() {
+    let case = |cidr: &str| only_rejection(&[("v".into(), VpcSpec::default())], &[("s".into(), subnet("v", cidr))]);
+    assert!(case("::ffff:10.0.7.0/120").contains("IPv4-mapped"));
+    assert!(case("10.0.7.0/24,::ffff:0:0/96").contains("IPv4-mapped"));
+    assert!(case("100::/64").contains("discard-only"));
+}
+
+#[test]
 fn subnets_on_special_ranges_or_too_small_are_refused() {
     let case = |cidr: &str| only_rejection(&[("v".into(), VpcSpec::default())], &[("s".into(), subnet("v", cidr))]);
     assert!(case("224.1.0.0/24").contains("multicast"));
@@ -353,9 +361,18 @@ fn the_overlap_refuses_the_subnet_not_yet_in_the_nb() {
     let subnets = vec![("a".to_string(), subnet("v", "10.0.0.0/16")), ("b".to_string(), subnet("v", "10.0.1.0/24"))];
     let mut nb = NbState::default();
     owned(&mut nb, NameTable::Switch, "b", "Subnet/b");
+    owned(&mut nb, NameTable::RouterPort, "v-b", "Subnet/b");
     let (m, r) = validate_in(&vpc, &subnets, &nb);
     assert_eq!(r[0].to_string(), "Subnet \"a\": cidrBlock: overlaps subnet \"b\" in VPC \"v\"");
     assert!(m.subnets.contains_key("b"));
+    // A switch alone (a subnet attached to another VPC's router) is not
+    // in this VPC yet: name order decides.
+    let mut nb = NbState::default();
+    owned(&mut nb, NameTable::Switch, "b", "Subnet/b");
+    owned(&mut nb, NameTable::RouterPort, "w-b", "Subnet/b");
+    let (m, r) = validate_in(&vpc, &subnets, &nb);
+    assert_eq!(r[0].to_string(), "Subnet \"b\": cidrBlock: overlaps subnet \"a\" in VPC \"v\"");
+    assert!(m.subnets.contains_key("a"));
 }
 
 #[test]
@@ -376,4 +393,21 @@ fn a_policy_match_is_parsed_as_ovn_would_and_a_reroute_hop_follows_its_family() 
     assert_eq!(r[0].field, "policyRoutes[1].nextHopIP");
     assert_eq!(r[0].reason, "10.0.1.252 is IPv4 but the match refers to IPv6 only");
     assert!(!r[0].waiting, "a family mismatch is not cured by waiting");
+}
+
+/// Two policies of one priority whose matches are one flow for OVN
+/// (`ip4.src == 10.0.1.0/24` and `ip4.src == {10.0.1.0/24}`) but opposite
+/// actions: which one wins would be up to ovn-controller.
+#[test]
+fn two_policies_of_one_priority_and_one_match_however_spelled_are_refused() {
+    let (mut v, s) = seed_002();
+    let mut other = v[0].1.policy_routes[0].clone();
+    other.match_ = "10.0.1.0/255.255.255.0 == ip4.src".into();
+    other.priority = v[0].1.policy_routes[1].priority;
+    v[0].1.policy_routes[1].match_ = "ip4.src == {10.0.1.0/24}".into();
+    v[0].1.policy_routes.push(other);
+    let r: Vec<Rejection> = validate(&v, &s).1.into_iter().filter(|r| r.to_string().contains("Vpc")).collect();
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0].field, "policyRoutes[2]");
+    assert_eq!(r[0].reason, "same priority and match as policyRoutes[1]");
 }

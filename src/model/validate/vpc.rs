@@ -30,6 +30,12 @@ fn squeeze(m: &str) -> String {
     m.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
+/// Two matches OVN makes one flow of: equal but for blanks, or one
+/// comparison of one field with one network however spelled.
+fn same_match(a: &str, b: &str) -> bool {
+    squeeze(a) == squeeze(b) || ovn_match::single_network(a).is_some_and(|n| Some(n) == ovn_match::single_network(b))
+}
+
 /// What the subnets of every VPC offer its routes.
 pub(super) struct Networks {
     /// (VPC, subnet, network): every OVN subnet spec whose CIDRs parse.
@@ -91,8 +97,15 @@ impl VpcNetworks<'_> {
         if priority != SUBNET_POLICY_PRIORITY {
             return None;
         }
+        // However spelled: `ip4.dst == {10.0.4.0/24}` is the same flow.
+        let net = ovn_match::single_network(m);
         let m = squeeze(m);
-        self.declared().find(|(_, c)| squeeze(&subnet_policy_match(c)) == m).map(|(s, _)| s)
+        self.declared()
+            .find(|(_, c)| {
+                let field = if c.addr().is_ipv4() { "ip4.dst" } else { "ip6.dst" };
+                squeeze(&subnet_policy_match(c)) == m || net == Some((field.to_string(), **c))
+            })
+            .map(|(s, _)| s)
     }
 }
 
@@ -137,9 +150,8 @@ pub(super) fn check_vpc(name: &str, spec: &VpcSpec, nets: &VpcNetworks) -> Resul
         }
     }
     for (i, p) in spec.policy_routes.iter().enumerate() {
-        if let Some(j) = spec.policy_routes[..i]
-            .iter()
-            .position(|o| (o.priority, squeeze(&o.match_)) == (p.priority, squeeze(&p.match_)))
+        if let Some(j) =
+            spec.policy_routes[..i].iter().position(|o| o.priority == p.priority && same_match(&o.match_, &p.match_))
         {
             return Err(bad(format!("policyRoutes[{i}]"), format!("same priority and match as policyRoutes[{j}]")));
         }
