@@ -250,14 +250,15 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             }
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
-                if let Some(new) = reload(&opts.config_path, &mut settle, true, &metrics).await {
-                    loaded = new;
-                    let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
-                    let t = inputs(new, &mut desired, &applied_model);
-                    schedule.on(Instant::now(), t);
+                match reload(&opts.config_path, &mut settle, true, &metrics).await {
+                    Some(new) if new.text != loaded.text => {
+                        loaded = new;
+                        let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+                        Some(inputs(new, &mut desired, &applied_model))
+                    }
+                    // Nothing changed: a SIGHUP still checks everything.
+                    _ => Some(Trigger::Hangup),
                 }
-                // Changed or not, a SIGHUP checks everything.
-                Some(Trigger::Hangup)
             }
             _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break }
             _ = int.recv() => { tracing::info!("SIGINT: stopping"); break }

@@ -12,8 +12,10 @@
 //! - an empty or whitespace-only text is never a configuration: once
 //!   stable it is reported ([`Decision::Empty`]) once, and the last good one
 //!   stays in force;
-//! - a forced reading (SIGHUP) acts on the text even if unchanged, once
-//!   stable.
+//! - a forced reading (SIGHUP: the operator's word that the file is
+//!   complete, as `systemctl reload` after writing it) acts on the text at
+//!   once, changed or not, if it is whole (not torn) and not empty; the
+//!   mass-removal guard still stands behind it.
 //!
 //! Pure: [`Settle::observe`] takes the time and a [`Reading`] and returns a
 //! [`Decision`]; the driver (`inputs::reload`) does the reading and waiting.
@@ -82,6 +84,7 @@ impl Settle {
             return Decision::Unchanged;
         }
         let confirmed = match &self.pending {
+            _ if self.forced => reading.stamp.is_some(),
             Some((seen, p)) => reading.stamp.is_some() && *p == reading && now >= *seen + SETTLE,
             None => false,
         };
@@ -161,12 +164,18 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_forced_reading_loads_an_unchanged_file_once_stable() {
+    async fn a_forced_reading_loads_a_whole_file_at_once_changed_or_not() {
         let mut s = Settle::new("a = 1\n".into());
         let t0 = Instant::now();
         s.force();
-        assert_eq!(s.observe(t0, read("a = 1\n", 1)), Decision::Recheck(t0 + SETTLE));
-        assert_eq!(s.observe(t0 + SETTLE, read("a = 1\n", 1)), Decision::Load("a = 1\n".into()));
-        assert_eq!(s.observe(t0 + 2 * SETTLE, read("a = 1\n", 1)), Decision::Unchanged);
+        assert_eq!(s.observe(t0, read("a = 1\n", 1)), Decision::Load("a = 1\n".into()));
+        assert_eq!(s.observe(t0 + SETTLE, read("a = 1\n", 1)), Decision::Unchanged);
+        // A torn reading is never acted on, forced or not; nor an empty file.
+        s.force();
+        let torn = Reading::new("new\n".into(), (4, 7, 0), (9, 8, 0));
+        assert!(matches!(s.observe(t0, torn), Decision::Recheck(_)));
+        assert_eq!(s.observe(t0, read("b = 2\n", 9)), Decision::Load("b = 2\n".into()));
+        s.force();
+        assert_eq!(s.observe(t0, read("", 10)), Decision::Empty);
     }
 }
