@@ -2,49 +2,8 @@
 //! cost a tenant a working row (or gave it another tenant's) on real OVN.
 //! `ovn-vpcd plan/apply`, checked with ovn-nbctl.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-use ovn_vpcd::testbed::Ovn;
-
-struct Bed {
-    ovn: Ovn,
-    config: PathBuf,
-}
-
-impl Bed {
-    fn new() -> Bed {
-        let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
-        let config = ovn.dir().join("ovn-vpcd.toml");
-        Bed { ovn, config }
-    }
-    fn write(&self, toml: &str) {
-        std::fs::write(&self.config, toml).unwrap();
-    }
-    fn vpcd(&self, cmd: &str) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
-            .args([cmd, "--config"])
-            .arg(&self.config)
-            .args(["--db", self.ovn.nb_unix()])
-            .output()
-            .unwrap()
-    }
-    fn apply_ok(&self) {
-        let out = self.vpcd("apply");
-        assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    fn nbctl(&self, args: &[&str]) -> String {
-        self.ovn.nbctl(args).unwrap().trim().to_string()
-    }
-    /// The names of `lrp-list ROUTER` / `lsp-list SWITCH`, sorted.
-    fn ports(&self, cmd: &str, parent: &str) -> Vec<String> {
-        let text = self.nbctl(&[cmd, parent]);
-        let mut v: Vec<String> =
-            text.lines().filter_map(|l| l.split_once(" (")).map(|(_, n)| n.trim_end_matches(')').to_string()).collect();
-        v.sort();
-        v
-    }
-}
+mod common;
+use common::bed::Bed;
 
 const ONE: &str = r#"
 [[vpc]]

@@ -2,59 +2,10 @@
 //! hand is refused alone, with its reason, and costs no tenant a working
 //! row. Real OVN, `ovn-vpcd plan/apply`, checked with ovn-nbctl.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use ovn_vpcd::testbed::Ovn;
-
-struct Bed {
-    ovn: Ovn,
-    config: PathBuf,
-}
-
-impl Bed {
-    fn new() -> Bed {
-        let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
-        let config = ovn.dir().join("ovn-vpcd.toml");
-        Bed { ovn, config }
-    }
-    fn write(&self, toml: &str) {
-        std::fs::write(&self.config, toml).unwrap();
-    }
-    fn vpcd(&self, cmd: &str) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
-            .args([cmd, "--config"])
-            .arg(&self.config)
-            .args(["--db", self.ovn.nb_unix()])
-            .output()
-            .unwrap()
-    }
-    fn apply_ok(&self) {
-        let out = self.vpcd("apply");
-        assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    /// `apply` that refuses something: exit 1; its stderr.
-    fn apply_refused(&self) -> String {
-        let out = self.vpcd("apply");
-        let err = String::from_utf8_lossy(&out.stderr).to_string();
-        assert_eq!(out.status.code(), Some(1), "{err}");
-        assert!(!err.contains("not converged"), "a refusal converges: {err}");
-        err
-    }
-    fn nbctl(&self, args: &[&str]) -> String {
-        self.ovn.nbctl(args).unwrap().trim().to_string()
-    }
-    /// `name uuid` of every row of the named tables, sorted: what must not move.
-    fn rows(&self) -> Vec<String> {
-        let mut out = vec![];
-        for t in ["Logical_Router", "Logical_Switch", "Logical_Router_Port", "Logical_Switch_Port"] {
-            let text = self.nbctl(&["--bare", "--columns=name,_uuid", "--format=csv", "--no-headings", "list", t]);
-            out.extend(text.lines().map(|l| format!("{t} {l}")));
-        }
-        out.sort();
-        out
-    }
-}
+mod common;
+use common::bed::Bed;
 
 const TWO_TENANTS: &str = r#"
 [[vpc]]

@@ -1,48 +1,10 @@
 //! The VPC core end to end: TOML → `ovn-vpcd plan/apply` → real OVN,
 //! verified with ovn-nbctl.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-use ovn_vpcd::testbed::Ovn;
+mod common;
+use common::bed::Bed;
 
 const SEED_002: &str = include_str!("../config/ovn-vpcd.toml");
-
-struct Bed {
-    ovn: Ovn,
-    config: PathBuf,
-}
-
-impl Bed {
-    fn new() -> Bed {
-        let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
-        let config = ovn.dir().join("ovn-vpcd.toml");
-        Bed { ovn, config }
-    }
-    fn write(&self, toml: &str) {
-        std::fs::write(&self.config, toml).unwrap();
-    }
-    fn vpcd(&self, cmd: &str) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
-            .args([cmd, "--config"])
-            .arg(&self.config)
-            .args(["--db", self.ovn.nb_unix()])
-            .output()
-            .unwrap()
-    }
-    fn apply_ok(&self) {
-        let out = self.vpcd("apply");
-        assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    fn plan_code(&self) -> i32 {
-        self.vpcd("plan").status.code().unwrap()
-    }
-    /// ovn-nbctl output with runs of blanks folded, for exact comparisons.
-    fn nbctl(&self, args: &[&str]) -> String {
-        let out = self.ovn.nbctl(args).unwrap();
-        out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect::<Vec<_>>().join("\n")
-    }
-}
 
 const VPC1_ROUTES: &str =
     "IPv4 Routes\nRoute Table <main>:\n172.31.0.0/24 10.0.1.253 src-ip\n0.0.0.0/0 10.0.1.254 dst-ip";

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod bed;
 pub mod kube;
 
 use std::io::{Read, Write};
