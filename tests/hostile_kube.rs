@@ -8,14 +8,13 @@ use ovn_vpcd::testbed::Ovn;
 use serde_json::json;
 
 mod common;
-use common::kube::{condition, kubectl_json, start_kube, start_kube_with, write_config};
+use common::kube::{
+    condition, kubectl_json, start_kube, start_kube_with, subnets_keep_unknown_fields, uuid_of, write_config,
+    SEED_002_YAML,
+};
 use common::{wait_for, Daemon};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-002.yaml");
-
-fn uuid_of(ovn: &Ovn, table: &str, name: &str) -> String {
-    ovn.nbctl(&["--bare", "--columns=_uuid", "find", table, &format!("name={name}")]).unwrap().trim().to_string()
-}
+const FIXTURE: &str = SEED_002_YAML;
 
 /// Pod `web` in namespace `x-test-vpc-2` has port `web.x-test-vpc-2`, which
 /// is also subnet `web.x`'s switch port in VPC `test-vpc-2`
@@ -179,12 +178,7 @@ fn a_subnet_refused_at_start_gives_its_pods_their_addresses_back_first() {
 /// port (two ports with 10.0.1.1/24) and took net2's automatic policy.
 #[test]
 fn a_subnet_overlapping_an_undecodable_subnets_kept_rows_is_refused() {
-    let (kube, _crds) = start_kube_with(|plural, crd| {
-        if plural == "subnets" {
-            crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-                ["x-kubernetes-preserve-unknown-fields"] = json!(true);
-        }
-    });
+    let (kube, _crds) = start_kube_with(subnets_keep_unknown_fields);
     let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
     let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
     let _daemon = Daemon::start(&ovn, &config, &[]);

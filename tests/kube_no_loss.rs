@@ -7,14 +7,13 @@ use ovn_vpcd::testbed::Ovn;
 use serde_json::{json, Value as Json};
 
 mod common;
-use common::kube::{condition, kubectl_json, start_kube, start_kube_with, write_config};
+use common::kube::{
+    condition, kubectl_json, start_kube, start_kube_with, subnets_keep_unknown_fields, uuid_of, write_config,
+    SEED_002_YAML,
+};
 use common::{wait_for, Daemon};
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-002.yaml");
-
-fn uuid_of(ovn: &Ovn, table: &str, name: &str) -> String {
-    ovn.nbctl(&["--bare", "--columns=_uuid", "find", table, &format!("name={name}")]).unwrap().trim().to_string()
-}
+const FIXTURE: &str = SEED_002_YAML;
 
 fn ready(kube: &ovn_vpcd::testbed::Kube, kind: &str, name: &str) -> Option<Json> {
     let o = kubectl_json(kube, &["get", kind, name, "-o", "json"])?;
@@ -120,12 +119,7 @@ fn a_refused_vpc_keeps_its_subnets_and_pods_ports() {
 /// keeps its rows.
 #[test]
 fn a_resource_refused_for_its_spec_keeps_its_rows() {
-    let (kube, _crds) = start_kube_with(|plural, crd| {
-        if plural == "subnets" {
-            crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-                ["x-kubernetes-preserve-unknown-fields"] = json!(true);
-        }
-    });
+    let (kube, _crds) = start_kube_with(subnets_keep_unknown_fields);
     let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
     let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
     let _daemon = Daemon::start(&ovn, &config, &[]);

@@ -134,3 +134,20 @@ pub fn condition(o: &Json, kind: &str) -> Option<(String, String)> {
     let c = o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == kind)?;
     Some((c["status"].as_str()?.into(), c["reason"].as_str()?.into()))
 }
+
+/// Seed 002's Vpc and Subnet resources.
+pub const SEED_002_YAML: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-002.yaml");
+
+/// The uuid of the row of `table` named `name` ("" when there is none).
+pub fn uuid_of(ovn: &Ovn, table: &str, name: &str) -> String {
+    ovn.nbctl(&["--bare", "--columns=_uuid", "find", table, &format!("name={name}")]).unwrap().trim().to_string()
+}
+
+/// A CRD edit: the Subnet CRD keeps unknown spec fields (as a looser CRD of
+/// another version would), so they reach the daemon.
+pub fn subnets_keep_unknown_fields(plural: &str, crd: &mut Json) {
+    if plural == "subnets" {
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+            ["x-kubernetes-preserve-unknown-fields"] = Json::Bool(true);
+    }
+}
