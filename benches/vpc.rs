@@ -538,6 +538,23 @@ fn wait_idle(pid: &str) -> Result<()> {
 }
 
 /// Writes the config atomically (a whole file or none: the daemon also polls it).
+/// A fresh testbed and a client of ours watching its routers' routes (to
+/// see when the daemon's change is in the NB).
+fn testbed_with_route_client(rt: &tokio::runtime::Runtime) -> Result<(Ovn, Client)> {
+    let ovn = start_testbed()?;
+    let mut cc = ClientConfig::new(
+        Remote::parse_list(ovn.nb_unix(), 6641)?,
+        "OVN_Northbound",
+        vec![
+            MonitorSpec::columns("Logical_Router", &["name", "static_routes"]),
+            MonitorSpec::columns("Logical_Router_Static_Route", &["ip_prefix", "nexthop"]),
+        ],
+    );
+    cc.probe_interval = None;
+    let client = rt.block_on(Client::connect(cc, Duration::from_secs(10)))?;
+    Ok((ovn, client))
+}
+
 fn write_config(path: &Path, text: &str) -> Result<()> {
     let tmp = path.with_extension("toml.new");
     std::fs::write(&tmp, text)?;
@@ -555,17 +572,7 @@ fn daemon(rt: &tokio::runtime::Runtime) -> Result<()> {
     let expected_routes = VPCS * ROUTES;
     let router = work.vpcs[0].name.clone();
 
-    let ovn = start_testbed()?;
-    let mut cc = ClientConfig::new(
-        Remote::parse_list(ovn.nb_unix(), 6641)?,
-        "OVN_Northbound",
-        vec![
-            MonitorSpec::columns("Logical_Router", &["name", "static_routes"]),
-            MonitorSpec::columns("Logical_Router_Static_Route", &["ip_prefix", "nexthop"]),
-        ],
-    );
-    cc.probe_interval = None;
-    let client = rt.block_on(Client::connect(cc, Duration::from_secs(10)))?;
+    let (ovn, client) = testbed_with_route_client(rt)?;
 
     let t0 = Instant::now();
     let mut d = Daemon::start(&bin, &config, ovn.nb_unix(), dir.path().join("daemon.log"))?;

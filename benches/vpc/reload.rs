@@ -55,17 +55,7 @@ pub(super) fn reload_rss(rt: &tokio::runtime::Runtime, in_place: bool) -> Result
     let router = work.vpcs[0].name.clone();
     note(format!("reload_rss: {RELOAD_VPCS} VPCs, {rows} NB rows, {} KB of TOML", texts[0].len() / 1024));
 
-    let ovn = start_testbed()?;
-    let mut cc = ClientConfig::new(
-        Remote::parse_list(ovn.nb_unix(), 6641)?,
-        "OVN_Northbound",
-        vec![
-            MonitorSpec::columns("Logical_Router", &["name", "static_routes"]),
-            MonitorSpec::columns("Logical_Router_Static_Route", &["ip_prefix", "nexthop"]),
-        ],
-    );
-    cc.probe_interval = None;
-    let client = rt.block_on(Client::connect(cc, Duration::from_secs(10)))?;
+    let (ovn, client) = super::testbed_with_route_client(rt)?;
     let mut d = Daemon::start(&bin, &config, ovn.nb_unix(), dir.path().join("daemon.log"))?;
     rt.block_on(wait_cache(&client, Duration::from_secs(120), "the daemon's first convergence", |c| {
         c.cache().table("Logical_Router_Static_Route").map_or(0, |t| t.len()) == expected_routes

@@ -8,6 +8,7 @@
 //! addresses as host prefixes, matches trimmed, so what is written is what
 //! was checked.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -39,9 +40,9 @@ fn same_match(a: &str, b: &str) -> bool {
 /// What the subnets of every VPC offer its routes.
 pub(super) struct Networks {
     /// (VPC, subnet, network): every OVN subnet spec whose CIDRs parse.
-    declared: Vec<(String, String, IpNet)>,
+    declared: BTreeMap<String, Vec<(String, IpNet)>>,
     /// (VPC, subnet, gateway) of the valid subnets.
-    gateways: Vec<(String, String, IpAddr)>,
+    gateways: BTreeMap<String, Vec<(String, IpAddr)>>,
 }
 
 /// [`Networks`] of one VPC.
@@ -52,18 +53,17 @@ pub(super) struct VpcNetworks<'a> {
 
 impl Networks {
     pub(super) fn new(subnets: &[(String, SubnetSpec)], model: &Model) -> Networks {
-        let mut declared = vec![];
+        let mut declared: BTreeMap<String, Vec<(String, IpNet)>> = BTreeMap::new();
         for (name, s) in subnets.iter().filter(|(_, s)| s.provider.is_empty() || s.provider == "ovn") {
             for c in s.cidr_block.split(',').filter_map(|c| parse_cidr(c).ok()) {
-                declared.push((s.vpc.clone(), name.clone(), c));
+                declared.entry(s.vpc.clone()).or_default().push((name.clone(), c));
             }
         }
-        let gateways = model
-            .subnets
-            .values()
-            .filter(|s| s.is_ovn)
-            .flat_map(|s| s.gateways.iter().map(|g| (s.spec.vpc.clone(), s.name.clone(), *g)))
-            .collect();
+        let mut gateways: BTreeMap<String, Vec<(String, IpAddr)>> = BTreeMap::new();
+        for s in model.subnets.values().filter(|s| s.is_ovn) {
+            let of_vpc = gateways.entry(s.spec.vpc.clone()).or_default();
+            of_vpc.extend(s.gateways.iter().map(|g| (s.name.clone(), *g)));
+        }
         Networks { declared, gateways }
     }
 
@@ -74,7 +74,7 @@ impl Networks {
 
 impl VpcNetworks<'_> {
     fn declared(&self) -> impl Iterator<Item = (&str, &IpNet)> {
-        self.all.declared.iter().filter(|(v, _, _)| v == self.vpc).map(|(_, s, c)| (s.as_str(), c))
+        self.all.declared.get(self.vpc).into_iter().flatten().map(|(s, c)| (s.as_str(), c))
     }
 
     /// A next hop must be a host of one of the VPC's subnets, not its
@@ -86,7 +86,7 @@ impl VpcNetworks<'_> {
         if is_edge_address(c, hop) {
             return Err((false, format!("{hop} is the network or broadcast address of subnet {subnet:?} ({c})")));
         }
-        if let Some((_, s, _)) = self.all.gateways.iter().find(|(v, _, g)| v == self.vpc && g == hop) {
+        if let Some((s, _)) = self.all.gateways.get(self.vpc).into_iter().flatten().find(|(_, g)| g == hop) {
             return Err((false, format!("{hop} is the VPC router's own address on subnet {s:?} (its gateway)")));
         }
         Ok(())
