@@ -187,3 +187,72 @@ fn errors_say_each_thing_once() {
     let last = err.lines().last().unwrap_or("");
     assert_eq!(last.matches("unix:/nonexistent/nb.sock").count(), 1, "{last}");
 }
+
+/// 9.12 and 9.15: bad values are refused with a message that says what is
+/// wrong and names the refused object; nothing of them reaches the NB, and the
+/// valid tenant converges beside them. The overlap refuses the newcomer, not
+/// the subnet already in the NB.
+#[test]
+fn bad_values_never_reach_the_nb_and_each_refusal_says_why() {
+    let bed = Bed::new();
+    bed.write(TWO_TENANTS);
+    bed.apply_ok();
+    let long = "n".repeat(254);
+    let bad = format!(
+        r#"{TWO_TENANTS}
+[[subnet]]
+name = "mcast"
+vpc = "vb"
+cidrBlock = "224.1.0.0/24"
+[[subnet]]
+name = "tiny"
+vpc = "vb"
+cidrBlock = "10.0.9.7/32"
+[[subnet]]
+name = "dhcp-bad"
+vpc = "vb"
+cidrBlock = "10.0.6.0/24"
+enableDHCP = true
+dhcpV4Options = "lease_time=forever"
+[[subnet]]
+name = "{long}"
+vpc = "vb"
+cidrBlock = "10.0.7.0/24"
+[[subnet]]
+name = "aa-first-by-name"
+vpc = "vb"
+cidrBlock = "10.0.4.0/23"
+[[vpc]]
+name = "hop-is-gateway"
+staticRoutes = [{{ cidr = "0.0.0.0/0", nextHopIP = "10.0.8.1" }}]
+[[vpc]]
+name = "cidr-typo"
+staticRoutes = [{{ cidr = "10.0.0.0/", nextHopIP = "10.0.8.2" }}]
+[[subnet]]
+name = "hop-net"
+vpc = "hop-is-gateway"
+cidrBlock = "10.0.8.0/24"
+"#
+    );
+    bed.write(&bad);
+    let err = bed.apply_refused();
+    for want in [
+        "Subnet \"mcast\": cidrBlock: 224.1.0.0/24 overlaps multicast (224.0.0.0/4)",
+        "Subnet \"tiny\": cidrBlock: 10.0.9.7/32 is too small",
+        "Subnet \"dhcp-bad\": dhcpV4Options: lease_time=\"forever\" is not an integer",
+        "name: is 254 characters long; at most 253",
+        "Subnet \"aa-first-by-name\": cidrBlock: overlaps subnet \"vb-net\" in VPC \"vb\"",
+        "Vpc \"hop-is-gateway\": staticRoutes[0].nextHopIP: 10.0.8.1 is the VPC router's own address",
+        "Vpc \"cidr-typo\": staticRoutes[0].cidr: \"10.0.0.0/\" is not a CIDR",
+    ] {
+        assert!(err.contains(want), "missing {want:?} in:\n{err}");
+    }
+    // And hop-net waits for its refused VPC: eight in all, nothing else.
+    assert_eq!(err.lines().filter(|l| l.starts_with("refused:")).count(), 8, "and nothing else refused:\n{err}");
+    let switches = bed.nbctl(&["--bare", "--columns=name", "list", "Logical_Switch"]);
+    let mut switches: Vec<&str> = switches.lines().filter(|l| !l.is_empty()).collect();
+    switches.sort();
+    assert_eq!(switches, ["vb-net"], "no refused subnet has a switch");
+    assert_eq!(bed.nbctl(&["--bare", "--columns=name", "find", "Logical_Router", "name=hop-is-gateway"]), "");
+    assert_eq!(bed.nbctl(&["get", "Logical_Router_Port", "vb-vb-net", "networks"]), "[\"10.0.4.1/24\"]");
+}
