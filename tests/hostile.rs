@@ -3,16 +3,7 @@
 //! `ovn-vpcd plan/apply`, checked with ovn-nbctl.
 
 mod common;
-use common::bed::Bed;
-
-const ONE: &str = r#"
-[[vpc]]
-name = "vb"
-[[subnet]]
-name = "vb-net"
-vpc = "vb"
-cidrBlock = "10.0.4.0/24"
-"#;
+use common::bed::{Bed, ONE_TENANT};
 
 /// Subnet `vb-net` renamed to `vb-net2` in the same edit that adds VPC
 /// `vb-vb` + subnet `net`, which derives `vb-net`'s old router port name
@@ -23,7 +14,7 @@ cidrBlock = "10.0.4.0/24"
 #[test]
 fn a_port_name_handed_over_in_one_edit_moves_to_its_new_owners_router() {
     let bed = Bed::new();
-    bed.write(ONE);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
     bed.write(
         r#"
@@ -53,7 +44,7 @@ cidrBlock = "10.0.5.0/24"
 #[test]
 fn a_switch_port_name_handed_over_in_one_edit_moves_to_its_new_owners_switch() {
     let bed = Bed::new();
-    bed.write(ONE);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
     bed.write(
         r#"
@@ -86,7 +77,7 @@ cidrBlock = "10.0.5.0/24"
 #[test]
 fn a_router_without_its_id_tag_is_not_doubled() {
     let bed = Bed::new();
-    bed.write(ONE);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
     bed.nbctl(&["remove", "Logical_Router", "vb", "external_ids", "ovn-vpcd/id"]);
     let out = bed.vpcd("apply");
@@ -206,11 +197,11 @@ cidrBlock = "10.0.2.0/24"
 #[test]
 fn a_name_held_by_a_refused_subnets_kept_row_is_not_handed_over() {
     let bed = Bed::new();
-    bed.write(ONE);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
     bed.write(&format!(
         "{}\n[[vpc]]\nname = \"vb-vb\"\n[[subnet]]\nname = \"net\"\nvpc = \"vb-vb\"\ncidrBlock = \"10.0.5.0/24\"\n",
-        ONE.replace("cidrBlock = \"10.0.4.0/24\"", "cidrBlock = \"10.0.4.0/24\"\nexcludeIps = [\"10.9.9.9\"]")
+        ONE_TENANT.replace("cidrBlock = \"10.0.4.0/24\"", "cidrBlock = \"10.0.4.0/24\"\nexcludeIps = [\"10.9.9.9\"]")
     ));
     let out = bed.vpcd("apply");
     let err = String::from_utf8_lossy(&out.stderr).to_string();
@@ -235,7 +226,7 @@ fn a_name_held_by_a_refused_subnets_kept_row_is_not_handed_over() {
 #[test]
 fn the_automatic_policys_match_however_spelled_is_refused_at_its_priority() {
     let bed = Bed::new();
-    bed.write(ONE);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
     for m in [
         "ip4.dst == {10.0.4.0/24}",
@@ -243,7 +234,7 @@ fn the_automatic_policys_match_however_spelled_is_refused_at_its_priority() {
         "10.0.4.0/24 == ip4.dst",
         "(ip4.dst == 10.0.4.0/24)",
     ] {
-        bed.write(&ONE.replace(
+        bed.write(&ONE_TENANT.replace(
             "name = \"vb\"\n",
             &format!("name = \"vb\"\npolicyRoutes = [{{ priority = 31000, match = \"{m}\", action = \"drop\" }}]\n"),
         ));
@@ -262,7 +253,7 @@ fn the_automatic_policys_match_however_spelled_is_refused_at_its_priority() {
 #[test]
 fn an_owned_port_moved_by_hand_to_another_router_is_moved_back() {
     let bed = Bed::new();
-    bed.write(&format!("{ONE}\n[[vpc]]\nname = \"vc\"\n"));
+    bed.write(&format!("{ONE_TENANT}\n[[vpc]]\nname = \"vc\"\n"));
     bed.apply_ok();
     let port = bed.nbctl(&["get", "Logical_Router_Port", "vb-vb-net", "_uuid"]);
     bed.nbctl(&["remove", "Logical_Router", "vb", "ports", &port, "--", "add", "Logical_Router", "vc", "ports", &port]);

@@ -5,16 +5,7 @@
 use std::process::Command;
 
 mod common;
-use common::bed::Bed;
-
-const TWO_TENANTS: &str = r#"
-[[vpc]]
-name = "vb"
-[[subnet]]
-name = "vb-net"
-vpc = "vb"
-cidrBlock = "10.0.4.0/24"
-"#;
+use common::bed::{Bed, ONE_TENANT};
 
 const COLLIDING: &str = r#"
 [[vpc]]
@@ -31,10 +22,10 @@ cidrBlock = "10.0.5.0/24"
 #[test]
 fn a_derived_name_collision_refuses_the_newcomer_and_leaves_the_first_tenant_alone() {
     let bed = Bed::new();
-    bed.write(TWO_TENANTS);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
     let before = bed.rows();
-    bed.write(&format!("{COLLIDING}{TWO_TENANTS}"));
+    bed.write(&format!("{COLLIDING}{ONE_TENANT}"));
     for _ in 0..2 {
         let err = bed.apply_refused();
         assert!(
@@ -59,9 +50,9 @@ fn a_derived_name_collision_refuses_the_newcomer_and_leaves_the_first_tenant_alo
 #[test]
 fn a_policy_taking_the_automatic_policys_place_is_refused() {
     let bed = Bed::new();
-    bed.write(TWO_TENANTS);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
-    bed.write(&TWO_TENANTS.replace(
+    bed.write(&ONE_TENANT.replace(
         "name = \"vb\"\n",
         "name = \"vb\"\npolicyRoutes = [{ priority = 31000, match = \"ip4.dst == 10.0.4.0/24\", action = \"drop\" }]\n",
     ));
@@ -77,7 +68,7 @@ fn a_policy_taking_the_automatic_policys_place_is_refused() {
 fn a_foreign_router_with_a_tenants_name_is_refused_not_duplicated() {
     let bed = Bed::new();
     bed.nbctl(&["lr-add", "vb"]);
-    bed.write(TWO_TENANTS);
+    bed.write(ONE_TENANT);
     let err = bed.apply_refused();
     assert!(err.contains("refused: Vpc \"vb\": name: its router \"vb\" (VPC \"vb\") is already taken in the NB by a row ovn-vpcd does not own"), "{err}");
     assert!(err.contains("refused: Subnet \"vb-net\": vpc: VPC \"vb\" is refused"), "{err}");
@@ -85,7 +76,7 @@ fn a_foreign_router_with_a_tenants_name_is_refused_not_duplicated() {
     assert_eq!(bed.nbctl(&["lr-route-list", "vb"]), "", "ovn-nbctl finds exactly one router vb");
 
     let bed = Bed::new();
-    bed.write(TWO_TENANTS);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
     let uuid = bed.nbctl(&["get", "Logical_Router", "vb", "_uuid"]);
     bed.nbctl(&["remove", "Logical_Router", "vb", "external_ids", "vendor"]);
@@ -108,10 +99,10 @@ fn a_foreign_router_with_a_tenants_name_is_refused_not_duplicated() {
 #[test]
 fn a_provider_change_never_deletes_a_working_switch() {
     let bed = Bed::new();
-    bed.write(TWO_TENANTS);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
     let before = bed.rows();
-    bed.write(&TWO_TENANTS.replace("cidrBlock", "provider = \"OVN\"\ncidrBlock"));
+    bed.write(&ONE_TENANT.replace("cidrBlock", "provider = \"OVN\"\ncidrBlock"));
     let err = bed.apply_refused();
     assert!(
         err.contains("provider: \"OVN\" is neither \"ovn\" nor \"<nad>.<namespace>\"")
@@ -122,7 +113,7 @@ fn a_provider_change_never_deletes_a_working_switch() {
     // A port someone plugged into the switch (a pod's): the switch stays a switch.
     bed.nbctl(&["lsp-add", "vb-net", "pod1.default"]);
     let before = bed.rows();
-    bed.write(&TWO_TENANTS.replace("cidrBlock", "provider = \"macvlan.default\"\ncidrBlock"));
+    bed.write(&ONE_TENANT.replace("cidrBlock", "provider = \"macvlan.default\"\ncidrBlock"));
     let err = bed.apply_refused();
     assert!(
         err.contains(
@@ -195,11 +186,11 @@ fn errors_say_each_thing_once() {
 #[test]
 fn bad_values_never_reach_the_nb_and_each_refusal_says_why() {
     let bed = Bed::new();
-    bed.write(TWO_TENANTS);
+    bed.write(ONE_TENANT);
     bed.apply_ok();
     let long = "n".repeat(254);
     let bad = format!(
-        r#"{TWO_TENANTS}
+        r#"{ONE_TENANT}
 [[subnet]]
 name = "mcast"
 vpc = "vb"

@@ -6,6 +6,16 @@ use std::process::{Command, Output};
 
 use ovn_vpcd::testbed::Ovn;
 
+/// One tenant: VPC `vb` with subnet `vb-net` (10.0.4.0/24).
+pub const ONE_TENANT: &str = r#"
+[[vpc]]
+name = "vb"
+[[subnet]]
+name = "vb-net"
+vpc = "vb"
+cidrBlock = "10.0.4.0/24"
+"#;
+
 pub struct Bed {
     pub ovn: Ovn,
     pub config: PathBuf,
