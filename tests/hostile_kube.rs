@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use ovn_vpcd::testbed::Ovn;
+use ovn_vpcd::testbed::{Kube, Ovn};
 use serde_json::json;
 
 mod common;
@@ -130,14 +130,9 @@ fn pod_yaml(dir: &std::path::Path, name: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// A subnet refused when the daemon starts: its pods' addresses could not be
-/// restored (the IPAM knew no such subnet), so when the subnet was valid
-/// again every pod was allocated anew, in name order, and a pod created in
-/// the meantime (`api`, before `web`) got `web`'s address: `web` was refused
-/// ("requested ip … taken") and lost its port. The pods of a refused subnet
-/// are restored as soon as the subnet is valid, before anyone allocates.
-#[test]
-fn a_subnet_refused_at_start_gives_its_pods_their_addresses_back_first() {
+/// Seed 002 with pod `web` on net1, converged by a daemon that is then
+/// stopped: `(kube, crds, ovn, config, web's port uuid, its addresses)`.
+fn web_on_net1_daemon_stopped() -> (Kube, tempfile::TempDir, Ovn, std::path::PathBuf, String, String) {
     let (kube, _crds) = start_kube();
     let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
     let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
@@ -150,6 +145,18 @@ fn a_subnet_refused_at_start_gives_its_pods_their_addresses_back_first() {
     });
     let addresses = ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap();
     drop(first);
+    (kube, _crds, ovn, config, port, addresses)
+}
+
+/// A subnet refused when the daemon starts: its pods' addresses could not be
+/// restored (the IPAM knew no such subnet), so when the subnet was valid
+/// again every pod was allocated anew, in name order, and a pod created in
+/// the meantime (`api`, before `web`) got `web`'s address: `web` was refused
+/// ("requested ip … taken") and lost its port. The pods of a refused subnet
+/// are restored as soon as the subnet is valid, before anyone allocates.
+#[test]
+fn a_subnet_refused_at_start_gives_its_pods_their_addresses_back_first() {
+    let (kube, _crds, ovn, config, port, addresses) = web_on_net1_daemon_stopped();
     // While the daemon is down, net1 is edited into a spec it refuses.
     let cidr = |c: &str| json!({"spec": {"cidrBlock": c}}).to_string();
     kube.kubectl(&["patch", "subnet", "net1", "--type=merge", "-p", &cidr("10.0.1.1/24")]).unwrap();
@@ -266,18 +273,7 @@ fn a_subnet_edit_that_would_take_running_pods_addresses_is_refused() {
 /// web keeps its port, and changing the subnet back gives it its address.
 #[test]
 fn a_subnet_edit_made_while_the_daemon_was_down_does_not_cost_its_pods_their_ports() {
-    let (kube, _crds) = start_kube();
-    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
-    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
-    let first = Daemon::start(&ovn, &config, &[]);
-    kube.kubectl(&["apply", "-f", FIXTURE]).unwrap();
-    kube.kubectl(&["create", "namespace", "ns1"]).unwrap();
-    kube.kubectl(&["apply", "-f", &pod_yaml(ovn.dir(), "web")]).unwrap();
-    let port = wait_for("web's port", Duration::from_secs(20), || {
-        Some(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1")).filter(|u| !u.is_empty())
-    });
-    let addresses = ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap();
-    drop(first);
+    let (kube, _crds, ovn, config, port, addresses) = web_on_net1_daemon_stopped();
     let patch = json!({"spec": {"cidrBlock": "10.0.1.128/25", "gateway": "10.0.1.129"}});
     kube.kubectl(&["patch", "subnet", "net1", "--type=merge", "-p", &patch.to_string()]).unwrap();
     let daemon = Daemon::start(&ovn, &config, &[]);
