@@ -23,8 +23,14 @@
 //! - `ready_seconds`: until every Subnet's status says Ready (status writes
 //!   go one by one to the API server after the NB commits);
 //! - the daemon's CPU seconds and RSS at the end.
+//!
+//! With the argument `kube_10k_pods` it runs the pods benchmark instead
+//! (`kube/pods.rs`; `KUBE_BENCH_PODS` sets the count):
+//! `cargo bench --bench kube -- kube_10k_pods`.
 
 mod common;
+#[path = "kube/pods.rs"]
+mod pods;
 use common::{binary, percentile};
 
 use std::collections::HashMap;
@@ -42,7 +48,7 @@ use tokio::time::Instant;
 
 const VPCS: usize = 100;
 const PER_VPC: usize = 10;
-const CLIENTS: usize = 8;
+pub(crate) const CLIENTS: usize = 8;
 const LIMIT: Duration = Duration::from_secs(300);
 
 fn figure(key: &str, value: f64, unit: &str) {
@@ -53,7 +59,7 @@ fn note(msg: impl AsRef<str>) {
     eprintln!("kube bench: {}", msg.as_ref());
 }
 
-struct Daemon(Child);
+pub(crate) struct Daemon(pub(crate) Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -62,19 +68,19 @@ impl Drop for Daemon {
     }
 }
 
-fn proc_field(pid: u32, file: &str, key: &str) -> Option<f64> {
+pub(crate) fn proc_field(pid: u32, file: &str, key: &str) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
     text.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<u64> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().filter_map(|f| f.parse().ok()).collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 of stat; after the name, 11 and 12 of the numeric ones.
-    fields.get(10..12).map_or(0.0, |f| (f[0] + f[1]) as f64 / 100.0)
+    // After the name: state, ppid, pgrp, session, tty_nr, tpgid, flags, minflt,
+    // cminflt, majflt, cmajflt, utime, stime (fields 3-15 of proc(5)). Taken by
+    // position: the state is a letter and tpgid is -1 without a terminal.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    (tick(11) + tick(12)) as f64 / 100.0
 }
 
 fn subnet(vpc: usize, n: usize) -> serde_json::Value {
@@ -84,8 +90,17 @@ fn subnet(vpc: usize, n: usize) -> serde_json::Value {
 }
 
 fn main() -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let bin = binary()?;
+    // `cargo bench` passes `--bench`; the figure is the first other argument.
+    match std::env::args().skip(1).find(|a| !a.starts_with("--")).as_deref() {
+        None | Some("kube_1000_subnets") => subnets(&bin),
+        Some("kube_10k_pods") => pods::run(&bin),
+        Some(other) => anyhow::bail!("unknown figure {other:?} (kube_1000_subnets, kube_10k_pods)"),
+    }
+}
+
+fn subnets(bin: &std::path::Path) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let ovn = Ovn::start_with(&["--no-northd"]).context("starting OVN")?;
     let crd_dir = tempfile::tempdir()?;
     for (plural, yaml) in crds::CRDS {
@@ -110,7 +125,7 @@ fn main() -> Result<()> {
     )?;
     let log = ovn.dir().join("daemon.log");
     let daemon = Daemon(
-        Command::new(&bin)
+        Command::new(bin)
             .args(["run", "--config"])
             .arg(&config)
             .args(["--db", ovn.nb_unix(), "--listen", ""])

@@ -4,7 +4,8 @@
 #   nb:  the OVSDB client (benches/nb.rs): insert_10k_routes, small_txn_1k, monitor_100k.
 #   vpc: the VPC core, through the release binary (benches/vpc.rs): converge_100vpc,
 #        one_route_change, daemon_rss, plus timing breakdowns (diag).
-#   kube: the Kubernetes side (benches/kube.rs): kube_1000_subnets, through the testbed API server.
+#   kube: the Kubernetes side (benches/kube.rs): kube_1000_subnets, and kube_10k_pods (10,000 pods
+#        until all are routed; benches/kube/pods.rs), through the testbed API server.
 #   reload: the daemon's RSS across 1,000 config reloads of ~14,600 NB rows, and across 300
 #        rapid in-place edits (benches/vpc.rs reload_rss [in-place]), through the release binary.
 #
@@ -13,7 +14,8 @@
 # Env: BENCH_REPS (default 3): runs of each fast measurement, the median is reported;
 #      BENCH_SLOW_REPS (default 1): runs of the slow ones (1,000 ovn-nbctl processes,
 #      monitor_100k, the daemon figures);
-#      BENCH_FIGURES (default "nb vpc kube reload"): which groups to run.
+#      BENCH_FIGURES (default "nb vpc kube reload"): which groups to run;
+#      BENCH_PODS (default 10000): the pods of kube_10k_pods (run BENCH_SLOW_REPS times).
 # Prints samples as '# ...' lines, then one 'name key: value unit' line per figure and ratio.
 # Everything it starts (testbeds, bench processes, daemons) is stopped on exit, by pid / pidfile
 # / process group.
@@ -304,6 +306,13 @@ main() {
             mapfile -t lines <"$WORK/kube.out"
             record "${lines[@]}"
         done
+        for ((r = 1; r <= SLOW_REPS; r++)); do
+            log "Kubernetes slow round $r/$SLOW_REPS: kube_10k_pods (${BENCH_PODS:-10000} pods)"
+            run_child "$WORK/kube.out" env TMPDIR="$WORK" OVN_VPCD_BIN="$BIN" KUBE_BENCH_PODS="${BENCH_PODS:-10000}" \
+                "$KUBE_EXE" kube_10k_pods || die "Kubernetes pods bench failed"
+            mapfile -t lines <"$WORK/kube.out"
+            record "${lines[@]}"
+        done
     fi
 
     local ins_rs ins_nbctl ins_py sm_rs sm_nbctl sm_py cv_rs cv_nbctl cv_vpc
@@ -377,6 +386,18 @@ main() {
         line kube_1000_subnets daemon_cpu_seconds s
         line kube_1000_subnets daemon_rss MB
         line kube_1000_subnets daemon_warnings count
+        echo "# ${BENCH_PODS:-10000} pods in one namespace (one Subnet) created by 8 concurrent clients through the" \
+            "testbed API server, until every pod is annotated routed; the API server's own CPU beside the daemon's"
+        line kube_10k_pods pods count
+        line kube_10k_pods create_seconds s
+        line kube_10k_pods routed_seconds s
+        line kube_10k_pods routed_after_last_create_seconds s "<=" 2
+        line kube_10k_pods daemon_cpu_seconds s
+        line kube_10k_pods daemon_cpu_ms_per_pod ms "<=" 0.5
+        line kube_10k_pods daemon_rss MB "<=" 200
+        line kube_10k_pods apiserver_cpu_seconds s
+        line kube_10k_pods apiserver_cpu_ms_per_pod ms
+        line kube_10k_pods daemon_warnings count
     fi
     if [[ " $FIGURES " == *" reload "* ]]; then
         echo "# reload figures: 221 VPCs of the VPC workload (14,586 NB rows), 1,000 reloads (rewrite + SIGHUP)"
