@@ -46,9 +46,11 @@ pub struct Desired {
     /// the merge (a spec that does not decode), and pods whose subnet is
     /// refused (they keep their ports).
     pub rejected: Vec<Rejection>,
+    /// The refusals of validation and the merge alone (no pods).
+    validated: Vec<Rejection>,
     /// What the NB held when this was validated (incumbent names, foreign
     /// rows): a change of it re-validates.
-    pub nb: NbState,
+    pub nb: Arc<NbState>,
     /// Validated against the synced NB, and with Kubernetes every resource
     /// listed, so the pods' ports are derived too (the IPAM is rebuilt
     /// from both). A pass must not run before.
@@ -59,33 +61,71 @@ impl Desired {
     /// `store`: the resources, when the daemon watches them; `pods` and the
     /// NB client (`None` while the NB is not synced) for the pods' ports.
     pub fn new(config: &Config, store: Option<&Store>, pods: &mut PodPorts, nb: Option<&Client>) -> Desired {
+        Desired::after(None, config, store, pods, nb)
+    }
+
+    /// As [`Desired::new`], for a change of the resources or pods only:
+    /// when the merged specs are those `prev` validated (against the synced
+    /// NB), its model and refusals stand and only the pods are derived anew.
+    /// A change of the NB goes through [`Desired::nb_moved`] and `new`.
+    pub fn after(
+        prev: Option<&Desired>,
+        config: &Config,
+        store: Option<&Store>,
+        pods: &mut PodPorts,
+        nb: Option<&Client>,
+    ) -> Desired {
+        let t0 = Instant::now();
         let merged = match store {
             Some(s) => merge(config, s),
             None => Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() },
         };
-        let nb_now = nb.map(|c| nb_state(&c.cache())).unwrap_or_default();
-        let (model, mut rejected) = validate_in(&merged.vpcs, &merged.subnets, &nb_now);
-        // A resource whose spec does not decode keeps its rows as well (a
-        // TOML name clash concerns the resource only: the TOML's object stays).
-        rejected.extend(merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).cloned());
+        let t_merge = t0.elapsed();
+        let reuse = prev.filter(|p| p.complete && nb.is_some() && p.merged == merged);
+        let (model, nb_now, validated) = match reuse {
+            Some(p) => (p.model.clone(), p.nb.clone(), p.validated.clone()),
+            None => {
+                let nb_now = nb.map(|c| nb_state(&c.cache())).unwrap_or_default();
+                let (model, mut rejected) = validate_in(&merged.vpcs, &merged.subnets, &nb_now);
+                // A resource whose spec does not decode keeps its rows as well (a
+                // TOML name clash concerns the resource only: the TOML's object stays).
+                rejected.extend(merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).cloned());
+                (Arc::new(model), Arc::new(nb_now), rejected)
+            }
+        };
+        let t_validate = t0.elapsed();
+        let mut rejected = validated.clone();
         let held: BTreeSet<String> =
             rejected.iter().filter(|r| r.object.kind == Kind::Subnet).map(|r| r.object.name.clone()).collect();
+        let mut t_pods = t_validate;
         let (derived, complete) = match (store, nb) {
-            (_, None) => (Derived::default(), false),
-            (None, Some(_)) => (Derived::default(), true),
+            (_, None) => (Arc::default(), false),
+            (None, Some(_)) => (Arc::default(), true),
             (Some(s), Some(nb)) if s.synced => {
                 let derived = pods.update(s, &model, nb, &held);
+                t_pods = t0.elapsed();
                 rejected.extend(held_pods(&nb.cache(), &held));
                 (derived, true)
             }
-            (Some(_), Some(_)) => (Derived::default(), false),
+            (Some(_), Some(_)) => (Arc::default(), false),
         };
-        Desired { merged, model: Arc::new(model), derived: Arc::new(derived), rejected, nb: nb_now, complete }
+        let us = |d: std::time::Duration| d.as_micros() as u64;
+        tracing::debug!(
+            merge_us = us(t_merge),
+            validate_us = us(t_validate - t_merge),
+            revalidated = reuse.is_none(),
+            pods_us = us(t_pods - t_validate),
+            rederived = pods.rederived(),
+            held_us = us(t0.elapsed() - t_pods),
+            pods = derived.pods.len(),
+            "inputs derived"
+        );
+        Desired { merged, model, derived, rejected, validated, nb: nb_now, complete }
     }
 
     /// The NB no longer holds what this state was validated against.
     pub fn nb_moved(&self, client: &Client) -> bool {
-        nb_state(&client.cache()) != self.nb
+        nb_state(&client.cache()) != *self.nb
     }
 
     /// Refusals of this state that are not in `before`, for the log.

@@ -136,7 +136,10 @@ async fn keep_store(
             apply_event(&mut store, feeds[j].0, e);
         }
         store.synced = listed.iter().all(|l| *l);
-        if tx.send(Arc::new(store.clone())).is_err() {
+        let started = tokio::time::Instant::now();
+        let snapshot = Arc::new(store.clone());
+        tracing::trace!(elapsed_us = started.elapsed().as_micros() as u64, "store snapshot");
+        if tx.send(snapshot).is_err() {
             return;
         }
     }
@@ -164,13 +167,26 @@ async fn reporter(
     // patch was sent for: at most one write per generation, even if the API
     // server drops what it is sent.
     let mut defaulted: HashMap<String, i64> = HashMap::new();
+    let mut annotated = Annotated::default();
     loop {
         let retry = {
             let report = reports.borrow_and_update().clone();
             let snapshot = store.borrow_and_update().clone();
             if *leading.borrow() && snapshot.synced {
-                write_report(&client, &snapshot, &report, &mut written, &mut pruned, &mut defaulted).await
-                    | tell_pod_errors(&client, &snapshot, &report, &mut told).await
+                let started = tokio::time::Instant::now();
+                let retry = write_report(
+                    &client,
+                    &snapshot,
+                    &report,
+                    &mut written,
+                    &mut pruned,
+                    &mut defaulted,
+                    &mut annotated,
+                )
+                .await
+                    | tell_pod_errors(&client, &snapshot, &report, &mut told).await;
+                tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "report round");
+                retry
             } else {
                 false
             }
@@ -201,6 +217,7 @@ async fn write_report(
     written: &mut HashMap<ObjectKey, (String, Json)>,
     pruned: &mut HashMap<Kind, BTreeSet<String>>,
     defaulted: &mut HashMap<String, i64>,
+    annotated: &mut Annotated,
 ) -> bool {
     let mut retry = false;
     let now = wall_clock();
@@ -281,8 +298,12 @@ async fn write_report(
     }
     written.retain(|o, _| store.of_kind(o.kind).contains_key(&o.qualified_name()));
     defaulted.retain(|n, _| store.subnets.contains_key(n));
+    annotated.follow(&report.model, store);
     for (key, addr) in &report.pods {
         let (Some(pod), Some(subnet)) = (store.pods.get(key), report.model.subnets.get(&addr.subnet)) else { continue };
+        if annotated.done(key, pod, addr) {
+            continue;
+        }
         // The port is in the NB (the pass committed it): the CNI may go on.
         let patch = match annotations_patch(pod, subnet, addr) {
             Some(mut p) => {
@@ -291,7 +312,10 @@ async fn write_report(
             }
             None => routed_patch(pod),
         };
-        let Some(patch) = patch else { continue };
+        let Some(patch) = patch else {
+            annotated.insert(key, pod, addr);
+            continue;
+        };
         let path = format!("/api/v1/namespaces/{}/pods/{}", key.split_once('/').map_or("", |k| k.0), name_of(pod));
         match client.merge_patch(&path, &patch).await {
             Ok(_) => tracing::debug!(pod = %key, ips = %addr.ip_list(), "pod annotated"),
@@ -301,6 +325,37 @@ async fn write_report(
         }
     }
     retry
+}
+
+/// Pods found carrying every annotation of their address, as the object
+/// they were checked in (the store keeps a pod as an `Arc`: an unchanged pod
+/// is the same `Arc`), under the model they were checked with: a round looks
+/// again only at pods that changed, so its cost follows the change.
+#[derive(Default)]
+struct Annotated {
+    model: Option<Arc<Model>>,
+    pods: HashMap<String, (Arc<Json>, PodAddress)>,
+}
+
+impl Annotated {
+    /// Forgets everything if the model (the pods' subnets) is another.
+    fn follow(&mut self, model: &Arc<Model>, store: &Store) {
+        if !self.model.as_ref().is_some_and(|m| Arc::ptr_eq(m, model) || **m == **model) {
+            self.pods.clear();
+            self.model = Some(model.clone());
+        }
+        if self.pods.len() > store.pods.len() {
+            self.pods.retain(|k, _| store.pods.contains_key(k));
+        }
+    }
+
+    fn done(&self, key: &str, pod: &Arc<Json>, addr: &PodAddress) -> bool {
+        self.pods.get(key).is_some_and(|(p, a)| Arc::ptr_eq(p, pod) && a == addr)
+    }
+
+    fn insert(&mut self, key: &str, pod: &Arc<Json>, addr: &PodAddress) {
+        self.pods.insert(key.to_string(), (pod.clone(), addr.clone()));
+    }
 }
 
 /// Adds Kube-OVN's defaults to an accepted Subnet's spec (see

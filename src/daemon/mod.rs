@@ -68,9 +68,21 @@ fn derive(
     pods: &mut PodPorts,
     client: &Client,
 ) -> Desired {
+    derive_after(None, config, store, pods, client)
+}
+
+/// As [`derive`], after a change of the resources or pods only (see
+/// [`Desired::after`]): `prev`'s validation stands if the specs are the same.
+fn derive_after(
+    prev: Option<&Desired>,
+    config: &crate::config::Config,
+    store: &Option<watch::Receiver<Arc<Store>>>,
+    pods: &mut PodPorts,
+    client: &Client,
+) -> Desired {
     let store = store.as_ref().map(|r| r.borrow().clone());
     let synced = matches!(*client.subscribe_state().borrow(), ConnState::Synced { .. });
-    Desired::new(config, store.as_deref(), pods, synced.then_some(client))
+    Desired::after(prev, config, store.as_deref(), pods, synced.then_some(client))
 }
 
 /// Waits for a change of an optional watch channel (never, without one).
@@ -228,7 +240,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             }
             true = changed(&mut store_rx) => {
                 let errors = pod_ports.errors();
-                let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+                let new = derive_after(Some(&desired), &loaded.config, &store_rx, &mut pod_ports, &client);
                 // A new pod error changes nothing in the NB but is reported.
                 let pods_changed = new.derived != desired.derived
                     || new.complete != desired.complete

@@ -6,24 +6,65 @@
 //! that every change of the inputs allocates for new pods, releases the
 //! addresses of pods that are gone or no longer want a port, and evicts pods
 //! whose subnet changed under them. Nothing is persisted elsewhere.
+//!
+//! Work is proportional to the change: an update re-derives only the pods
+//! whose object changed (the store keeps each pod as an `Arc`: an unchanged
+//! pod is the same `Arc`), the pods that are gone, and the pods that got no
+//! port for an error (an address freed since may be the one they ask for).
+//! A change of the basis (the validated model, or the subnets held) re-derives
+//! every pod, as the first update does.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::Value as Json;
 
 use crate::ipam::{Ipam, PodAddress};
 use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
-use crate::model::derived::Derived;
+use crate::model::derived::{Derived, PodPort};
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::reconcile::pod_rows::parse_addresses;
 
+/// What the last derivation gave a pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// It has an address (or keeps it, on a held subnet).
+    Wanted,
+    /// It wants no port.
+    NoPort,
+    /// It wants one but got none: derived again at every update.
+    Failed,
+}
+
+/// A pod as last derived: the object it was derived from, and the outcome.
+struct Seen {
+    pod: Arc<Json>,
+    outcome: Outcome,
+}
+
+/// What every pod's derivation depends on besides the pod itself.
+struct Basis {
+    model: Arc<Model>,
+    held: BTreeSet<String>,
+}
+
 #[derive(Default)]
 pub struct PodPorts {
     ipam: Option<Ipam>,
     /// The last error per pod, so that each is logged once.
     errors: BTreeMap<String, String>,
+    /// The basis of the last update.
+    basis: Option<Basis>,
+    /// Every pod of the last update's store, as derived.
+    seen: BTreeMap<String, Seen>,
+    /// The ports as of the last update: the same `Arc` while they stay so.
+    derived: Arc<Derived>,
+    /// How many pods the last update derived (not carried over).
+    rederived: usize,
 }
 
 impl PodPorts {
@@ -37,6 +78,11 @@ impl PodPorts {
         self.errors.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
     }
 
+    /// How many pods the last update derived anew.
+    pub fn rederived(&self) -> usize {
+        self.rederived
+    }
+
     /// The allocated address of every pod that has a port.
     pub fn addresses(&self, derived: &Derived) -> Vec<(String, PodAddress)> {
         let Some(ipam) = &self.ipam else { return vec![] };
@@ -47,56 +93,111 @@ impl PodPorts {
     /// The NB is read once, for the first restore.
     /// `held`: subnets refused this pass but not deleted; their pods keep
     /// their addresses (and, by the caller's protection, their ports).
-    pub fn update(&mut self, store: &Store, model: &Model, nb: &Client, held: &BTreeSet<String>) -> Derived {
-        let mut derived = Derived::default();
+    pub fn update(&mut self, store: &Store, model: &Arc<Model>, nb: &Client, held: &BTreeSet<String>) -> Arc<Derived> {
         let ipam = self.ipam.get_or_insert_with(|| restored(store, model, &nb.cache()));
-        for e in ipam.sync_subnets_holding(model, held).evicted {
-            tracing::warn!(evicted = %e, "pod address released: its subnet changed");
+        let same_basis = self
+            .basis
+            .as_ref()
+            .is_some_and(|b| (Arc::ptr_eq(&b.model, model) || *b.model == **model) && b.held == *held);
+        if !same_basis {
+            for e in ipam.sync_subnets_holding(model, held).evicted {
+                tracing::warn!(evicted = %e, "pod address released: its subnet changed");
+            }
+            // Every pod is derived anew.
+            self.seen.clear();
+            self.derived = Arc::default();
+            self.basis = Some(Basis { model: model.clone(), held: held.clone() });
         }
-        let mut wanted = BTreeSet::new();
+        self.rederived = 0;
+        let mut release: Vec<String> = vec![];
+        // Both maps are ordered by key: walk them side by side.
+        let mut old = std::mem::take(&mut self.seen).into_iter().peekable();
         for (key, pod) in &store.pods {
-            let on_held = ipam.lookup(key).map(|a| a.subnet.as_str()).or_else(|| annotation(pod, LOGICAL_SWITCH));
-            if on_held.is_some_and(|s| held.contains(s)) && !is_deleting(pod) {
-                // Its subnet waits or is refused: the pod keeps what it has.
-                self.errors.remove(key);
-                wanted.insert(key.clone());
-                continue;
+            while let Some((gone, _)) = old.next_if(|(k, _)| k < key) {
+                release.push(gone);
             }
-            let result = match wants_port(pod, model) {
-                Ok(Some(subnet)) => {
-                    let (ip, mac) = requested(pod);
-                    ipam.allocate(key, &subnet, ip, mac).map(Some).map_err(|e| e.to_string())
+            let last = old.next_if(|(k, _)| k == key);
+            let key = match last {
+                Some((k, s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {
+                    self.seen.insert(k, s);
+                    continue;
                 }
-                Ok(None) => Ok(None),
-                Err(e) => Err(e.to_string()),
+                Some((k, _)) => k,
+                None => key.clone(),
             };
-            match result {
-                Ok(Some(addr)) => {
-                    self.errors.remove(key);
-                    wanted.insert(key.clone());
-                    if let Some(port) = addr.port(key) {
-                        derived.pods.insert(key.clone(), port);
-                    }
-                }
-                Ok(None) => {
-                    self.errors.remove(key);
-                }
-                Err(e) => {
-                    if self.errors.get(key) != Some(&e) {
-                        tracing::error!(pod = %key, error = %e, "pod gets no port");
-                        self.errors.insert(key.clone(), e);
-                    }
-                }
+            self.rederived += 1;
+            let (outcome, port) = derive_one(ipam, &mut self.errors, &key, pod, model, held);
+            if self.derived.pods.get(&key) != port.as_ref() {
+                let pods = &mut Arc::make_mut(&mut self.derived).pods;
+                match port {
+                    Some(p) => pods.insert(key.clone(), p),
+                    None => pods.remove(&key),
+                };
             }
+            if outcome != Outcome::Wanted {
+                release.push(key.clone());
+            }
+            self.seen.insert(key, Seen { pod: pod.clone(), outcome });
         }
-        let held: Vec<String> = ipam.pods().map(|(k, _)| k.to_string()).filter(|k| !wanted.contains(k)).collect();
-        for key in held {
+        release.extend(old.map(|(k, _)| k));
+        self.errors.retain(|k, _| store.pods.contains_key(k));
+        if !same_basis {
+            // Restored addresses of pods the store does not hold.
+            let wanted = |k: &str| self.seen.get(k).is_some_and(|s| s.outcome == Outcome::Wanted);
+            release = ipam.pods().map(|(k, _)| k).filter(|k| !wanted(k)).map(str::to_string).collect();
+        }
+        for key in release {
+            if self.derived.pods.contains_key(&key) {
+                Arc::make_mut(&mut self.derived).pods.remove(&key);
+            }
             if let Some(a) = ipam.release(&key) {
                 tracing::info!(pod = %key, ips = %a.ip_list(), "pod address released");
             }
         }
-        self.errors.retain(|k, _| store.pods.contains_key(k));
-        derived
+        self.derived.clone()
+    }
+}
+
+/// Derives one pod's port: allocates (or keeps, on a held subnet), records
+/// or clears its error. The port, if it has one in the NB's terms.
+fn derive_one(
+    ipam: &mut Ipam,
+    errors: &mut BTreeMap<String, String>,
+    key: &str,
+    pod: &Json,
+    model: &Model,
+    held: &BTreeSet<String>,
+) -> (Outcome, Option<PodPort>) {
+    let on_held = ipam.lookup(key).map(|a| a.subnet.as_str()).or_else(|| annotation(pod, LOGICAL_SWITCH));
+    if on_held.is_some_and(|s| held.contains(s)) && !is_deleting(pod) {
+        // Its subnet waits or is refused: the pod keeps what it has.
+        errors.remove(key);
+        return (Outcome::Wanted, None);
+    }
+    let result = match wants_port(pod, model) {
+        Ok(Some(subnet)) => {
+            let (ip, mac) = requested(pod);
+            ipam.allocate(key, &subnet, ip, mac).map(Some).map_err(|e| e.to_string())
+        }
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(Some(addr)) => {
+            errors.remove(key);
+            (Outcome::Wanted, addr.port(key))
+        }
+        Ok(None) => {
+            errors.remove(key);
+            (Outcome::NoPort, None)
+        }
+        Err(e) => {
+            if errors.get(key) != Some(&e) {
+                tracing::error!(pod = %key, error = %e, "pod gets no port");
+                errors.insert(key.to_string(), e);
+            }
+            (Outcome::Failed, None)
+        }
     }
 }
 
