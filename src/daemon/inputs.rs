@@ -102,7 +102,7 @@ impl Desired {
             (_, None) => (Arc::default(), false),
             (None, Some(_)) => (Arc::default(), true),
             (Some(s), Some(nb)) if s.synced => {
-                let derived = pods.update(s, &model, nb, &held);
+                let derived = pods.update(s, &model, &nb.cache(), &held);
                 t_pods = t0.elapsed();
                 rejected.extend(held_pods(&nb.cache(), &held));
                 (derived, true)

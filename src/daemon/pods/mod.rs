@@ -25,7 +25,7 @@ use crate::kube::resources::Store;
 use crate::model::derived::{Derived, PodPort};
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
-use crate::ovsdb::{Cache, Client};
+use crate::ovsdb::Cache;
 use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::reconcile::pod_rows::parse_addresses;
 
@@ -90,11 +90,11 @@ impl PodPorts {
     }
 
     /// The pods' ports of `store`, allocating and releasing.
-    /// The NB is read once, for the first restore.
+    /// The NB (`nb`) is read once, for the first restore.
     /// `held`: subnets refused this pass but not deleted; their pods keep
     /// their addresses (and, by the caller's protection, their ports).
-    pub fn update(&mut self, store: &Store, model: &Arc<Model>, nb: &Client, held: &BTreeSet<String>) -> Arc<Derived> {
-        let ipam = self.ipam.get_or_insert_with(|| restored(store, model, &nb.cache()));
+    pub fn update(&mut self, store: &Store, model: &Arc<Model>, nb: &Cache, held: &BTreeSet<String>) -> Arc<Derived> {
+        let ipam = self.ipam.get_or_insert_with(|| restored(store, model, nb));
         let same_basis = self
             .basis
             .as_ref()
@@ -109,22 +109,31 @@ impl PodPorts {
             self.basis = Some(Basis { model: model.clone(), held: held.clone() });
         }
         self.rederived = 0;
-        let mut release: Vec<String> = vec![];
-        // Both maps are ordered by key: walk them side by side.
+        // Both maps are ordered by key: walk them side by side, keeping the
+        // pods that are as they were.
+        let mut gone: Vec<String> = vec![];
+        let mut todo: Vec<(String, &Arc<Json>)> = vec![];
         let mut old = std::mem::take(&mut self.seen).into_iter().peekable();
         for (key, pod) in &store.pods {
-            while let Some((gone, _)) = old.next_if(|(k, _)| k < key) {
-                release.push(gone);
+            while let Some((k, _)) = old.next_if(|(k, _)| k < key) {
+                gone.push(k);
             }
-            let last = old.next_if(|(k, _)| k == key);
-            let key = match last {
+            match old.next_if(|(k, _)| k == key) {
                 Some((k, s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {
                     self.seen.insert(k, s);
-                    continue;
                 }
-                Some((k, _)) => k,
-                None => key.clone(),
-            };
+                Some((k, _)) => todo.push((k, pod)),
+                None => todo.push((key.clone(), pod)),
+            }
+        }
+        gone.extend(old.map(|(k, _)| k));
+        // The pods gone first: a new pod may ask for an address they held.
+        for key in &gone {
+            self.release(key);
+        }
+        let ipam = self.ipam.as_mut().expect("restored above");
+        let mut release: Vec<String> = vec![];
+        for (key, pod) in todo {
             self.rederived += 1;
             let (outcome, port) = derive_one(ipam, &mut self.errors, &key, pod, model, held);
             if self.derived.pods.get(&key) != port.as_ref() {
@@ -139,22 +148,26 @@ impl PodPorts {
             }
             self.seen.insert(key, Seen { pod: pod.clone(), outcome });
         }
-        release.extend(old.map(|(k, _)| k));
         self.errors.retain(|k, _| store.pods.contains_key(k));
         if !same_basis {
             // Restored addresses of pods the store does not hold.
             let wanted = |k: &str| self.seen.get(k).is_some_and(|s| s.outcome == Outcome::Wanted);
             release = ipam.pods().map(|(k, _)| k).filter(|k| !wanted(k)).map(str::to_string).collect();
         }
-        for key in release {
-            if self.derived.pods.contains_key(&key) {
-                Arc::make_mut(&mut self.derived).pods.remove(&key);
-            }
-            if let Some(a) = ipam.release(&key) {
-                tracing::info!(pod = %key, ips = %a.ip_list(), "pod address released");
-            }
+        for key in &release {
+            self.release(key);
         }
         self.derived.clone()
+    }
+
+    /// Releases `key`'s address and drops its port.
+    fn release(&mut self, key: &str) {
+        if self.derived.pods.contains_key(key) {
+            Arc::make_mut(&mut self.derived).pods.remove(key);
+        }
+        if let Some(a) = self.ipam.as_mut().and_then(|i| i.release(key)) {
+            tracing::info!(pod = %key, ips = %a.ip_list(), "pod address released");
+        }
     }
 }
 
@@ -234,3 +247,6 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> Ipam {
     }
     ipam
 }
+
+#[cfg(test)]
+mod tests;
