@@ -109,44 +109,42 @@ impl PodPorts {
             self.basis = Some(Basis { model: model.clone(), held: held.clone() });
         }
         self.rederived = 0;
-        // Both maps are ordered by key: walk them side by side, keeping the
-        // pods that are as they were.
+        // Both maps are ordered by key: walk them side by side (reading
+        // only), for the pods that are new, changed, failed or gone.
         let mut gone: Vec<String> = vec![];
-        let mut todo: Vec<(String, &Arc<Json>)> = vec![];
-        let mut old = std::mem::take(&mut self.seen).into_iter().peekable();
+        let mut todo: Vec<(&String, &Arc<Json>)> = vec![];
+        let mut old = self.seen.iter().peekable();
         for (key, pod) in &store.pods {
-            while let Some((k, _)) = old.next_if(|(k, _)| k < key) {
-                gone.push(k);
+            while let Some((k, _)) = old.next_if(|(k, _)| *k < key) {
+                gone.push(k.clone());
             }
-            match old.next_if(|(k, _)| k == key) {
-                Some((k, s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {
-                    self.seen.insert(k, s);
-                }
-                Some((k, _)) => todo.push((k, pod)),
-                None => todo.push((key.clone(), pod)),
+            match old.next_if(|(k, _)| *k == key) {
+                Some((_, s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {}
+                _ => todo.push((key, pod)),
             }
         }
-        gone.extend(old.map(|(k, _)| k));
+        gone.extend(old.map(|(k, _)| k.clone()));
         // The pods gone first: a new pod may ask for an address they held.
         for key in &gone {
+            self.seen.remove(key);
             self.release(key);
         }
         let ipam = self.ipam.as_mut().expect("restored above");
         let mut release: Vec<String> = vec![];
         for (key, pod) in todo {
             self.rederived += 1;
-            let (outcome, port) = derive_one(ipam, &mut self.errors, &key, pod, model, held);
-            if self.derived.pods.get(&key) != port.as_ref() {
+            let (outcome, port) = derive_one(ipam, &mut self.errors, key, pod, model, held);
+            if self.derived.pods.get(key) != port.as_ref() {
                 let pods = &mut Arc::make_mut(&mut self.derived).pods;
                 match port {
                     Some(p) => pods.insert(key.clone(), p),
-                    None => pods.remove(&key),
+                    None => pods.remove(key),
                 };
             }
             if outcome != Outcome::Wanted {
                 release.push(key.clone());
             }
-            self.seen.insert(key, Seen { pod: pod.clone(), outcome });
+            self.seen.insert(key.clone(), Seen { pod: pod.clone(), outcome });
         }
         self.errors.retain(|k, _| store.pods.contains_key(k));
         if !same_basis {
