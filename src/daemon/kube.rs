@@ -25,6 +25,7 @@ use crate::kube::lease::{run_election, wall_clock, LeaseLock};
 use crate::kube::pods::{annotations_patch, routed_patch, ROUTED};
 use crate::kube::resources::{api_path, apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER};
 use crate::kube::status::{self, object_path};
+use crate::model::derived::{Derived, PodPort};
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 
@@ -43,7 +44,7 @@ pub struct Report {
     /// Resources being deleted whose rows are gone: drop our finalizer.
     pub finalize: Vec<ObjectKey>,
     /// Pods whose ports are in the NB, with their addresses: annotate them.
-    pub pods: Vec<(String, PodAddress)>,
+    pub pods: Arc<Derived>,
     /// The model of the pass (the pods' subnets).
     pub model: Arc<Model>,
     /// Pods that want a port but get none (`<ns>/<name>`, reason): one
@@ -113,12 +114,14 @@ impl KubeSide {
 
 /// Applies the watch events of every kind to the store, publishing a new
 /// snapshot per burst. The store is synced once every kind was listed.
+/// The snapshot is changed in place when nobody holds the last one (no
+/// copy of the whole store per burst), and copied once when somebody does:
+/// a snapshot taken never changes.
 async fn keep_store(
     mut feeds: Vec<(Kind, mpsc::Receiver<crate::kube::watcher::Event>)>,
     tx: watch::Sender<Arc<Store>>,
 ) {
     use crate::kube::watcher::Event;
-    let mut store = Store::default();
     let mut listed = vec![false; feeds.len()];
     loop {
         // The next event of any kind, then whatever else is already queued.
@@ -131,17 +134,17 @@ async fn keep_store(
                 batch.push((j, e));
             }
         }
-        for (j, e) in batch {
-            listed[j] |= matches!(e, Event::Restarted(_));
-            apply_event(&mut store, feeds[j].0, e);
-        }
-        store.synced = listed.iter().all(|l| *l);
-        let started = tokio::time::Instant::now();
-        let snapshot = Arc::new(store.clone());
-        tracing::trace!(elapsed_us = started.elapsed().as_micros() as u64, "store snapshot");
-        if tx.send(snapshot).is_err() {
+        if tx.is_closed() {
             return;
         }
+        tx.send_modify(|snapshot| {
+            let store = Arc::make_mut(snapshot);
+            for (j, e) in batch {
+                listed[j] |= matches!(e, Event::Restarted(_));
+                apply_event(store, feeds[j].0, e);
+            }
+            store.synced = listed.iter().all(|l| *l);
+        });
     }
 }
 
@@ -299,11 +302,12 @@ async fn write_report(
     written.retain(|o, _| store.of_kind(o.kind).contains_key(&o.qualified_name()));
     defaulted.retain(|n, _| store.subnets.contains_key(n));
     annotated.follow(&report.model, store);
-    for (key, addr) in &report.pods {
-        let (Some(pod), Some(subnet)) = (store.pods.get(key), report.model.subnets.get(&addr.subnet)) else { continue };
-        if annotated.done(key, pod, addr) {
+    for (key, port) in &report.pods.pods {
+        let (Some(pod), Some(subnet)) = (store.pods.get(key), report.model.subnets.get(&port.subnet)) else { continue };
+        if annotated.done(key, pod, port) {
             continue;
         }
+        let addr = &PodAddress { subnet: port.subnet.clone(), ips: port.ips.clone(), mac: port.mac.clone() };
         // The port is in the NB (the pass committed it): the CNI may go on.
         let patch = match annotations_patch(pod, subnet, addr) {
             Some(mut p) => {
@@ -313,7 +317,7 @@ async fn write_report(
             None => routed_patch(pod),
         };
         let Some(patch) = patch else {
-            annotated.insert(key, pod, addr);
+            annotated.insert(key, pod, port);
             continue;
         };
         let path = format!("/api/v1/namespaces/{}/pods/{}", key.split_once('/').map_or("", |k| k.0), name_of(pod));
@@ -334,7 +338,7 @@ async fn write_report(
 #[derive(Default)]
 struct Annotated {
     model: Option<Arc<Model>>,
-    pods: HashMap<String, (Arc<Json>, PodAddress)>,
+    pods: HashMap<String, (Arc<Json>, Arc<PodPort>)>,
 }
 
 impl Annotated {
@@ -349,12 +353,12 @@ impl Annotated {
         }
     }
 
-    fn done(&self, key: &str, pod: &Arc<Json>, addr: &PodAddress) -> bool {
-        self.pods.get(key).is_some_and(|(p, a)| Arc::ptr_eq(p, pod) && a == addr)
+    fn done(&self, key: &str, pod: &Arc<Json>, port: &Arc<PodPort>) -> bool {
+        self.pods.get(key).is_some_and(|(p, a)| Arc::ptr_eq(p, pod) && a == port)
     }
 
-    fn insert(&mut self, key: &str, pod: &Arc<Json>, addr: &PodAddress) {
-        self.pods.insert(key.to_string(), (pod.clone(), addr.clone()));
+    fn insert(&mut self, key: &str, pod: &Arc<Json>, port: &Arc<PodPort>) {
+        self.pods.insert(key.to_string(), (pod.clone(), port.clone()));
     }
 }
 

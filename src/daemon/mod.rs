@@ -325,7 +325,7 @@ fn report(
     k.report(Report {
         verdicts,
         finalize,
-        pods: pod_ports.addresses(&desired.derived),
+        pods: desired.derived.clone(),
         pod_errors: pod_ports.errors(),
         model: desired.model.clone(),
     });

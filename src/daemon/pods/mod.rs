@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 
-use crate::ipam::{Ipam, PodAddress};
+use crate::ipam::Ipam;
 use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
 use crate::model::derived::{Derived, PodPort};
@@ -81,12 +81,6 @@ impl PodPorts {
     /// How many pods the last update derived anew.
     pub fn rederived(&self) -> usize {
         self.rederived
-    }
-
-    /// The allocated address of every pod that has a port.
-    pub fn addresses(&self, derived: &Derived) -> Vec<(String, PodAddress)> {
-        let Some(ipam) = &self.ipam else { return vec![] };
-        derived.pods.keys().filter_map(|k| ipam.lookup(k).map(|a| (k.clone(), a.clone()))).collect()
     }
 
     /// The pods' ports of `store`, allocating and releasing.
@@ -178,7 +172,7 @@ fn derive_one(
     pod: &Json,
     model: &Model,
     held: &BTreeSet<String>,
-) -> (Outcome, Option<PodPort>) {
+) -> (Outcome, Option<Arc<PodPort>>) {
     let on_held = ipam.lookup(key).map(|a| a.subnet.as_str()).or_else(|| annotation(pod, LOGICAL_SWITCH));
     if on_held.is_some_and(|s| held.contains(s)) && !is_deleting(pod) {
         // Its subnet waits or is refused: the pod keeps what it has.
@@ -196,7 +190,7 @@ fn derive_one(
     match result {
         Ok(Some(addr)) => {
             errors.remove(key);
-            (Outcome::Wanted, addr.port(key))
+            (Outcome::Wanted, addr.port(key).map(Arc::new))
         }
         Ok(None) => {
             errors.remove(key);
