@@ -347,7 +347,7 @@ fn count_owned(client: &Client, metrics: &Metrics) {
     for t in crate::nb::owned_tables() {
         let n = cache
             .table(t)
-            .map_or(0, |t| t.by_external_id(reconcile::desired::VENDOR_KEY, reconcile::desired::VENDOR).count());
+            .map_or(0, |t| t.count_by_external_id(reconcile::desired::VENDOR_KEY, reconcile::desired::VENDOR));
         owned.insert(t.to_string(), n as u64);
     }
 }
