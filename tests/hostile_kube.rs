@@ -231,9 +231,10 @@ fn a_subnet_overlapping_an_undecodable_subnets_kept_rows_is_refused() {
 /// its port was deleted at once, a working pod cut off by a subnet edit.
 /// The edit is refused while it would take addresses of running pods; the
 /// subnet and the pod keep their rows.
-#[test]
-fn a_subnet_edit_that_would_take_running_pods_addresses_is_refused() {
-    let (kube, _crds) = start_kube();
+/// web on net1 (10.0.1.2) and net1 then shrunk to 10.0.1.128/25 under the
+/// running daemon, refused: the cluster, the daemon, web's port and addresses.
+fn web_on_net1_shrink_refused() -> (Kube, tempfile::TempDir, Ovn, Daemon, String, String) {
+    let (kube, crds) = start_kube();
     let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
     let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
     let daemon = Daemon::start(&ovn, &config, &[]);
@@ -252,6 +253,12 @@ fn a_subnet_edit_that_would_take_running_pods_addresses_is_refused() {
         (condition(&o, "Validated")?.0 == "False").then_some(o)
     });
     assert!(o.to_string().contains("would release the addresses of 1 pod(s) that no longer fit (ns1/web)"), "{o}");
+    (kube, crds, ovn, daemon, port, addresses)
+}
+
+#[test]
+fn a_subnet_edit_that_would_take_running_pods_addresses_is_refused() {
+    let (kube, _crds, ovn, daemon, port, addresses) = web_on_net1_shrink_refused();
     daemon.signal("HUP");
     std::thread::sleep(Duration::from_millis(1500));
     assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1"), port, "web keeps its port: {}", daemon.log());
@@ -265,6 +272,26 @@ fn a_subnet_edit_that_would_take_running_pods_addresses_is_refused() {
         (condition(&o, "Validated")?.0 == "True").then_some(o)
     });
     assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1"), port);
+}
+
+/// The refusal says "delete them first": once the pod in the way is gone
+/// the same edit (unchanged since) is taken, with no other change to the
+/// subnet, and the switch follows it. A refusal kept with the validation of
+/// unchanged specs would hold the subnet refused for ever.
+#[test]
+fn a_refused_subnet_edit_is_taken_once_the_pods_in_its_way_are_deleted() {
+    let (kube, _crds, ovn, daemon, _port, _addresses) = web_on_net1_shrink_refused();
+    kube.kubectl(&["delete", "pod", "-n", "ns1", "web", "--wait=false"]).unwrap();
+    wait_for("net1 valid", Duration::from_secs(20), || {
+        let o = kubectl_json(&kube, &["get", "subnet", "net1", "-o", "json"])?;
+        (condition(&o, "Validated")?.0 == "True").then_some(o)
+    });
+    let switch = uuid_of(&ovn, "Logical_Switch", "net1");
+    wait_for("net1's switch on the new CIDR", Duration::from_secs(20), || {
+        let subnet = ovn.nbctl(&["get", "Logical_Switch", &switch, "other_config:subnet"]).ok()?;
+        (subnet.trim().trim_matches('"') == "10.0.1.128/25").then_some(())
+    });
+    assert_eq!(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1"), "", "{}", daemon.log());
 }
 
 /// The same edit made while the daemon is down: at start web's address no

@@ -3,7 +3,7 @@
 //! force) and, with `[kubernetes]`, the Vpc and Subnet resources; what they
 //! validate to together; and the mass-removal guard of each pass.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -46,9 +46,13 @@ pub struct Desired {
     /// the merge (a spec that does not decode), and pods whose subnet is
     /// refused (they keep their ports).
     pub rejected: Vec<Rejection>,
+    /// The model and refusals of validation and the merge alone, before
+    /// the pods are looked at (a pass whose specs are unchanged reuses them).
+    validated_model: Arc<Model>,
+    validated: Vec<Rejection>,
     /// What the NB held when this was validated (incumbent names, foreign
     /// rows): a change of it re-validates.
-    pub nb: NbState,
+    pub nb: Arc<NbState>,
     /// Validated against the synced NB, and with Kubernetes every resource
     /// listed, so the pods' ports are derived too (the IPAM is rebuilt
     /// from both). A pass must not run before.
@@ -59,50 +63,75 @@ impl Desired {
     /// `store`: the resources, when the daemon watches them; `pods` and the
     /// NB client (`None` while the NB is not synced) for the pods' ports.
     pub fn new(config: &Config, store: Option<&Store>, pods: &mut PodPorts, nb: Option<&Client>) -> Desired {
+        Desired::after(None, config, store, pods, nb)
+    }
+
+    /// As [`Desired::new`], for a change of the resources or pods only:
+    /// when the merged specs are those `prev` validated (against the synced
+    /// NB), its model and refusals stand and only the pods are derived anew.
+    /// A change of the NB goes through [`Desired::nb_moved`] and `new`.
+    pub fn after(
+        prev: Option<&Desired>,
+        config: &Config,
+        store: Option<&Store>,
+        pods: &mut PodPorts,
+        nb: Option<&Client>,
+    ) -> Desired {
+        let t0 = Instant::now();
         let merged = match store {
             Some(s) => merge(config, s),
             None => Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() },
         };
-        let nb_now = nb.map(|c| nb_state(&c.cache())).unwrap_or_default();
-        // A resource whose spec does not decode keeps its rows as well (a
-        // TOML name clash concerns the resource only: the TOML's object stays),
-        // and so its names and networks.
-        let undecoded: Vec<&Rejection> = merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).collect();
-        let kept: BTreeSet<String> = undecoded.iter().map(|r| r.object.owner_tag()).collect();
-        let (mut model, mut rejected) = validate_keeping(&merged.vpcs, &merged.subnets, &nb_now, &kept);
-        rejected.extend(undecoded.into_iter().cloned());
-        let mut held: BTreeSet<String> =
-            rejected.iter().filter(|r| r.object.kind == Kind::Subnet).map(|r| r.object.name.clone()).collect();
+        let t_merge = t0.elapsed();
+        let reuse = prev.filter(|p| p.complete && nb.is_some() && p.merged == merged);
+        let (validated_model, nb_now, validated) = match reuse {
+            Some(p) => (p.validated_model.clone(), p.nb.clone(), p.validated.clone()),
+            None => {
+                let nb_now = nb.map(|c| nb_state(&c.cache())).unwrap_or_default();
+                // A resource whose spec does not decode keeps its rows as well (a
+                // TOML name clash concerns the resource only: the TOML's object stays),
+                // and so its names and networks.
+                let undecoded: Vec<&Rejection> =
+                    merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).collect();
+                let kept: BTreeSet<String> = undecoded.iter().map(|r| r.object.owner_tag()).collect();
+                let (model, mut rejected) = validate_keeping(&merged.vpcs, &merged.subnets, &nb_now, &kept);
+                rejected.extend(undecoded.into_iter().cloned());
+                (Arc::new(model), Arc::new(nb_now), rejected)
+            }
+        };
+        let t_validate = t0.elapsed();
+        let mut model = validated_model.clone();
+        let mut rejected = validated.clone();
+        let mut t_pods = t_validate;
         let (derived, complete) = match (store, nb) {
-            (_, None) => (Derived::default(), false),
-            (None, Some(_)) => (Derived::default(), true),
+            (_, None) => (Arc::default(), false),
+            (None, Some(_)) => (Arc::default(), true),
             (Some(s), Some(nb)) if s.synced => {
-                // A change that would take running pods' addresses (their
-                // ports) is refused; the subnet and its pods keep their rows.
-                pods.restore_once(s, &model, nb);
-                for (subnet, evicted) in pods.would_evict(s, &model) {
-                    let why = format!(
-                        "this change would release the addresses of {} pod(s) that no longer fit ({}); \
-                         delete them first, or change it back",
-                        evicted.len(),
-                        evicted.join(", ")
-                    );
-                    rejected.push(Rejection::new(ObjectKey::subnet(&subnet), "spec", why));
-                    model.subnets.remove(&subnet);
-                    held.insert(subnet);
-                }
-                let derived = pods.update(s, &model, nb, &held, &nb_now);
+                let (m, r, held, derived) = with_pods(pods, s, &nb.cache(), &validated_model, &validated, &nb_now);
+                (model, rejected) = (m, r);
+                t_pods = t0.elapsed();
                 rejected.extend(held_pods(&nb.cache(), &held));
                 (derived, true)
             }
-            (Some(_), Some(_)) => (Derived::default(), false),
+            (Some(_), Some(_)) => (Arc::default(), false),
         };
-        Desired { merged, model: Arc::new(model), derived: Arc::new(derived), rejected, nb: nb_now, complete }
+        let us = |d: std::time::Duration| d.as_micros() as u64;
+        tracing::debug!(
+            merge_us = us(t_merge),
+            validate_us = us(t_validate - t_merge),
+            revalidated = reuse.is_none(),
+            pods_us = us(t_pods - t_validate),
+            rederived = pods.rederived(),
+            held_us = us(t0.elapsed() - t_pods),
+            pods = derived.pods.len(),
+            "inputs derived"
+        );
+        Desired { merged, model, validated_model, derived, rejected, validated, nb: nb_now, complete }
     }
 
     /// The NB no longer holds what this state was validated against.
     pub fn nb_moved(&self, client: &Client) -> bool {
-        nb_state(&client.cache()) != self.nb
+        nb_state(&client.cache()) != *self.nb
     }
 
     /// Refusals of this state that are not in `before`, for the log.
@@ -241,6 +270,53 @@ impl RemovalGuard {
 
 /// Pods whose ports sit on a refused subnet's switch: their ports stay as
 /// they are until the subnet is valid again (or deleted).
+/// Subnets refused but not deleted: their rows and pods' addresses stay.
+fn held_subnets(rejected: &[Rejection]) -> BTreeSet<String> {
+    rejected.iter().filter(|r| r.object.kind == Kind::Subnet).map(|r| r.object.name.clone()).collect()
+}
+
+/// The pods' ports, with the model, refusals and held subnets after the
+/// eviction rule: a change that would take running pods' addresses (their
+/// ports) is refused; the subnet and its pods keep their rows. The rule is
+/// applied at every pass, not kept with the validation, since the pods in
+/// the way may be gone; and when this very pass releases them (they were
+/// deleted) it is applied again at once, since no later event may come.
+fn with_pods(
+    pods: &mut PodPorts,
+    store: &Store,
+    cache: &Cache,
+    validated_model: &Arc<Model>,
+    validated: &[Rejection],
+    nb: &Arc<NbState>,
+) -> (Arc<Model>, Vec<Rejection>, BTreeSet<String>, Arc<Derived>) {
+    pods.restore_once(store, validated_model, cache);
+    let mut evict = pods.would_evict(store, validated_model);
+    // Each round releases pods only, so the set shrinks; three at most.
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        let (mut model, mut rejected) = (validated_model.clone(), validated.to_vec());
+        let mut held = held_subnets(&rejected);
+        for (subnet, evicted) in &evict {
+            let why = format!(
+                "this change would release the addresses of {} pod(s) that no longer fit ({}); \
+                 delete them first, or change it back",
+                evicted.len(),
+                evicted.join(", ")
+            );
+            rejected.push(Rejection::new(ObjectKey::subnet(subnet), "spec", why));
+            Arc::make_mut(&mut model).subnets.remove(subnet);
+            held.insert(subnet.clone());
+        }
+        let derived = pods.update(store, &model, cache, &held, nb);
+        let after = if evict.is_empty() { BTreeMap::new() } else { pods.would_evict(store, validated_model) };
+        if after == evict || rounds == 3 {
+            return (model, rejected, held, derived);
+        }
+        evict = after;
+    }
+}
+
 fn held_pods(cache: &Cache, held: &BTreeSet<String>) -> Vec<Rejection> {
     let Some(ports) = cache.table("Logical_Switch_Port") else { return vec![] };
     let mut out = vec![];

@@ -25,6 +25,7 @@ use crate::kube::lease::{run_election, wall_clock, LeaseLock};
 use crate::kube::pods::{annotations_patch, routed_patch, ROUTED};
 use crate::kube::resources::{api_path, apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER};
 use crate::kube::status::{self, object_path};
+use crate::model::derived::{Derived, PodPort};
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 
@@ -43,7 +44,7 @@ pub struct Report {
     /// Resources being deleted whose rows are gone: drop our finalizer.
     pub finalize: Vec<ObjectKey>,
     /// Pods whose ports are in the NB, with their addresses: annotate them.
-    pub pods: Vec<(String, PodAddress)>,
+    pub pods: Arc<Derived>,
     /// The model of the pass (the pods' subnets).
     pub model: Arc<Model>,
     /// Pods that want a port but get none (`<ns>/<name>`, reason): one
@@ -113,12 +114,14 @@ impl KubeSide {
 
 /// Applies the watch events of every kind to the store, publishing a new
 /// snapshot per burst. The store is synced once every kind was listed.
+/// The snapshot is changed in place when nobody holds the last one (no
+/// copy of the whole store per burst), and copied once when somebody does:
+/// a snapshot taken never changes.
 async fn keep_store(
     mut feeds: Vec<(Kind, mpsc::Receiver<crate::kube::watcher::Event>)>,
     tx: watch::Sender<Arc<Store>>,
 ) {
     use crate::kube::watcher::Event;
-    let mut store = Store::default();
     let mut listed = vec![false; feeds.len()];
     loop {
         // The next event of any kind, then whatever else is already queued.
@@ -131,14 +134,17 @@ async fn keep_store(
                 batch.push((j, e));
             }
         }
-        for (j, e) in batch {
-            listed[j] |= matches!(e, Event::Restarted(_));
-            apply_event(&mut store, feeds[j].0, e);
-        }
-        store.synced = listed.iter().all(|l| *l);
-        if tx.send(Arc::new(store.clone())).is_err() {
+        if tx.is_closed() {
             return;
         }
+        tx.send_modify(|snapshot| {
+            let store = Arc::make_mut(snapshot);
+            for (j, e) in batch {
+                listed[j] |= matches!(e, Event::Restarted(_));
+                apply_event(store, feeds[j].0, e);
+            }
+            store.synced = listed.iter().all(|l| *l);
+        });
     }
 }
 
@@ -164,13 +170,26 @@ async fn reporter(
     // patch was sent for: at most one write per generation, even if the API
     // server drops what it is sent.
     let mut defaulted: HashMap<String, i64> = HashMap::new();
+    let mut annotated = Annotated::default();
     loop {
         let retry = {
             let report = reports.borrow_and_update().clone();
             let snapshot = store.borrow_and_update().clone();
             if *leading.borrow() && snapshot.synced {
-                write_report(&client, &snapshot, &report, &mut written, &mut pruned, &mut defaulted).await
-                    | tell_pod_errors(&client, &snapshot, &report, &mut told).await
+                let started = tokio::time::Instant::now();
+                let retry = write_report(
+                    &client,
+                    &snapshot,
+                    &report,
+                    &mut written,
+                    &mut pruned,
+                    &mut defaulted,
+                    &mut annotated,
+                )
+                .await
+                    | tell_pod_errors(&client, &snapshot, &report, &mut told).await;
+                tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "report round");
+                retry
             } else {
                 false
             }
@@ -201,6 +220,7 @@ async fn write_report(
     written: &mut HashMap<ObjectKey, (String, Json)>,
     pruned: &mut HashMap<Kind, BTreeSet<String>>,
     defaulted: &mut HashMap<String, i64>,
+    annotated: &mut Annotated,
 ) -> bool {
     let mut retry = false;
     let now = wall_clock();
@@ -281,8 +301,13 @@ async fn write_report(
     }
     written.retain(|o, _| store.of_kind(o.kind).contains_key(&o.qualified_name()));
     defaulted.retain(|n, _| store.subnets.contains_key(n));
-    for (key, addr) in &report.pods {
-        let (Some(pod), Some(subnet)) = (store.pods.get(key), report.model.subnets.get(&addr.subnet)) else { continue };
+    annotated.follow(&report.model, store);
+    for (key, port) in &report.pods.pods {
+        let (Some(pod), Some(subnet)) = (store.pods.get(key), report.model.subnets.get(&port.subnet)) else { continue };
+        if annotated.done(key, pod, port) {
+            continue;
+        }
+        let addr = &PodAddress { subnet: port.subnet.clone(), ips: port.ips.clone(), mac: port.mac.clone() };
         // The port is in the NB (the pass committed it): the CNI may go on.
         let patch = match annotations_patch(pod, subnet, addr) {
             Some(mut p) => {
@@ -291,7 +316,10 @@ async fn write_report(
             }
             None => routed_patch(pod),
         };
-        let Some(patch) = patch else { continue };
+        let Some(patch) = patch else {
+            annotated.insert(key, pod, port);
+            continue;
+        };
         let path = format!("/api/v1/namespaces/{}/pods/{}", key.split_once('/').map_or("", |k| k.0), name_of(pod));
         match client.merge_patch(&path, &patch).await {
             Ok(_) => tracing::debug!(pod = %key, ips = %addr.ip_list(), "pod annotated"),
@@ -301,6 +329,37 @@ async fn write_report(
         }
     }
     retry
+}
+
+/// Pods found carrying every annotation of their address, as the object
+/// they were checked in (the store keeps a pod as an `Arc`: an unchanged pod
+/// is the same `Arc`), under the model they were checked with: a round looks
+/// again only at pods that changed, so its cost follows the change.
+#[derive(Default)]
+struct Annotated {
+    model: Option<Arc<Model>>,
+    pods: HashMap<String, (Arc<Json>, Arc<PodPort>)>,
+}
+
+impl Annotated {
+    /// Forgets everything if the model (the pods' subnets) is another.
+    fn follow(&mut self, model: &Arc<Model>, store: &Store) {
+        if !self.model.as_ref().is_some_and(|m| Arc::ptr_eq(m, model) || **m == **model) {
+            self.pods.clear();
+            self.model = Some(model.clone());
+        }
+        if self.pods.len() > store.pods.len() {
+            self.pods.retain(|k, _| store.pods.contains_key(k));
+        }
+    }
+
+    fn done(&self, key: &str, pod: &Arc<Json>, port: &Arc<PodPort>) -> bool {
+        self.pods.get(key).is_some_and(|(p, a)| Arc::ptr_eq(p, pod) && a == port)
+    }
+
+    fn insert(&mut self, key: &str, pod: &Arc<Json>, port: &Arc<PodPort>) {
+        self.pods.insert(key.to_string(), (pod.clone(), port.clone()));
+    }
 }
 
 /// Adds Kube-OVN's defaults to an accepted Subnet's spec (see

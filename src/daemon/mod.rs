@@ -68,9 +68,21 @@ fn derive(
     pods: &mut PodPorts,
     client: &Client,
 ) -> Desired {
+    derive_after(None, config, store, pods, client)
+}
+
+/// As [`derive`], after a change of the resources or pods only (see
+/// [`Desired::after`]): `prev`'s validation stands if the specs are the same.
+fn derive_after(
+    prev: Option<&Desired>,
+    config: &crate::config::Config,
+    store: &Option<watch::Receiver<Arc<Store>>>,
+    pods: &mut PodPorts,
+    client: &Client,
+) -> Desired {
     let store = store.as_ref().map(|r| r.borrow().clone());
     let synced = matches!(*client.subscribe_state().borrow(), ConnState::Synced { .. });
-    Desired::new(config, store.as_deref(), pods, synced.then_some(client))
+    Desired::after(prev, config, store.as_deref(), pods, synced.then_some(client))
 }
 
 /// Waits for a change of an optional watch channel (never, without one).
@@ -228,11 +240,15 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             }
             true = changed(&mut store_rx) => {
                 let errors = pod_ports.errors();
-                let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+                let new = derive_after(Some(&desired), &loaded.config, &store_rx, &mut pod_ports, &client);
                 // A new pod error changes nothing in the NB but is reported.
+                // A pod gone may end a refusal (the eviction rule) with the
+                // specs and ports as they were.
                 let pods_changed = new.derived != desired.derived
                     || new.complete != desired.complete
-                    || pod_ports.errors() != errors;
+                    || pod_ports.errors() != errors
+                    || !(Arc::ptr_eq(&new.model, &desired.model) || new.model == desired.model)
+                    || new.rejected != desired.rejected;
                 (new.merged != desired.merged || pods_changed).then(|| inputs(new, &mut desired, &applied_model))
             }
             true = changed(&mut leading_rx) => {
@@ -314,7 +330,7 @@ fn report(
     k.report(Report {
         verdicts,
         finalize,
-        pods: pod_ports.addresses(&desired.derived),
+        pods: desired.derived.clone(),
         pod_errors: pod_ports.errors(),
         model: desired.model.clone(),
     });
@@ -336,7 +352,7 @@ fn count_owned(client: &Client, metrics: &Metrics) {
     for t in crate::nb::owned_tables() {
         let n = cache
             .table(t)
-            .map_or(0, |t| t.by_external_id(reconcile::desired::VENDOR_KEY, reconcile::desired::VENDOR).count());
+            .map_or(0, |t| t.count_by_external_id(reconcile::desired::VENDOR_KEY, reconcile::desired::VENDOR));
         owned.insert(t.to_string(), n as u64);
     }
 }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// A pod's switch port as the reconciler needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +25,7 @@ pub struct PodPort {
 /// Everything derived, by owner.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Derived {
-    /// Pods' switch ports by `<namespace>/<name>`.
-    pub pods: BTreeMap<String, PodPort>,
+    /// Pods' switch ports by `<namespace>/<name>`; shared, so that a copy
+    /// of the map is cheap and an unchanged port compares by pointer.
+    pub pods: BTreeMap<String, Arc<PodPort>>,
 }

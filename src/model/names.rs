@@ -128,6 +128,14 @@ impl NbState {
         self.router_networks.get(router).map_or(&[], Vec::as_slice)
     }
 
+    /// The names of `table` that rows ovn-vpcd does not own hold.
+    pub fn foreign_names(&self, table: NameTable) -> BTreeSet<String> {
+        let foreign = |((t, n), h): (&(NameTable, String), &Holder)| {
+            (*t == table && matches!(h, Holder::Foreign { .. })).then(|| n.clone())
+        };
+        self.names.iter().filter_map(foreign).collect()
+    }
+
     pub fn holder(&self, table: NameTable, name: &str) -> Option<&Holder> {
         self.names.get(&(table, name.to_string()))
     }

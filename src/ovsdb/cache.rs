@@ -100,6 +100,10 @@ impl TableCache {
     pub fn by_external_id(&self, key: &str, value: &str) -> impl Iterator<Item = RowView<'_>> {
         self.ext_index.get(key).and_then(|m| m.get(value)).into_iter().flatten().filter_map(|u| self.get(*u))
     }
+    /// How many rows have `external_ids:key=value` (the index's count: no row is read).
+    pub fn count_by_external_id(&self, key: &str, value: &str) -> usize {
+        self.ext_index.get(key).and_then(|m| m.get(value)).map_or(0, |s| s.len())
+    }
     /// Rows that have `key` in `external_ids`, whatever its value.
     pub fn with_external_id(&self, key: &str) -> impl Iterator<Item = RowView<'_>> {
         self.ext_index.get(key).into_iter().flat_map(|m| m.values()).flatten().filter_map(|u| self.get(*u))

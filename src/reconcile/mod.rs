@@ -54,14 +54,49 @@ pub fn changed_owners(old: (&Model, &Derived), new: (&Model, &Derived)) -> BTree
         a: &std::collections::BTreeMap<String, T>,
         b: &std::collections::BTreeMap<String, T>,
     ) -> Vec<ObjectKey> {
-        let names: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-        names.into_iter().filter(|n| a.get(*n) != b.get(*n)).map(|n| key(n)).collect()
+        // Both ordered by name: one walk, side by side (pods are many).
+        use std::cmp::Ordering;
+        let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+        let mut out = vec![];
+        loop {
+            match (a.peek().copied(), b.peek().copied()) {
+                (None, None) => return out,
+                (Some((x, vx)), Some((y, vy))) => match x.cmp(y) {
+                    Ordering::Equal => {
+                        if vx != vy {
+                            out.push(key(x));
+                        }
+                        a.next();
+                        b.next();
+                    }
+                    Ordering::Less => {
+                        out.push(key(x));
+                        a.next();
+                    }
+                    Ordering::Greater => {
+                        out.push(key(y));
+                        b.next();
+                    }
+                },
+                (Some((x, _)), None) => {
+                    out.push(key(x));
+                    a.next();
+                }
+                (None, Some((y, _))) => {
+                    out.push(key(y));
+                    b.next();
+                }
+            }
+        }
     }
     let mut out: BTreeSet<ObjectKey> = differ(|n| ObjectKey::vpc(n), &old.vpcs, &new.vpcs).into_iter().collect();
     out.extend(differ(|n| ObjectKey::subnet(n), &old.subnets, &new.subnets));
     out.extend(differ(ObjectKey::pod, &old_derived.pods, &new_derived.pods));
     // A pod's port depends on its subnet too (its DHCP options).
     let subnets: BTreeSet<&str> = out.iter().filter(|o| o.kind == Kind::Subnet).map(|o| o.name.as_str()).collect();
+    if subnets.is_empty() {
+        return out;
+    }
     let pods: Vec<ObjectKey> = new_derived
         .pods
         .values()

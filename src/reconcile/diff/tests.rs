@@ -322,7 +322,7 @@ fn pod_ports_reference_their_subnets_dhcp_options() {
             mac: "0a:01:02:03:04:05".into(),
         };
         let mut d = Derived::default();
-        d.pods.insert("default/p".into(), addr.port("default/p").unwrap());
+        d.pods.insert("default/p".into(), addr.port("default/p").unwrap().into());
         (m, d)
     };
     let (model, derived) = with_pod(&cfg);
@@ -345,7 +345,7 @@ fn pod_ports_reference_their_subnets_dhcp_options() {
     let (model2, mut derived2) = with_pod(&on);
     let addr =
         PodAddress { subnet: "net1".into(), ips: vec!["10.0.1.3".parse().unwrap()], mac: "0a:01:02:03:04:06".into() };
-    derived2.pods.insert("default/q".into(), addr.port("default/q").unwrap());
+    derived2.pods.insert("default/q".into(), addr.port("default/q").unwrap().into());
     let (model1, mut derived1) = with_pod(&cfg);
     derived1.pods.insert("default/q".into(), derived2.pods["default/q"].clone());
     let cache1 = applied(&desired_rows(&model1, &derived1));
@@ -359,7 +359,7 @@ fn pod_ports_reference_their_subnets_dhcp_options() {
     let mut derived3 = derived1.clone();
     let moved =
         PodAddress { subnet: "net1".into(), ips: vec!["10.0.1.9".parse().unwrap()], mac: "0a:01:02:03:04:06".into() };
-    derived3.pods.insert("default/q".into(), moved.port("default/q").unwrap());
+    derived3.pods.insert("default/q".into(), moved.port("default/q").unwrap().into());
     let owners = changed_owners((&model1, &derived1), (&model1, &derived3));
     assert_eq!(owners, BTreeSet::from([ObjectKey::pod("default/q")]));
     let full = plan_in(&model1, &derived3, &[], &cache1, &Scope::All);

@@ -1,0 +1,394 @@
+//! Pods' switch ports: the IPAM, driven by the pods in the store.
+//!
+//! The IPAM is rebuilt once, before its first allocation, from what already
+//! exists: the pods' `allocated` annotations, then the NB's pod ports (a
+//! port committed by a daemon that died before annotating its pod). After
+//! that every change of the inputs allocates for new pods, releases the
+//! addresses of pods that are gone or no longer want a port, and evicts pods
+//! whose subnet changed under them. Nothing is persisted elsewhere.
+//!
+//! A pod whose subnet is refused at start cannot be restored then (the IPAM
+//! knows only valid subnets), nor one whose subnet was changed while the
+//! daemon was down so that its address no longer fits: its address waits in
+//! `pending` and is restored as soon as the subnet takes it, before anyone
+//! else allocates in it, so a pod created meanwhile cannot be given it. A
+//! subnet that would not take it is refused meanwhile (`would_evict`).
+//!
+//! Work is proportional to the change: an update re-derives only the pods
+//! whose object changed (the store keeps each pod as an `Arc`: an unchanged
+//! pod is the same `Arc`), the pods that are gone, and the pods that got no
+//! port for an error (an address freed since may be the one they ask for).
+//! A change of the basis (the validated model, the subnets held, or the
+//! switch port names foreign rows hold in the NB) re-derives every pod, as
+//! the first update does; a pending address is restored only then (its
+//! subnet becomes valid: the model changed).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+
+use crate::ipam::{Ipam, IpamError, Refusal};
+use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
+use crate::kube::resources::Store;
+use crate::model::derived::{Derived, PodPort};
+use crate::model::names::{pod_port_taken, switch_port_name, NameTable, NbState};
+use crate::model::object::{Kind, ObjectKey};
+use crate::model::validate::Model;
+use crate::ovsdb::Cache;
+use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
+use crate::reconcile::pod_rows::parse_addresses;
+
+/// What the last derivation gave a pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    /// It has an address (or keeps it, on a held subnet).
+    Wanted,
+    /// It wants no port.
+    NoPort,
+    /// It wants one but got none: derived again at every update.
+    Failed,
+}
+
+/// A pod as last derived: the object it was derived from, and the outcome.
+struct Seen {
+    pod: Arc<Json>,
+    outcome: Outcome,
+}
+
+/// What every pod's derivation depends on besides the pod itself.
+struct Basis {
+    model: Arc<Model>,
+    held: BTreeSet<String>,
+    nb: Arc<NbState>,
+    /// Switch port names held by foreign rows (no pod gets one of them).
+    foreign_ports: BTreeSet<String>,
+    /// The valid subnets' switch port names, and which subnet derives each.
+    subnet_ports: BTreeMap<String, String>,
+}
+
+impl Basis {
+    fn new(model: &Arc<Model>, held: &BTreeSet<String>, nb: &Arc<NbState>) -> Basis {
+        let foreign_ports = nb.foreign_names(NameTable::SwitchPort);
+        let subnet_ports = model
+            .subnets
+            .values()
+            .filter(|s| s.is_ovn)
+            .map(|s| (switch_port_name(&s.name, &s.spec.vpc), format!("subnet {:?} (VPC {:?})", s.name, s.spec.vpc)))
+            .collect();
+        Basis { model: model.clone(), held: held.clone(), nb: nb.clone(), foreign_ports, subnet_ports }
+    }
+
+    /// The same basis: the NB compared by what pods' ports depend on only
+    /// (an NB that differs in owned rows, as after every commit, is the same).
+    fn same(&self, model: &Arc<Model>, held: &BTreeSet<String>, nb: &Arc<NbState>) -> bool {
+        (Arc::ptr_eq(&self.model, model) || *self.model == **model)
+            && self.held == *held
+            && (Arc::ptr_eq(&self.nb, nb) || self.foreign_ports == nb.foreign_names(NameTable::SwitchPort))
+    }
+}
+
+/// An address read at start for a subnet the IPAM did not know then.
+struct Restore {
+    key: String,
+    ips: Vec<std::net::IpAddr>,
+    mac: String,
+    from: &'static str,
+}
+
+#[derive(Default)]
+pub struct PodPorts {
+    ipam: Option<Ipam>,
+    /// By subnet: addresses to restore once the subnet is valid.
+    pending: BTreeMap<String, Vec<Restore>>,
+    /// The last error per pod, so that each is logged once.
+    errors: BTreeMap<String, String>,
+    /// The basis of the last update.
+    basis: Option<Basis>,
+    /// Every pod of the last update's store, as derived.
+    seen: BTreeMap<String, Seen>,
+    /// The ports as of the last update: the same `Arc` while they stay so.
+    derived: Arc<Derived>,
+    /// How many pods the last update derived (not carried over).
+    rederived: usize,
+}
+
+impl PodPorts {
+    /// Addresses in use in `subnet` (for its status).
+    pub fn using(&self, subnet: &str) -> u64 {
+        self.ipam.as_ref().map_or(0, |i| i.using(subnet))
+    }
+
+    /// Rebuilds the IPAM from what exists, once (see the module head).
+    pub fn restore_once(&mut self, store: &Store, model: &Model, nb: &Cache) {
+        if self.ipam.is_none() {
+            let (ipam, pending) = restored(store, model, nb);
+            self.ipam = Some(ipam);
+            self.pending = pending;
+        }
+    }
+
+    /// The pods of `store` that `model` would take addresses from, by
+    /// subnet: addresses that no longer fit a changed subnet (see
+    /// [`Ipam::would_evict`]), and addresses waiting to be restored into a
+    /// subnet that would not take them.
+    pub fn would_evict(&self, store: &Store, model: &Model) -> BTreeMap<String, Vec<String>> {
+        let Some(ipam) = &self.ipam else { return BTreeMap::new() };
+        let mut out = ipam.would_evict(model);
+        let waiting: Vec<_> = self.pending.iter().filter(|(s, _)| model.subnets.contains_key(*s)).collect();
+        if waiting.is_empty() {
+            return out;
+        }
+        // A trial on a copy that follows `model` already.
+        let mut trial = ipam.clone();
+        trial.sync_subnets(model);
+        for (subnet, waiting) in waiting {
+            for r in waiting.iter().filter(|r| store.pods.contains_key(&r.key) && ipam.lookup(&r.key).is_none()) {
+                // A conflict between pods is the pods' (the later one is
+                // allocated anew), not a reason to refuse the subnet.
+                if trial.restore(&r.key, subnet, &r.ips, &r.mac).is_err_and(|e| waits_for_subnet(&e)) {
+                    out.entry(subnet.clone()).or_default().push(r.key.clone());
+                }
+            }
+        }
+        out
+    }
+
+    /// Pods that want a port but get none, with the reason.
+    pub fn errors(&self) -> Vec<(String, String)> {
+        self.errors.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
+    }
+
+    /// How many pods the last update derived anew.
+    pub fn rederived(&self) -> usize {
+        self.rederived
+    }
+
+    /// The pods' ports of `store`, allocating and releasing.
+    /// The NB (`nb`) is read once, for the first restore.
+    /// `held`: subnets refused this pass but not deleted; their pods keep
+    /// their addresses (and, by the caller's protection, their ports).
+    /// `names`: what the NB holds (pods' port names taken by subnets or
+    /// foreign rows give those pods no port).
+    pub fn update(
+        &mut self,
+        store: &Store,
+        model: &Arc<Model>,
+        nb: &Cache,
+        held: &BTreeSet<String>,
+        names: &Arc<NbState>,
+    ) -> Arc<Derived> {
+        self.restore_once(store, model, nb);
+        let same_basis = self.basis.as_ref().is_some_and(|b| b.same(model, held, names));
+        if !same_basis {
+            self.rebase(store, model, held, names);
+        }
+        self.rederived = 0;
+        // Both maps are ordered by key: walk them side by side (reading
+        // only), for the pods that are new, changed, failed or gone.
+        let mut gone: Vec<String> = vec![];
+        let mut todo: Vec<(&String, &Arc<Json>)> = vec![];
+        let mut old = self.seen.iter().peekable();
+        for (key, pod) in &store.pods {
+            while let Some((k, _)) = old.next_if(|(k, _)| *k < key) {
+                gone.push(k.clone());
+            }
+            match old.next_if(|(k, _)| *k == key) {
+                Some((_, s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {}
+                _ => todo.push((key, pod)),
+            }
+        }
+        gone.extend(old.map(|(k, _)| k.clone()));
+        // The pods gone first: a new pod may ask for an address they held.
+        for key in &gone {
+            self.seen.remove(key);
+            self.release(key);
+        }
+        let ipam = self.ipam.as_mut().expect("restored above");
+        let b = self.basis.as_ref().expect("set above");
+        let basis = Inputs { model, held, names, subnet_ports: &b.subnet_ports };
+        let mut release: Vec<String> = vec![];
+        for (key, pod) in todo {
+            self.rederived += 1;
+            let (outcome, port) = derive_one(ipam, &mut self.errors, key, pod, &basis);
+            if self.derived.pods.get(key) != port.as_ref() {
+                let pods = &mut Arc::make_mut(&mut self.derived).pods;
+                match port {
+                    Some(p) => pods.insert(key.clone(), p),
+                    None => pods.remove(key),
+                };
+            }
+            if outcome != Outcome::Wanted {
+                release.push(key.clone());
+            }
+            self.seen.insert(key.clone(), Seen { pod: pod.clone(), outcome });
+        }
+        self.errors.retain(|k, _| store.pods.contains_key(k));
+        if !same_basis {
+            // Restored addresses of pods the store does not hold.
+            let wanted = |k: &str| self.seen.get(k).is_some_and(|s| s.outcome == Outcome::Wanted);
+            release = ipam.pods().map(|(k, _)| k).filter(|k| !wanted(k)).map(str::to_string).collect();
+        }
+        for key in &release {
+            self.release(key);
+        }
+        self.derived.clone()
+    }
+
+    /// A new basis: the IPAM follows the model (evicting what no longer
+    /// fits), pending addresses whose subnet is valid now are restored
+    /// before anyone allocates, and every pod is derived anew.
+    fn rebase(&mut self, store: &Store, model: &Arc<Model>, held: &BTreeSet<String>, names: &Arc<NbState>) {
+        let ipam = self.ipam.as_mut().expect("restored before");
+        for e in ipam.sync_subnets_holding(model, held).evicted {
+            tracing::warn!(evicted = %e, "pod address released: its subnet changed");
+        }
+        let valid: Vec<String> = self.pending.keys().filter(|s| model.subnets.contains_key(*s)).cloned().collect();
+        for subnet in valid {
+            for r in self.pending.remove(&subnet).unwrap_or_default() {
+                if ipam.lookup(&r.key).is_some() || !store.pods.contains_key(&r.key) {
+                    continue;
+                }
+                match ipam.restore(&r.key, &subnet, &r.ips, &r.mac) {
+                    Ok(_) => tracing::info!(pod = %r.key, from = r.from, "address restored: its subnet is valid now"),
+                    Err(e) => tracing::warn!(pod = %r.key, from = r.from, error = %e, "address not restored"),
+                }
+            }
+        }
+        // A subnet neither valid nor refused is gone, and so are its pods' addresses.
+        self.pending.retain(|s, _| held.contains(s));
+        self.seen.clear();
+        self.derived = Arc::default();
+        self.basis = Some(Basis::new(model, held, names));
+    }
+
+    /// Releases `key`'s address and drops its port.
+    fn release(&mut self, key: &str) {
+        if self.derived.pods.contains_key(key) {
+            Arc::make_mut(&mut self.derived).pods.remove(key);
+        }
+        if let Some(a) = self.ipam.as_mut().and_then(|i| i.release(key)) {
+            tracing::info!(pod = %key, ips = %a.ip_list(), "pod address released");
+        }
+    }
+}
+
+/// What a pod's port is derived from besides the pod (see [`Basis`]).
+struct Inputs<'a> {
+    model: &'a Model,
+    held: &'a BTreeSet<String>,
+    names: &'a NbState,
+    /// The valid subnets' switch port names, and which subnet derives each.
+    subnet_ports: &'a BTreeMap<String, String>,
+}
+
+/// Derives one pod's port: allocates (or keeps, on a held subnet), records
+/// or clears its error. The port, if it has one in the NB's terms.
+fn derive_one(
+    ipam: &mut Ipam,
+    errors: &mut BTreeMap<String, String>,
+    key: &str,
+    pod: &Json,
+    inputs: &Inputs,
+) -> (Outcome, Option<Arc<PodPort>>) {
+    let Inputs { model, held, names, subnet_ports } = *inputs;
+    let on_held = ipam.lookup(key).map(|a| a.subnet.as_str()).or_else(|| annotation(pod, LOGICAL_SWITCH));
+    if on_held.is_some_and(|s| held.contains(s)) && !is_deleting(pod) {
+        // Its subnet waits or is refused: the pod keeps what it has.
+        errors.remove(key);
+        return (Outcome::Wanted, None);
+    }
+    let result = match wants_port(pod, model) {
+        Ok(Some(subnet)) => match pod_port_taken(key, subnet_ports, names) {
+            Some(why) => Err(why),
+            None => {
+                let (ip, mac) = requested(pod);
+                ipam.allocate(key, &subnet, ip, mac).map(Some).map_err(|e| e.to_string())
+            }
+        },
+        Ok(None) => Ok(None),
+        Err(e) => Err(e.to_string()),
+    };
+    match result {
+        Ok(Some(addr)) => {
+            errors.remove(key);
+            (Outcome::Wanted, addr.port(key).map(Arc::new))
+        }
+        Ok(None) => {
+            errors.remove(key);
+            (Outcome::NoPort, None)
+        }
+        Err(e) => {
+            if errors.get(key) != Some(&e) {
+                tracing::error!(pod = %key, error = %e, "pod gets no port");
+                errors.insert(key.to_string(), e);
+            }
+            (Outcome::Failed, None)
+        }
+    }
+}
+
+/// A restore that fails for the subnet's sake, not the pod's: the subnet is
+/// refused now, or was changed (while the daemon was down) so that the
+/// address no longer fits. The address waits; a conflict between pods does not.
+fn waits_for_subnet(e: &IpamError) -> bool {
+    match e {
+        IpamError::UnknownSubnet { .. } => true,
+        IpamError::Refused { reason, .. } => match reason {
+            Refusal::Outside { .. } | Refusal::NetworkAddress | Refusal::LastAddress | Refusal::Gateway => true,
+            Refusal::Excluded | Refusal::Taken { .. } => false,
+        },
+        IpamError::Malformed { .. }
+        | IpamError::MacTaken { .. }
+        | IpamError::Exhausted { .. }
+        | IpamError::NoMac { .. }
+        | IpamError::AlreadyAllocated { .. } => false,
+    }
+}
+
+/// The IPAM as the pods' annotations and the NB's pod ports describe it,
+/// and the addresses of subnets it does not know (refused now), by subnet.
+fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<String, Vec<Restore>>) {
+    let mut ipam = Ipam::new();
+    let mut pending: BTreeMap<String, Vec<Restore>> = BTreeMap::new();
+    // The annotations come first; the NB's port of the same pod is not a second address.
+    let mut waiting: BTreeSet<String> = BTreeSet::new();
+    ipam.sync_subnets(model);
+    let mut restore = |key: &str, subnet: &str, ips: &[std::net::IpAddr], mac: &str, from: &'static str| {
+        if ipam.lookup(key).is_some() || waiting.contains(key) {
+            return;
+        }
+        match ipam.restore(key, subnet, ips, mac) {
+            Ok(_) => tracing::debug!(pod = %key, from, "address restored"),
+            Err(e) if waits_for_subnet(&e) => {
+                tracing::info!(pod = %key, from, subnet, error = %e, "address kept until its subnet takes it");
+                waiting.insert(key.to_string());
+                let r = Restore { key: key.to_string(), ips: ips.to_vec(), mac: mac.to_string(), from };
+                pending.entry(subnet.to_string()).or_default().push(r);
+            }
+            Err(e) => tracing::warn!(pod = %key, from, error = %e, "address not restored"),
+        }
+    };
+    for (key, pod) in &store.pods {
+        if let Some((subnet, ips, mac)) = restore_from_annotations(pod) {
+            restore(key, &subnet, &ips, &mac, "annotations");
+        }
+    }
+    let ports = cache.table("Logical_Switch_Port").into_iter().flat_map(|t| t.by_external_id(VENDOR_KEY, VENDOR));
+    for r in ports {
+        let Some(pod) = r.external_id(OWNER_KEY).and_then(ObjectKey::from_owner_tag) else { continue };
+        if pod.kind != Kind::Pod {
+            continue;
+        }
+        let key = &pod.qualified_name();
+        let Some(subnet) = r.external_id("ls") else { continue };
+        let first = r.get("addresses").and_then(|v| v.atoms().first()).and_then(|a| a.as_str());
+        if let Some((mac, ips)) = first.and_then(parse_addresses) {
+            restore(key, subnet, &ips, &mac, "northbound");
+        }
+    }
+    (ipam, pending)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,141 @@
+//! The incremental rules of `PodPorts::update`: an unchanged pod is not
+//! derived again, a changed or new one is, a gone one is released, a failed
+//! one is retried, and a subnet change re-derives every pod.
+
+use super::*;
+use crate::model::validate::validate;
+use crate::model::{SubnetSpec, VpcSpec};
+use serde_json::json;
+
+fn model(cidr: &str) -> Arc<Model> {
+    let subnet =
+        SubnetSpec { cidr_block: cidr.into(), vpc: "v".into(), namespaces: vec!["ns".into()], ..Default::default() };
+    let (m, rejected) = validate(&[("v".into(), VpcSpec::default())], &[("s".into(), subnet)]);
+    assert!(rejected.is_empty(), "{rejected:?}");
+    Arc::new(m)
+}
+
+fn pod(name: &str, annotations: Json) -> Arc<Json> {
+    Arc::new(json!({"metadata": {"namespace": "ns", "name": name, "resourceVersion": "1", "annotations": annotations},
+                    "spec": {"containers": []}}))
+}
+
+fn store(pods: &[(&str, &Arc<Json>)]) -> Store {
+    let mut s = Store { synced: true, ..Store::default() };
+    for (name, p) in pods {
+        s.pods.insert(format!("ns/{name}"), Arc::clone(p));
+    }
+    s
+}
+
+fn ip(derived: &Derived, key: &str) -> String {
+    derived
+        .pods
+        .get(key)
+        .map(|p| p.ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(","))
+        .unwrap_or_default()
+}
+
+#[test]
+fn an_unchanged_pod_is_not_derived_again() {
+    let (m, nb, held, names) = (model("10.1.0.0/24"), Cache::default(), BTreeSet::new(), Arc::default());
+    let (a, b, c) = (pod("a", json!({})), pod("b", json!({})), pod("c", json!({})));
+    let mut ports = PodPorts::default();
+    let first = ports.update(&store(&[("a", &a), ("b", &b), ("c", &c)]), &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 3);
+    assert_eq!([ip(&first, "ns/a"), ip(&first, "ns/b"), ip(&first, "ns/c")], ["10.1.0.2", "10.1.0.3", "10.1.0.4"]);
+
+    // The same objects: nothing is derived, and the ports are the same value (and `Arc`).
+    let again = ports.update(&store(&[("a", &a), ("b", &b), ("c", &c)]), &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 0);
+    assert!(Arc::ptr_eq(&first, &again));
+
+    // b changed (our own annotations came back): b alone is derived; its port stays.
+    let b2 = pod("b", json!({"ovn.kubernetes.io/routed": "true"}));
+    let after = ports.update(&store(&[("a", &a), ("b", &b2), ("c", &c)]), &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 1);
+    assert!(Arc::ptr_eq(&first, &after), "an unchanged port keeps the derived facts as they were");
+
+    // A new pod: it alone is derived, and gets the next address.
+    let d = pod("d", json!({}));
+    let after = ports.update(&store(&[("a", &a), ("b", &b2), ("c", &c), ("d", &d)]), &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 1);
+    assert_eq!(ip(&after, "ns/d"), "10.1.0.5");
+    assert_eq!(ports.using("s"), 4);
+
+    // c deleted: nothing is derived; its address is released and reused.
+    let after = ports.update(&store(&[("a", &a), ("b", &b2), ("d", &d)]), &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 0);
+    assert!(!after.pods.contains_key("ns/c"));
+    assert_eq!(ports.using("s"), 3);
+    let e = pod("e", json!({}));
+    let after = ports.update(&store(&[("a", &a), ("b", &b2), ("d", &d), ("e", &e)]), &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 1);
+    assert_eq!(ip(&after, "ns/e"), "10.1.0.4", "c's address, the lowest free");
+}
+
+#[test]
+fn a_failed_pod_is_retried_once_its_address_is_free() {
+    let (m, nb, held, names) = (model("10.1.0.0/24"), Cache::default(), BTreeSet::new(), Arc::default());
+    let ask = json!({"ovn.kubernetes.io/ip_address": "10.1.0.9"});
+    let (a, b) = (pod("a", ask.clone()), pod("b", ask));
+    let mut ports = PodPorts::default();
+    let first = ports.update(&store(&[("a", &a), ("b", &b)]), &m, &nb, &held, &names);
+    assert_eq!(ip(&first, "ns/a"), "10.1.0.9");
+    assert!(!first.pods.contains_key("ns/b"));
+    assert_eq!(ports.errors().len(), 1, "{:?}", ports.errors());
+    // Unchanged, b is still tried (and still fails): the error stays, once.
+    ports.update(&store(&[("a", &a), ("b", &b)]), &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 1);
+    assert_eq!(ports.errors().len(), 1);
+    // a deleted, b unchanged: b gets the address.
+    let after = ports.update(&store(&[("b", &b)]), &m, &nb, &held, &names);
+    assert_eq!(ip(&after, "ns/b"), "10.1.0.9");
+    assert!(ports.errors().is_empty(), "{:?}", ports.errors());
+}
+
+#[test]
+fn a_subnet_change_rederives_its_pods() {
+    let (nb, held, names) = (Cache::default(), BTreeSet::new(), Arc::default());
+    let (a, b) = (pod("a", json!({})), pod("b", json!({})));
+    let mut ports = PodPorts::default();
+    let s = store(&[("a", &a), ("b", &b)]);
+    ports.update(&s, &model("10.1.0.0/24"), &nb, &held, &names);
+    // An equal model (validated again) is the same basis: nothing is derived.
+    ports.update(&s, &model("10.1.0.0/24"), &nb, &held, &names);
+    assert_eq!(ports.rederived(), 0);
+    // A new CIDR: every pod of the subnet is derived again, in the new range.
+    let after = ports.update(&s, &model("10.2.0.0/24"), &nb, &held, &names);
+    assert_eq!(ports.rederived(), 2);
+    assert_eq!([ip(&after, "ns/a"), ip(&after, "ns/b")], ["10.2.0.2", "10.2.0.3"]);
+    assert_eq!(ports.using("s"), 2);
+}
+
+#[test]
+fn a_foreign_port_name_rederives_the_pods_and_owned_rows_do_not() {
+    use crate::model::names::Holder;
+    let (m, nb, held) = (model("10.1.0.0/24"), Cache::default(), BTreeSet::new());
+    let (a, b) = (pod("a", json!({})), pod("b", json!({})));
+    let s = store(&[("a", &a), ("b", &b)]);
+    let mut ports = PodPorts::default();
+    ports.update(&s, &m, &nb, &held, &Arc::default());
+    assert_eq!(ports.rederived(), 2);
+
+    // The NB now holds both ports, as after the commit: nothing to derive again.
+    let mut owned = NbState::default();
+    for p in ["a.ns", "b.ns"] {
+        owned.hold(NameTable::SwitchPort, p, Holder::Owned(format!("Pod/ns/{}", &p[..1])));
+    }
+    let after = ports.update(&s, &m, &nb, &held, &Arc::new(owned.clone()));
+    assert_eq!(ports.rederived(), 0);
+    assert_eq!(ip(&after, "ns/a"), "10.1.0.2");
+
+    // Someone else's row takes b's port name: b is derived again and gets no port.
+    let mut foreign = owned;
+    foreign.hold(NameTable::SwitchPort, "b.ns", Holder::Foreign { uuid: "u".into(), tags: String::new() });
+    let after = ports.update(&s, &m, &nb, &held, &Arc::new(foreign));
+    assert_eq!(ports.rederived(), 2);
+    assert_eq!(ip(&after, "ns/a"), "10.1.0.2", "a keeps its address");
+    assert!(!after.pods.contains_key("ns/b"), "b's name is taken by a foreign row");
+    assert!(ports.errors().iter().any(|(k, e)| k == "ns/b" && e.contains("already taken")), "{:?}", ports.errors());
+}
