@@ -194,7 +194,7 @@ setsid "$CLUSTER" start "$T/c" --nodes 2 >"$T/c.out" 2>&1 &
 cpid=$!
 sleep "${HALF_START_DELAY:-1.2}"
 kill -KILL -- "-$cpid" 2>/dev/null
-wait "$cpid" 2>/dev/null
+{ wait "$cpid"; } 2>/dev/null
 C_PREFIX=vc$(printf '%s' "$T/c" | cksum | cut -d' ' -f1)
 echo "# c was killed with $(netns_of "$C_PREFIX" | wc -w) namespace(s) and $(procs_of "$T/c" | wc -w) process(es) up"
 "$CLUSTER" stop "$T/c" >/dev/null 2>&1 && ok "cluster.sh stop of a half-started c" || bad "stop c"
