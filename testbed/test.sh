@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test run: installs what is missing, then formatting, lints and every
 # test (unit, and integration tests against real OVN started by testbed/ovn.sh), then
-# the testbed API server's own self-test with kubectl.
+# the testbed API server's own self-test with kubectl, then the testbed cluster's
+# (testbed/cluster/selftest.sh: real packets over geneve between chassis namespaces).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 testbed/install.sh
@@ -20,5 +21,15 @@ if ! testbed/kube/selftest.sh >"$out" 2>&1; then
     rm -f "$out"
     exit 1
 fi
+tail -n 1 "$out"
+rm -f "$out"
+echo "== testbed cluster self-test (testbed/cluster.sh: chassis, geneve, external network; ~20 s)"
+out=$(mktemp)
+if ! testbed/cluster/selftest.sh >"$out" 2>&1; then
+    cat "$out"
+    rm -f "$out"
+    exit 1
+fi
+grep '^READY_SECONDS=' "$out" || true
 tail -n 1 "$out"
 rm -f "$out"
