@@ -25,6 +25,8 @@ class Controllers(Workloads, Scheduler, threading.Thread):
         super().__init__(name="controllers", daemon=True)
         self.api = api
         self.store = api.store
+        with self.store.lock:
+            self.scheduler_init()
 
     def run(self):
         while True:

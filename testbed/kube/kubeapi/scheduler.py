@@ -1,6 +1,13 @@
-"""scheduler.py: the scheduler and the fake kubelet: pods bound to nodes (least-loaded node, then name), pod IPs
-from --pod-cidr (or the ovn.kubernetes.io/ip_address and ip_pool annotations), status Running
-and Ready. Mixed into Controllers.
+"""scheduler.py: the scheduler and the fake kubelet: pods bound to nodes (least-loaded node, then
+name), pod IPs from --pod-cidr (or the ovn.kubernetes.io/ip_address and ip_pool annotations),
+status Running and Ready. Mixed into Controllers.
+
+Work in proportion to the change: a pass looks only at the pods committed since the last pass
+(the dirty set, filled by a store hook) and at the pods that last time could not be placed or
+given an IP (retried every pass); a commit of a Node marks every pod dirty. Invariants, kept by
+the hook under the store's lock: `node_pods[n]` is the number of stored pods with
+spec.nodeName n (deleting ones included), `ip_refs[ip]` the number of stored pods whose
+status.podIPs hold ip; a pod absent from dirty and retry would not be changed by a pass.
 """
 
 import collections
@@ -13,14 +20,51 @@ from .registry import SK_NODES, SK_PODS
 
 class Scheduler:
     # -- scheduler and kubelet --
+    def scheduler_init(self):
+        """Counts from the pods stored now, every pod dirty, the hook installed (under the lock)."""
+        self.node_pods = collections.Counter()
+        self.ip_refs = collections.Counter()
+        self.dirty_pods = set()
+        self.retry_pods = set()  # keys of pods left unplaced or without an IP by the last pass
+        self.all_pods_dirty = True
+        for p in self.store.objs[SK_PODS].values():
+            self._count_pod(p, 1)
+        self.store.hooks.append(self._scheduler_hook)
+
+    def _count_pod(self, pod, sign):
+        self.node_pods[(pod.get("spec") or {}).get("nodeName")] += sign
+        for ip in (pod.get("status") or {}).get("podIPs") or []:
+            self.ip_refs[ip.get("ip")] += sign
+            if self.ip_refs[ip.get("ip")] <= 0:
+                del self.ip_refs[ip.get("ip")]
+
+    def _scheduler_hook(self, skey, etype, obj, prev):
+        if skey == SK_NODES:
+            self.all_pods_dirty = True
+        elif skey == SK_PODS:
+            if prev is not None:
+                self._count_pod(prev, -1)
+            if etype == "DELETED":
+                self.dirty_pods.discard(obj_key(obj))
+                self.retry_pods.discard(obj_key(obj))
+            else:
+                self._count_pod(obj, 1)
+                self.dirty_pods.add(obj_key(obj))
+
     def pods(self):
         nodes = {k[1]: n for k, n in self.store.objs[SK_NODES].items() if not md_of(n).get("deletionTimestamp")}
-        pods = sorted(self.store.objs[SK_PODS].values(), key=lambda p: (md_of(p).get("creationTimestamp", ""), obj_key(p)))
-        counts = collections.Counter((p.get("spec") or {}).get("nodeName") for p in pods)
-        used = set()
-        for p in pods:
-            for ip in (p.get("status") or {}).get("podIPs") or []:
-                used.add(ip.get("ip"))
+        stored = self.store.objs[SK_PODS]
+        if self.all_pods_dirty:
+            keys = set(stored)
+            self.all_pods_dirty = False
+        else:
+            keys = self.dirty_pods | self.retry_pods
+        self.dirty_pods = set()
+        self.retry_pods = set()
+        pods = sorted((stored[k] for k in keys if k in stored),
+                      key=lambda p: (md_of(p).get("creationTimestamp", ""), obj_key(p)))
+        counts = self.node_pods
+        used = UsedIps(self.ip_refs)
         for p in pods:
             md = md_of(p)
             if md.get("deletionTimestamp"):
@@ -37,9 +81,9 @@ class Scheduler:
                 if cands:
                     new = jcopy(p)
                     new["spec"]["nodeName"] = cands[0]
-                    counts[cands[0]] += 1
                     self._set_cond(new, "PodScheduled", "True", None, None)
                 else:
+                    self.retry_pods.add(obj_key(p))
                     msg = "0/%d nodes are available: %d node(s) didn't match Pod's node affinity/selector." % (len(nodes), len(nodes))
                     conds = {c.get("type"): c for c in st.get("conditions") or []}
                     c = conds.get("PodScheduled")
@@ -54,7 +98,10 @@ class Scheduler:
                     if new is None:
                         new = jcopy(p)
                     self._run(new, nodes[node], ips)
+                else:
+                    self.retry_pods.add(obj_key(p))
             if new is not None:
+                # the hook counts the pod on its node and its IPs (before the next pod is placed)
                 self.api.commit_update(SK_PODS, p, new)
 
     @staticmethod
@@ -117,3 +164,21 @@ class Scheduler:
             "name": c.get("name"), "image": c.get("image"), "imageID": "testbed://" + str(c.get("image")),
             "containerID": "testbed://" + uuid.uuid4().hex, "ready": True, "started": True, "restartCount": 0,
             "state": {"running": {"startedAt": ts}}, "lastState": {}} for c in spec.get("containers") or []]
+
+
+class UsedIps:
+    """The addresses a pass must not hand out: those of the stored pods (the hook's counts) and
+    those handed out during this pass before their pod is committed."""
+
+    def __init__(self, refs):
+        self.refs = refs
+        self.pending = set()
+
+    def __contains__(self, ip):
+        return ip in self.refs or ip in self.pending
+
+    def add(self, ip):
+        self.pending.add(ip)
+
+    def update(self, ips):
+        self.pending.update(ips)
