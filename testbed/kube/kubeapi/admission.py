@@ -3,6 +3,9 @@ validations (422 causes) and the service IP allocator. Mixed into Api.
 """
 
 import base64
+import ipaddress
+import itertools
+import os
 
 from .util import go_json, jcopy, labels_of, md_of, now_ts
 from .errors import cause_forbidden, cause_invalid, cause_required
@@ -66,6 +69,8 @@ class Admission:
                 spec["clusterIPs"] = [spec["clusterIP"]]
         elif sk == SK_SECRETS:
             obj.setdefault("type", "Opaque")
+        elif sk == SK_NODES:
+            self._node_defaults(obj)
         elif sk == SK_CRD:
             self._crd_defaults(obj)
             fins = md.setdefault("finalizers", [])
@@ -93,6 +98,35 @@ class Admission:
             data = obj.setdefault("data", {})
             for k, v in obj.pop("stringData").items():
                 data[k] = base64.b64encode(str(v).encode()).decode()
+
+    def _node_defaults(self, obj):
+        """What a kubelet would register, for a Node created without it (the testbed has no
+        kubelet): the well-known labels, an InternalIP from --node-cidr (.2, .3, ...: the first
+        one no Node has), capacity, and a Ready condition. What the client gave is kept."""
+        md = obj["metadata"]
+        name = md["name"]
+        labels = md.setdefault("labels", {})
+        for k, v in (("kubernetes.io/hostname", name), ("kubernetes.io/os", "linux"), ("kubernetes.io/arch", "amd64"),
+                     ("beta.kubernetes.io/os", "linux"), ("beta.kubernetes.io/arch", "amd64")):
+            labels.setdefault(k, v)
+        obj.setdefault("spec", {}).setdefault("podCIDR", str(self.pod_net))
+        st = obj.setdefault("status", {})
+        if not st.get("addresses"):
+            used = {a.get("address") for n in self.store.objs[SK_NODES].values()
+                    for a in (n.get("status") or {}).get("addresses") or []}
+            node_net = ipaddress.ip_network(self.args.node_cidr, strict=False)
+            ip = next((str(a) for a in itertools.islice(node_net.hosts(), 1, None) if str(a) not in used), "")
+            st["addresses"] = [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}]
+        if not st.get("conditions"):
+            st["conditions"] = [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                 "message": "kubelet is posting ready status",
+                                 "lastHeartbeatTime": now_ts(), "lastTransitionTime": now_ts()}]
+        st.setdefault("capacity", {"cpu": "8", "memory": "16Gi", "pods": "110"})
+        st.setdefault("allocatable", dict(st["capacity"]))
+        st.setdefault("nodeInfo", {"kubeletVersion": "v1.32.0", "kubeProxyVersion": "v1.32.0",
+                                   "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": os.uname().release,
+                                   "containerRuntimeVersion": "testbed://1.0", "operatingSystem": "linux",
+                                   "architecture": "amd64"})
 
     @staticmethod
     def _pod_defaults(spec):
@@ -162,7 +196,7 @@ class Admission:
                     return s
                 if strip_images(spec) != strip_images(old.get("spec")):
                     causes.append(cause_forbidden("spec", "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)"))
-        elif sk in (SK_DEPLOY, SK_RS):
+        elif sk in (SK_DEPLOY, SK_RS, SK_STS):
             sel = spec.get("selector")
             tmpl = spec.get("template") if isinstance(spec.get("template"), dict) else {}
             if not isinstance(sel, dict) or not (sel.get("matchLabels") or sel.get("matchExpressions")):
@@ -170,7 +204,7 @@ class Admission:
             elif not selector_matches(sel, labels_of(tmpl)):
                 causes.append(cause_invalid("spec.template.metadata.labels", labels_of(tmpl),
                                             "`selector` does not match template `labels`"))
-            if old is not None and sk == SK_DEPLOY and sel != (old.get("spec") or {}).get("selector"):
+            if old is not None and sk in (SK_DEPLOY, SK_STS) and sel != (old.get("spec") or {}).get("selector"):
                 causes.append(cause_invalid("spec.selector", sel, "field is immutable"))
             r = spec.get("replicas")
             if not isinstance(r, int) or isinstance(r, bool) or r < 0:

@@ -1,13 +1,14 @@
-"""bootstrap.py: what the server starts with: the default namespaces and service account, the Nodes, the CRDs
-of --crds. Mixed into Api.
+"""bootstrap.py: what the server starts with: the default namespaces and service account, the Nodes
+of --nodes (annotated ovn.kubernetes.io/chassis with their own name), the CRDs of --crds, and
+Multus' NetworkAttachmentDefinition CRD (k8s.cni.cncf.io/v1) unless --crds gave one. Mixed into Api.
 """
 
-import ipaddress
 import json
 import os
 
-from .util import jcopy, log, md_of, now_ts
+from .util import jcopy, log, md_of
 from .errors import ApiError
+from .registry import SK_CRD
 
 
 class Bootstrap:
@@ -18,23 +19,9 @@ class Bootstrap:
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create(core("namespaces"), None, {"metadata": {"name": ns}}, {}, internal=True)
         self.create(core("serviceaccounts"), "default", {"metadata": {"name": "default"}}, {})
-        node_net = ipaddress.ip_network(self.args.node_cidr, strict=False)
-        for i, n in enumerate(x.strip() for x in self.args.nodes.split(",") if x.strip()):
-            ip = str(node_net.network_address + 2 + i)
-            self.create(core("nodes"), None, {"metadata": {"name": n, "labels": {
-                "kubernetes.io/hostname": n, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}},
-                "spec": {"podCIDR": str(self.pod_net)},
-                "status": {"addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": n}],
-                           "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                                           "message": "kubelet is posting ready status",
-                                           "lastHeartbeatTime": now_ts(), "lastTransitionTime": now_ts()}],
-                           "capacity": {"cpu": "8", "memory": "16Gi", "pods": "110"},
-                           "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"},
-                           "nodeInfo": {"kubeletVersion": "v1.32.0", "kubeProxyVersion": "v1.32.0",
-                                        "osImage": "Debian GNU/Linux 12 (bookworm)", "kernelVersion": os.uname().release,
-                                        "containerRuntimeVersion": "testbed://1.0", "operatingSystem": "linux",
-                                        "architecture": "amd64"}}}, {})
+        for n in (x.strip() for x in self.args.nodes.split(",") if x.strip()):
+            # status, addresses and labels: the Node defaults (admission.py), as for one made by kubectl
+            self.create(core("nodes"), None, {"metadata": {"name": n, "annotations": {"ovn.kubernetes.io/chassis": n}}}, {})
         crd_rd = self.reg.find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
         for d in self.args.crds or []:
             if not os.path.isdir(d):
@@ -59,3 +46,22 @@ class Bootstrap:
                     except ApiError as e:
                         raise SystemExit("apiserver: %s: %s" % (path, e.message))
                     log("loaded CRD %s from %s" % (md_of(it).get("name"), path))
+        if ("", NAD_CRD["metadata"]["name"]) not in self.store.objs[SK_CRD]:
+            self.create(crd_rd, None, jcopy(NAD_CRD), {})
+
+
+# Multus' CRD as its deployment manifest defines it
+NAD_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+    "metadata": {"name": "network-attachment-definitions.k8s.cni.cncf.io"},
+    "spec": {"group": "k8s.cni.cncf.io", "scope": "Namespaced",
+             "names": {"plural": "network-attachment-definitions", "singular": "network-attachment-definition",
+                       "kind": "NetworkAttachmentDefinition", "shortNames": ["net-attach-def"]},
+             "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                 "description": "NetworkAttachmentDefinition is a CRD schema specified by the Network Plumbing "
+                                "Working Group to express the intent for attaching pods to one or more logical or "
+                                "physical networks.",
+                 "type": "object",
+                 "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": {"type": "object", "properties": {"config": {"type": "string"}}}}}}}]}}

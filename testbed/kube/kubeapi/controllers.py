@@ -47,6 +47,7 @@ class Controllers(Workloads, Scheduler, threading.Thread):
             self.gc()
         self.deployments()
         self.replicasets()
+        self.statefulsets()
         self.pods()
 
     # -- namespaces --

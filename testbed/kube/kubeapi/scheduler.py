@@ -1,12 +1,13 @@
-"""scheduler.py: the scheduler and the fake kubelet: pods bound to nodes (least-loaded node, then
-name), pod IPs from --pod-cidr (or the ovn.kubernetes.io/ip_address and ip_pool annotations),
+"""scheduler.py: the scheduler and the fake kubelet: pods bound to nodes (the rules and the ranking
+are placement.py's: feasible nodes, then preferences, least-loaded, name), pod IPs from --pod-cidr (or the ovn.kubernetes.io/ip_address and ip_pool annotations),
 status Running and Ready. Mixed into Controllers.
 
 Work in proportion to the change: a pass looks only at the pods committed since the last pass
 (the dirty set, filled by a store hook) and at the pods that last time could not be placed or
 given an IP (retried every pass); a commit of a Node marks every pod dirty. Invariants, kept by
 the hook under the store's lock: `node_pods[n]` is the number of stored pods with
-spec.nodeName n (deleting ones included), `ip_refs[ip]` the number of stored pods whose
+spec.nodeName n (deleting ones included), `node_members[n]` their keys, `anti_pods` the keys of
+those with required pod anti-affinity terms, `ip_refs[ip]` the number of stored pods whose
 status.podIPs hold ip; a pod absent from dirty and retry would not be changed by a pass.
 """
 
@@ -14,8 +15,11 @@ import collections
 import re
 import uuid
 
-from .util import jcopy, labels_of, md_of, now_ts, obj_key
+from .util import jcopy, md_of, now_ts, obj_key
 from .registry import SK_NODES, SK_PODS
+from .placement import (REASON_ANTI_AFFINITY, REASON_SELECTOR, REASON_UNSCHEDULABLE, anti_affinity_terms,
+    node_preference, node_selector_ok, same_domain, taint_reason, term_selects, unschedulable_message,
+    untolerated_taint)
 
 
 class Scheduler:
@@ -23,6 +27,8 @@ class Scheduler:
     def scheduler_init(self):
         """Counts from the pods stored now, every pod dirty, the hook installed (under the lock)."""
         self.node_pods = collections.Counter()
+        self.node_members = collections.defaultdict(set)  # node name -> keys of the pods bound to it
+        self.anti_pods = set()  # keys of bound pods with required pod anti-affinity terms
         self.ip_refs = collections.Counter()
         self.dirty_pods = set()
         self.retry_pods = set()  # keys of pods left unplaced or without an IP by the last pass
@@ -32,7 +38,18 @@ class Scheduler:
         self.store.hooks.append(self._scheduler_hook)
 
     def _count_pod(self, pod, sign):
-        self.node_pods[(pod.get("spec") or {}).get("nodeName")] += sign
+        spec = pod.get("spec") or {}
+        node = spec.get("nodeName")
+        self.node_pods[node] += sign
+        if node:
+            key = obj_key(pod)
+            if sign > 0:
+                self.node_members[node].add(key)
+                if anti_affinity_terms(spec)[0]:
+                    self.anti_pods.add(key)
+            else:
+                self.node_members[node].discard(key)
+                self.anti_pods.discard(key)
         for ip in (pod.get("status") or {}).get("podIPs") or []:
             self.ip_refs[ip.get("ip")] += sign
             if self.ip_refs[ip.get("ip")] <= 0:
@@ -73,18 +90,13 @@ class Scheduler:
             st = p.get("status") or {}
             new = None
             if not spec.get("nodeName"):
-                sel = spec.get("nodeSelector") or {}
-                cands = sorted((n for n, o in nodes.items()
-                                if all(labels_of(o).get(k) == v for k, v in sel.items())
-                                and not (o.get("spec") or {}).get("unschedulable")),
-                               key=lambda n: (counts[n], n))
-                if cands:
+                chosen, msg = self._place(p, nodes, counts)
+                if chosen:
                     new = jcopy(p)
-                    new["spec"]["nodeName"] = cands[0]
+                    new["spec"]["nodeName"] = chosen
                     self._set_cond(new, "PodScheduled", "True", None, None)
                 else:
                     self.retry_pods.add(obj_key(p))
-                    msg = "0/%d nodes are available: %d node(s) didn't match Pod's node affinity/selector." % (len(nodes), len(nodes))
                     conds = {c.get("type"): c for c in st.get("conditions") or []}
                     c = conds.get("PodScheduled")
                     if not c or c.get("status") != "False" or c.get("message") != msg:
@@ -103,6 +115,62 @@ class Scheduler:
             if new is not None:
                 # the hook counts the pod on its node and its IPs (before the next pod is placed)
                 self.api.commit_update(SK_PODS, p, new)
+
+    def _place(self, pod, nodes, counts):
+        """-> (node name, None) or (None, the Unschedulable message); the rules are placement.py's."""
+        spec = pod.get("spec") or {}
+        required, preferred = anti_affinity_terms(spec)
+        reasons = collections.Counter()
+        ranked = []
+        for name, node in nodes.items():
+            if (node.get("spec") or {}).get("unschedulable"):
+                reasons[REASON_UNSCHEDULABLE] += 1
+            elif not node_selector_ok(spec, node):
+                reasons[REASON_SELECTOR] += 1
+            elif untolerated_taint(spec, node) is not None:
+                reasons[taint_reason(untolerated_taint(spec, node))] += 1
+            elif not self._anti_affinity_ok(pod, required, node, nodes):
+                reasons[REASON_ANTI_AFFINITY] += 1
+            else:
+                score = 0
+                if preferred:
+                    score += sum(w for w, t in preferred if self._domain_has(t, md_of(pod).get("namespace"), node, nodes, pod))
+                if spec.get("affinity"):
+                    score -= node_preference(spec, node)
+                ranked.append((score, counts[name], name))
+        if ranked:
+            return min(ranked)[2], None
+        return None, unschedulable_message(len(nodes), reasons)
+
+    def _domain_has(self, term, term_ns, node, nodes, pod):
+        """Some pod (not pod) on a node of node's topology domain of term is selected by term."""
+        stored = self.store.objs[SK_PODS]
+        me = obj_key(pod)
+        for name, other in nodes.items():
+            if not same_domain(term, node, other):
+                continue
+            for key in self.node_members.get(name, ()):
+                q = stored.get(key)
+                if q is not None and key != me and term_selects(term, term_ns, q):
+                    return True
+        return False
+
+    def _anti_affinity_ok(self, pod, required, node, nodes):
+        ns = md_of(pod).get("namespace")
+        if any(self._domain_has(t, ns, node, nodes, pod) for t in required):
+            return False
+        stored = self.store.objs[SK_PODS]
+        for key in self.anti_pods:  # the placed pods' own terms, against this pod
+            q = stored.get(key)
+            if q is None or key == obj_key(pod):
+                continue
+            qnode = nodes.get((q.get("spec") or {}).get("nodeName"))
+            if qnode is None:
+                continue
+            for t in anti_affinity_terms(q.get("spec") or {})[0]:
+                if same_domain(t, node, qnode) and term_selects(t, md_of(q).get("namespace"), pod):
+                    return False
+        return True
 
     @staticmethod
     def _set_cond(pod, t, status, reason, msg):

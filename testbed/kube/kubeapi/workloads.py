@@ -1,9 +1,11 @@
-"""workloads.py: the workload controllers: Deployment -> ReplicaSet (one per template hash, revisions, history
-limit, status and conditions), ReplicaSet -> Pods. Mixed into Controllers.
+"""workloads.py: the workload controllers: Deployment -> ReplicaSet (one per template hash, revisions,
+history limit, status and conditions), ReplicaSet -> Pods, StatefulSet -> Pods <name>-<i> (each
+recreated under its name when gone; OrderedReady makes pod i once 0..i-1 are Ready and removes the
+highest ordinal first, one at a time; Parallel does all at once). Mixed into Controllers.
 """
 
 from .util import jcopy, labels_of, md_of, now_ts, obj_key, rand_suffix, template_hash
-from .registry import SK_DEPLOY, SK_PODS, SK_RS
+from .registry import SK_DEPLOY, SK_PODS, SK_RS, SK_STS
 
 
 class Workloads:
@@ -137,6 +139,73 @@ class Workloads:
                 new = jcopy(rs)
                 new["status"] = st
                 self.api.commit_update(SK_RS, rs, new)
+
+    # -- stateful sets -> pods <name>-<i> --
+    def statefulsets(self):
+        for ss in list(self.store.objs[SK_STS].values()):
+            md = ss["metadata"]
+            spec = ss.get("spec") or {}
+            want = spec.get("replicas", 1)
+            tmpl = spec.get("template") or {}
+            revision = "%s-%s" % (md["name"], template_hash(tmpl))
+            parallel = spec.get("podManagementPolicy") == "Parallel"
+            owned = {md_of(p).get("name"): p for p in self._owned(SK_PODS, md["uid"])}
+            if not md.get("deletionTimestamp"):
+                for i in range(want):
+                    name = "%s-%d" % (md["name"], i)
+                    p = owned.get(name)
+                    if p is None:
+                        if (md["namespace"], name) in self.store.objs[SK_PODS]:
+                            break  # a pod of that name that is not this set's: wait for it to go
+                        p = self._create(SK_PODS, self._sts_pod(ss, tmpl, name, i, revision))
+                        if p is None:
+                            break
+                        owned[name] = p
+                    if not parallel and (md_of(p).get("deletionTimestamp") or not self._pod_ready(p)):
+                        break
+                extra = sorted(((self._ordinal(md["name"], n), p) for n, p in owned.items()
+                                if self._ordinal(md["name"], n) >= want), key=lambda e: -e[0])
+                for _i, p in extra:
+                    if not md_of(p).get("deletionTimestamp"):
+                        self.api.delete_obj(SK_PODS, p)
+                    if not parallel:
+                        break
+            live = [self.store.objs[SK_PODS][obj_key(p)] for p in owned.values()
+                    if obj_key(p) in self.store.objs[SK_PODS] and not md_of(p).get("deletionTimestamp")]
+            ready = sum(1 for p in live if self._pod_ready(p))
+            st = {"replicas": len(live), "readyReplicas": ready, "currentReplicas": len(live),
+                  "updatedReplicas": len(live), "availableReplicas": ready, "currentRevision": revision,
+                  "updateRevision": revision, "collisionCount": 0, "observedGeneration": md.get("generation", 1)}
+            for k in ("readyReplicas", "currentReplicas", "updatedReplicas"):
+                if not st[k]:
+                    del st[k]
+            if st != (ss.get("status") or {}):
+                new = jcopy(ss)
+                new["status"] = st
+                self.api.commit_update(SK_STS, ss, new)
+
+    @staticmethod
+    def _ordinal(set_name, pod_name):
+        tail = (pod_name or "")[len(set_name) + 1:]
+        return int(tail) if tail.isdigit() else 1 << 30  # a name not of the form: removed first
+
+    @staticmethod
+    def _sts_pod(ss, tmpl, name, i, revision):
+        md = ss["metadata"]
+        tmd = tmpl.get("metadata") or {}
+        labels = dict(tmd.get("labels") or {})
+        labels.update({"statefulset.kubernetes.io/pod-name": name, "apps.kubernetes.io/pod-index": str(i),
+                       "controller-revision-hash": revision})
+        pmd = {"name": name, "namespace": md["namespace"], "labels": labels,
+               "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": md["name"],
+                                    "uid": md["uid"], "controller": True, "blockOwnerDeletion": True}]}
+        if tmd.get("annotations"):
+            pmd["annotations"] = dict(tmd["annotations"])
+        spec = jcopy(tmpl.get("spec") or {})
+        spec.setdefault("hostname", name)
+        if (ss.get("spec") or {}).get("serviceName"):
+            spec.setdefault("subdomain", ss["spec"]["serviceName"])
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": pmd, "spec": spec}
 
     @staticmethod
     def _pod_ready(p):
