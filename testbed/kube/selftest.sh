@@ -569,19 +569,20 @@ expect "a Node made by kubectl is Ready, with hostname and os labels, its chassi
 expect_match "kubectl get node: Ready" "$(k get node chassis-b 2>&1)" 'chassis-b +Ready'
 expect "the --nodes Nodes carry ovn.kubernetes.io/chassis" \
     "$(k get node node-2 -o jsonpath='{.metadata.annotations.ovn\.kubernetes\.io/chassis}')" "node-2"
-# spod NAME LABEL_APP SPEC_JSON: a bare pod restricted to pool=sched (SPEC_JSON merged into spec)
-spod() {
-    "$PY" -c 'import json,sys; s={"nodeSelector":{"pool":"sched"},"containers":[{"name":"c","image":"nginx"}]}; s.update(json.loads(sys.argv[3])); print(json.dumps({"apiVersion":"v1","kind":"Pod","metadata":{"name":sys.argv[1],"labels":{"app":sys.argv[2]}},"spec":s}))' "$@" |
+# spods NAME LABEL_APP SPEC_JSON [NAME LABEL_APP SPEC_JSON]...: bare pods restricted to pool=sched
+# (SPEC_JSON merged into spec), made by one kubectl apply
+spods() {
+    "$PY" -c 'import json,sys; a=sys.argv[1:]; print(json.dumps({"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":a[i],"labels":{"app":a[i+1]}},"spec":dict({"nodeSelector":{"pool":"sched"},"containers":[{"name":"c","image":"nginx"}]},**json.loads(a[i+2]))} for i in range(0,len(a),3)]}))' "$@" |
         k apply -f - >/dev/null
 }
 node_of() { k get pod "$1" -o jsonpath='{.spec.nodeName}'; }
 phase_reason() { k get pod "$1" -o json | jp "o['status']['phase']+'/'+([c.get('reason','') for c in o['status'].get('conditions',[]) if c['type']=='PodScheduled']+[''])[0]"; }
 expr() { echo "{\"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":{\"nodeSelectorTerms\":[$1]}}}}"; }
-spod na-in na "$(expr '{"matchExpressions":[{"key":"zone","operator":"In","values":["z2"]}]}')"
-spod na-notin na "$(expr '{"matchExpressions":[{"key":"zone","operator":"NotIn","values":["z2"]},{"key":"zone","operator":"Exists"}]}')"
-spod na-field na "$(expr '{"matchFields":[{"key":"metadata.name","operator":"In","values":["chassis-a"]}]}')"
-spod na-or na "$(expr '{"matchExpressions":[{"key":"zone","operator":"In","values":["nowhere"]}]},{"matchExpressions":[{"key":"zone","operator":"In","values":["z2"]}]}')"
-spod na-none na "$(expr '{"matchExpressions":[{"key":"zone","operator":"DoesNotExist"}]}')"
+spods na-in na "$(expr '{"matchExpressions":[{"key":"zone","operator":"In","values":["z2"]}]}')" \
+    na-notin na "$(expr '{"matchExpressions":[{"key":"zone","operator":"NotIn","values":["z2"]},{"key":"zone","operator":"Exists"}]}')" \
+    na-field na "$(expr '{"matchFields":[{"key":"metadata.name","operator":"In","values":["chassis-a"]}]}')" \
+    na-or na "$(expr '{"matchExpressions":[{"key":"zone","operator":"In","values":["nowhere"]}]},{"matchExpressions":[{"key":"zone","operator":"In","values":["z2"]}]}')" \
+    na-none na "$(expr '{"matchExpressions":[{"key":"zone","operator":"DoesNotExist"}]}')"
 wait_eq "node affinity: In, NotIn+Exists, matchFields, OR of terms" "chassis-b chassis-a chassis-a chassis-b" \
     'echo "$(node_of na-in) $(node_of na-notin) $(node_of na-field) $(node_of na-or)"'
 wait_eq "node affinity DoesNotExist on a label both nodes have: Pending, Unschedulable" "Pending/Unschedulable" 'phase_reason na-none'
@@ -617,25 +618,25 @@ expect_match "its message names the anti-affinity rules" \
     "$(k get pods -l app=aa -o json | jp "[c['message'] for p in o['items'] if not p['spec'].get('nodeName') for c in p['status']['conditions'] if c['type']=='PodScheduled'][0]")" \
     "2 node\(s\) didn't match pod anti-affinity rules"
 # preferred anti-affinity outweighs load: chassis-b holds pa-0 and fewer pods than chassis-a
-spod pa-0 pa '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"}}'
-spod fill-a fill '{"nodeSelector":{"kubernetes.io/hostname":"chassis-a"}}'
-spod fill-a2 fill '{"nodeSelector":{"kubernetes.io/hostname":"chassis-a"}}'
-spod fill-a3 fill '{"nodeSelector":{"kubernetes.io/hostname":"chassis-a"}}'
+spods pa-0 pa '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"}}' \
+    fill-a fill '{"nodeSelector":{"kubernetes.io/hostname":"chassis-a"}}' \
+    fill-a2 fill '{"nodeSelector":{"kubernetes.io/hostname":"chassis-a"}}' \
+    fill-a3 fill '{"nodeSelector":{"kubernetes.io/hostname":"chassis-a"}}'
 wait_eq "load: chassis-a holds more pods than chassis-b" "True" \
     "k get pods -o json | jp \"str(sum(p['spec'].get('nodeName')=='chassis-a' for p in o['items']) > sum(p['spec'].get('nodeName')=='chassis-b' for p in o['items']))\""
-spod lone-b fill '{}'
+spods lone-b fill '{}'
 wait_eq "without preferences a pod goes to the least-loaded node" "chassis-b" 'node_of lone-b'
 wait_eq "load: chassis-a still holds more pods than chassis-b" "True" \
     "k get pods -o json | jp \"str(sum(p['spec'].get('nodeName')=='chassis-a' for p in o['items']) > sum(p['spec'].get('nodeName')=='chassis-b' for p in o['items']))\""
-spod pa-1 pa '{"affinity":{"podAntiAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":100,"podAffinityTerm":{"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"app":"pa"}}}}]}}}'
+spods pa-1 pa '{"affinity":{"podAntiAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":100,"podAffinityTerm":{"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"app":"pa"}}}}]}}}'
 wait_eq "preferred anti-affinity: away from the node of the pod it avoids, though that node is less loaded" "chassis-a" 'node_of pa-1'
 # taints and tolerations
 expect "kubectl taint node" "$(k taint node chassis-b dedicated=gw:NoSchedule 2>&1)" "node/chassis-b tainted"
-spod t-none t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"}}'
-spod t-equal t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"},"tolerations":[{"key":"dedicated","operator":"Equal","value":"gw","effect":"NoSchedule"}]}'
-spod t-exists t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"},"tolerations":[{"operator":"Exists"}]}'
-spod t-other t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"},"tolerations":[{"key":"dedicated","operator":"Equal","value":"db","effect":"NoSchedule"}]}'
-spod t-any t '{}'
+spods t-none t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"}}' \
+    t-equal t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"},"tolerations":[{"key":"dedicated","operator":"Equal","value":"gw","effect":"NoSchedule"}]}' \
+    t-exists t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"},"tolerations":[{"operator":"Exists"}]}' \
+    t-other t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"},"tolerations":[{"key":"dedicated","operator":"Equal","value":"db","effect":"NoSchedule"}]}' \
+    t-any t '{}'
 wait_eq "a tainted node gets only the tolerating pods (Equal, Exists)" "chassis-b chassis-b" 'echo "$(node_of t-equal) $(node_of t-exists)"'
 wait_eq "an untolerated taint (none, or another value) leaves the pod Pending, Unschedulable" "Pending/Unschedulable Pending/Unschedulable" \
     'echo "$(phase_reason t-none) $(phase_reason t-other)"'

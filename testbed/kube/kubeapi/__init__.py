@@ -5,9 +5,9 @@ Kubernetes REST API that kubectl 1.32 and a raw REST client need: discovery, CRD
 JSON manifests and created through apiextensions.k8s.io), list (limit/continue, label and field
 selectors), watch (resourceVersion, bookmarks, timeoutSeconds, 410 Expired), create, update,
 merge/JSON/strategic patch, server-side apply, delete (finalizers, ownerReference garbage
-collection, namespace termination), the status and scale subresources, Table output, and a
-Deployment -> ReplicaSet -> Pod controller with a fake scheduler and kubelet (StatefulSets are
-stored and defaulted, with no controller).
+collection, namespace termination), the status and scale subresources, Table output,
+Deployment -> ReplicaSet -> Pod and StatefulSet -> Pod controllers, a scheduler (node selectors
+and affinity, pod anti-affinity, taints) and a fake kubelet.
 
 State is in memory only. testbed/kube/apiserver.py is the entry point (run it with
 /usr/bin/python3); testbed/kube/kube.sh starts it with certificates, a token and a kubeconfig.
@@ -23,7 +23,8 @@ The parts (each file imports from the others only the names it uses):
   kinds and discovery  registry.py (RDef, Registry, built-in kinds), discovery.py, bootstrap.py
                        (default namespaces, Nodes, --crds), tables.py (kubectl's Table output)
   controllers          controllers.py (namespaces, CRD cleanup, GC), workloads.py (Deployments,
-                       ReplicaSets), scheduler.py (scheduler and kubelet)
+                       ReplicaSets, StatefulSets), scheduler.py (scheduler and kubelet, incremental)
+  scheduling rules     placement.py (feasible nodes and their ranking; pure)
   encodings            patch.py (merge, strategic, JSON patch), jsonpath.py, protobuf.py
   shared               util.py (constants, helpers), errors.py (ApiError and its reasons)
 """
