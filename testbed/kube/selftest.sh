@@ -649,8 +649,13 @@ wait_eq "removing the taint lets the pending pod schedule there" "chassis-b Runn
 out=$(k get pod na-in -o wide 2>&1)
 expect_match "get pod -o wide: IP and NODE columns" "$(echo "$out" | head -1)" '^NAME +READY +STATUS +RESTARTS +AGE +IP +NODE +NOMINATED NODE +READINESS GATES'
 expect_match "get pod -o wide: the pod's IP and node" "$(echo "$out" | tail -1)" '^na-in +1/1 +Running +0 +[0-9]+s +10\.16\.[0-9]+\.[0-9]+ +chassis-b '
+api -X POST -H 'Content-Type: application/json' -d '{"kubelet":false}' "$KUBE_URL/testbed/config" >/dev/null
+spods kl-0 kl '{}'
+wait_eq "kubelet off: a new pod is bound but stays Pending" "Pending" "k get pod kl-0 -o jsonpath='{.status.phase}' | grep -q . && sleep 0.3; k get pod kl-0 -o jsonpath='{.status.phase}'"
+api -X POST -H 'Content-Type: application/json' -d '{"kubelet":true}' "$KUBE_URL/testbed/config" >/dev/null
+wait_eq "kubelet on again: the pod left Pending runs (unchanged pods are looked at again)" "Running" "k get pod kl-0 -o jsonpath='{.status.phase}'"
 k delete deployment aa >/dev/null
-k delete pods -l 'app in (na,pa,fill,t)' --wait=false >/dev/null
+k delete pods -l 'app in (na,pa,fill,t,kl)' --wait=false >/dev/null
 k delete node chassis-a chassis-b >/dev/null
 
 # ---- Multus' NetworkAttachmentDefinition CRD is served (seed 000's NAD) -------------------------

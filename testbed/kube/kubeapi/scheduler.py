@@ -4,7 +4,8 @@ status Running and Ready. Mixed into Controllers.
 
 Work in proportion to the change: a pass looks only at the pods committed since the last pass
 (the dirty set, filled by a store hook) and at the pods that last time could not be placed or
-given an IP (retried every pass); a commit of a Node marks every pod dirty. Invariants, kept by
+given an IP (retried every pass); a commit of a Node, or the kubelet turned on or off
+(/testbed/config), marks every pod dirty. Invariants, kept by
 the hook under the store's lock: `node_pods[n]` is the number of stored pods with
 spec.nodeName n (deleting ones included), `node_members[n]` their keys, `anti_pods` the keys of
 those with required pod anti-affinity terms, `ip_refs[ip]` the number of stored pods whose
@@ -33,6 +34,7 @@ class Scheduler:
         self.dirty_pods = set()
         self.retry_pods = set()  # keys of pods left unplaced or without an IP by the last pass
         self.all_pods_dirty = True
+        self.kubelet_seen = self.api.kubelet  # /testbed/config may turn the kubelet on or off
         for p in self.store.objs[SK_PODS].values():
             self._count_pod(p, 1)
         self.store.hooks.append(self._scheduler_hook)
@@ -71,6 +73,9 @@ class Scheduler:
     def pods(self):
         nodes = {k[1]: n for k, n in self.store.objs[SK_NODES].items() if not md_of(n).get("deletionTimestamp")}
         stored = self.store.objs[SK_PODS]
+        if self.api.kubelet != self.kubelet_seen:
+            self.kubelet_seen = self.api.kubelet
+            self.all_pods_dirty = True
         if self.all_pods_dirty:
             keys = set(stored)
             self.all_pods_dirty = False
