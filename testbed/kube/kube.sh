@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# kube.sh: run the testbed Kubernetes API server (apiserver.py) in a scratch directory, with a
-# throwaway CA, a server certificate for 127.0.0.1, a random bearer token and a kubeconfig.
+# kube.sh: run the testbed Kubernetes API server (apiserver.py, the entry point of kubeapi/) in a
+# scratch directory, with a throwaway CA, a server certificate for 127.0.0.1, a random bearer
+# token and a kubeconfig.
 # Nothing global: no fixed ports, everything in DIR. Usage: see usage() or testbed/README.md.
 set -euo pipefail
 

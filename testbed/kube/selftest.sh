@@ -307,7 +307,7 @@ wait_eq "labelling a node lets it schedule there" "node-3 Running" "k get pods -
 expect_match "delete deployment" "$(k delete deployment web 2>&1)" 'deployment.apps "web" deleted'
 wait_eq "deleting the Deployment removed its ReplicaSets and Pods" "0 0" 'echo "$(pod_count app=web) $(k get rs -l app=web -o name | wc -l)"'
 
-# ---- StatefulSets: stored with the real server's defaults (no controller) ----------------------
+# ---- StatefulSets: the real server's defaults; pods <name>-<i>, recreated under their names ----
 cat >"$D/y/sts.yaml" <<'EOF'
 apiVersion: apps/v1
 kind: StatefulSet
@@ -323,8 +323,20 @@ expect "apply a StatefulSet YAML" "$(k apply -f "$D/y/sts.yaml" 2>&1)" "stateful
 expect "StatefulSet defaults: replicas, podManagementPolicy, updateStrategy, container pull policy" \
     "$(k get sts db -o jsonpath='{.spec.replicas} {.spec.podManagementPolicy} {.spec.updateStrategy.type} {.spec.template.spec.containers[0].imagePullPolicy}')" \
     "1 OrderedReady RollingUpdate IfNotPresent"
-expect "kubectl scale statefulset" "$(k scale sts db --replicas=2 2>&1)" "statefulset.apps/db scaled"
+wait_eq "StatefulSet pod db-0 Running" "db-0 Running" "k get pods -l app=db -o jsonpath='{.items[*].metadata.name} {.items[*].status.phase}'"
+expect "kubectl scale statefulset" "$(k scale sts db --replicas=3 2>&1)" "statefulset.apps/db scaled"
+wait_eq "scaled to 3: db-0 db-1 db-2, all Running, status.readyReplicas 3" "db-0 db-1 db-2 Running Running Running 3" \
+    "echo \"\$(k get pods -l app=db -o jsonpath='{.items[*].metadata.name} {.items[*].status.phase}') \$(k get sts db -o jsonpath='{.status.readyReplicas}')\""
+uid0=$(k get pod db-1 -o jsonpath='{.metadata.uid}')
+k delete pod db-1 >/dev/null
+wait_eq "a deleted StatefulSet pod is made again under its name (new uid)" "db-1 new" \
+    "k get pod db-1 -o json | jp \"o['metadata']['name']+' '+('new' if o['metadata']['uid']!='$uid0' else 'same')\""
+expect "its pods carry the pod-name label and the set as controller" \
+    "$(k get pod db-1 -o jsonpath='{.metadata.labels.statefulset\.kubernetes\.io/pod-name} {.metadata.ownerReferences[0].kind} {.spec.hostname} {.spec.subdomain}')" "db-1 StatefulSet db-1 db"
+k scale sts db --replicas=1 >/dev/null
+wait_eq "scaled down to 1: the highest ordinals go, db-0 stays" "db-0" "k get pods -l app=db -o jsonpath='{.items[*].metadata.name}'"
 expect_match "delete statefulset" "$(k delete sts db 2>&1)" 'statefulset.apps "db" deleted'
+wait_eq "deleting the StatefulSet removed its pods" "0" 'pod_count app=db'
 
 # ---- the scale subresource of a CR -------------------------------------------------------------
 printf 'apiVersion: kubeovn.io/v1\nkind: VpcEgressGateway\nmetadata: {name: g, namespace: default}\nspec: {vpc: vpc1, externalSubnet: ext1}\n' >"$D/y/veg.yaml"
@@ -532,6 +544,143 @@ expect_match "kubectl get pods -A has a NAMESPACE column" "$(k get pods -A 2>&1 
 # ---- CRD deletion removes its objects ----------------------------------------------------------
 expect_match "delete a CRD" "$(k delete crd iptables-eips.kubeovn.io --timeout=10s 2>&1)" 'deleted'
 expect "its resource is no longer served" "$(code GET /apis/kubeovn.io/v1/iptables-eips)" 404
+
+# ---- Nodes and scheduling: node affinity, pod anti-affinity, taints, -o wide ----------------------
+# Two Nodes made with kubectl (pool=sched); every pod of this part is restricted to them.
+cat >"$D/y/nodes.yaml" <<'EOF'
+apiVersion: v1
+kind: Node
+metadata:
+  name: chassis-a
+  labels: {pool: sched, zone: z1}
+  annotations: {ovn.kubernetes.io/chassis: chassis-a}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: chassis-b
+  labels: {pool: sched, zone: z2}
+  annotations: {ovn.kubernetes.io/chassis: chassis-b}
+EOF
+expect "kubectl apply of two Nodes" "$(k apply -f "$D/y/nodes.yaml" 2>&1 | tr '\n' ' ')" "node/chassis-a created node/chassis-b created "
+expect "a Node made by kubectl is Ready, with hostname and os labels, its chassis annotation and an InternalIP" \
+    "$(k get node chassis-a -o json | jp "' '.join([[c['status'] for c in o['status']['conditions'] if c['type']=='Ready'][0], o['metadata']['labels']['kubernetes.io/hostname'], o['metadata']['labels']['kubernetes.io/os'], o['metadata']['annotations']['ovn.kubernetes.io/chassis'], str(any(a['type']=='InternalIP' and a['address'] for a in o['status']['addresses']))])")" \
+    "True chassis-a linux chassis-a True"
+expect_match "kubectl get node: Ready" "$(k get node chassis-b 2>&1)" 'chassis-b +Ready'
+expect "the --nodes Nodes carry ovn.kubernetes.io/chassis" \
+    "$(k get node node-2 -o jsonpath='{.metadata.annotations.ovn\.kubernetes\.io/chassis}')" "node-2"
+# spods NAME LABEL_APP SPEC_JSON [NAME LABEL_APP SPEC_JSON]...: bare pods restricted to pool=sched
+# (SPEC_JSON merged into spec), made by one kubectl apply
+spods() {
+    "$PY" -c 'import json,sys; a=sys.argv[1:]; print(json.dumps({"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Pod","metadata":{"name":a[i],"labels":{"app":a[i+1]}},"spec":dict({"nodeSelector":{"pool":"sched"},"containers":[{"name":"c","image":"nginx"}]},**json.loads(a[i+2]))} for i in range(0,len(a),3)]}))' "$@" |
+        k apply -f - >/dev/null
+}
+node_of() { k get pod "$1" -o jsonpath='{.spec.nodeName}'; }
+phase_reason() { k get pod "$1" -o json | jp "o['status']['phase']+'/'+([c.get('reason','') for c in o['status'].get('conditions',[]) if c['type']=='PodScheduled']+[''])[0]"; }
+expr() { echo "{\"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":{\"nodeSelectorTerms\":[$1]}}}}"; }
+spods na-in na "$(expr '{"matchExpressions":[{"key":"zone","operator":"In","values":["z2"]}]}')" \
+    na-notin na "$(expr '{"matchExpressions":[{"key":"zone","operator":"NotIn","values":["z2"]},{"key":"zone","operator":"Exists"}]}')" \
+    na-field na "$(expr '{"matchFields":[{"key":"metadata.name","operator":"In","values":["chassis-a"]}]}')" \
+    na-or na "$(expr '{"matchExpressions":[{"key":"zone","operator":"In","values":["nowhere"]}]},{"matchExpressions":[{"key":"zone","operator":"In","values":["z2"]}]}')" \
+    na-none na "$(expr '{"matchExpressions":[{"key":"zone","operator":"DoesNotExist"}]}')"
+wait_eq "node affinity: In, NotIn+Exists, matchFields, OR of terms" "chassis-b chassis-a chassis-a chassis-b" \
+    'echo "$(node_of na-in) $(node_of na-notin) $(node_of na-field) $(node_of na-or)"'
+wait_eq "node affinity DoesNotExist on a label both nodes have: Pending, Unschedulable" "Pending/Unschedulable" 'phase_reason na-none'
+expect_match "its message counts the nodes that failed" "$(k get pod na-none -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')" \
+    '^0/5 nodes are available: 5 node\(s\) didn.t match Pod.s node affinity/selector\.$'
+k delete pod na-none --wait=false >/dev/null
+# required anti-affinity on kubernetes.io/hostname: two replicas on the two nodes, a third Pending
+cat >"$D/y/aa.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: aa}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: aa}}
+  template:
+    metadata: {labels: {app: aa}}
+    spec:
+      nodeSelector: {pool: sched}
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - topologyKey: kubernetes.io/hostname
+            labelSelector: {matchExpressions: [{key: app, operator: In, values: [aa]}]}
+      containers: [{name: c, image: nginx}]
+EOF
+k apply -f "$D/y/aa.yaml" >/dev/null
+wait_eq "required anti-affinity: 2 replicas on 2 nodes land on both" "chassis-a chassis-b" \
+    "k get pods -l app=aa -o json | jp \"' '.join(sorted(p['spec'].get('nodeName','') for p in o['items']))\""
+k scale deployment aa --replicas=3 >/dev/null
+wait_eq "a third replica stays Pending, Unschedulable (anti-affinity)" "1 Pending/Unschedulable" \
+    "k get pods -l app=aa -o json | jp \"str(sum(1 for p in o['items'] if not p['spec'].get('nodeName')))+' '+' '.join(p['status']['phase']+'/'+[c.get('reason','') for c in p['status']['conditions'] if c['type']=='PodScheduled'][0] for p in o['items'] if not p['spec'].get('nodeName'))\""
+expect_match "its message names the anti-affinity rules" \
+    "$(k get pods -l app=aa -o json | jp "[c['message'] for p in o['items'] if not p['spec'].get('nodeName') for c in p['status']['conditions'] if c['type']=='PodScheduled'][0]")" \
+    "2 node\(s\) didn't match pod anti-affinity rules"
+# preferred anti-affinity outweighs load: chassis-b holds pa-0 and fewer pods than chassis-a
+spods pa-0 pa '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"}}' \
+    fill-a fill '{"nodeSelector":{"kubernetes.io/hostname":"chassis-a"}}' \
+    fill-a2 fill '{"nodeSelector":{"kubernetes.io/hostname":"chassis-a"}}' \
+    fill-a3 fill '{"nodeSelector":{"kubernetes.io/hostname":"chassis-a"}}'
+wait_eq "load: chassis-a holds more pods than chassis-b" "True" \
+    "k get pods -o json | jp \"str(sum(p['spec'].get('nodeName')=='chassis-a' for p in o['items']) > sum(p['spec'].get('nodeName')=='chassis-b' for p in o['items']))\""
+spods lone-b fill '{}'
+wait_eq "without preferences a pod goes to the least-loaded node" "chassis-b" 'node_of lone-b'
+wait_eq "load: chassis-a still holds more pods than chassis-b" "True" \
+    "k get pods -o json | jp \"str(sum(p['spec'].get('nodeName')=='chassis-a' for p in o['items']) > sum(p['spec'].get('nodeName')=='chassis-b' for p in o['items']))\""
+spods pa-1 pa '{"affinity":{"podAntiAffinity":{"preferredDuringSchedulingIgnoredDuringExecution":[{"weight":100,"podAffinityTerm":{"topologyKey":"kubernetes.io/hostname","labelSelector":{"matchLabels":{"app":"pa"}}}}]}}}'
+wait_eq "preferred anti-affinity: away from the node of the pod it avoids, though that node is less loaded" "chassis-a" 'node_of pa-1'
+# taints and tolerations
+expect "kubectl taint node" "$(k taint node chassis-b dedicated=gw:NoSchedule 2>&1)" "node/chassis-b tainted"
+spods t-none t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"}}' \
+    t-equal t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"},"tolerations":[{"key":"dedicated","operator":"Equal","value":"gw","effect":"NoSchedule"}]}' \
+    t-exists t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"},"tolerations":[{"operator":"Exists"}]}' \
+    t-other t '{"nodeSelector":{"kubernetes.io/hostname":"chassis-b"},"tolerations":[{"key":"dedicated","operator":"Equal","value":"db","effect":"NoSchedule"}]}' \
+    t-any t '{}'
+wait_eq "a tainted node gets only the tolerating pods (Equal, Exists)" "chassis-b chassis-b" 'echo "$(node_of t-equal) $(node_of t-exists)"'
+wait_eq "an untolerated taint (none, or another value) leaves the pod Pending, Unschedulable" "Pending/Unschedulable Pending/Unschedulable" \
+    'echo "$(phase_reason t-none) $(phase_reason t-other)"'
+expect_match "its message names the taint" "$(k get pod t-none -o jsonpath='{.status.conditions[?(@.type=="PodScheduled")].message}')" \
+    'untolerated taint \{dedicated: gw\}'
+wait_eq "a pod free to choose avoids the tainted node (less loaded)" "chassis-a" 'node_of t-any'
+k taint node chassis-b dedicated- >/dev/null
+wait_eq "removing the taint lets the pending pod schedule there" "chassis-b Running" 'echo "$(node_of t-none) $(k get pod t-none -o jsonpath="{.status.phase}")"'
+# kubectl get pod -o wide: IP and NODE
+out=$(k get pod na-in -o wide 2>&1)
+expect_match "get pod -o wide: IP and NODE columns" "$(echo "$out" | head -1)" '^NAME +READY +STATUS +RESTARTS +AGE +IP +NODE +NOMINATED NODE +READINESS GATES'
+expect_match "get pod -o wide: the pod's IP and node" "$(echo "$out" | tail -1)" '^na-in +1/1 +Running +0 +[0-9]+s +10\.16\.[0-9]+\.[0-9]+ +chassis-b '
+api -X POST -H 'Content-Type: application/json' -d '{"kubelet":false}' "$KUBE_URL/testbed/config" >/dev/null
+spods kl-0 kl '{}'
+wait_eq "kubelet off: a new pod is bound but stays Pending" "Pending" "k get pod kl-0 -o jsonpath='{.status.phase}' | grep -q . && sleep 0.3; k get pod kl-0 -o jsonpath='{.status.phase}'"
+api -X POST -H 'Content-Type: application/json' -d '{"kubelet":true}' "$KUBE_URL/testbed/config" >/dev/null
+wait_eq "kubelet on again: the pod left Pending runs (unchanged pods are looked at again)" "Running" "k get pod kl-0 -o jsonpath='{.status.phase}'"
+k delete deployment aa >/dev/null
+k delete pods -l 'app in (na,pa,fill,t,kl)' --wait=false >/dev/null
+k delete node chassis-a chassis-b >/dev/null
+
+# ---- Multus' NetworkAttachmentDefinition CRD is served (seed 000's NAD) -------------------------
+cat >"$D/y/nad.yaml" <<'EOF'
+apiVersion: "k8s.cni.cncf.io/v1"
+kind: NetworkAttachmentDefinition
+metadata:
+  name: ovn-vpc-external-network
+  namespace: kube-system
+spec:
+  config: '{
+      "cniVersion": "0.3.0",
+      "type": "macvlan",
+      "master": "eth0",
+      "mode": "bridge",
+      "ipam": {
+        "type": "kube-ovn",
+        "server_socket": "/run/openvswitch/kube-ovn-daemon.sock",
+        "provider": "ovn-vpc-external-network.kube-system"
+      }
+    }'
+EOF
+expect "kubectl apply of seed 000's NetworkAttachmentDefinition" "$(k apply -f "$D/y/nad.yaml" 2>&1)" \
+    "networkattachmentdefinition.k8s.cni.cncf.io/ovn-vpc-external-network created"
+expect_match "kubectl get net-attach-def -n kube-system" "$(k get net-attach-def -n kube-system 2>&1)" 'ovn-vpc-external-network +[0-9]+s'
 
 # ---- restart: same URL, token and CRDs; fresh state ----------------------------------------------
 old_port=$KUBE_PORT
