@@ -30,6 +30,12 @@
 //! Kube-OVN writes it only once the pod's switch port exists, so the caller
 //! sends it once the northbound cache shows the port.
 //!
+//! The store keeps of a pod only what these rules and the reporter read
+//! ([`trimmed`]): its identity and metadata without `managedFields`,
+//! `spec.hostNetwork` and `spec.nodeName`, and `status.phase`, `podIP(s)`
+//! and `conditions`. A pod's full object is several kilobytes; ten thousand
+//! of them, kept whole, were most of the daemon's memory.
+//!
 //! Both patches carry the pod's `metadata.resourceVersion`: the allocation
 //! was decided from the annotations read (requested address, subnet), so a
 //! pod changed since fails with 409 and is re-read instead of overwritten.
@@ -49,6 +55,34 @@ pub const CIDR: &str = "ovn.kubernetes.io/cidr";
 pub const GATEWAY: &str = "ovn.kubernetes.io/gateway";
 pub const LOGICAL_ROUTER: &str = "ovn.kubernetes.io/logical_router";
 pub const ROUTED: &str = "ovn.kubernetes.io/routed";
+
+/// What the store keeps of `pod` (see the module head).
+pub fn trimmed(mut pod: Json) -> Json {
+    fn keep(obj: Option<&mut Json>, fields: &[&str]) -> Option<Json> {
+        let map = obj?.as_object_mut()?;
+        let kept: Map<String, Json> = fields.iter().filter_map(|f| Some((f.to_string(), map.remove(*f)?))).collect();
+        Some(Json::Object(kept))
+    }
+    let mut out = Map::new();
+    for top in ["apiVersion", "kind"] {
+        if let Some(v) = pod.get_mut(top).map(Json::take) {
+            out.insert(top.into(), v);
+        }
+    }
+    if let Some(mut m) = pod.get_mut("metadata").map(Json::take) {
+        if let Some(m) = m.as_object_mut() {
+            m.remove("managedFields");
+        }
+        out.insert("metadata".into(), m);
+    }
+    if let Some(spec) = keep(pod.get_mut("spec"), &["hostNetwork", "nodeName"]) {
+        out.insert("spec".into(), spec);
+    }
+    if let Some(status) = keep(pod.get_mut("status"), &["phase", "podIP", "podIPs", "conditions"]) {
+        out.insert("status".into(), status);
+    }
+    Json::Object(out)
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PodError {
@@ -194,6 +228,31 @@ fn patch(pod: &Json, annotations: Map<String, Json>) -> Option<Json> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_keeps_what_the_rules_read_of_a_pod() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns", "resourceVersion": "7", "uid": "u",
+                         "deletionTimestamp": "2026-01-01T00:00:00Z", "annotations": {"a": "b"},
+                         "labels": {"app": "x"}, "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"hostNetwork": true, "nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.2"}],
+                       "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [{}]}});
+        let kept = trimmed(pod);
+        assert_eq!(
+            kept,
+            json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "p", "namespace": "ns", "resourceVersion": "7", "uid": "u",
+                             "deletionTimestamp": "2026-01-01T00:00:00Z", "annotations": {"a": "b"},
+                             "labels": {"app": "x"}},
+                "spec": {"hostNetwork": true, "nodeName": "n1"},
+                "status": {"phase": "Running", "podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.2"}],
+                           "conditions": [{"type": "Ready", "status": "True"}]}})
+        );
+        // The rules read the trimmed pod as they read the whole one.
+        assert!(is_deleting(&kept));
+        assert_eq!(pod_key(&kept).as_deref(), Some("ns/p"));
+    }
     use crate::kube::apply_merge_patch as merge;
     use crate::model::validate::validate;
     use crate::model::{SubnetSpec, VpcSpec};

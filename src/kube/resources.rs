@@ -38,14 +38,26 @@ fn store_key(kind: Kind, obj: &Json) -> String {
     }
 }
 
+/// What the store keeps of an object of `kind`: Vpcs and Subnets whole
+/// (their status is compared and written back), pods trimmed to what is read.
+fn kept(kind: Kind, obj: Json) -> Json {
+    match kind {
+        Kind::Vpc | Kind::Subnet => obj,
+        Kind::Pod => crate::kube::pods::trimmed(obj),
+    }
+}
+
 /// Applies one watch event of `kind`.
 pub fn apply_event(store: &mut Store, kind: Kind, event: crate::kube::watcher::Event) {
     use crate::kube::watcher::Event;
     let map = store.of_kind_mut(kind);
     let key = |o: &Json| store_key(kind, o);
     match event {
-        Event::Restarted(all) => *map = all.into_iter().map(|o| (key(&o), Arc::new(o))).collect(),
+        Event::Restarted(all) => {
+            *map = all.into_iter().map(|o| kept(kind, o)).map(|o| (key(&o), Arc::new(o))).collect()
+        }
         Event::Applied(o) => {
+            let o = kept(kind, o);
             map.insert(key(&o), Arc::new(o));
         }
         Event::Deleted(o) => {
