@@ -17,6 +17,8 @@
 //!   status write changed the verdict (no duplicates for an unchanged one);
 //! - `resources`: Vpc and Subnet resources merged with the TOML (a TOML name
 //!   wins), and the verdict each resource's status shows after a pass;
+//! - `keyed`: a kind's objects by key with the log of the keys changed (the
+//!   store's maps: a reader asks what changed instead of walking all);
 //! - `paths`: each kind's REST paths (the one mapping of a kind to the API);
 //! - `pods`: which pods get a port on which subnet, and the annotations
 //!   Kube-OVN's CNI reads;
@@ -30,6 +32,7 @@ pub mod crds;
 pub mod defaults;
 pub mod driver;
 pub mod events;
+pub mod keyed;
 pub mod leader;
 pub mod lease;
 pub mod objects;

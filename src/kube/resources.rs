@@ -17,6 +17,7 @@ use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
 use crate::kube::defaults::subnet_defaults;
+use crate::kube::keyed::Keyed;
 use crate::kube::status::{Outcome, StatusFields, SubnetUsage, VpcFields};
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{Model, Rejection};
@@ -54,7 +55,7 @@ pub fn apply_event(store: &mut Store, kind: Kind, event: crate::kube::watcher::E
     let key = |o: &Json| store_key(kind, o);
     match event {
         Event::Restarted(all) => {
-            *map = all.into_iter().map(|o| kept(kind, o)).map(|o| (key(&o), Arc::new(o))).collect()
+            map.replace_all(all.into_iter().map(|o| kept(kind, o)).map(|o| (key(&o), Arc::new(o))))
         }
         Event::Applied(o) => {
             let o = kept(kind, o);
@@ -92,10 +93,10 @@ pub async fn list_store(client: &crate::kube::client::KubeClient) -> Result<Stor
 /// The resources as last listed and watched, by name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Store {
-    pub vpcs: BTreeMap<String, Arc<Json>>,
-    pub subnets: BTreeMap<String, Arc<Json>>,
+    pub vpcs: Keyed,
+    pub subnets: Keyed,
     /// By `<namespace>/<name>`.
-    pub pods: BTreeMap<String, Arc<Json>>,
+    pub pods: Keyed,
     /// Every initial list has arrived: before that, an absent resource
     /// may simply not be listed yet, and nothing may be deleted for it.
     pub synced: bool,
@@ -110,7 +111,7 @@ impl Store {
         }
     }
 
-    fn of_kind_mut(&mut self, kind: Kind) -> &mut BTreeMap<String, Arc<Json>> {
+    fn of_kind_mut(&mut self, kind: Kind) -> &mut Keyed {
         match kind {
             Kind::Vpc => &mut self.vpcs,
             Kind::Subnet => &mut self.subnets,

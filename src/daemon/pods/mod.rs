@@ -29,6 +29,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use crate::ipam::{Ipam, IpamError, Refusal};
+use crate::kube::keyed::Mark;
 use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
 use crate::model::derived::{Derived, PodPort};
@@ -111,6 +112,10 @@ pub struct PodPorts {
     derived: Arc<Derived>,
     /// How many pods the last update derived (not carried over).
     rederived: usize,
+    /// Where the store's pod log was at the last update.
+    mark: Option<Mark>,
+    /// The pods whose last derivation failed (derived again every update).
+    failed: BTreeSet<String>,
 }
 
 impl PodPorts {
@@ -184,24 +189,15 @@ impl PodPorts {
             self.rebase(store, model, held, names);
         }
         self.rederived = 0;
-        // Both maps are ordered by key: walk them side by side (reading
-        // only), for the pods that are new, changed, failed or gone.
-        let mut gone: Vec<String> = vec![];
-        let mut todo: Vec<(&String, &Arc<Json>)> = vec![];
-        let mut old = self.seen.iter().peekable();
-        for (key, pod) in &store.pods {
-            while let Some((k, _)) = old.next_if(|(k, _)| *k < key) {
-                gone.push(k.clone());
-            }
-            match old.next_if(|(k, _)| *k == key) {
-                Some((_, s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {}
-                _ => todo.push((key, pod)),
-            }
-        }
-        gone.extend(old.map(|(k, _)| k.clone()));
+        let (gone, todo) = match self.mark.filter(|_| same_basis).and_then(|m| store.pods.changed_since(m)) {
+            Some(changed) => self.changed(store, changed),
+            None => self.walk(store),
+        };
+        self.mark = Some(store.pods.mark());
         // The pods gone first: a new pod may ask for an address they held.
         for key in &gone {
             self.seen.remove(key);
+            self.failed.remove(key);
             self.release(key);
         }
         let ipam = self.ipam.as_mut().expect("restored above");
@@ -221,6 +217,11 @@ impl PodPorts {
             if outcome != Outcome::Wanted {
                 release.push(key.clone());
             }
+            if outcome == Outcome::Failed {
+                self.failed.insert(key.clone());
+            } else {
+                self.failed.remove(key);
+            }
             self.seen.insert(key.clone(), Seen { pod: pod.clone(), outcome });
         }
         self.errors.retain(|k, _| store.pods.contains_key(k));
@@ -233,6 +234,47 @@ impl PodPorts {
             self.release(key);
         }
         self.derived.clone()
+    }
+
+    /// The pods gone and the pods to derive, of every pod in `store`: both
+    /// maps are ordered by key, walked side by side (reading only).
+    fn walk<'s>(&self, store: &'s Store) -> (Vec<String>, Vec<(&'s String, &'s Arc<Json>)>) {
+        let mut gone: Vec<String> = vec![];
+        let mut todo = vec![];
+        let mut old = self.seen.iter().peekable();
+        for (key, pod) in &store.pods {
+            while let Some((k, _)) = old.next_if(|(k, _)| *k < key) {
+                gone.push(k.clone());
+            }
+            match old.next_if(|(k, _)| *k == key) {
+                Some((_, s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {}
+                _ => todo.push((key, pod)),
+            }
+        }
+        gone.extend(old.map(|(k, _)| k.clone()));
+        (gone, todo)
+    }
+
+    /// As [`PodPorts::walk`], of the pods the store's log names since the
+    /// last update and the pods that failed: work in proportion to the change.
+    fn changed<'s>(
+        &self,
+        store: &'s Store,
+        changed: impl Iterator<Item = &'s String>,
+    ) -> (Vec<String>, Vec<(&'s String, &'s Arc<Json>)>) {
+        let keys: BTreeSet<&String> =
+            changed.chain(self.failed.iter().filter_map(|k| store.pods.get_key_value(k).map(|(k, _)| k))).collect();
+        let mut gone: Vec<String> = vec![];
+        let mut todo = vec![];
+        for key in keys {
+            match (store.pods.get_key_value(key), self.seen.get(key)) {
+                (Some((_, pod)), Some(s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {}
+                (Some((k, pod)), _) => todo.push((k, pod)),
+                (None, Some(_)) => gone.push(key.clone()),
+                (None, None) => {}
+            }
+        }
+        (gone, todo)
     }
 
     /// A new basis: the IPAM follows the model (evicting what no longer

@@ -139,3 +139,42 @@ fn a_foreign_port_name_rederives_the_pods_and_owned_rows_do_not() {
     assert!(!after.pods.contains_key("ns/b"), "b's name is taken by a foreign row");
     assert!(ports.errors().iter().any(|(k, e)| k == "ns/b" && e.contains("already taken")), "{:?}", ports.errors());
 }
+
+#[test]
+fn a_store_changed_in_place_is_read_by_its_log() {
+    // As the daemon's store: one map, changed in place, its log read.
+    let (m, nb, held, names) = (model("10.1.0.0/24"), Cache::default(), BTreeSet::new(), Arc::default());
+    let mut s = Store { synced: true, ..Store::default() };
+    for i in 0..50 {
+        s.pods.insert(format!("ns/p{i}"), pod(&format!("p{i}"), json!({})));
+    }
+    let mut ports = PodPorts::default();
+    ports.update(&s, &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 50);
+    ports.update(&s, &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 0);
+    // One changed, one gone, one new, one asking for a taken address: those alone.
+    s.pods.insert("ns/p7".into(), pod("p7", json!({"ovn.kubernetes.io/routed": "true"})));
+    s.pods.remove("ns/p3");
+    s.pods.insert("ns/new".into(), pod("new", json!({})));
+    s.pods.insert("ns/dup".into(), pod("dup", json!({"ovn.kubernetes.io/ip_address": "10.1.0.2"})));
+    let after = ports.update(&s, &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 3);
+    // Keys in string order: p0, p1, p10 .. p19, p2, p20 .. p29, p3: p3 held 10.1.0.25.
+    assert_eq!(ip(&after, "ns/new"), "10.1.0.25", "p3's address, the lowest free");
+    assert!(!after.pods.contains_key("ns/p3"));
+    assert!(!after.pods.contains_key("ns/dup"));
+    assert_eq!(ports.using("s"), 50);
+    // Nothing changed: only the failed pod is tried again.
+    ports.update(&s, &m, &nb, &held, &names);
+    assert_eq!(ports.rederived(), 1);
+    // p0 (holding 10.1.0.2) goes: dup, unchanged, now gets it.
+    s.pods.remove("ns/p0");
+    let after = ports.update(&s, &m, &nb, &held, &names);
+    assert_eq!(ip(&after, "ns/dup"), "10.1.0.2");
+    assert!(ports.errors().is_empty(), "{:?}", ports.errors());
+    // The same answers as a full walk of a fresh copy of the store.
+    let mut fresh = PodPorts::default();
+    let full = fresh.update(&Store { synced: true, pods: s.pods.clone(), ..Store::default() }, &m, &nb, &held, &names);
+    assert_eq!(full.pods.len(), after.pods.len());
+}
