@@ -88,19 +88,21 @@ EOF
 }
 mk() { pod_json "$@" | k create -f - >/dev/null; }
 
-nb lr-add r1 -- lrp-add r1 r1-s1 00:00:00:00:01:01 10.1.1.1/24 -- lrp-add r1 r1-s2 00:00:00:00:01:02 10.1.2.1/24 \
+nb lr-add r1 -- lrp-add r1 r1-s1 00:00:00:00:01:01 10.1.1.1/24 fd00:1::1/64 \
+    -- lrp-add r1 r1-s2 00:00:00:00:01:02 10.1.2.1/24 fd00:2::1/64 \
     -- ls-add s1 -- lsp-add s1 s1-r1 -- lsp-set-type s1-r1 router -- lsp-set-addresses s1-r1 router \
     -- lsp-set-options s1-r1 router-port=r1-s1 \
     -- ls-add s2 -- lsp-add s2 s2-r1 -- lsp-set-type s2-r1 router -- lsp-set-addresses s2-r1 router \
     -- lsp-set-options s2-r1 router-port=r1-s2 && ok "router r1 with switches s1, s2 written" || bad "ovn-nbctl"
-lsp pa s1 00:00:00:01:01:10 10.1.1.10
-lsp pb s2 00:00:00:01:02:10 10.1.2.10
+lsp pa s1 00:00:00:01:01:10 '10.1.1.10 fd00:1::10'
+lsp pb s2 00:00:00:01:02:10 '10.1.2.10 fd00:2::10'
 lsp web s2 00:00:00:01:02:11 10.1.2.11
 
 # ---- two pods on two nodes, a ping across chassis ------------------------------------------
-mk pa node-1 10.1.1.10 00:00:00:01:01:10 10.1.1.0/24 10.1.1.1 s1 busybox '["sleep", "infinity"]' Always \
+# dual stack: ip_address, cidr and gateway are comma lists, IPv4 first (as ovn-vpcd writes them)
+mk pa node-1 10.1.1.10,fd00:1::10 00:00:00:01:01:10 10.1.1.0/24,fd00:1::/64 10.1.1.1,fd00:1::1 s1 busybox '["sleep", "infinity"]' Always \
     '"ovn.kubernetes.io/routes": "[{\"dst\": \"192.0.2.0/24\", \"gw\": \"10.1.1.254\"}]"'
-mk pb node-2 10.1.2.10 00:00:00:01:02:10 10.1.2.0/24 10.1.2.1 s2 busybox
+mk pb node-2 10.1.2.10,fd00:2::10 00:00:00:01:02:10 10.1.2.0/24,fd00:2::/64 10.1.2.1,fd00:2::1 s2 busybox
 wait_for "pa Running" 100 is_phase pa Running
 wait_for "pb Running" 100 is_phase pb Running
 expect "kubectl get pod -o wide: READY STATUS IP NODE" \
@@ -108,18 +110,21 @@ expect "kubectl get pod -o wide: READY STATUS IP NODE" \
     "pa 1/1 Running 10.1.1.10 node-1;pb 1/1 Running 10.1.2.10 node-2;"
 expect "status: podIPs, hostIP, Ready, containerStatuses running" \
     "$(k get pod pa -o jsonpath='{.status.podIPs[*].ip} {.status.hostIP} {.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="ContainersReady")].status} {.status.containerStatuses[0].name} {.status.containerStatuses[0].ready} {.status.containerStatuses[0].state.running.startedAt}' | sed 's/[0-9-]*T[0-9:]*Z$/TS/')" \
-    "10.1.1.10 $NODE_1_ENCAP_IP True True main true TS"
+    "10.1.1.10 fd00:1::10 $NODE_1_ENCAP_IP True True main true TS"
 expect "the netns annotation names the pod's namespace" \
     "$(k get pod pa -o jsonpath='{.metadata.annotations.testbed\.ovn-vpcd/netns}')" "$(pod_ns pa)"
-expect "eth0 has the MAC and address of the annotations" \
-    "$(in_pod pa ip -br link show eth0 | awk '{print $3}') $(in_pod pa ip -br -4 addr show eth0 | awk '{print $3}')" \
-    "00:00:00:01:01:10 10.1.1.10/24"
+expect "eth0 has the MAC and addresses of the annotations" \
+    "$(in_pod pa ip -br link show eth0 | awk '{print $3}') $(in_pod pa ip -br addr show scope global dev eth0 | awk '{print $3, $4}')" \
+    "00:00:00:01:01:10 10.1.1.10/24 fd00:1::10/64"
 expect "routes: default via the gateway, ovn.kubernetes.io/routes added" \
     "$(in_pod pa ip route show | grep -E '^(default|192)' | sed 's/ *$//' | tr '\n' ';')" \
     "default via 10.1.1.1 dev eth0;192.0.2.0/24 via 10.1.1.254 dev eth0;"
+expect "IPv6 default route via the IPv6 gateway" "$(in_pod pa ip -6 route show default | awk '{print $1, $2, $3}')" \
+    "default via fd00:1::1"
 expect "eth0 is an OVS internal port of node-1's br-int with iface-id pa.default" \
     "$(ovs-vsctl --db="$NODE_1_OVS_DB" --bare --columns=type find interface external_ids:iface-id=pa.default)" "internal"
 wait_for "pa (node-1) pings pb (node-2) across r1 and geneve" 100 ping_ok pa 10.1.2.10
+wait_for "  and over IPv6" 100 ping_ok pa fd00:2::10
 
 # ---- nginx ----------------------------------------------------------------------------------
 mk web node-2 10.1.2.11 00:00:00:01:02:11 10.1.2.0/24 10.1.2.1 s2 nginx:1.25

@@ -176,11 +176,8 @@ def _ip_batch(ns, lines):
 
 def _addr_lines(dev, addrs):
     out = []
-    for ip, plen in addrs:
-        if ":" in ip:
-            out.append("-6 addr add %s/%d dev %s nodad" % (ip, plen, dev))
-        else:
-            out.append("addr add %s/%d dev %s" % (ip, plen, dev))
+    for ip, plen in addrs:  # (ip -batch takes no -6: the family follows the address)
+        out.append("addr add %s/%d dev %s%s" % (ip, plen, dev, " nodad" if ":" in ip else ""))
     return out
 
 
@@ -251,11 +248,10 @@ class Node:
                 if gw:
                     default[ipaddress.ip_address(gw).version] = gw
                 continue
-            fam = "-6 " if ":" in dst else ""
-            lines.append("%sroute replace %s %s dev eth0" % (fam, dst, ("via " + gw) if gw else ""))
-        for v, gw in default.items():
+            lines.append("route replace %s %s dev eth0" % (dst, ("via " + gw) if gw else ""))
+        for gw in default.values():
             if gw:
-                lines.insert(0, "%sroute replace default via %s dev eth0" % ("-6 " if v == 6 else "", gw))
+                lines.insert(0, "route replace default via %s dev eth0" % gw)
         if lines:
             _ip_batch(ns, lines)
 

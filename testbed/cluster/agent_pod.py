@@ -63,7 +63,9 @@ class PodWorker(threading.Thread):
         self.namespace, self.pod_name = key.split("/", 1)
         self.latest = pod
         self.uid = (pod.get("metadata") or {}).get("uid")
+        self.seen = time.time()
         self.wake = threading.Event()
+        self.wake.set()  # the first step runs at once
         self.lock = threading.Lock()
         self.netns = None
         self.containers = []
@@ -131,6 +133,7 @@ class PodWorker(threading.Thread):
         except agent_net.NotReady as e:
             self.waiting = str(e)
             return
+        t0 = time.time()
         try:
             self.netns = self.agent.node.setup(self.namespace, self.pod_name, eth0, legs)
         except agent_net.SetupError as e:
@@ -149,7 +152,8 @@ class PodWorker(threading.Thread):
                                             {"metadata": {"annotations": {agent_net.NETNS_ANNOTATION: self.netns}}})
             except agent_kube.KubeError as e:
                 self.agent.log("pod %s: annotating the netns: %s" % (self.key, e))
-        self.agent.log("pod %s: network up in %s" % (self.key, self.netns))
+        self.agent.log("pod %s: network up in %s (setup %.0f ms, %.0f ms after the pod was seen)"
+                       % (self.key, self.netns, (time.time() - t0) * 1000, (time.time() - self.seen) * 1000))
 
     def log_path(self, c, previous=False):
         return os.path.join(self.log_dir, c.name + ".log" + (".prev" if previous else ""))
