@@ -28,6 +28,7 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 5.0
 GRACE_MAX = 2.0
 TICK = 0.1
+RETRY = 1.0  # s between tries of a pod still waiting, when it does not change
 
 
 def now_ts(t=None):
@@ -76,11 +77,14 @@ class PodWorker(threading.Thread):
         self.start_time = None
         self.finished = False
         self.stopping = False
+        self.changed = True      # the pod changed since the network was last tried
+        self.next_try = 0.0      # else retry (a NAD may have appeared) from then on
 
     # -- called by the watcher --
     def update(self, pod):
         with self.lock:
             self.latest = pod
+            self.changed = True
         self.wake.set()
 
     def stop(self):
@@ -95,10 +99,11 @@ class PodWorker(threading.Thread):
                 self.wake.clear()
                 with self.lock:
                     pod = self.latest
+                    changed, self.changed = self.changed, False
                 if self.stopping or not self._mine(pod):
                     break
                 try:
-                    self._step(pod)
+                    self._step(pod, changed)
                 except Exception:
                     self.agent.log("pod %s: %s" % (self.key, traceback.format_exc()))
                     time.sleep(0.5)
@@ -111,8 +116,8 @@ class PodWorker(threading.Thread):
             return False
         return self.agent.is_mine(pod) and (pod.get("metadata") or {}).get("uid") == self.uid
 
-    def _step(self, pod):
-        if self.netns is None:
+    def _step(self, pod, changed):
+        if self.netns is None and (changed or time.time() >= self.next_try):
             self._network(pod)
         if self.netns is not None:
             self._supervise(pod)
@@ -132,6 +137,7 @@ class PodWorker(threading.Thread):
                 legs.append(agent_net.attachment_config(nad, ns, name, ifname, ann, self.agent.node.ext_nic))
         except agent_net.NotReady as e:
             self.waiting = str(e)
+            self.next_try = time.time() + RETRY
             return
         t0 = time.time()
         try:

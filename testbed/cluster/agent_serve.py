@@ -189,8 +189,10 @@ def serve(agent, path):
             ns = (q.get("namespace") or [""])[0]
             pod = (q.get("pod") or [""])[0]
             w = agent.worker(ns, pod)
-            if w is None or not w.containers:
+            if w is None:
                 raise Refused(404, "NotFound", 'pods "%s" not found on node %s' % (pod, agent.node.name))
+            if not w.containers:
+                raise Refused(400, "BadRequest", 'container in pod "%s" is waiting to start: ContainerCreating' % pod)
             cname = (q.get("container") or [""])[0]
             c = next((c for c in w.containers if c.name == cname), None) if cname else w.containers[0]
             if c is None:
