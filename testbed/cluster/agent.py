@@ -60,7 +60,6 @@ class Agent:
         self.pods = {}     # key -> the latest pod object the watch showed
         self.workers = {}  # key -> PodWorker
         self.stopping = False
-        self.teardown_on_exit = False
         self.done = threading.Event()
 
     def log(self, msg):

@@ -75,7 +75,6 @@ class PodWorker(threading.Thread):
         self.sent = None
         self.conds = {}
         self.start_time = None
-        self.finished = False
         self.stopping = False
         self.changed = True      # the pod changed since the network was last tried
         self.next_try = 0.0      # else retry (a NAD may have appeared) from then on
@@ -108,7 +107,7 @@ class PodWorker(threading.Thread):
                     self.agent.log("pod %s: %s" % (self.key, traceback.format_exc()))
                     time.sleep(0.5)
         finally:
-            self._teardown(network=not self.stopping or self.agent.teardown_on_exit)
+            self._teardown(network=not self.stopping)
             self.agent.worker_done(self.key, self)
 
     def _mine(self, pod):
