@@ -4,7 +4,8 @@
 # ovn-controller) with geneve tunnels over an underlay of their own, the testbed API server
 # (testbed/kube/kube.sh) with one Node per chassis, one node agent per node (cluster/agent.py:
 # kubelet and CNI), and an external network with an "internet host". Everything lives in DIR
-# and in network namespaces named after DIR; nothing touches the machine's own interfaces. The parts are in testbed/cluster/*.sh; see testbed/README.md.
+# and in network namespaces named after DIR; nothing touches the machine's own interfaces.
+# The parts are in testbed/cluster/*.sh; see testbed/README.md.
 set -euo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
