@@ -2,9 +2,10 @@
 # cluster.sh: a testbed cluster with a real dataplane: OVN central (testbed/ovn.sh), N chassis
 # (each in its own network namespace: vswitch ovsdb-server, userspace ovs-vswitchd,
 # ovn-controller) with geneve tunnels over an underlay of their own, the testbed API server
-# (testbed/kube/kube.sh) with one Node per chassis, and an external network with an "internet
-# host". Everything lives in DIR and in network namespaces named after DIR; nothing touches the
-# machine's own interfaces. The parts are in testbed/cluster/*.sh; see testbed/README.md.
+# (testbed/kube/kube.sh) with one Node per chassis, one node agent per node (cluster/agent.py:
+# kubelet and CNI), and an external network with an "internet host". Everything lives in DIR
+# and in network namespaces named after DIR; nothing touches the machine's own interfaces.
+# The parts are in testbed/cluster/*.sh; see testbed/README.md.
 set -euo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -107,14 +108,40 @@ any_running() {
     return 1
 }
 
-# --- node agents (issue 11 item 3, not written yet) -------------------------------------------
-# One agent per node goes here: start it in node_agents_start (after the Nodes exist, pidfile
-# DIR/nI/agent.pid), stop it first in node_agents_stop. It finds its chassis in DIR/env
-# (NODE_<i>_NETNS, NODE_<i>_OVS_DB, ...), makes pod namespaces named "$NETNS_PREFIX-..." (stop
-# removes every namespace with that prefix), and then kube_start should pass --no-kubelet so
-# that the API server's fake kubelet no longer marks pods Running by itself.
-node_agents_start() { :; }
-node_agents_stop() { :; }
+# --- node agents ------------------------------------------------------------------------------
+# One agent per node (cluster/agent.py: kubelet and CNI; testbed/README.md "Node agent"), started
+# once DIR/env exists (it reads NODE_<i>_* there), pidfile DIR/nI/agent.pid, output DIR/nI/agent.log.
+# It makes pod namespaces named "$NETNS_PREFIX-<pod>.<namespace>" (stop removes every namespace
+# with the prefix). The API server runs with --no-kubelet (nodes.sh): pods are Running only
+# when an agent says so.
+AGENT_PY=$HERE/cluster/agent.py
+
+agent_ready() { # agent_ready I: the agent answers on its socket
+    curl -fsS --max-time 1 --unix-socket "$(node_dir "$1")/agent.sock" http://agent/healthz
+}
+
+node_agents_start() { # node_agents_start N
+    local n=$1 i nd
+    for ((i = 1; i <= n; i++)); do
+        nd=$(node_dir "$i")
+        setsid /usr/bin/python3 "$AGENT_PY" --env="$D/env" --node="$i" --pidfile="$nd/agent.pid" \
+            </dev/null >>"$nd/agent.log" 2>&1 &
+    done
+    for ((i = 1; i <= n; i++)); do
+        nd=$(node_dir "$i")
+        wait_until "node agent $i" agent_ready "$i" || fail "node agent of $(node_name "$i") did not start" "$nd/agent.log"
+    done
+}
+
+node_agents_stop() {
+    local nd
+    local -a pfs=()
+    for nd in "$D"/n[0-9]; do
+        [[ -d $nd ]] && pfs+=("$nd/agent.pid")
+    done
+    ((${#pfs[@]})) || return 0
+    stop_pidfiles "${pfs[@]}"
+}
 
 # --- start / stop ---------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 # The full test run: installs what is missing, then formatting, lints and every
 # test (unit, and integration tests against real OVN started by testbed/ovn.sh), then
 # the testbed API server's own self-test with kubectl, then the testbed cluster's
-# (testbed/cluster/selftest.sh: real packets over geneve between chassis namespaces).
+# (testbed/cluster/selftest.sh: real packets over geneve between chassis namespaces), then the
+# node agents' (testbed/cluster/agent-selftest.sh: pods as namespaces on those chassis).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 testbed/install.sh
@@ -31,5 +32,15 @@ if ! testbed/cluster/selftest.sh >"$out" 2>&1; then
     exit 1
 fi
 grep '^READY_SECONDS=' "$out" || true
+tail -n 1 "$out"
+rm -f "$out"
+echo "== node agent self-test (testbed/cluster/agent-selftest.sh: pods as namespaces, exec, logs; ~15 s)"
+out=$(mktemp)
+if ! testbed/cluster/agent-selftest.sh >"$out" 2>&1; then
+    cat "$out"
+    rm -f "$out"
+    exit 1
+fi
+grep '^POD_PING_P' "$out" || true
 tail -n 1 "$out"
 rm -f "$out"

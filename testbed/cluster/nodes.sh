@@ -3,7 +3,8 @@
 # testbed/cluster.sh).
 #
 # The API server runs from testbed/kube/kube.sh in DIR/kube with `--nodes=` (no default Nodes:
-# apiserver.py otherwise makes node-1 and node-2 of its own at boot). Each Node is then created
+# apiserver.py otherwise makes node-1 and node-2 of its own at boot) and `--no-kubelet` (the
+# node agents, cluster/agent.py, run the pods and report their status). Each Node is then created
 # with kubectl, named as its chassis' host (the chassis' Chassis.hostname in the SB), with the
 # labels kubernetes.io/hostname and kubernetes.io/os=linux, the annotation
 # ovn.kubernetes.io/chassis = the chassis' system-id, InternalIP = its encap IP, and status
@@ -14,7 +15,7 @@ KUBE_SH=$HERE/kube/kube.sh
 kctl() { kubectl --kubeconfig "$D/kube/kubeconfig" --cache-dir "$D/kube/kubecache" --request-timeout=10s "$@"; }
 
 kube_start() {
-    "$KUBE_SH" start "$D/kube" --nodes= --quiet >>"$D/kube.out" 2>&1 ||
+    "$KUBE_SH" start "$D/kube" --nodes= --no-kubelet --quiet >>"$D/kube.out" 2>&1 ||
         fail "kube.sh start $D/kube failed" "$D/kube.out" "$D/kube/apiserver.log"
 }
 

@@ -1,0 +1,280 @@
+"""agent_pod.py: one pod's life on its node (the kubelet's pod worker).
+
+A PodWorker thread owns one pod key (<namespace>/<name>) from the first time the pod is seen
+bound to this node until it is gone: it makes the network once the annotations allow
+(agent_net), starts the containers (agent_run), restarts them by `restartPolicy`, reports the
+pod's status through the status subresource whenever it changes, and tears everything down when
+the pod is deleted, is being deleted, or is bound to another node.
+
+Invariants:
+- Only this thread starts or stops the pod's processes and makes or removes its network; the
+  exec endpoint only reads `netns`, `containers` and `log_dir`.
+- A status is sent only when it differs from the last one sent (timestamps are kept stable).
+- Restart back-off: 0.5 s, doubled per restart, at most 5 s (a kubelet's is 10 s .. 5 min;
+  shorter here so tests see restarts quickly). Termination grace: min(the pod's
+  terminationGracePeriodSeconds, 2) s.
+"""
+import os
+import shutil
+import threading
+import time
+import traceback
+
+import agent_kube
+import agent_net
+import agent_run
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 5.0
+GRACE_MAX = 2.0
+TICK = 0.1
+RETRY = 1.0  # s between tries of a pod still waiting, when it does not change
+
+
+def now_ts(t=None):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if t is None else t))
+
+
+class Container:
+    def __init__(self, spec):
+        self.spec = spec
+        self.name = spec.get("name") or "main"
+        self.proc = None
+        self.started = None      # unix time of the running instance
+        self.restarts = 0
+        self.last = None         # {"exitCode", "startedAt", "finishedAt"} of the last instance
+        self.next_start = 0.0
+        self.done = False        # terminated for good (restartPolicy says so)
+        self.id = 0
+
+
+def restart_wanted(policy, code):
+    if policy == "Never":
+        return False
+    if policy == "OnFailure":
+        return code != 0
+    return True  # Always (the default)
+
+
+class PodWorker(threading.Thread):
+    def __init__(self, agent, key, pod):
+        super().__init__(name="pod " + key, daemon=True)
+        self.agent = agent
+        self.key = key
+        self.namespace, self.pod_name = key.split("/", 1)
+        self.latest = pod
+        self.uid = (pod.get("metadata") or {}).get("uid")
+        self.seen = time.time()
+        self.wake = threading.Event()
+        self.wake.set()  # the first step runs at once
+        self.lock = threading.Lock()
+        self.netns = None
+        self.containers = []
+        self.log_dir = os.path.join(agent.pods_dir, "%s_%s" % (self.namespace, self.pod_name))
+        self.waiting = "waiting for the network"
+        self.sent = None
+        self.conds = {}
+        self.start_time = None
+        self.stopping = False
+        self.changed = True      # the pod changed since the network was last tried
+        self.next_try = 0.0      # else retry (a NAD may have appeared) from then on
+
+    # -- called by the watcher --
+    def update(self, pod):
+        with self.lock:
+            self.latest = pod
+            self.changed = True
+        self.wake.set()
+
+    def stop(self):
+        self.stopping = True
+        self.wake.set()
+
+    # -- the loop --
+    def run(self):
+        try:
+            while True:
+                self.wake.wait(TICK)
+                self.wake.clear()
+                with self.lock:
+                    pod = self.latest
+                    changed, self.changed = self.changed, False
+                if self.stopping or not self._mine(pod):
+                    break
+                try:
+                    self._step(pod, changed)
+                except Exception:
+                    self.agent.log("pod %s: %s" % (self.key, traceback.format_exc()))
+                    time.sleep(0.5)
+        finally:
+            self._teardown(network=not self.stopping)
+            self.agent.worker_done(self.key, self)
+
+    def _mine(self, pod):
+        if pod is None:
+            return False
+        return self.agent.is_mine(pod) and (pod.get("metadata") or {}).get("uid") == self.uid
+
+    def _step(self, pod, changed):
+        if self.netns is None and (changed or time.time() >= self.next_try):
+            self._network(pod)
+        if self.netns is not None:
+            self._supervise(pod)
+        self._report(pod)
+
+    def _network(self, pod):
+        md = pod.get("metadata") or {}
+        ann = md.get("annotations") or {}
+        try:
+            eth0 = agent_net.eth0_config(ann)
+            legs = []
+            for ns, name, ifname in agent_net.parse_networks(ann.get(agent_net.NETWORKS), self.namespace):
+                try:
+                    nad = self.agent.kube.get(agent_kube.nad_path(ns, name))
+                except agent_kube.KubeError as e:
+                    raise agent_net.NotReady("NetworkAttachmentDefinition %s/%s: %s" % (ns, name, e))
+                legs.append(agent_net.attachment_config(nad, ns, name, ifname, ann, self.agent.node.ext_nic))
+        except agent_net.NotReady as e:
+            self.waiting = str(e)
+            self.next_try = time.time() + RETRY
+            return
+        t0 = time.time()
+        try:
+            self.netns = self.agent.node.setup(self.namespace, self.pod_name, eth0, legs)
+        except agent_net.SetupError as e:
+            self.waiting = "network setup failed: %s" % e
+            self.agent.log("pod %s: %s" % (self.key, self.waiting))
+            self.agent.node.teardown(self.namespace, self.pod_name)
+            time.sleep(1.0)
+            return
+        self.waiting = None
+        os.makedirs(self.log_dir, exist_ok=True)
+        self.containers = [Container(c) for c in (pod.get("spec") or {}).get("containers") or []]
+        self.start_time = time.time()
+        if ann.get(agent_net.NETNS_ANNOTATION) != self.netns:
+            try:
+                self.agent.kube.merge_patch(agent_kube.pod_path(self.namespace, self.pod_name),
+                                            {"metadata": {"annotations": {agent_net.NETNS_ANNOTATION: self.netns}}})
+            except agent_kube.KubeError as e:
+                self.agent.log("pod %s: annotating the netns: %s" % (self.key, e))
+        self.agent.log("pod %s: network up in %s (setup %.0f ms, %.0f ms after the pod was seen)"
+                       % (self.key, self.netns, (time.time() - t0) * 1000, (time.time() - self.seen) * 1000))
+
+    def log_path(self, c, previous=False):
+        return os.path.join(self.log_dir, c.name + ".log" + (".prev" if previous else ""))
+
+    def _supervise(self, pod):
+        policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+        now = time.time()
+        for c in self.containers:
+            if c.proc is not None:
+                code = c.proc.poll()
+                if code is None:
+                    continue
+                c.last = {"exitCode": code, "startedAt": now_ts(c.started), "finishedAt": now_ts(now)}
+                c.proc = None
+                if restart_wanted(policy, code):
+                    c.next_start = now + min(BACKOFF_FIRST * (2 ** c.restarts), BACKOFF_MAX)
+                    c.restarts += 1
+                else:
+                    c.done = True
+            if c.proc is None and not c.done and now >= c.next_start:
+                self._start(c)
+
+    def _start(self, c):
+        cur = self.log_path(c)
+        if os.path.exists(cur):
+            os.replace(cur, self.log_path(c, previous=True))
+        argv = agent_run.container_argv(c.spec, self.pod_name)
+        c.started = time.time()
+        c.id += 1
+        try:
+            c.proc = agent_run.spawn(self.netns, argv, agent_run.container_env(c.spec), cur)
+        except OSError as e:
+            with open(cur, "a") as f:
+                f.write("agent: cannot start %s: %s\n" % (argv, e))
+            c.last = {"exitCode": 127, "startedAt": now_ts(c.started), "finishedAt": now_ts()}
+            c.next_start = time.time() + BACKOFF_MAX
+            c.restarts += 1
+
+    # -- status --
+    def _cond(self, t, status):
+        old = self.conds.get(t)
+        if old is None or old[0] != status:
+            self.conds[t] = (status, now_ts())
+        s, ts = self.conds[t]
+        return {"type": t, "status": s, "lastProbeTime": None, "lastTransitionTime": ts}
+
+    def _container_status(self, c):
+        image = c.spec.get("image") or ""
+        st = {"name": c.name, "image": image, "imageID": "testbed://" + image, "restartCount": c.restarts,
+              "ready": False, "started": False, "lastState": {}}
+        if c.proc is not None:
+            st["state"] = {"running": {"startedAt": now_ts(c.started)}}
+            st["ready"] = st["started"] = True
+            st["containerID"] = "testbed://%s/%s/%d" % (self.key, c.name, c.id)
+        elif c.done:
+            st["state"] = {"terminated": dict(c.last, reason="Completed" if c.last["exitCode"] == 0 else "Error")}
+        elif c.last is not None:
+            st["state"] = {"waiting": {"reason": "CrashLoopBackOff",
+                                       "message": "back-off restarting container %s" % c.name}}
+        else:
+            st["state"] = {"waiting": {"reason": "ContainerCreating"}}
+        if c.last is not None and not c.done:
+            st["lastState"] = {"terminated": dict(c.last, reason="Completed" if c.last["exitCode"] == 0 else "Error")}
+        return st
+
+    def status(self, pod):
+        spec = pod.get("spec") or {}
+        st = {"hostIP": self.agent.host_ip, "hostIPs": [{"ip": self.agent.host_ip}] if self.agent.host_ip else []}
+        if self.netns is None:
+            cs = [{"name": c.get("name"), "image": c.get("image") or "", "imageID": "", "restartCount": 0,
+                   "ready": False, "started": False, "lastState": {},
+                   "state": {"waiting": {"reason": "ContainerCreating", "message": self.waiting or ""}}}
+                  for c in spec.get("containers") or []]
+            st.update(phase="Pending", podIP=None, podIPs=None, startTime=None, reason=None, message=self.waiting,
+                      containerStatuses=cs,
+                      conditions=[self._cond("PodScheduled", "True"), self._cond("Initialized", "True"),
+                                  self._cond("ContainersReady", "False"), self._cond("Ready", "False")])
+            return st
+        ips = [ip for ip, _ in agent_net.eth0_config((pod.get("metadata") or {}).get("annotations") or {})["addrs"]]
+        cs = [self._container_status(c) for c in self.containers]
+        ready = bool(cs) and all(c["ready"] for c in cs)
+        if self.containers and all(c.done for c in self.containers):
+            phase = "Succeeded" if all(c.last["exitCode"] == 0 for c in self.containers) else "Failed"
+            ready = False
+        else:
+            phase = "Running"
+        st.update(phase=phase, podIP=ips[0], podIPs=[{"ip": ip} for ip in ips], startTime=now_ts(self.start_time),
+                  reason=None, message=None, containerStatuses=cs,
+                  conditions=[self._cond("PodScheduled", "True"), self._cond("Initialized", "True"),
+                              self._cond("ContainersReady", "True" if ready else "False"),
+                              self._cond("Ready", "True" if ready else "False")])
+        return st
+
+    def _report(self, pod):
+        st = self.status(pod)
+        if st == self.sent:
+            return
+        try:
+            self.agent.kube.merge_patch(agent_kube.pod_path(self.namespace, self.pod_name, "status"), {"status": st})
+            self.sent = st
+        except agent_kube.KubeError as e:
+            if e.code != 404:
+                self.agent.log("pod %s: status: %s" % (self.key, e))
+        except OSError as e:
+            self.agent.log("pod %s: status: %s" % (self.key, e))
+
+    # -- the end --
+    def _teardown(self, network=True):
+        grace = min(float(((self.latest or {}).get("spec") or {}).get("terminationGracePeriodSeconds") or 30),
+                    GRACE_MAX)
+        for c in self.containers:
+            if c.proc is not None:
+                agent_run.kill(c.proc, grace)
+                c.proc = None
+        if network:
+            self.agent.node.teardown(self.namespace, self.pod_name)
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+            self.agent.log("pod %s: torn down" % self.key)
+        self.netns = None
