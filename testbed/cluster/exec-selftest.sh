@@ -10,7 +10,7 @@
 # each node), -c picks the container, a non-zero exit code is kubectl's, stdin reaches the
 # command and its end ends it (-i), stderr is kept apart, logs (and -c, --tail) show the
 # container's output, logs -f streams, exec and logs on a missing pod fail with NotFound, exec
-# in an unknown container fails, and a request without a token is refused.
+# in an unknown container fails; the endpoints' own NotFound, token check and SPDY answer.
 set -uo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -112,11 +112,26 @@ expect_match "kubectl logs -f pb streams new lines as they come" "$(tr '\n' ';' 
 expect_match "kubectl logs on a missing pod fails with NotFound" "$(k logs nope 2>&1; echo " rc=$?")" \
     'NotFound.*pods "nope" not found.* rc=1$'
 
-# ---- auth ------------------------------------------------------------------------------------
-expect "exec without a token: 401" "$(curl -sk -o /dev/null -w '%{http_code}' --max-time 5 \
-    "$KUBE_URL/api/v1/namespaces/default/pods/pa/exec?command=true&stdout=true")" "401"
-expect "logs without a token: 401" "$(curl -sk -o /dev/null -w '%{http_code}' --max-time 5 \
-    "$KUBE_URL/api/v1/namespaces/default/pods/pa/log")" "401"
+# ---- the endpoints themselves (kubectl GETs the pod first, so its NotFound above is not theirs) ---
+TOKEN=$(cat "$KUBE_TOKEN_FILE")
+api() { curl -sS --max-time 5 --cacert "$KUBE_CA" "$@"; }
+expect_match "exec on a missing pod: the exec endpoint's own 404 Status" \
+    "$(api -H "Authorization: Bearer $TOKEN" -w ' %{http_code}' "$KUBE_URL/api/v1/namespaces/default/pods/nope/exec?command=true")" \
+    'pods \\"nope\\" not found","reason":"NotFound".* 404$'
+expect_match "log on a missing pod: the log endpoint's own 404 Status" \
+    "$(api -H "Authorization: Bearer $TOKEN" -w ' %{http_code}' "$KUBE_URL/api/v1/namespaces/default/pods/nope/log")" \
+    'pods \\"nope\\" not found","reason":"NotFound".* 404$'
+expect "exec without a token: 401; with one but no WebSocket: 400" \
+    "$(api -o /dev/null -w '%{http_code}' "$KUBE_URL/api/v1/namespaces/default/pods/pa/exec?command=true") $(api \
+        -H "Authorization: Bearer $TOKEN" -o /dev/null -w '%{http_code}' "$KUBE_URL/api/v1/namespaces/default/pods/pa/exec?command=true")" \
+    "401 400"
+expect "logs without a token: 401; with one: 200" \
+    "$(api -o /dev/null -w '%{http_code}' "$KUBE_URL/api/v1/namespaces/default/pods/pa/log") $(api \
+        -H "Authorization: Bearer $TOKEN" -o /dev/null -w '%{http_code}' "$KUBE_URL/api/v1/namespaces/default/pods/pa/log")" \
+    "401 200"
+expect_match "kubectl's SPDY fallback (a POST) is answered with a Status saying why" \
+    "$(api -X POST -H "Authorization: Bearer $TOKEN" -w ' %{http_code}' "$KUBE_URL/api/v1/namespaces/default/pods/pa/exec?command=true")" \
+    'WebSocket.*only, not SPDY.* 400$'
 
 echo
 echo "# $PASS passed, $FAIL failed"
