@@ -3,7 +3,8 @@
 # test (unit, and integration tests against real OVN started by testbed/ovn.sh), then
 # the testbed API server's own self-test with kubectl, then the testbed cluster's
 # (testbed/cluster/selftest.sh: real packets over geneve between chassis namespaces), then the
-# node agents' (testbed/cluster/agent-selftest.sh: pods as namespaces on those chassis).
+# node agents' (testbed/cluster/agent-selftest.sh: pods as namespaces on those chassis), then
+# kubectl exec and logs through the API server to them (testbed/cluster/exec-selftest.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 testbed/install.sh
@@ -42,5 +43,14 @@ if ! testbed/cluster/agent-selftest.sh >"$out" 2>&1; then
     exit 1
 fi
 grep '^POD_PING_P' "$out" || true
+tail -n 1 "$out"
+rm -f "$out"
+echo "== kubectl exec and logs through the API server (testbed/cluster/exec-selftest.sh; ~8 s)"
+out=$(mktemp)
+if ! testbed/cluster/exec-selftest.sh >"$out" 2>&1; then
+    cat "$out"
+    rm -f "$out"
+    exit 1
+fi
 tail -n 1 "$out"
 rm -f "$out"

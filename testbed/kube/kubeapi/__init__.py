@@ -25,6 +25,8 @@ The parts (each file imports from the others only the names it uses):
   controllers          controllers.py (namespaces, CRD cleanup, GC), workloads.py (Deployments,
                        ReplicaSets, StatefulSets), scheduler.py (scheduler and kubelet, incremental)
   scheduling rules     placement.py (feasible nodes and their ranking; pure)
+  exec streaming       exec.py (pods/POD/exec over WebSocket and pods/POD/log, relayed to the pod's
+                       node agent on its unix socket)
   encodings            patch.py (merge, strategic, JSON patch), jsonpath.py, protobuf.py
   shared               util.py (constants, helpers), errors.py (ApiError and its reasons)
 """

@@ -21,6 +21,7 @@ from .registry import SK_CRD
 from .tables import make_table, parse_accept
 from .watch import WatchStream
 from .admin import Admin
+from .exec import PodStreams
 
 
 # --------------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ class Tokens:
 # HTTP
 
 
-class Handler(WatchStream, Admin, http.server.BaseHTTPRequestHandler):
+class Handler(WatchStream, Admin, PodStreams, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     # Headers and body go out in separate writes: without TCP_NODELAY, Nagle
     # holds the body until the client's delayed ACK, 40 ms per request.
@@ -204,6 +205,8 @@ class Handler(WatchStream, Admin, http.server.BaseHTTPRequestHandler):
         plural = rest[0]
         name = rest[1] if len(rest) > 1 else None
         sub = rest[2] if len(rest) > 2 else None
+        if group == "" and version == "v1" and plural == "pods" and ns is not None and sub in ("exec", "log"):
+            return self.pod_stream(sub, ns, name, urllib.parse.parse_qs(url.query, keep_blank_values=True))
         with api.store.lock:
             rd = api.reg.find(group, version, plural)
         if rd is None or (ns is not None and not rd.namespaced):
