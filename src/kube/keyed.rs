@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 /// How many changed keys the log keeps.
-pub const LOG_LIMIT: usize = 8192;
+pub const LOG_LIMIT: usize = 2048;
 
 /// A position in a [`Keyed`]'s log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
