@@ -81,7 +81,7 @@ pub(super) fn diagnose(rt: &tokio::runtime::Runtime) -> Result<()> {
                     let reply_ms = ms(t);
                     ovn_vpcd::ovsdb::ops::parse_results(&ops, raw.get())?;
                     let count = |c: &Client| -> usize {
-                        ovn_vpcd::nb::owned_tables().map(|t| c.cache().table(t).map_or(0, |t| t.len())).sum()
+                        ovn_vpcd::nb::rows::owned_tables().map(|t| c.cache().table(t).map_or(0, |t| t.len())).sum()
                     };
                     while count(&client) < pass.plan.changes.len() {
                         changes.changed().await?;

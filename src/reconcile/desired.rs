@@ -13,83 +13,17 @@ use crate::model::derived::Derived;
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{Model, Subnet, Vpc};
 use crate::model::{PolicyAction, RoutePolicy};
-use crate::ovsdb::{Atom, Row, Value};
-
-/// `external_ids` keys that mark and identify the rows ovn-vpcd owns.
-pub const VENDOR_KEY: &str = "vendor";
-pub const VENDOR: &str = "ovn-vpcd";
-/// The owning object's [`ObjectKey::owner_tag`].
-pub const OWNER_KEY: &str = "ovn-vpcd/owner";
-/// Identity of the row among the daemon's rows of its table.
-pub const ID_KEY: &str = "ovn-vpcd/id";
+use crate::nb::rows::{
+    col, dhcp_id, ext, policy_id, route_id, router_id, router_parent, router_port_id, stable_mac, strs, switch_id,
+    switch_parent, switch_port_id, DesiredRow,
+};
+use crate::ovsdb::{Row, Value};
 
 pub use crate::model::names::{router_port_name, switch_port_name};
 use crate::model::validate::subnet_policy_match;
 pub use crate::model::validate::SUBNET_POLICY_PRIORITY;
 /// DHCP `mtu` default: 1500 less Geneve's 100, as Kube-OVN.
 pub const DEFAULT_MTU: u32 = 1400;
-
-/// A reference from a parent row's set column to a child row.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ParentRef {
-    pub table: &'static str,
-    pub id: String,
-    /// The owner tag of the parent row.
-    pub owner: String,
-    pub column: &'static str,
-}
-
-/// A column holding a reference to another owned row that is not this
-/// row's parent (a switch port's `dhcpv4_options`): resolved to the row's
-/// uuid, or to the named uuid of its insert in the same transaction.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RowRef {
-    pub column: &'static str,
-    pub table: &'static str,
-    pub id: String,
-    /// The owner tag of the referenced row.
-    pub owner: String,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct DesiredRow {
-    pub table: &'static str,
-    pub id: String,
-    pub owner: String,
-    /// Every managed column, `external_ids` included. Reference columns
-    /// that hold children are not listed: children name their parent.
-    pub columns: Row,
-    pub parent: Option<ParentRef>,
-    /// Reference columns (not listed in `columns`).
-    pub refs: Vec<RowRef>,
-}
-
-/// A table whose rows are not garbage-collected children (see [`crate::nb::OWNED`]).
-pub fn is_root(table: &str) -> bool {
-    !crate::nb::is_child(table)
-}
-
-pub(super) fn ext(owner: &str, id: &str, extra: &[(&str, &str)]) -> Value {
-    let mut m: Vec<(&str, &str)> = vec![(VENDOR_KEY, VENDOR), (OWNER_KEY, owner), (ID_KEY, id)];
-    m.extend_from_slice(extra);
-    Value::str_map(m)
-}
-
-pub(super) fn strs<'a>(v: impl IntoIterator<Item = &'a str>) -> Value {
-    Value::set(v.into_iter().map(Atom::from))
-}
-
-pub(super) fn col(name: &str, v: Value) -> (String, Value) {
-    (name.to_string(), v)
-}
-
-/// A stable, locally administered MAC for a router port (Kube-OVN's are
-/// random `00:00:00:xx:xx:xx`; ours are derived from the port name so that
-/// they survive any restart without state).
-pub fn stable_mac(name: &str) -> String {
-    let b = crate::hash::fnv1a64(name.bytes()).to_be_bytes();
-    format!("0a:00:00:{:02x}:{:02x}:{:02x}", b[0], b[1], b[2])
-}
 
 /// All desired rows, sorted by (table, id).
 pub fn desired_rows(model: &Model, derived: &Derived) -> Vec<DesiredRow> {
@@ -127,10 +61,6 @@ pub fn desired_rows_in(model: &Model, derived: &Derived, scope: &Scope) -> Vec<D
     rows
 }
 
-fn router_id(vpc: &str) -> String {
-    format!("lr:{vpc}")
-}
-
 fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
     let o = ObjectKey::vpc(&vpc.name).owner_tag();
     let lr = router_id(&vpc.name);
@@ -145,7 +75,7 @@ fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
         parent: None,
         refs: vec![],
     });
-    let parent = |column| Some(ParentRef { table: "Logical_Router", id: lr.clone(), owner: o.clone(), column });
+    let parent = |column| router_parent(&vpc.name, column);
     // Several next hops for one prefix become several routes: ECMP.
     for r in &vpc.spec.static_routes {
         let policy = match r.policy {
@@ -153,7 +83,7 @@ fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
             RoutePolicy::Src => "src-ip",
         };
         let prefix = normalize_prefix(&r.cidr);
-        let id = format!("route:{}:{}:{policy}:{prefix}:{}", vpc.name, r.route_table, r.next_hop_ip);
+        let id = route_id(&vpc.name, &r.route_table, policy, &prefix, &r.next_hop_ip);
         out.push(DesiredRow {
             table: "Logical_Router_Static_Route",
             id: id.clone(),
@@ -170,7 +100,7 @@ fn vpc_rows(vpc: &Vpc, out: &mut Vec<DesiredRow>) {
         });
     }
     for p in &vpc.spec.policy_routes {
-        let id = format!("policy:{}:{}:{}", vpc.name, p.priority, p.match_);
+        let id = policy_id(&vpc.name, p.priority, &p.match_);
         let (action, hops): (&str, Vec<&str>) = match p.action {
             PolicyAction::Allow => ("allow", vec![]),
             PolicyAction::Drop => ("drop", vec![]),
@@ -204,7 +134,7 @@ fn normalize_prefix(cidr: &str) -> String {
 fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
     let o = ObjectKey::subnet(&s.name).owner_tag();
     let vpc = &s.spec.vpc;
-    let ls = format!("ls:{}", s.name);
+    let ls = switch_id(&s.name);
     let lrp_name = router_port_name(vpc, &s.name);
     let lsp_name = switch_port_name(&s.name, vpc);
     let networks: Vec<String> =
@@ -245,7 +175,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
         parent: None,
         refs: vec![],
     });
-    let lrp = format!("lrp:{lrp_name}");
+    let lrp = router_port_id(&lrp_name);
     let mut lrp_cols = Row::from([
         col("name", Value::string(&lrp_name)),
         col("mac", Value::string(stable_mac(&lrp_name))),
@@ -275,15 +205,10 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
         id: lrp,
         owner: o.clone(),
         columns: lrp_cols,
-        parent: Some(ParentRef {
-            table: "Logical_Router",
-            id: router_id(vpc),
-            owner: ObjectKey::vpc(vpc).owner_tag(),
-            column: "ports",
-        }),
+        parent: router_parent(vpc, "ports"),
         refs: vec![],
     });
-    let lsp = format!("lsp:{lsp_name}");
+    let lsp = switch_port_id(&lsp_name);
     out.push(DesiredRow {
         table: "Logical_Switch_Port",
         id: lsp.clone(),
@@ -295,13 +220,13 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
             col("options", Value::str_map([("router-port", lrp_name.as_str())])),
             col("external_ids", ext(&o, &lsp, &[("ls", &s.name)])),
         ]),
-        parent: Some(ParentRef { table: "Logical_Switch", id: ls, owner: o.clone(), column: "ports" }),
+        parent: switch_parent(&s.name),
         refs: vec![],
     });
     // As Kube-OVN: traffic to the subnet itself is never rerouted.
     for c in &s.cidrs {
         let m = subnet_policy_match(c);
-        let id = format!("policy:{vpc}:{SUBNET_POLICY_PRIORITY}:{m}");
+        let id = policy_id(vpc, SUBNET_POLICY_PRIORITY, &m);
         out.push(DesiredRow {
             table: "Logical_Router_Policy",
             id: id.clone(),
@@ -313,18 +238,13 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
                 col("nexthops", Value::empty_set()),
                 col("external_ids", ext(&o, &id, &[("vpc", vpc), ("subnet", &s.name)])),
             ]),
-            parent: Some(ParentRef {
-                table: "Logical_Router",
-                id: router_id(vpc),
-                owner: ObjectKey::vpc(vpc).owner_tag(),
-                column: "policies",
-            }),
+            parent: router_parent(vpc, "policies"),
             refs: vec![],
         });
     }
     if s.spec.enable_dhcp {
         if let Some(v6) = s.cidrs.iter().find(|c| c.addr().is_ipv6()) {
-            let id = format!("dhcp6:{}", s.name);
+            let id = dhcp_id(true, &s.name);
             let mut opts = BTreeMap::from([("server_id".to_string(), stable_mac(&format!("dhcp6:{}", s.name)))]);
             opts.extend(s.dhcp_v6_options.clone());
             out.push(DesiredRow {
@@ -341,7 +261,7 @@ fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
             });
         }
         if let Some((v4, gw)) = s.cidrs.iter().zip(&s.gateways).find(|(c, _)| c.addr().is_ipv4()) {
-            let id = format!("dhcp4:{}", s.name);
+            let id = dhcp_id(false, &s.name);
             // Kube-OVN's defaults; dhcpV4Options entries override them.
             let mut opts: BTreeMap<String, String> = BTreeMap::from([
                 ("lease_time".into(), "3600".into()),

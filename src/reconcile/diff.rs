@@ -17,12 +17,12 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
-use super::desired::{is_root, DesiredRow, ParentRef, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 use super::Scope;
+use crate::nb::rows::{is_root, DesiredRow, ParentRef, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, RowView, Uuid, Value};
 
 use crate::model::object::ObjectKey;
-use crate::nb::{owned_tables, OWNED};
+use crate::nb::rows::{owned_tables, OWNED};
 
 /// The owned rows of the cache within a scope, by table and id, borrowed.
 pub struct Existing<'c> {

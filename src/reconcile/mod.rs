@@ -119,9 +119,9 @@ pub fn protection_changed(old: &[Rejection], new: &[Rejection]) -> BTreeSet<Obje
 /// Whether any row of `object` is still in the NB.
 pub fn owns_rows(cache: &Cache, object: &ObjectKey) -> bool {
     let owner = object.owner_tag();
-    crate::nb::owned_tables().filter_map(|t| cache.table(t)).any(|t| {
-        t.by_external_id(desired::OWNER_KEY, &owner)
-            .any(|r| r.external_id(desired::VENDOR_KEY) == Some(desired::VENDOR))
+    crate::nb::rows::owned_tables().filter_map(|t| cache.table(t)).any(|t| {
+        t.by_external_id(crate::nb::rows::OWNER_KEY, &owner)
+            .any(|r| r.external_id(crate::nb::rows::VENDOR_KEY) == Some(crate::nb::rows::VENDOR))
     })
 }
 

@@ -36,8 +36,8 @@ use crate::model::derived::{Derived, PodPort};
 use crate::model::names::{pod_port_taken, switch_port_name, NameTable, NbState};
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
+use crate::nb::rows::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::ovsdb::Cache;
-use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::reconcile::pod_rows::parse_addresses;
 
 /// What the last derivation gave a pod.
