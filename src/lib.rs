@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod hash;
 pub mod ipam;
+pub mod kinds;
 pub mod kube;
 pub mod mac;
 pub mod model;

@@ -183,3 +183,15 @@ pub const DHCP_COLUMNS: [(&str, bool); 2] = [("dhcpv4_options", false), ("dhcpv6
 pub fn dhcp_ref(column: &'static str, v6: bool, subnet: &str) -> RowRef {
     RowRef { column, table: "DHCP_Options", id: dhcp_id(v6, subnet), owner: ObjectKey::subnet(subnet).owner_tag() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_are_stable_and_distinct() {
+        assert_eq!(stable_mac("vpc1-net1"), stable_mac("vpc1-net1"));
+        assert_ne!(stable_mac("vpc1-net1"), stable_mac("vpc1-net2"));
+        assert!(stable_mac("x").starts_with("0a:00:00:"));
+    }
+}

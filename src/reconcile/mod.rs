@@ -13,7 +13,6 @@
 pub mod desired;
 pub mod diff;
 pub mod nb_state;
-pub mod pod_rows;
 pub mod removal;
 
 use std::collections::BTreeSet;

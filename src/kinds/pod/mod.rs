@@ -1,0 +1,14 @@
+//! A `Pod` (`v1`, namespaced): a switch port on its subnet's switch with an
+//! address from the IPAM (`ipam`, driven by `daemon::pods`). Which subnet a
+//! pod wants, its requested address and the CNI's annotations (its verdict)
+//! are `kube::pods`.
+
+pub mod rows;
+
+/// The collection pods are listed and watched at (all namespaces).
+pub const API_PATH: &str = "/api/v1/pods";
+
+/// One pod's path.
+pub fn object_path(namespace: &str, name: &str) -> String {
+    format!("/api/v1/namespaces/{namespace}/pods/{name}")
+}

@@ -1,0 +1,14 @@
+//! Kube-OVN's `Subnet` (`kubeovn.io/v1`, cluster-scoped): a switch on a
+//! VPC's router. Its spec type is `model::SubnetSpec` (shared by the TOML
+//! and the custom resource); Kube-OVN's defaults for it are
+//! `kube::defaults`.
+
+pub mod rows;
+
+/// The collection Subnets are listed and watched at.
+pub const API_PATH: &str = "/apis/kubeovn.io/v1/subnets";
+
+/// One Subnet's path.
+pub fn object_path(name: &str) -> String {
+    format!("{API_PATH}/{name}")
+}

@@ -1,0 +1,13 @@
+//! Kube-OVN's `Vpc` (`kubeovn.io/v1`, cluster-scoped): a tenant's router.
+//! Its spec type is `model::VpcSpec` (shared by the TOML and the custom
+//! resource).
+
+pub mod rows;
+
+/// The collection Vpcs are listed and watched at.
+pub const API_PATH: &str = "/apis/kubeovn.io/v1/vpcs";
+
+/// One Vpc's path.
+pub fn object_path(name: &str) -> String {
+    format!("{API_PATH}/{name}")
+}
