@@ -3,7 +3,9 @@
 //! and the custom resource); Kube-OVN's defaults for it are
 //! `kube::defaults`.
 
+pub mod dhcp;
 pub mod rows;
+pub mod validate;
 
 /// The collection Subnets are listed and watched at.
 pub const API_PATH: &str = "/apis/kubeovn.io/v1/subnets";

@@ -7,14 +7,25 @@
 
 use std::collections::BTreeMap;
 
+use ipnet::IpNet;
+
 use crate::model::names::{router_port_name, switch_port_name};
 use crate::model::object::ObjectKey;
-use crate::model::validate::{subnet_policy_match, Subnet, SUBNET_POLICY_PRIORITY};
+use crate::model::validate::Subnet;
 use crate::nb::rows::{
     col, dhcp_id, ext, policy_id, router_parent, router_port_id, stable_mac, strs, switch_id, switch_parent,
     switch_port_id, DesiredRow,
 };
 use crate::ovsdb::{Row, Value};
+
+/// Kube-OVN's priority for the per-subnet `allow` policy.
+pub const SUBNET_POLICY_PRIORITY: i64 = 31000;
+
+/// The automatic allow policy's match for one subnet network.
+pub fn subnet_policy_match(c: &IpNet) -> String {
+    let af = if c.addr().is_ipv4() { "ip4" } else { "ip6" };
+    format!("{af}.dst == {c}")
+}
 
 /// DHCP `mtu` default: 1500 less Geneve's 100, as Kube-OVN.
 pub const DEFAULT_MTU: u32 = 1400;
@@ -34,11 +45,11 @@ pub fn subnet_rows(s: &Subnet, out: &mut Vec<DesiredRow>) {
     let mut v4_excludes: Vec<String> = vec![];
     for (g, c) in s.gateways.iter().zip(&s.cidrs) {
         match c {
-            ipnet::IpNet::V4(n) => {
+            IpNet::V4(n) => {
                 other_config.insert("subnet", n.to_string());
                 v4_excludes.push(g.to_string());
             }
-            ipnet::IpNet::V6(n) => {
+            IpNet::V6(n) => {
                 other_config.insert("ipv6_prefix", n.network().to_string());
             }
         }

@@ -3,6 +3,7 @@
 //! resource).
 
 pub mod rows;
+pub mod validate;
 
 /// The collection Vpcs are listed and watched at.
 pub const API_PATH: &str = "/apis/kubeovn.io/v1/vpcs";

@@ -7,8 +7,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{check_name, dhcp, first_host, overlaps, parse_cidr, parse_ip, reject, Kind, Rejection, Subnet};
+use super::dhcp;
 use crate::model::names::NbState;
+use crate::model::object::Kind;
+use crate::model::validate::{check_name, first_host, overlaps, parse_cidr, parse_ip, reject, Rejection, Subnet};
 use crate::model::{Protocol, SubnetSpec};
 
 /// Where the subnet's addresses live.
@@ -66,7 +68,7 @@ fn reserved(c: &IpNet) -> Option<&'static str> {
     table.iter().find(|(r, _)| overlaps(&[*c], &[r.parse().expect("constant")])).map(|(_, what)| *what)
 }
 
-pub(super) fn check_subnet(name: &str, spec: &SubnetSpec, nb: &NbState) -> Result<Subnet, Rejection> {
+pub(crate) fn check_subnet(name: &str, spec: &SubnetSpec, nb: &NbState) -> Result<Subnet, Rejection> {
     check_name(Kind::Subnet, name)?;
     let bad = |field: &str, reason: String| reject(Kind::Subnet, name, field, reason);
     let mut cidrs =
@@ -168,7 +170,7 @@ pub(super) fn check_subnet(name: &str, spec: &SubnetSpec, nb: &NbState) -> Resul
 
 /// The addresses a next hop may not be: a subnet's network address and,
 /// for IPv4, its broadcast address.
-pub(super) fn is_edge_address(c: &IpNet, ip: &IpAddr) -> bool {
+pub(crate) fn is_edge_address(c: &IpNet, ip: &IpAddr) -> bool {
     *ip == c.network() || (c.addr().is_ipv4() && *ip == c.broadcast())
 }
 
