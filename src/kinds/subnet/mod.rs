@@ -5,6 +5,7 @@
 
 pub mod dhcp;
 pub mod rows;
+pub mod status;
 pub mod validate;
 
 /// The collection Subnets are listed and watched at.

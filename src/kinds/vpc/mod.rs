@@ -3,6 +3,7 @@
 //! resource).
 
 pub mod rows;
+pub mod status;
 pub mod validate;
 
 /// The collection Vpcs are listed and watched at.
