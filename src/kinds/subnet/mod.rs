@@ -1,10 +1,9 @@
 //! Kube-OVN's `Subnet` (`kubeovn.io/v1`, cluster-scoped): a switch on a
-//! VPC's router. Its spec type is `model::SubnetSpec` (shared by the TOML
-//! and the custom resource); Kube-OVN's defaults for it are
-//! `kube::defaults`.
+//! VPC's router. Kube-OVN's defaults for its spec are `kube::defaults`.
 
 pub mod dhcp;
 pub mod rows;
+pub mod spec;
 pub mod status;
 pub mod validate;
 

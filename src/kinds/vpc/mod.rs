@@ -1,8 +1,7 @@
 //! Kube-OVN's `Vpc` (`kubeovn.io/v1`, cluster-scoped): a tenant's router.
-//! Its spec type is `model::VpcSpec` (shared by the TOML and the custom
-//! resource).
 
 pub mod rows;
+pub mod spec;
 pub mod status;
 pub mod validate;
 
