@@ -4,12 +4,13 @@
 //! | file | what |
 //! | --- | --- |
 //! | `mod.rs` | the kind in the Kubernetes API: its REST path and scope |
-//! | `rows.rs` | its NB rows, built from its validated object (pure) |
+//! | `spec.rs` | its spec type, as the CRD spells it (TOML and resource alike) |
 //! | `validate.rs` | its own validation rules, each refusal naming its field (pure) |
+//! | `rows.rs` | its NB rows, built from its validated object (pure) |
 //! | `status.rs` | what its `status` shows beyond the shared conditions (pure) |
 //!
-//! (a pod has no spec of ours to validate and no status of ours: its port
-//! comes from the IPAM, its verdict goes into annotations, `kube::pods`).
+//! A pod has no spec of ours to validate and no status of ours: its port
+//! comes from the IPAM, its verdict goes into annotations (`pod/cni.rs`).
 //!
 //! What is shared lives apart from the homes: the list of kinds and an
 //! object's identity (`model::object::{Kind, ObjectKey}`), the row

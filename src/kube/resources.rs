@@ -34,7 +34,7 @@ pub const NAME_CLASH_FIELD: &str = "metadata.name";
 /// namespaced kinds, the name for the others.
 fn store_key(kind: Kind, obj: &Json) -> String {
     match kind.namespaced() {
-        true => crate::kube::pods::pod_key(obj).unwrap_or_default(),
+        true => crate::kinds::pod::cni::pod_key(obj).unwrap_or_default(),
         false => name_of(obj).to_string(),
     }
 }
@@ -44,7 +44,7 @@ fn store_key(kind: Kind, obj: &Json) -> String {
 fn kept(kind: Kind, obj: Json) -> Json {
     match kind {
         Kind::Vpc | Kind::Subnet => obj,
-        Kind::Pod => crate::kube::pods::trimmed(obj),
+        Kind::Pod => crate::kinds::pod::cni::trimmed(obj),
     }
 }
 

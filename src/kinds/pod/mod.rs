@@ -1,8 +1,10 @@
 //! A `Pod` (`v1`, namespaced): a switch port on its subnet's switch with an
-//! address from the IPAM (`ipam`, driven by `daemon::pods`). Which subnet a
-//! pod wants, its requested address and the CNI's annotations (its verdict)
-//! are `kube::pods`.
+//! address from the IPAM (`ipam`, driven by `daemon::pods`). It has no spec
+//! of ours to validate and no `status` of ours: which subnet it wants, the
+//! address it asks for and its verdict (the CNI's annotations) are
+//! [`cni`].
 
+pub mod cni;
 pub mod rows;
 
 /// The collection pods are listed and watched at (all namespaces).
