@@ -2,6 +2,11 @@
 //! kind's rows are built in its home (`kinds::<kind>::rows`, in Kube-OVN's
 //! shapes); this is the one dispatch over the kinds. Pure: no I/O,
 //! deterministic output.
+//!
+//! Invariant: an object's rows depend on that object and on the derived
+//! inputs it uses alone (a pod's port on its port and its subnet's DHCP
+//! setting), so the rows of a [`Scope`] are exactly a full pass's rows of
+//! those objects.
 
 use super::Scope;
 use crate::kinds::pod::rows::pod_rows;

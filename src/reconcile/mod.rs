@@ -9,6 +9,22 @@
 //! name is already taken by a row someone else made), the plan is applied
 //! object by object instead, so the refusal stays with the object that
 //! caused it and every other object still converges.
+//!
+//! Invariants:
+//! - Rows owned by an object refused this pass are neither updated nor
+//!   deleted, however it was refused (validation, a spec that does not
+//!   decode, the NB): the refusals are the diff's `protected` owners. A
+//!   refused object's rows keep their names and networks: no other object's
+//!   row of the same id updates them (`diff`), and no subnet overlapping them
+//!   joins their router (`model::validate`).
+//! - When a refusal ends, the object is re-planned ([`protection_changed`]);
+//!   a finalizer is released only once the NB shows none of the object's
+//!   rows ([`owns_rows`]).
+//! - A scoped pass plans exactly what a full pass would plan for the objects
+//!   in its scope (`desired`; tested by
+//!   `diff::tests::a_scoped_plan_equals_the_full_plan_for_the_changed_objects`).
+//! - `apply` repeats until a fresh diff is empty, or until its own commit is
+//!   provably the only update since the plan.
 
 pub mod desired;
 pub mod diff;

@@ -6,6 +6,14 @@
 //! incumbent first, VPCs, derived-name conflicts, orphans) and holds the
 //! helpers they share; one object's own rules live in its kind's home
 //! (`kinds::subnet::validate`, `kinds::vpc::validate`).
+//!
+//! Invariants: a refusal stops at its object. A subnet's checks do not
+//! depend on its siblings' validity; a refused VPC's subnets wait for it
+//! (refused as waiting, so their rows are kept); a VPC's next hops are
+//! checked against all its subnets' networks, refused ones included (their
+//! rows stay). A subnet overlapping a refused object's networks does not
+//! join its router. Validation sees the NB only as plain data
+//! (`names::NbState`), and a change of it re-validates.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
