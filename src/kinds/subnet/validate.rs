@@ -1,8 +1,9 @@
-//! One subnet's own rules: its CIDRs, gateway, excluded ranges, provider
+//! A validated subnet ([`Subnet`]) and one subnet's own rules: its CIDRs, gateway, excluded ranges, provider
 //! and DHCP options, each refusal naming its field. The NB is consulted for
 //! one rule only: a subnet whose switch still holds ports may not become an
 //! attachment network (that would delete the switch under its pods).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -10,7 +11,7 @@ use ipnet::IpNet;
 use super::dhcp;
 use crate::model::names::NbState;
 use crate::model::object::Kind;
-use crate::model::validate::{check_name, first_host, overlaps, parse_cidr, parse_ip, reject, Rejection, Subnet};
+use crate::model::validate::{check_name, first_host, overlaps, parse_cidr, parse_ip, reject, Rejection};
 use crate::model::{Protocol, SubnetSpec};
 
 /// Where the subnet's addresses live.
@@ -20,6 +21,24 @@ enum Provider {
     Ovn,
     /// An attachment network `<nad>.<namespace>` (address management only).
     Attachment,
+}
+
+/// A validated subnet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    pub name: String,
+    /// One network per family, IPv4 first.
+    pub cidrs: Vec<IpNet>,
+    /// One gateway per CIDR, same order.
+    pub gateways: Vec<IpAddr>,
+    /// Inclusive ranges, each within one CIDR.
+    pub excludes: Vec<(IpAddr, IpAddr)>,
+    /// Empty or "ovn": an OVN logical switch. Else an attachment network
+    /// (IP management only, no switch).
+    pub is_ovn: bool,
+    pub dhcp_v4_options: BTreeMap<String, String>,
+    pub dhcp_v6_options: BTreeMap<String, String>,
+    pub spec: SubnetSpec,
 }
 
 /// `provider`: `ovn` (or empty), or `<nad>.<namespace>` naming a

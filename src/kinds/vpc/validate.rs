@@ -1,4 +1,4 @@
-//! One VPC's own rules: static routes, policy routes, the BFD port. Next
+//! A validated VPC ([`Vpc`]) and one VPC's own rules: static routes, policy routes, the BFD port. Next
 //! hops are checked against the networks of the VPC's subnets, including
 //! subnets refused for reasons of their own: a refused subnet keeps its
 //! rows, so a route into it still leads somewhere, and one bad subnet must
@@ -17,9 +17,16 @@ use crate::kinds::subnet::rows::{subnet_policy_match, SUBNET_POLICY_PRIORITY};
 use crate::kinds::subnet::validate::is_edge_address;
 use crate::model::object::Kind;
 use crate::model::validate::{
-    check_name, parse_cidr, parse_ip, reject, wait_for, Model, Rejection, Vpc, MAX_POLICY_PRIORITY,
+    check_name, parse_cidr, parse_ip, reject, wait_for, Model, Rejection, MAX_POLICY_PRIORITY,
 };
 use crate::model::{ovn_match, PolicyAction, SubnetSpec, VpcSpec};
+
+/// A validated VPC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vpc {
+    pub name: String,
+    pub spec: VpcSpec,
+}
 
 /// A match with its blanks removed, for comparing matches.
 fn squeeze(m: &str) -> String {

@@ -27,6 +27,8 @@ pub use super::notices::{Effect, Notice};
 use super::object::{Kind, ObjectKey};
 use super::{SubnetSpec, VpcSpec};
 use crate::kinds::subnet::validate::check_subnet;
+pub use crate::kinds::subnet::validate::Subnet;
+pub use crate::kinds::vpc::validate::Vpc;
 use crate::kinds::vpc::validate::{self as vpc, check_vpc};
 
 /// OVN's range for `Logical_Router_Policy.priority`.
@@ -48,29 +50,6 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}: {}", self.object, self.field, self.reason)
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vpc {
-    pub name: String,
-    pub spec: VpcSpec,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Subnet {
-    pub name: String,
-    /// One network per family, IPv4 first.
-    pub cidrs: Vec<IpNet>,
-    /// One gateway per CIDR, same order.
-    pub gateways: Vec<IpAddr>,
-    /// Inclusive ranges, each within one CIDR.
-    pub excludes: Vec<(IpAddr, IpAddr)>,
-    /// Empty or "ovn": an OVN logical switch. Else an attachment network
-    /// (IP management only, no switch).
-    pub is_ovn: bool,
-    pub dhcp_v4_options: BTreeMap<String, String>,
-    pub dhcp_v6_options: BTreeMap<String, String>,
-    pub spec: SubnetSpec,
 }
 
 /// The validated desired state.
