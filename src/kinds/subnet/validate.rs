@@ -1,7 +1,8 @@
-//! A validated subnet ([`Subnet`]) and one subnet's own rules: its CIDRs, gateway, excluded ranges, provider
-//! and DHCP options, each refusal naming its field. The NB is consulted for
-//! one rule only: a subnet whose switch still holds ports may not become an
-//! attachment network (that would delete the switch under its pods).
+//! A validated subnet ([`Subnet`]) and one subnet's own rules: its CIDRs,
+//! gateway, excluded ranges, provider and DHCP options, each refusal naming
+//! its field. The NB is consulted for one rule only: a subnet whose switch
+//! still holds ports may not become an attachment network (that would
+//! delete the switch under its pods).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

@@ -1,8 +1,8 @@
-//! A validated VPC ([`Vpc`]) and one VPC's own rules: static routes, policy routes, the BFD port. Next
-//! hops are checked against the networks of the VPC's subnets, including
-//! subnets refused for reasons of their own: a refused subnet keeps its
-//! rows, so a route into it still leads somewhere, and one bad subnet must
-//! not refuse its VPC (and with it every sibling).
+//! A validated VPC ([`Vpc`]) and one VPC's own rules: static routes, policy
+//! routes, the BFD port. Next hops are checked against the networks of the
+//! VPC's subnets, including subnets refused for reasons of their own: a
+//! refused subnet keeps its rows, so a route into it still leads somewhere,
+//! and one bad subnet must not refuse its VPC (and with it every sibling).
 //!
 //! The validated spec is normalised: prefixes and next hops trimmed, bare
 //! addresses as host prefixes, matches trimmed, so what is written is what
