@@ -212,6 +212,15 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
     merged
 }
 
+/// Whether objects of `kind` get a `status` (and a verdict) from us; pods
+/// get the CNI's annotations instead (`kinds::pod::cni`).
+fn has_status(kind: Kind) -> bool {
+    match kind {
+        Kind::Vpc | Kind::Subnet => true,
+        Kind::Pod => false,
+    }
+}
+
 /// What one resource's status should say.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
@@ -238,7 +247,7 @@ pub fn verdicts(
 ) -> Vec<Verdict> {
     let mut out = vec![];
     let refusal = |kind: Kind, name: &str| merged.refused.iter().chain(rejected).find(|r| r.is(kind, name)).cloned();
-    for kind in [Kind::Vpc, Kind::Subnet] {
+    for kind in Kind::ALL.into_iter().filter(|k| has_status(*k)) {
         for (name, obj) in store.of_kind(kind) {
             if is_deleting(obj) {
                 continue;
