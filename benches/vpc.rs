@@ -59,11 +59,13 @@ use tokio::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use ovn_vpcd::config::Config;
+use ovn_vpcd::model::names::{router_port_name, switch_port_name};
 use ovn_vpcd::model::validate::validate;
+use ovn_vpcd::nb::rows::stable_mac;
 use ovn_vpcd::ovsdb::ops::transact_params;
 use ovn_vpcd::ovsdb::{Client, ClientConfig, MonitorSpec, Op, Remote};
 use ovn_vpcd::reconcile;
-use ovn_vpcd::reconcile::desired::{desired_rows, router_port_name, stable_mac, switch_port_name};
+use ovn_vpcd::reconcile::desired::desired_rows;
 use ovn_vpcd::reconcile::diff::{diff, Existing};
 use ovn_vpcd::testbed::Ovn;
 

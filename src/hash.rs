@@ -22,7 +22,7 @@ mod tests {
     /// MACs already in NBs and pod annotations (computed independently).
     #[test]
     fn derived_macs_never_change() {
-        assert_eq!(crate::reconcile::desired::stable_mac("vpc1-net1"), "0a:00:00:c6:3a:a5");
+        assert_eq!(crate::nb::rows::stable_mac("vpc1-net1"), "0a:00:00:c6:3a:a5");
         assert_eq!(crate::mac::derived_mac("ns/p", 0), "0a:90:b7:29:80:de");
     }
 }

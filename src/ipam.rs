@@ -25,7 +25,7 @@
 //! is derived from the pod key (`0a:` + 40 bits of a hash, retried with a
 //! counter on collision), so a pod gets the same MAC on every allocation.
 //! Derived MACs never start with `0a:00:00`, the space of
-//! [`crate::reconcile::desired::stable_mac`] (router ports, DHCP).
+//! [`crate::nb::rows::stable_mac`] (router ports, DHCP).
 
 mod pool;
 mod report;

@@ -81,7 +81,7 @@ pub(super) fn diagnose(rt: &tokio::runtime::Runtime) -> Result<()> {
                     let reply_ms = ms(t);
                     ovn_vpcd::ovsdb::ops::parse_results(&ops, raw.get())?;
                     let count = |c: &Client| -> usize {
-                        ovn_vpcd::nb::owned_tables().map(|t| c.cache().table(t).map_or(0, |t| t.len())).sum()
+                        ovn_vpcd::nb::rows::owned_tables().map(|t| c.cache().table(t).map_or(0, |t| t.len())).sum()
                     };
                     while count(&client) < pass.plan.changes.len() {
                         changes.changed().await?;
@@ -147,7 +147,7 @@ pub(super) fn diagnose(rt: &tokio::runtime::Runtime) -> Result<()> {
 /// against a converged NB): VmRSS after loading the config, after a client with the
 /// daemon's monitor (all columns of its tables) has synced, and after one (no-op)
 /// reconcile pass; VmHWM at the end. `required-columns`: the cache alone, monitoring only
-/// the columns `src/nb.rs` says the daemon relies on (what a leaner monitor would hold).
+/// the columns `src/nb/mod.rs` says the daemon relies on (what a leaner monitor would hold).
 pub(super) fn rss_probe(rt: &tokio::runtime::Runtime, remote: &str, config: &Path, required_only: bool) -> Result<()> {
     let name = "diag";
     let me = std::process::id();

@@ -17,12 +17,12 @@ use tokio::task::JoinHandle;
 
 use crate::config::KubernetesSection;
 use crate::ipam::PodAddress;
+use crate::kinds::pod::cni::{annotations_patch, routed_patch, ROUTED};
 use crate::kube::client::{KubeClient, KubeError};
 use crate::kube::defaults;
 use crate::kube::driver::{watch as watch_resource, WatchOptions};
 use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
-use crate::kube::pods::{annotations_patch, routed_patch, ROUTED};
 use crate::kube::resources::{api_path, apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER};
 use crate::kube::status::{self, object_path};
 use crate::model::derived::{Derived, PodPort};

@@ -349,10 +349,9 @@ fn notify_ready(message: &str) -> bool {
 fn count_owned(client: &Client, metrics: &Metrics) {
     let cache = client.cache();
     let mut owned = metrics.owned_rows.lock().expect("metrics lock");
-    for t in crate::nb::owned_tables() {
-        let n = cache
-            .table(t)
-            .map_or(0, |t| t.count_by_external_id(reconcile::desired::VENDOR_KEY, reconcile::desired::VENDOR));
+    for t in crate::nb::rows::owned_tables() {
+        let n =
+            cache.table(t).map_or(0, |t| t.count_by_external_id(crate::nb::rows::VENDOR_KEY, crate::nb::rows::VENDOR));
         owned.insert(t.to_string(), n as u64);
     }
 }

@@ -19,9 +19,8 @@
 //!   wins), and the verdict each resource's status shows after a pass;
 //! - `keyed`: a kind's objects by key with the log of the keys changed (the
 //!   store's maps: a reader asks what changed instead of walking all);
-//! - `paths`: each kind's REST paths (the one mapping of a kind to the API);
-//! - `pods`: which pods get a port on which subnet, and the annotations
-//!   Kube-OVN's CNI reads;
+//! - `paths`: the one dispatch from a kind to its REST paths (each kind's
+//!   home, `kinds::<kind>`, defines them);
 //! - `objects`: the reconciler of Kubernetes objects (Deployments,
 //!   StatefulSets, ConfigMaps) rendered from our resources: a pure diff of
 //!   owned fields and a thin driver.
@@ -37,7 +36,6 @@ pub mod leader;
 pub mod lease;
 pub mod objects;
 pub mod paths;
-pub mod pods;
 pub mod resources;
 pub mod status;
 pub mod watcher;

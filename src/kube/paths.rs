@@ -1,11 +1,14 @@
-//! Where each kind lives in the Kubernetes API: the one place that maps a
-//! [`Kind`] to its REST paths.
+//! Where each kind lives in the Kubernetes API: the one dispatch from a
+//! [`Kind`] to its REST paths, which each kind's home defines
+//! (`kinds::<kind>::{API_PATH, object_path}`).
 
 use crate::model::object::{Kind, ObjectKey};
 
-pub const VPCS: &str = "/apis/kubeovn.io/v1/vpcs";
-pub const SUBNETS: &str = "/apis/kubeovn.io/v1/subnets";
-pub const PODS: &str = "/api/v1/pods";
+use crate::kinds;
+
+pub const VPCS: &str = kinds::vpc::API_PATH;
+pub const SUBNETS: &str = kinds::subnet::API_PATH;
+pub const PODS: &str = kinds::pod::API_PATH;
 
 /// The collection a kind is listed and watched at (all namespaces).
 pub fn api_path(kind: Kind) -> &'static str {
@@ -20,9 +23,9 @@ pub fn api_path(kind: Kind) -> &'static str {
 pub fn object_path(object: &ObjectKey) -> String {
     let ns = object.namespace.as_deref().unwrap_or("");
     match object.kind {
-        Kind::Vpc => format!("{VPCS}/{}", object.name),
-        Kind::Subnet => format!("{SUBNETS}/{}", object.name),
-        Kind::Pod => format!("/api/v1/namespaces/{ns}/pods/{}", object.name),
+        Kind::Vpc => kinds::vpc::object_path(&object.name),
+        Kind::Subnet => kinds::subnet::object_path(&object.name),
+        Kind::Pod => kinds::pod::object_path(ns, &object.name),
     }
 }
 

@@ -34,7 +34,7 @@ pub const NAME_CLASH_FIELD: &str = "metadata.name";
 /// namespaced kinds, the name for the others.
 fn store_key(kind: Kind, obj: &Json) -> String {
     match kind.namespaced() {
-        true => crate::kube::pods::pod_key(obj).unwrap_or_default(),
+        true => crate::kinds::pod::cni::pod_key(obj).unwrap_or_default(),
         false => name_of(obj).to_string(),
     }
 }
@@ -44,7 +44,7 @@ fn store_key(kind: Kind, obj: &Json) -> String {
 fn kept(kind: Kind, obj: Json) -> Json {
     match kind {
         Kind::Vpc | Kind::Subnet => obj,
-        Kind::Pod => crate::kube::pods::trimmed(obj),
+        Kind::Pod => crate::kinds::pod::cni::trimmed(obj),
     }
 }
 
@@ -212,6 +212,15 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
     merged
 }
 
+/// Whether objects of `kind` get a `status` (and a verdict) from us; pods
+/// get the CNI's annotations instead (`kinds::pod::cni`).
+fn has_status(kind: Kind) -> bool {
+    match kind {
+        Kind::Vpc | Kind::Subnet => true,
+        Kind::Pod => false,
+    }
+}
+
 /// What one resource's status should say.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
@@ -238,7 +247,7 @@ pub fn verdicts(
 ) -> Vec<Verdict> {
     let mut out = vec![];
     let refusal = |kind: Kind, name: &str| merged.refused.iter().chain(rejected).find(|r| r.is(kind, name)).cloned();
-    for kind in [Kind::Vpc, Kind::Subnet] {
+    for kind in Kind::ALL.into_iter().filter(|k| has_status(*k)) {
         for (name, obj) in store.of_kind(kind) {
             if is_deleting(obj) {
                 continue;

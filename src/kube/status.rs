@@ -27,15 +27,13 @@
 //! condition it never saw.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
 
-use ipnet::IpNet;
 use serde_json::{json, Map, Value as Json};
 
 use super::client::{KubeClient, KubeError};
 use super::events;
 use crate::model::object::{Kind, ObjectKey};
-use crate::model::validate::{Effect, Model, Notice, Rejection, Subnet};
+use crate::model::validate::{Effect, Notice, Rejection};
 
 /// Condition reasons (CamelCase, as the CRD's `reason` pattern requires).
 pub const REASON_VALIDATED: &str = "Validated";
@@ -178,7 +176,11 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
-/// Kind-specific status fields written besides the conditions.
+pub use crate::kinds::subnet::status::{usage, SubnetUsage};
+pub use crate::kinds::vpc::status::VpcFields;
+
+/// Kind-specific status fields written besides the conditions, each
+/// rendered in its kind's home (`kinds::<kind>::status`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum StatusFields {
     /// Conditions only (e.g. a rejected object: its other fields stay as they are).
@@ -188,141 +190,12 @@ pub enum StatusFields {
     Subnet(SubnetUsage),
 }
 
-/// Kube-OVN's `VpcStatus` fields that mean something here.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VpcFields {
-    /// The VPC's logical router exists in the northbound database.
-    pub standby: bool,
-    /// Name of the OVN logical router (the VPC's name, as Kube-OVN).
-    pub router: String,
-    /// The VPC's OVN subnets, by name.
-    pub subnets: Vec<String>,
-    /// The subnet with `spec.default`, or "".
-    pub default_logical_switch: String,
-    pub enable_external: bool,
-}
-
-impl VpcFields {
-    /// From the validated model. `standby`: the router exists in the NB.
-    pub fn of(model: &Model, vpc: &str, standby: bool) -> VpcFields {
-        let subnets: Vec<&Subnet> = model.subnets_of(vpc).collect();
-        VpcFields {
-            standby,
-            router: vpc.to_string(),
-            subnets: subnets.iter().map(|s| s.name.clone()).collect(),
-            default_logical_switch: subnets.iter().find(|s| s.spec.default).map(|s| s.name.clone()).unwrap_or_default(),
-            enable_external: model.vpcs.get(vpc).is_some_and(|v| v.spec.enable_external),
-        }
-    }
-}
-
-/// A Subnet's address counts as Kube-OVN shows them (`kubectl get subnet`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SubnetUsage {
-    pub v4_available: u128,
-    pub v4_using: u128,
-    pub v6_available: u128,
-    pub v6_using: u128,
-}
-
-impl SubnetUsage {
-    /// [`usage`] of a validated subnet with `using` addresses in use.
-    pub fn of(subnet: &Subnet, using: u64) -> SubnetUsage {
-        usage(&subnet.cidrs, &subnet.gateways, &subnet.excludes, using)
-    }
-}
-
-/// Kube-OVN's arithmetic (`calcSubnetStatusIP`, `calcDualSubnetStatusIP`):
-/// per family, the range's size minus its network and last address
-/// (2^hostbits - 2, for IPv6 too; 0 for /31, /32, /127, /128), minus the
-/// excluded addresses inside it, minus `using`, floored at 0. Excludes are
-/// the gateways (Kube-OVN adds the gateway to `excludeIps`) and the
-/// inclusive ranges, clipped to the host range; overlaps count once
-/// (Kube-OVN merges `excludeIps` before counting). `using` counts objects
-/// holding addresses: a dual-stack pod counts once in each family. A family
-/// the subnet lacks shows 0 and 0.
-pub fn usage(cidrs: &[IpNet], gateways: &[IpAddr], excludes: &[(IpAddr, IpAddr)], using: u64) -> SubnetUsage {
-    let mut u = SubnetUsage::default();
-    for net in cidrs {
-        let avail = host_count(net, gateways, excludes).saturating_sub(u128::from(using));
-        if net.addr().is_ipv4() {
-            (u.v4_available, u.v4_using) = (avail, u128::from(using));
-        } else {
-            (u.v6_available, u.v6_using) = (avail, u128::from(using));
-        }
-    }
-    u
-}
-
-fn to_u128(ip: IpAddr) -> u128 {
-    match ip {
-        IpAddr::V4(a) => u128::from(u32::from(a)),
-        IpAddr::V6(a) => u128::from(a),
-    }
-}
-
-/// Host addresses of `net` that are not excluded.
-fn host_count(net: &IpNet, gateways: &[IpAddr], excludes: &[(IpAddr, IpAddr)]) -> u128 {
-    if net.max_prefix_len() - net.prefix_len() < 2 {
-        return 0;
-    }
-    let (first, last) = (to_u128(net.network()) + 1, to_u128(net.broadcast()) - 1);
-    let family = |ip: &IpAddr| ip.is_ipv4() == net.addr().is_ipv4();
-    let mut ranges: Vec<(u128, u128)> = gateways
-        .iter()
-        .filter(|g| family(g))
-        .map(|g| (to_u128(*g), to_u128(*g)))
-        .chain(excludes.iter().filter(|(a, _)| family(a)).map(|(a, b)| (to_u128(*a), to_u128(*b))))
-        .map(|(a, b)| (a.max(first), b.min(last)))
-        .filter(|(a, b)| a <= b)
-        .collect();
-    ranges.sort_unstable();
-    let mut excluded = 0u128;
-    let mut cur: Option<(u128, u128)> = None;
-    for (a, b) in ranges {
-        cur = match cur {
-            Some((s, e)) if a <= e.saturating_add(1) => Some((s, e.max(b))),
-            Some((s, e)) => {
-                excluded += e - s + 1;
-                Some((a, b))
-            }
-            None => Some((a, b)),
-        };
-    }
-    if let Some((s, e)) = cur {
-        excluded += e - s + 1;
-    }
-    (last - first + 1) - excluded
-}
-
-/// A count as JSON: an integer while exact in a float64 (what Kube-OVN's
-/// `float64` fields hold), beyond that a float.
-fn count(n: u128) -> Json {
-    const EXACT: u128 = 1 << 53;
-    match u64::try_from(n) {
-        Ok(v) if n <= EXACT => Json::from(v),
-        _ => Json::from(n as f64),
-    }
-}
-
 impl StatusFields {
     fn insert_into(&self, out: &mut Map<String, Json>) {
         match self {
             StatusFields::None => {}
-            StatusFields::Vpc(v) => {
-                out.insert("standby".into(), v.standby.into());
-                out.insert("default".into(), false.into());
-                out.insert("router".into(), v.router.clone().into());
-                out.insert("subnets".into(), v.subnets.clone().into());
-                out.insert("defaultLogicalSwitch".into(), v.default_logical_switch.clone().into());
-                out.insert("enableExternal".into(), v.enable_external.into());
-            }
-            StatusFields::Subnet(u) => {
-                out.insert("v4availableIPs".into(), count(u.v4_available));
-                out.insert("v4usingIPs".into(), count(u.v4_using));
-                out.insert("v6availableIPs".into(), count(u.v6_available));
-                out.insert("v6usingIPs".into(), count(u.v6_using));
-            }
+            StatusFields::Vpc(v) => v.insert_into(out),
+            StatusFields::Subnet(u) => u.insert_into(out),
         }
     }
 }

@@ -5,6 +5,10 @@
 //! The owner tag written into `external_ids:ovn-vpcd/owner` is
 //! `Kind/<name>` for cluster-scoped kinds (the spelling every NB written so
 //! far holds) and `Kind/<namespace>/<name>` for namespaced ones.
+//!
+//! Invariant: [`Kind::ALL`] is the one list of kinds, and no `match` on a
+//! kind has a catch-all arm (`_ =>`): adding a variant makes the compiler
+//! name every dispatch (ARCHITECTURE.md, "Adding a kind").
 
 use std::fmt;
 

@@ -3,8 +3,15 @@
 //! tables into the [`Cache`], and reconnects with backoff, resuming the monitor
 //! from the last transaction id.
 //!
-//! Invariant: the cache is only mutated by the supervisor task. Callers read it
-//! through [`Client::cache`] and never hold that guard across an `.await`.
+//! Invariants:
+//! - The cache is only mutated by the supervisor task. Callers read it
+//!   through [`Client::cache`] and never hold that guard across an `.await`.
+//! - No write is applied twice: [`Client::transact_retrying`] replays only
+//!   transactions whose inserts are guarded by `wait`, so a replay after a
+//!   lost reply (or a server-side retry after a RAFT leader change) fails
+//!   the guard and is reported as [`Outcome::AlreadyApplied`].
+//! - `transact` returns only once the cache shows the rows the transaction
+//!   inserted or deleted.
 
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::time::Duration;

@@ -4,6 +4,12 @@
 //! answers the server's `echo`, sends its own inactivity probe, forwards
 //! notifications, and when the connection ends fails every pending request
 //! with the reason.
+//!
+//! Invariants: the socket is only touched by this task's reader and writer
+//! (nothing else holds it); reading never waits on a write; no request
+//! waits forever: when the connection ends, every pending and queued
+//! request fails with [`RpcError::Disconnected`], which says it may or may
+//! not have executed.
 
 use std::collections::HashMap;
 use std::time::Duration;

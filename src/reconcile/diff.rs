@@ -13,16 +13,21 @@
 //! handed from one object to another in one edit, a pod recreated on
 //! another subnet): it is moved, detached from the one parent and attached
 //! to the other in the same transaction, never left where it is.
+//!
+//! Every insert is guarded by a `wait` on its id (or, in a table with no
+//! owned row yet, on "still no owned row"), and the guards come before
+//! every insert of their transaction (a `wait` sees the transaction's own
+//! earlier inserts), so a replay fails the guard instead of inserting twice.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
-use super::desired::{is_root, DesiredRow, ParentRef, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 use super::Scope;
+use crate::nb::rows::{is_root, DesiredRow, ParentRef, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, RowView, Uuid, Value};
 
 use crate::model::object::ObjectKey;
-use crate::nb::{owned_tables, OWNED};
+use crate::nb::rows::{owned_tables, OWNED};
 
 /// The owned rows of the cache within a scope, by table and id, borrowed.
 pub struct Existing<'c> {

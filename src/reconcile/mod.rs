@@ -9,11 +9,26 @@
 //! name is already taken by a row someone else made), the plan is applied
 //! object by object instead, so the refusal stays with the object that
 //! caused it and every other object still converges.
+//!
+//! Invariants:
+//! - Rows owned by an object refused this pass are neither updated nor
+//!   deleted, however it was refused (validation, a spec that does not
+//!   decode, the NB): the refusals are the diff's `protected` owners. A
+//!   refused object's rows keep their names and networks: no other object's
+//!   row of the same id updates them (`diff`), and no subnet overlapping them
+//!   joins their router (`model::validate`).
+//! - When a refusal ends, the object is re-planned ([`protection_changed`]);
+//!   a finalizer is released only once the NB shows none of the object's
+//!   rows ([`owns_rows`]).
+//! - A scoped pass plans exactly what a full pass would plan for the objects
+//!   in its scope (`desired`; tested by
+//!   `diff::tests::a_scoped_plan_equals_the_full_plan_for_the_changed_objects`).
+//! - `apply` repeats until a fresh diff is empty, or until its own commit is
+//!   provably the only update since the plan.
 
 pub mod desired;
 pub mod diff;
 pub mod nb_state;
-pub mod pod_rows;
 pub mod removal;
 
 use std::collections::BTreeSet;
@@ -119,9 +134,9 @@ pub fn protection_changed(old: &[Rejection], new: &[Rejection]) -> BTreeSet<Obje
 /// Whether any row of `object` is still in the NB.
 pub fn owns_rows(cache: &Cache, object: &ObjectKey) -> bool {
     let owner = object.owner_tag();
-    crate::nb::owned_tables().filter_map(|t| cache.table(t)).any(|t| {
-        t.by_external_id(desired::OWNER_KEY, &owner)
-            .any(|r| r.external_id(desired::VENDOR_KEY) == Some(desired::VENDOR))
+    crate::nb::rows::owned_tables().filter_map(|t| cache.table(t)).any(|t| {
+        t.by_external_id(crate::nb::rows::OWNER_KEY, &owner)
+            .any(|r| r.external_id(crate::nb::rows::VENDOR_KEY) == Some(crate::nb::rows::VENDOR))
     })
 }
 

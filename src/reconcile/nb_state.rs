@@ -6,7 +6,7 @@
 use crate::model::names::{Holder, NameTable, NbState};
 use crate::ovsdb::{Atom, Cache, RowView, Value};
 
-use super::desired::{ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
+use crate::nb::rows::{ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 
 /// How a row ovn-vpcd does not own looks, for messages. A row tagged
 /// `vendor=ovn-vpcd` without its `ovn-vpcd/id` is not ovn-vpcd's either: the

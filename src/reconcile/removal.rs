@@ -25,9 +25,9 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::{Model, Rejection};
+use crate::nb::rows::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::ovsdb::Cache;
 
 /// `Rejection::field` of an object whose removal is refused.

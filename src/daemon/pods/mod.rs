@@ -29,16 +29,18 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use crate::ipam::{Ipam, IpamError, Refusal};
+use crate::kinds::pod::cni::{
+    annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH,
+};
+use crate::kinds::pod::rows::parse_addresses;
 use crate::kube::keyed::Mark;
-use crate::kube::pods::{annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH};
 use crate::kube::resources::Store;
 use crate::model::derived::{Derived, PodPort};
 use crate::model::names::{pod_port_taken, switch_port_name, NameTable, NbState};
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
+use crate::nb::rows::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::ovsdb::Cache;
-use crate::reconcile::desired::{OWNER_KEY, VENDOR, VENDOR_KEY};
-use crate::reconcile::pod_rows::parse_addresses;
 
 /// What the last derivation gave a pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

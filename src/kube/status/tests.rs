@@ -1,7 +1,8 @@
 use super::*;
+use crate::kinds::subnet::status::count;
 use crate::kube::apply_merge_patch as merge;
 use crate::model::object::ObjectKey;
-use crate::model::validate::validate;
+use crate::model::validate::{validate, Subnet};
 use crate::model::{SubnetSpec, VpcSpec};
 
 const T0: &str = "2024-05-01T10:00:00Z";

@@ -1,6 +1,19 @@
 //! Validation: specs in, validated objects and per-object rejections out.
 //! Pure. An invalid object is refused alone with a reason naming its field;
 //! every valid object is kept.
+//!
+//! This module orders the checks across kinds (subnets, overlaps with the
+//! incumbent first, VPCs, derived-name conflicts, orphans) and holds the
+//! helpers they share; one object's own rules live in its kind's home
+//! (`kinds::subnet::validate`, `kinds::vpc::validate`).
+//!
+//! Invariants: a refusal stops at its object. A subnet's checks do not
+//! depend on its siblings' validity; a refused VPC's subnets wait for it
+//! (refused as waiting, so their rows are kept); a VPC's next hops are
+//! checked against all its subnets' networks, refused ones included (their
+//! rows stay). A subnet overlapping a refused object's networks does not
+//! join its router. Validation sees the NB only as plain data
+//! (`names::NbState`), and a change of it re-validates.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -8,18 +21,15 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-mod dhcp;
-mod subnet;
-mod vpc;
-
 use super::names::{self, router_port_name, switch_port_name, Claim, Holder, NameTable, NbState};
 use super::notices::notices;
 pub use super::notices::{Effect, Notice};
 use super::object::{Kind, ObjectKey};
 use super::{SubnetSpec, VpcSpec};
-use subnet::check_subnet;
-use vpc::check_vpc;
-pub use vpc::{subnet_policy_match, SUBNET_POLICY_PRIORITY};
+use crate::kinds::subnet::validate::check_subnet;
+pub use crate::kinds::subnet::validate::Subnet;
+pub use crate::kinds::vpc::validate::Vpc;
+use crate::kinds::vpc::validate::{self as vpc, check_vpc};
 
 /// OVN's range for `Logical_Router_Policy.priority`.
 pub const MAX_POLICY_PRIORITY: i64 = 32767;
@@ -40,29 +50,6 @@ impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}: {}", self.object, self.field, self.reason)
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Vpc {
-    pub name: String,
-    pub spec: VpcSpec,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Subnet {
-    pub name: String,
-    /// One network per family, IPv4 first.
-    pub cidrs: Vec<IpNet>,
-    /// One gateway per CIDR, same order.
-    pub gateways: Vec<IpAddr>,
-    /// Inclusive ranges, each within one CIDR.
-    pub excludes: Vec<(IpAddr, IpAddr)>,
-    /// Empty or "ovn": an OVN logical switch. Else an attachment network
-    /// (IP management only, no switch).
-    pub is_ovn: bool,
-    pub dhcp_v4_options: BTreeMap<String, String>,
-    pub dhcp_v6_options: BTreeMap<String, String>,
-    pub spec: SubnetSpec,
 }
 
 /// The validated desired state.
@@ -97,17 +84,17 @@ impl Rejection {
     }
 }
 
-fn reject(kind: Kind, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+pub(crate) fn reject(kind: Kind, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
     Rejection::new(ObjectKey::cluster(kind, name), field, reason)
 }
 
 /// A refusal for want of another object (see [`Rejection::waiting`]).
-fn wait_for(kind: Kind, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
+pub(crate) fn wait_for(kind: Kind, name: &str, field: impl Into<String>, reason: impl Into<String>) -> Rejection {
     Rejection::waiting(ObjectKey::cluster(kind, name), field, reason)
 }
 
 /// Kubernetes object names (RFC 1123 subdomain), which Kube-OVN's are.
-fn check_name(kind: Kind, name: &str) -> Result<(), Rejection> {
+pub(crate) fn check_name(kind: Kind, name: &str) -> Result<(), Rejection> {
     const MAX: usize = 253;
     if name.len() > MAX {
         return Err(reject(kind, name, "name", format!("is {} characters long; at most {MAX}", name.len())));
@@ -123,12 +110,12 @@ fn check_name(kind: Kind, name: &str) -> Result<(), Rejection> {
     }
 }
 
-fn parse_ip(s: &str) -> Result<IpAddr, String> {
+pub(crate) fn parse_ip(s: &str) -> Result<IpAddr, String> {
     s.trim().parse().map_err(|_| format!("{s:?} is not an IP address"))
 }
 
 /// A CIDR with no host bits set.
-fn parse_cidr(s: &str) -> Result<IpNet, String> {
+pub(crate) fn parse_cidr(s: &str) -> Result<IpNet, String> {
     let net: IpNet = s.trim().parse().map_err(|_| format!("{s:?} is not a CIDR (address/prefix)"))?;
     if net.trunc() != net {
         return Err(format!("{s:?} has host bits set; did you mean {}?", net.trunc()));
@@ -297,7 +284,7 @@ fn claims(model: &Model) -> Vec<Claim> {
     out
 }
 
-fn overlaps(a: &[IpNet], b: &[IpNet]) -> bool {
+pub(crate) fn overlaps(a: &[IpNet], b: &[IpNet]) -> bool {
     a.iter().any(|x| b.iter().any(|y| x.contains(&y.network()) || y.contains(&x.network())))
 }
 
@@ -314,7 +301,7 @@ pub fn parse_options(s: &str) -> Result<BTreeMap<String, String>, String> {
     Ok(out)
 }
 
-fn first_host(c: &IpNet) -> IpAddr {
+pub(crate) fn first_host(c: &IpNet) -> IpAddr {
     match c.network() {
         IpAddr::V4(a) if c.prefix_len() < 31 => IpAddr::V4((u32::from(a) + 1).into()),
         IpAddr::V6(a) if c.prefix_len() < 127 => IpAddr::V6((u128::from(a) + 1).into()),

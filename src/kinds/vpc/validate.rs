@@ -1,8 +1,8 @@
-//! One VPC's own rules: static routes, policy routes, the BFD port. Next
-//! hops are checked against the networks of the VPC's subnets, including
-//! subnets refused for reasons of their own: a refused subnet keeps its
-//! rows, so a route into it still leads somewhere, and one bad subnet must
-//! not refuse its VPC (and with it every sibling).
+//! A validated VPC ([`Vpc`]) and one VPC's own rules: static routes, policy
+//! routes, the BFD port. Next hops are checked against the networks of the
+//! VPC's subnets, including subnets refused for reasons of their own: a
+//! refused subnet keeps its rows, so a route into it still leads somewhere,
+//! and one bad subnet must not refuse its VPC (and with it every sibling).
 //!
 //! The validated spec is normalised: prefixes and next hops trimmed, bare
 //! addresses as host prefixes, matches trimmed, so what is written is what
@@ -13,17 +13,19 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::subnet::is_edge_address;
-use super::{check_name, parse_cidr, parse_ip, reject, wait_for, Kind, Model, Rejection, Vpc, MAX_POLICY_PRIORITY};
+use crate::kinds::subnet::rows::{subnet_policy_match, SUBNET_POLICY_PRIORITY};
+use crate::kinds::subnet::validate::is_edge_address;
+use crate::model::object::Kind;
+use crate::model::validate::{
+    check_name, parse_cidr, parse_ip, reject, wait_for, Model, Rejection, MAX_POLICY_PRIORITY,
+};
 use crate::model::{ovn_match, PolicyAction, SubnetSpec, VpcSpec};
 
-/// Kube-OVN's priority for the per-subnet `allow` policy.
-pub const SUBNET_POLICY_PRIORITY: i64 = 31000;
-
-/// The automatic allow policy's match for one subnet network.
-pub fn subnet_policy_match(c: &IpNet) -> String {
-    let af = if c.addr().is_ipv4() { "ip4" } else { "ip6" };
-    format!("{af}.dst == {c}")
+/// A validated VPC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vpc {
+    pub name: String,
+    pub spec: VpcSpec,
 }
 
 /// A match with its blanks removed, for comparing matches.
@@ -38,7 +40,7 @@ fn same_match(a: &str, b: &str) -> bool {
 }
 
 /// What the subnets of every VPC offer its routes.
-pub(super) struct Networks {
+pub(crate) struct Networks {
     /// (VPC, subnet, network): every OVN subnet spec whose CIDRs parse.
     declared: BTreeMap<String, Vec<(String, IpNet)>>,
     /// (VPC, subnet, gateway) of the valid subnets.
@@ -46,13 +48,13 @@ pub(super) struct Networks {
 }
 
 /// [`Networks`] of one VPC.
-pub(super) struct VpcNetworks<'a> {
+pub(crate) struct VpcNetworks<'a> {
     vpc: &'a str,
     all: &'a Networks,
 }
 
 impl Networks {
-    pub(super) fn new(subnets: &[(String, SubnetSpec)], model: &Model) -> Networks {
+    pub(crate) fn new(subnets: &[(String, SubnetSpec)], model: &Model) -> Networks {
         let mut declared: BTreeMap<String, Vec<(String, IpNet)>> = BTreeMap::new();
         for (name, s) in subnets.iter().filter(|(_, s)| s.provider.is_empty() || s.provider == "ovn") {
             for c in s.cidr_block.split(',').filter_map(|c| parse_cidr(c).ok()) {
@@ -67,7 +69,7 @@ impl Networks {
         Networks { declared, gateways }
     }
 
-    pub(super) fn of<'a>(&'a self, vpc: &'a str) -> VpcNetworks<'a> {
+    pub(crate) fn of<'a>(&'a self, vpc: &'a str) -> VpcNetworks<'a> {
         VpcNetworks { vpc, all: self }
     }
 }
@@ -118,7 +120,7 @@ fn route_prefix(s: &str) -> Result<IpNet, String> {
     s.parse::<IpAddr>().map(IpNet::from).map_err(|_| format!("{s:?} is not a CIDR (address/prefix) or an address"))
 }
 
-pub(super) fn check_vpc(name: &str, spec: &VpcSpec, nets: &VpcNetworks) -> Result<Vpc, Rejection> {
+pub(crate) fn check_vpc(name: &str, spec: &VpcSpec, nets: &VpcNetworks) -> Result<Vpc, Rejection> {
     check_name(Kind::Vpc, name)?;
     let bad = |field: String, reason: String| reject(Kind::Vpc, name, field, reason);
     let hop_error = |field: String, (waiting, why): (bool, String)| {

@@ -1,14 +1,18 @@
-//! One subnet's own rules: its CIDRs, gateway, excluded ranges, provider
-//! and DHCP options, each refusal naming its field. The NB is consulted for
-//! one rule only: a subnet whose switch still holds ports may not become an
-//! attachment network (that would delete the switch under its pods).
+//! A validated subnet ([`Subnet`]) and one subnet's own rules: its CIDRs,
+//! gateway, excluded ranges, provider and DHCP options, each refusal naming
+//! its field. The NB is consulted for one rule only: a subnet whose switch
+//! still holds ports may not become an attachment network (that would
+//! delete the switch under its pods).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{check_name, dhcp, first_host, overlaps, parse_cidr, parse_ip, reject, Kind, Rejection, Subnet};
+use super::dhcp;
 use crate::model::names::NbState;
+use crate::model::object::Kind;
+use crate::model::validate::{check_name, first_host, overlaps, parse_cidr, parse_ip, reject, Rejection};
 use crate::model::{Protocol, SubnetSpec};
 
 /// Where the subnet's addresses live.
@@ -18,6 +22,24 @@ enum Provider {
     Ovn,
     /// An attachment network `<nad>.<namespace>` (address management only).
     Attachment,
+}
+
+/// A validated subnet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subnet {
+    pub name: String,
+    /// One network per family, IPv4 first.
+    pub cidrs: Vec<IpNet>,
+    /// One gateway per CIDR, same order.
+    pub gateways: Vec<IpAddr>,
+    /// Inclusive ranges, each within one CIDR.
+    pub excludes: Vec<(IpAddr, IpAddr)>,
+    /// Empty or "ovn": an OVN logical switch. Else an attachment network
+    /// (IP management only, no switch).
+    pub is_ovn: bool,
+    pub dhcp_v4_options: BTreeMap<String, String>,
+    pub dhcp_v6_options: BTreeMap<String, String>,
+    pub spec: SubnetSpec,
 }
 
 /// `provider`: `ovn` (or empty), or `<nad>.<namespace>` naming a
@@ -66,7 +88,7 @@ fn reserved(c: &IpNet) -> Option<&'static str> {
     table.iter().find(|(r, _)| overlaps(&[*c], &[r.parse().expect("constant")])).map(|(_, what)| *what)
 }
 
-pub(super) fn check_subnet(name: &str, spec: &SubnetSpec, nb: &NbState) -> Result<Subnet, Rejection> {
+pub(crate) fn check_subnet(name: &str, spec: &SubnetSpec, nb: &NbState) -> Result<Subnet, Rejection> {
     check_name(Kind::Subnet, name)?;
     let bad = |field: &str, reason: String| reject(Kind::Subnet, name, field, reason);
     let mut cidrs =
@@ -168,7 +190,7 @@ pub(super) fn check_subnet(name: &str, spec: &SubnetSpec, nb: &NbState) -> Resul
 
 /// The addresses a next hop may not be: a subnet's network address and,
 /// for IPv4, its broadcast address.
-pub(super) fn is_edge_address(c: &IpNet, ip: &IpAddr) -> bool {
+pub(crate) fn is_edge_address(c: &IpNet, ip: &IpAddr) -> bool {
     *ip == c.network() || (c.addr().is_ipv4() && *ip == c.broadcast())
 }
 

@@ -13,10 +13,10 @@
 
 use std::net::IpAddr;
 
-use super::desired::{col, ext, DesiredRow, ParentRef, RowRef};
 use crate::ipam::{parse_mac, PodPort};
 use crate::model::object::ObjectKey;
 use crate::model::validate::Subnet;
+use crate::nb::rows::{col, dhcp_ref, ext, switch_parent, switch_port_id, DesiredRow, RowRef, DHCP_COLUMNS};
 use crate::ovsdb::{Atom, Row, Value};
 
 pub use crate::model::names::pod_port_name as port_name;
@@ -26,7 +26,7 @@ pub use crate::model::names::pod_port_name as port_name;
 /// Kube-OVN's; otherwise those columns are kept empty.
 pub fn pod_rows(port: &PodPort, subnet: Option<&Subnet>) -> DesiredRow {
     let name = port_name(&port.pod, &port.namespace);
-    let id = format!("lsp:{name}");
+    let id = switch_port_id(&name);
     let o = ObjectKey::pod(&port.key).owner_tag();
     let mut address = port.mac.clone();
     for ip in &port.ips {
@@ -44,12 +44,7 @@ pub fn pod_rows(port: &PodPort, subnet: Option<&Subnet>) -> DesiredRow {
             col("port_security", Value::set([Atom::from(address.as_str())])),
             col("external_ids", ext(&o, &id, &[("pod", &port.key), ("ns", &port.namespace), ("ls", &port.subnet)])),
         ]),
-        parent: Some(ParentRef {
-            table: "Logical_Switch",
-            id: format!("ls:{}", port.subnet),
-            owner: ObjectKey::subnet(&port.subnet).owner_tag(),
-            column: "ports",
-        }),
+        parent: switch_parent(&port.subnet),
         refs,
     };
     for (column, _) in DHCP_COLUMNS {
@@ -60,25 +55,11 @@ pub fn pod_rows(port: &PodPort, subnet: Option<&Subnet>) -> DesiredRow {
     row
 }
 
-/// The port columns that point at the subnet's DHCP options, and the id
-/// prefix of those rows (see `desired::subnet_rows`).
-const DHCP_COLUMNS: [(&str, &str); 2] = [("dhcpv4_options", "dhcp4"), ("dhcpv6_options", "dhcp6")];
-
 /// The DHCP_Options rows a port of `subnet` points at.
 fn dhcp_refs(subnet: Option<&Subnet>) -> Vec<RowRef> {
     let Some(s) = subnet.filter(|s| s.spec.enable_dhcp) else { return vec![] };
     let has = |v6: bool| s.cidrs.iter().any(|c| c.addr().is_ipv6() == v6);
-    DHCP_COLUMNS
-        .iter()
-        .zip([false, true])
-        .filter(|(_, v6)| has(*v6))
-        .map(|((column, prefix), _)| RowRef {
-            column,
-            table: "DHCP_Options",
-            id: format!("{prefix}:{}", s.name),
-            owner: ObjectKey::subnet(&s.name).owner_tag(),
-        })
-        .collect()
+    DHCP_COLUMNS.iter().filter(|(_, v6)| has(*v6)).map(|(column, v6)| dhcp_ref(column, *v6, &s.name)).collect()
 }
 
 /// `(mac, ips)` from one `addresses` entry `"<mac> <ip> [<ip6>]"` of a
@@ -97,6 +78,7 @@ pub fn parse_addresses(entry: &str) -> Option<(String, Vec<IpAddr>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nb::rows::ParentRef;
 
     fn port(ips: &[&str]) -> PodPort {
         PodPort {

@@ -115,7 +115,7 @@ fn check(ty: Ty, v: &str) -> Result<(), String> {
 }
 
 fn options(s: &str, table: &[(&str, Ty)]) -> Result<BTreeMap<String, String>, String> {
-    let parsed = super::parse_options(s)?;
+    let parsed = crate::model::validate::parse_options(s)?;
     for (k, v) in &parsed {
         let Some((_, ty)) = table.iter().find(|(n, _)| n == k) else {
             let known: Vec<&str> = table.iter().map(|(n, _)| *n).collect();
