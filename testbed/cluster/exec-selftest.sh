@@ -15,26 +15,8 @@ set -uo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 CLUSTER=$HERE/../cluster.sh
-T=${1:-$(mktemp -d /tmp/est.XXXXXX)}
-mkdir -p -- "$T"
-T=$(cd -- "$T" && pwd -P)
-PASS=0
-FAIL=0
-
-ok() { echo "ok   - $*"; PASS=$((PASS + 1)); }
-bad() { echo "FAIL - $*"; FAIL=$((FAIL + 1)); }
-expect() { if [[ $2 == "$3" ]]; then ok "$1"; else bad "$1: got [$2], want [$3]"; fi; }
-expect_match() { if [[ $2 =~ $3 ]]; then ok "$1"; else bad "$1: [$2] does not match /$3/"; fi; }
-wait_for() { # wait_for DESC TRIES(0.1 s) CMD...
-    local desc=$1 n=$2 i
-    shift 2
-    for ((i = 0; i < n; i++)); do
-        if "$@" >/dev/null 2>&1; then ok "$desc"; return 0; fi
-        sleep 0.1
-    done
-    bad "$desc (timed out)"
-    return 1
-}
+. "$HERE/checks.sh"
+T=$(scratch_dir est "${1:-}")
 
 cleanup() {
     "$CLUSTER" stop "$T/a" >/dev/null 2>&1
