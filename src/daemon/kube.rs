@@ -174,9 +174,14 @@ async fn reporter(
     loop {
         let retry = {
             let report = reports.borrow_and_update().clone();
-            let snapshot = store.borrow_and_update().clone();
-            if *leading.borrow() && snapshot.synced {
+            let synced = store.borrow().synced;
+            if *leading.borrow() && synced {
                 let started = tokio::time::Instant::now();
+                // Only what the round needs, taken at once: the snapshot is
+                // not held across the writes (the store's next batch would
+                // copy every object meanwhile).
+                let snapshot =
+                    needed(&store.borrow_and_update(), &report, &mut written, &mut defaulted, &mut annotated);
                 let retry = write_report(
                     &client,
                     &snapshot,
@@ -212,7 +217,45 @@ fn resource_version(o: &Json) -> &str {
     o.pointer("/metadata/resourceVersion").and_then(Json::as_str).unwrap_or("")
 }
 
+/// What a round of writes needs of `store`: the objects with a verdict or
+/// to finalize, and the pods to annotate (not yet found done) or to tell
+/// about; the bookkeeping of objects gone is dropped here, against the
+/// whole store. The copy shares every object (`Arc`).
+fn needed(
+    store: &Store,
+    report: &Report,
+    written: &mut HashMap<ObjectKey, (String, Json)>,
+    defaulted: &mut HashMap<String, i64>,
+    annotated: &mut Annotated,
+) -> Store {
+    written.retain(|o, _| store.of_kind(o.kind).contains_key(&o.qualified_name()));
+    defaulted.retain(|n, _| store.subnets.contains_key(n));
+    annotated.follow(&report.model, store);
+    let mut out = Store { synced: store.synced, ..Store::default() };
+    for object in report.verdicts.iter().map(|v| &v.object).chain(&report.finalize) {
+        let key = object.qualified_name();
+        if let Some(obj) = store.of_kind(object.kind).get(&key) {
+            out.of_kind_mut(object.kind).insert(key, obj.clone());
+        }
+    }
+    for (key, port) in &report.pods.pods {
+        match store.pods.get(key) {
+            Some(pod) if !annotated.done(key, pod, port) => {
+                out.pods.insert(key.clone(), pod.clone());
+            }
+            Some(_) | None => {}
+        }
+    }
+    for (key, _) in &report.pod_errors {
+        if let Some(pod) = store.pods.get(key) {
+            out.pods.insert(key.clone(), pod.clone());
+        }
+    }
+    out
+}
+
 /// One round of writes; true if something should be retried.
+/// `store` holds what the round needs (see [`needed`]).
 async fn write_report(
     client: &KubeClient,
     store: &Store,
@@ -299,14 +342,9 @@ async fn write_report(
             }
         }
     }
-    written.retain(|o, _| store.of_kind(o.kind).contains_key(&o.qualified_name()));
-    defaulted.retain(|n, _| store.subnets.contains_key(n));
-    annotated.follow(&report.model, store);
-    for (key, port) in &report.pods.pods {
-        let (Some(pod), Some(subnet)) = (store.pods.get(key), report.model.subnets.get(&port.subnet)) else { continue };
-        if annotated.done(key, pod, port) {
-            continue;
-        }
+    for (key, pod) in &store.pods {
+        let Some(port) = report.pods.pods.get(key) else { continue };
+        let Some(subnet) = report.model.subnets.get(&port.subnet) else { continue };
         let addr = &PodAddress { subnet: port.subnet.clone(), ips: port.ips.clone(), mac: port.mac.clone() };
         // The port is in the NB (the pass committed it): the CNI may go on.
         let patch = match annotations_patch(pod, subnet, addr) {

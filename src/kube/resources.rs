@@ -111,7 +111,7 @@ impl Store {
         }
     }
 
-    fn of_kind_mut(&mut self, kind: Kind) -> &mut Keyed {
+    pub fn of_kind_mut(&mut self, kind: Kind) -> &mut Keyed {
         match kind {
             Kind::Vpc => &mut self.vpcs,
             Kind::Subnet => &mut self.subnets,
