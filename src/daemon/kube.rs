@@ -17,6 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::KubernetesSection;
 use crate::ipam::PodAddress;
+use crate::kinds::pod::attach;
 use crate::kinds::pod::cni::{annotations_patch, routed_patch, ROUTED};
 use crate::kube::client::{KubeClient, KubeError};
 use crate::kube::defaults;
@@ -25,7 +26,7 @@ use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
 use crate::kube::resources::{api_path, apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER};
 use crate::kube::status::{self, object_path};
-use crate::model::derived::{Derived, PodPort};
+use crate::model::derived::{AttachmentAddress, Derived, PodPort};
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 
@@ -43,7 +44,8 @@ pub struct Report {
     pub verdicts: Vec<Verdict>,
     /// Resources being deleted whose rows are gone: drop our finalizer.
     pub finalize: Vec<ObjectKey>,
-    /// Pods whose ports are in the NB, with their addresses: annotate them.
+    /// Pods whose ports are in the NB, with their addresses, and pods'
+    /// attachment addresses: annotate them.
     pub pods: Arc<Derived>,
     /// The model of the pass (the pods' subnets).
     pub model: Arc<Model>,
@@ -238,9 +240,11 @@ fn needed(
             out.of_kind_mut(object.kind).insert(key, obj.clone());
         }
     }
-    for (key, port) in &report.pods.pods {
+    let derived = &report.pods;
+    for key in derived.pods.keys().chain(derived.attachments.keys()) {
+        let (port, attached) = (derived.pods.get(key), derived.attachments.get(key));
         match store.pods.get(key) {
-            Some(pod) if !annotated.done(key, pod, port) => {
+            Some(pod) if !annotated.done(key, pod, port, attached) => {
                 out.pods.insert(key.clone(), pod.clone());
             }
             Some(_) | None => {}
@@ -343,30 +347,54 @@ async fn write_report(
         }
     }
     for (key, pod) in &store.pods {
-        let Some(port) = report.pods.pods.get(key) else { continue };
-        let Some(subnet) = report.model.subnets.get(&port.subnet) else { continue };
-        let addr = &PodAddress { subnet: port.subnet.clone(), ips: port.ips.clone(), mac: port.mac.clone() };
-        // The port is in the NB (the pass committed it): the CNI may go on.
-        let patch = match annotations_patch(pod, subnet, addr) {
-            Some(mut p) => {
-                p["metadata"]["annotations"][ROUTED] = json!("true");
-                Some(p)
-            }
-            None => routed_patch(pod),
-        };
-        let Some(patch) = patch else {
-            annotated.insert(key, pod, port);
+        let (port, attached) = (report.pods.pods.get(key), report.pods.attachments.get(key));
+        if port.is_none() && attached.is_none() {
+            continue; // a pod told about (an error), with nothing to annotate
+        }
+        let Some(patch) = pod_patch(pod, &report.model, port, attached) else {
+            annotated.insert(key, pod, port, attached);
             continue;
         };
         let path = format!("/api/v1/namespaces/{}/pods/{}", key.split_once('/').map_or("", |k| k.0), name_of(pod));
         match client.merge_patch(&path, &patch).await {
-            Ok(_) => tracing::debug!(pod = %key, ips = %addr.ip_list(), "pod annotated"),
+            Ok(_) => tracing::debug!(pod = %key, "pod annotated"),
             Err(e) if e.code() == 409 => retry = true,
             Err(e) if e.code() == 404 => {}
             Err(e) => tracing::warn!(pod = %key, error = %e, "cannot annotate the pod"),
         }
     }
     retry
+}
+
+/// The merge patch that makes `pod` carry the annotations of its port
+/// (with `routed`: the port is in the NB, the pass committed it, so the CNI
+/// may go on) and of its attachments, in one write; `None` when it carries
+/// them all. A port whose subnet the model does not hold is left as it is.
+fn pod_patch(pod: &Json, model: &Model, port: Option<&Arc<PodPort>>, attached: Option<&Attached>) -> Option<Json> {
+    let primary = port.and_then(|port| {
+        let subnet = model.subnets.get(&port.subnet)?;
+        let addr = &PodAddress { subnet: port.subnet.clone(), ips: port.ips.clone(), mac: port.mac.clone() };
+        match annotations_patch(pod, subnet, addr) {
+            Some(mut p) => {
+                p["metadata"]["annotations"][ROUTED] = json!("true");
+                Some(p)
+            }
+            None => routed_patch(pod),
+        }
+    });
+    let missing = attached.map(|a| attach::annotations_missing(pod, model, a)).unwrap_or_default();
+    if missing.is_empty() {
+        return primary;
+    }
+    let mut patch = primary.unwrap_or_else(|| {
+        let rv = pod.pointer("/metadata/resourceVersion").cloned().unwrap_or(Json::Null);
+        json!({"metadata": {"resourceVersion": rv, "annotations": {}}})
+    });
+    if patch["metadata"]["resourceVersion"].is_null() {
+        patch["metadata"].as_object_mut().expect("an object").remove("resourceVersion");
+    }
+    patch["metadata"]["annotations"].as_object_mut().expect("an object").extend(missing);
+    Some(patch)
 }
 
 /// Pods found carrying every annotation of their address, as the object
@@ -376,8 +404,14 @@ async fn write_report(
 #[derive(Default)]
 struct Annotated {
     model: Option<Arc<Model>>,
-    pods: HashMap<String, (Arc<Json>, Arc<PodPort>)>,
+    pods: HashMap<String, Checked>,
 }
+
+/// A pod as checked, with the port and attachments it was checked against.
+type Checked = (Arc<Json>, Option<Arc<PodPort>>, Option<Attached>);
+
+/// A pod's attachment addresses as derived.
+type Attached = Arc<Vec<AttachmentAddress>>;
 
 impl Annotated {
     /// Forgets everything if the model (the pods' subnets) is another.
@@ -391,12 +425,12 @@ impl Annotated {
         }
     }
 
-    fn done(&self, key: &str, pod: &Arc<Json>, port: &Arc<PodPort>) -> bool {
-        self.pods.get(key).is_some_and(|(p, a)| Arc::ptr_eq(p, pod) && a == port)
+    fn done(&self, key: &str, pod: &Arc<Json>, port: Option<&Arc<PodPort>>, attached: Option<&Attached>) -> bool {
+        self.pods.get(key).is_some_and(|(p, a, b)| Arc::ptr_eq(p, pod) && a.as_ref() == port && b.as_ref() == attached)
     }
 
-    fn insert(&mut self, key: &str, pod: &Arc<Json>, port: &Arc<PodPort>) {
-        self.pods.insert(key.to_string(), (pod.clone(), port.clone()));
+    fn insert(&mut self, key: &str, pod: &Arc<Json>, port: Option<&Arc<PodPort>>, attached: Option<&Attached>) {
+        self.pods.insert(key.to_string(), (pod.clone(), port.cloned(), attached.cloned()));
     }
 }
 

@@ -1,6 +1,7 @@
 //! Facts derived from other objects, an input of their own to rendering
 //! beside the validated [`Model`](super::validate::Model): pods' switch
-//! ports with the addresses the IPAM gave them now; a gateway's pod IPs and
+//! ports with the addresses the IPAM gave them now, and the addresses of
+//! their Multus attachments (no rows: only the pods' annotations use them); a gateway's pod IPs and
 //! readiness next. A pass's scope follows them: when a derived fact changes,
 //! exactly the objects whose rows use it are re-planned
 //! (`reconcile::changed_owners`).
@@ -28,4 +29,18 @@ pub struct Derived {
     /// Pods' switch ports by `<namespace>/<name>`; shared, so that a copy
     /// of the map is cheap and an unchanged port compares by pointer.
     pub pods: BTreeMap<String, Arc<PodPort>>,
+    /// Pods' attachment addresses by `<namespace>/<name>`, in the order the
+    /// pod names them (only pods with at least one).
+    pub attachments: BTreeMap<String, Arc<Vec<AttachmentAddress>>>,
+}
+
+/// The address of one of a pod's Multus attachments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttachmentAddress {
+    /// `<nad-name>.<nad-namespace>`.
+    pub provider: String,
+    pub subnet: String,
+    /// IPv4 first.
+    pub ips: Vec<IpAddr>,
+    pub mac: String,
 }

@@ -22,6 +22,10 @@
 //! switch port names foreign rows hold in the NB) re-derives every pod, as
 //! the first update does; a pending address is restored only then (its
 //! subnet becomes valid: the model changed).
+//!
+//! A pod's Multus attachments (`attach`) are derived with it, in the same
+//! IPAM under keys of their own, and restored from their own annotations;
+//! their errors are the pod's too, and retried as its own are.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -29,6 +33,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 
 use crate::ipam::{Ipam, IpamError, Refusal};
+use crate::kinds::pod::attach::{self as attachment, pod_of};
 use crate::kinds::pod::cni::{
     annotation, is_deleting, requested, restore_from_annotations, wants_port, LOGICAL_SWITCH,
 };
@@ -57,6 +62,8 @@ enum Outcome {
 struct Seen {
     pod: Arc<Json>,
     outcome: Outcome,
+    /// Its port or an attachment failed: derived again at every update.
+    retry: bool,
 }
 
 /// What every pod's derivation depends on besides the pod itself.
@@ -106,6 +113,8 @@ pub struct PodPorts {
     pending: BTreeMap<String, Vec<Restore>>,
     /// The last error per pod, so that each is logged once.
     errors: BTreeMap<String, String>,
+    /// The last attachment errors per pod (`; `-joined).
+    attach_errors: BTreeMap<String, String>,
     /// The basis of the last update.
     basis: Option<Basis>,
     /// Every pod of the last update's store, as derived.
@@ -150,7 +159,8 @@ impl PodPorts {
         let mut trial = ipam.clone();
         trial.sync_subnets(model);
         for (subnet, waiting) in waiting {
-            for r in waiting.iter().filter(|r| store.pods.contains_key(&r.key) && ipam.lookup(&r.key).is_none()) {
+            let pending = |r: &&Restore| store.pods.contains_key(pod_of(&r.key)) && ipam.lookup(&r.key).is_none();
+            for r in waiting.iter().filter(pending) {
                 // A conflict between pods is the pods' (the later one is
                 // allocated anew), not a reason to refuse the subnet.
                 if trial.restore(&r.key, subnet, &r.ips, &r.mac).is_err_and(|e| waits_for_subnet(&e)) {
@@ -162,8 +172,9 @@ impl PodPorts {
     }
 
     /// Pods that want a port but get none, with the reason.
+    /// Pods whose attachments get no address are there too, with theirs.
     pub fn errors(&self) -> Vec<(String, String)> {
-        self.errors.iter().map(|(k, e)| (k.clone(), e.clone())).collect()
+        self.errors.iter().chain(&self.attach_errors).map(|(k, e)| (k.clone(), e.clone())).collect()
     }
 
     /// How many pods the last update derived anew.
@@ -200,7 +211,9 @@ impl PodPorts {
         for key in &gone {
             self.seen.remove(key);
             self.failed.remove(key);
+            self.attach_errors.remove(key);
             self.release(key);
+            self.release_attachments(key);
         }
         let ipam = self.ipam.as_mut().expect("restored above");
         let b = self.basis.as_ref().expect("set above");
@@ -219,17 +232,45 @@ impl PodPorts {
             if outcome != Outcome::Wanted {
                 release.push(key.clone());
             }
-            if outcome == Outcome::Failed {
+            let before = self.derived.attachments.get(key).cloned();
+            let attached =
+                attach::derive(ipam, key, pod, model, held, before.as_deref().map_or(&[][..], |v| v.as_slice()));
+            if before.as_deref() != Some(&attached.addresses).filter(|a| !a.is_empty()) {
+                let all = &mut Arc::make_mut(&mut self.derived).attachments;
+                match attached.addresses.is_empty() {
+                    true => all.remove(key),
+                    false => all.insert(key.clone(), Arc::new(attached.addresses)),
+                };
+            }
+            let retry = outcome == Outcome::Failed || !attached.errors.is_empty();
+            if attached.errors.is_empty() {
+                self.attach_errors.remove(key);
+            } else {
+                let e = attached.errors.join("; ");
+                if self.attach_errors.get(key) != Some(&e) {
+                    tracing::error!(pod = %key, error = %e, "pod attachment gets no address");
+                    self.attach_errors.insert(key.clone(), e);
+                }
+            }
+            if retry {
                 self.failed.insert(key.clone());
             } else {
                 self.failed.remove(key);
             }
-            self.seen.insert(key.clone(), Seen { pod: pod.clone(), outcome });
+            self.seen.insert(key.clone(), Seen { pod: pod.clone(), outcome, retry });
         }
         self.errors.retain(|k, _| store.pods.contains_key(k));
+        self.attach_errors.retain(|k, _| store.pods.contains_key(k));
         if !same_basis {
-            // Restored addresses of pods the store does not hold.
-            let wanted = |k: &str| self.seen.get(k).is_some_and(|s| s.outcome == Outcome::Wanted);
+            // Restored addresses of pods the store does not hold, or of
+            // attachments no pod names.
+            let attached = |pod: &str, provider: &str| {
+                self.derived.attachments.get(pod).is_some_and(|v| v.iter().any(|a| a.provider == provider))
+            };
+            let wanted = |k: &str| match k.split_once('@') {
+                Some((pod, provider)) => attached(pod, provider),
+                None => self.seen.get(k).is_some_and(|s| s.outcome == Outcome::Wanted),
+            };
             release = ipam.pods().map(|(k, _)| k).filter(|k| !wanted(k)).map(str::to_string).collect();
         }
         for key in &release {
@@ -249,7 +290,7 @@ impl PodPorts {
                 gone.push(k.clone());
             }
             match old.next_if(|(k, _)| *k == key) {
-                Some((_, s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {}
+                Some((_, s)) if Arc::ptr_eq(&s.pod, pod) && !s.retry => {}
                 _ => todo.push((key, pod)),
             }
         }
@@ -270,7 +311,7 @@ impl PodPorts {
         let mut todo = vec![];
         for key in keys {
             match (store.pods.get_key_value(key), self.seen.get(key)) {
-                (Some((_, pod)), Some(s)) if Arc::ptr_eq(&s.pod, pod) && s.outcome != Outcome::Failed => {}
+                (Some((_, pod)), Some(s)) if Arc::ptr_eq(&s.pod, pod) && !s.retry => {}
                 (Some((k, pod)), _) => todo.push((k, pod)),
                 (None, Some(_)) => gone.push(key.clone()),
                 (None, None) => {}
@@ -290,7 +331,7 @@ impl PodPorts {
         let valid: Vec<String> = self.pending.keys().filter(|s| model.subnets.contains_key(*s)).cloned().collect();
         for subnet in valid {
             for r in self.pending.remove(&subnet).unwrap_or_default() {
-                if ipam.lookup(&r.key).is_some() || !store.pods.contains_key(&r.key) {
+                if ipam.lookup(&r.key).is_some() || !store.pods.contains_key(pod_of(&r.key)) {
                     continue;
                 }
                 match ipam.restore(&r.key, &subnet, &r.ips, &r.mac) {
@@ -304,6 +345,15 @@ impl PodPorts {
         self.seen.clear();
         self.derived = Arc::default();
         self.basis = Some(Basis::new(model, held, names));
+    }
+
+    /// Releases the addresses of `key`'s attachments and drops them.
+    fn release_attachments(&mut self, key: &str) {
+        let Some(held) = Arc::make_mut(&mut self.derived).attachments.remove(key) else { return };
+        let ipam = self.ipam.as_mut().expect("restored before");
+        for a in held.iter() {
+            attach::release(ipam, key, &a.provider);
+        }
     }
 
     /// Releases `key`'s address and drops its port.
@@ -417,6 +467,9 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<Stri
         if let Some((subnet, ips, mac)) = restore_from_annotations(pod) {
             restore(key, &subnet, &ips, &mac, "annotations");
         }
+        for (provider, subnet, ips, mac) in attachment::restore_from_annotations(pod) {
+            restore(&attachment::ipam_key(key, &provider), &subnet, &ips, &mac, "attachment annotations");
+        }
     }
     let ports = cache.table("Logical_Switch_Port").into_iter().flat_map(|t| t.by_external_id(VENDOR_KEY, VENDOR));
     for r in ports {
@@ -433,6 +486,8 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<Stri
     }
     (ipam, pending)
 }
+
+mod attach;
 
 #[cfg(test)]
 mod tests;

@@ -178,3 +178,106 @@ fn a_store_changed_in_place_is_read_by_its_log() {
     let full = fresh.update(&Store { synced: true, pods: s.pods.clone(), ..Store::default() }, &m, &nb, &held, &names);
     assert_eq!(full.pods.len(), after.pods.len());
 }
+
+/// `model` with an attachment subnet `ext` (provider `ext.kube-system`,
+/// 192.168.239.0/24, excluding .2 to .9).
+fn with_ext() -> Arc<Model> {
+    let subnet = SubnetSpec {
+        cidr_block: "10.1.0.0/24".into(),
+        vpc: "v".into(),
+        namespaces: vec!["ns".into()],
+        ..Default::default()
+    };
+    let ext = SubnetSpec {
+        cidr_block: "192.168.239.0/24".into(),
+        provider: "ext.kube-system".into(),
+        exclude_ips: vec!["192.168.239.2..192.168.239.9".into()],
+        ..Default::default()
+    };
+    let (m, rejected) = validate(&[("v".into(), VpcSpec::default())], &[("s".into(), subnet), ("ext".into(), ext)]);
+    assert!(rejected.is_empty(), "{rejected:?}");
+    Arc::new(m)
+}
+
+const EXT: &str = "k8s.v1.cni.cncf.io/networks";
+const EXT_IP: &str = "ext.kube-system.kubernetes.io/ip_address";
+
+fn ext_ip(derived: &Derived, key: &str) -> String {
+    let a = derived.attachments.get(key).and_then(|v| v.iter().find(|a| a.provider == "ext.kube-system").cloned());
+    a.map(|a| a.ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")).unwrap_or_default()
+}
+
+#[test]
+fn an_attachment_gets_an_address_of_its_providers_subnet() {
+    let (m, nb, held, names) = (with_ext(), Cache::default(), BTreeSet::new(), Arc::default());
+    let a = pod("a", json!({EXT: "kube-system/ext"}));
+    let b = pod("b", json!({EXT: r#"[{"name": "ext", "namespace": "kube-system"}]"#, EXT_IP: "192.168.239.20"}));
+    let c = pod("c", json!({EXT: "kube-system/ext", EXT_IP: "192.168.239.20"}));
+    let mut ports = PodPorts::default();
+    let d = ports.update(&store(&[("a", &a), ("b", &b), ("c", &c)]), &m, &nb, &held, &names);
+    // The lowest free address past the excludes; the requested one; the same one again refused.
+    assert_eq!([ext_ip(&d, "ns/a"), ext_ip(&d, "ns/b"), ext_ip(&d, "ns/c")], ["192.168.239.10", "192.168.239.20", ""]);
+    assert_eq!(d.attachments["ns/a"][0].subnet, "ext");
+    // Every pod keeps its primary port, c too.
+    assert_eq!([ip(&d, "ns/a"), ip(&d, "ns/b"), ip(&d, "ns/c")], ["10.1.0.2", "10.1.0.3", "10.1.0.4"]);
+    let errors = ports.errors();
+    assert!(
+        errors.iter().any(|(k, e)| k == "ns/c" && e.contains("192.168.239.20") && e.contains("taken by pod ns/b")),
+        "{errors:?}"
+    );
+    assert_eq!(ports.using("ext"), 2);
+    assert_eq!(ports.using("s"), 3);
+
+    // b deleted: its address is free, and c (unchanged, retried) gets it.
+    let d = ports.update(&store(&[("a", &a), ("c", &c)]), &m, &nb, &held, &names);
+    assert_eq!(ext_ip(&d, "ns/c"), "192.168.239.20");
+    assert!(ports.errors().is_empty(), "{:?}", ports.errors());
+    assert!(!d.attachments.contains_key("ns/b"));
+
+    // The attachment removed from a's annotation: released, its primary port stays.
+    let a2 = pod("a", json!({}));
+    let d = ports.update(&store(&[("a", &a2), ("c", &c)]), &m, &nb, &held, &names);
+    assert!(!d.attachments.contains_key("ns/a"));
+    assert_eq!(ip(&d, "ns/a"), "10.1.0.2");
+    assert_eq!(ports.using("ext"), 1);
+}
+
+#[test]
+fn an_attachment_no_subnet_provides_is_the_pods_error_and_not_its_ports() {
+    let (m, nb, held, names) = (with_ext(), Cache::default(), BTreeSet::new(), Arc::default());
+    let a = pod("a", json!({EXT: "kube-system/ext, default/nowhere"}));
+    let mut ports = PodPorts::default();
+    let d = ports.update(&store(&[("a", &a)]), &m, &nb, &held, &names);
+    assert_eq!(ip(&d, "ns/a"), "10.1.0.2");
+    assert_eq!(ext_ip(&d, "ns/a"), "192.168.239.10");
+    let errors = ports.errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].0 == "ns/a" && errors[0].1.contains("default/nowhere"), "{errors:?}");
+}
+
+#[test]
+fn attachment_addresses_are_restored_from_the_annotations() {
+    let (m, nb, held, names) = (with_ext(), Cache::default(), BTreeSet::new(), Arc::default());
+    let a = pod(
+        "a",
+        json!({EXT: "kube-system/ext", "ext.kube-system.kubernetes.io/allocated": "true",
+               "ext.kube-system.kubernetes.io/logical_switch": "ext", EXT_IP: "192.168.239.30",
+               "ext.kube-system.kubernetes.io/mac_address": "0a:01:02:03:04:05"}),
+    );
+    // A newcomer listed before a, asking for nothing: it must not be given a's address.
+    let b = pod("0b", json!({EXT: "kube-system/ext"}));
+    let stale = pod(
+        "stale",
+        json!({"ext.kube-system.kubernetes.io/allocated": "true", "ext.kube-system.kubernetes.io/logical_switch": "ext",
+               EXT_IP: "192.168.239.10", "ext.kube-system.kubernetes.io/mac_address": "0a:01:02:03:04:06"}),
+    );
+    let mut ports = PodPorts::default();
+    let d = ports.update(&store(&[("0b", &b), ("a", &a), ("stale", &stale)]), &m, &nb, &held, &names);
+    assert_eq!(ext_ip(&d, "ns/a"), "192.168.239.30");
+    assert_eq!(d.attachments["ns/a"][0].mac, "0a:01:02:03:04:05");
+    // The stale pod no longer names the attachment: restored, then released.
+    assert!(!d.attachments.contains_key("ns/stale"));
+    assert_eq!(ports.using("ext"), 2);
+    // The newcomer was allocated while the restored addresses were held.
+    assert_eq!(ext_ip(&d, "ns/0b"), "192.168.239.11");
+}

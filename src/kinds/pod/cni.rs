@@ -19,8 +19,9 @@
 //! No binding means no port (Kube-OVN would fall back to its default subnet;
 //! ovn-vpcd has none). Nor do pods with `hostNetwork`, pods being deleted
 //! (`metadata.deletionTimestamp`), finished pods (`status.phase` Succeeded
-//! or Failed), or pods of an attachment subnet (`is_ovn` false: those are
-//! Multus attachments with their own provider's annotations, not handled).
+//! or Failed), or pods of an attachment subnet (`is_ovn` false: addresses
+//! there are Multus attachments', with their own provider's annotations,
+//! see [`super::attach`]).
 //!
 //! Annotations: `allocated`, `logical_switch`, `ip_address` (comma-joined,
 //! IPv4 first), `mac_address`, `cidr` and `gateway` (the subnet's, comma-
@@ -114,14 +115,19 @@ pub fn is_deleting(obj: &Json) -> bool {
     obj.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
 }
 
+/// A pod with `hostNetwork`, being deleted, or finished: no port, no
+/// attachment addresses.
+pub fn gets_no_network(pod: &Json) -> bool {
+    is_deleting(pod)
+        || pod.pointer("/spec/hostNetwork").and_then(Json::as_bool) == Some(true)
+        || matches!(pod.pointer("/status/phase").and_then(Json::as_str), Some("Succeeded" | "Failed"))
+}
+
 /// The subnet the pod's port belongs in, or `None` when it gets no port
 /// (see the module documentation for the rules).
 pub fn wants_port(pod: &Json, model: &Model) -> Result<Option<String>, PodError> {
     let key = pod_key(pod).ok_or(PodError::NoKey)?;
-    if is_deleting(pod)
-        || pod.pointer("/spec/hostNetwork").and_then(Json::as_bool) == Some(true)
-        || matches!(pod.pointer("/status/phase").and_then(Json::as_str), Some("Succeeded" | "Failed"))
-    {
+    if gets_no_network(pod) {
         return Ok(None);
     }
     if let Some(ls) = annotation(pod, LOGICAL_SWITCH) {

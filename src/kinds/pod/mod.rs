@@ -2,8 +2,10 @@
 //! address from the IPAM (`ipam`, driven by `daemon::pods`). It has no spec
 //! of ours to validate and no `status` of ours: which subnet it wants, the
 //! address it asks for and its verdict (the CNI's annotations) are
-//! [`cni`].
+//! [`cni`]; the addresses of its Multus attachments (no NB rows) are
+//! [`attach`].
 
+pub mod attach;
 pub mod cni;
 pub mod rows;
 
