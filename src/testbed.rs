@@ -2,6 +2,8 @@
 //! started by `testbed/ovn.sh` in a scratch directory and stopped, by pid, when
 //! dropped. Used by tests and benches only; the daemon never calls it.
 
+pub mod cluster;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

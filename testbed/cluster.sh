@@ -14,7 +14,7 @@ STOP_WAIT=5                  # seconds between TERM and KILL
 # Longest socket: DIR/ovn/ovs... is ovn.sh's (its DIR <= 75 bytes), DIR/nI/ovs-vswitchd.PID.ctl
 MAX_DIR_LEN=70
 PACKAGES=(ovn-central ovn-host openvswitch-switch iptables iproute2 conntrack tcpdump
-    iputils-ping arping curl openssl)
+    iputils-ping arping curl openssl busybox)
 
 D=""
 PREFIX=""

@@ -6,6 +6,10 @@
 # testbed/demo.sh --kube: the same with Kubernetes instead of TOML tenants: the
 # testbed API server (testbed/kube) with the kubeovn.io CRDs, the daemon with a
 # [kubernetes] section, seed 002's YAML and a pod applied with kubectl.
+#
+# testbed/demo.sh --cluster: a 2-node testbed cluster with a real dataplane
+# (testbed/cluster.sh), the daemon against its NB and API server, seed 002's
+# YAML, two pods in net1 (one per node) and a ping between them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${OVN_VPCD_DEMO_DIR:-/tmp/ovn-vpcd-demo}
@@ -24,6 +28,69 @@ if [[ ${1:-} == stop ]]; then
     stop_daemon
     testbed/ovn.sh stop "$DIR"
     if [[ -f $DIR/kube/env ]]; then testbed/kube/kube.sh stop "$DIR/kube"; fi
+    if [[ -f $DIR/cluster/env ]]; then testbed/cluster.sh stop "$DIR/cluster"; fi
+    exit 0
+fi
+
+# --cluster: everything in $DIR/cluster; the daemon's pid and log in $DIR as above.
+demo_cluster() {
+    local bin=${OVN_VPCD_DEMO_BIN:-} c=$DIR/cluster i ns
+    testbed/install.sh
+    if [[ -z $bin ]]; then
+        cargo build --release --locked
+        bin=target/release/ovn-vpcd
+    fi
+    stop_daemon
+    testbed/cluster.sh stop "$c" >/dev/null 2>&1 || true
+    mkdir -p "$DIR"
+    testbed/cluster.sh start "$c" --nodes 2 >/dev/null
+    set -a
+    # shellcheck disable=SC1091
+    source "$c/env"
+    set +a
+    kubectl() { command kubectl --kubeconfig "$KUBECONFIG" --cache-dir "$c/kubecache" "$@"; }
+    "$bin" crds | kubectl apply -f - >/dev/null
+    printf '[kubernetes]\nkubeconfig = "%s"\nlease_namespace = "default"\n' "$KUBECONFIG" >"$DIR/ovn-vpcd-cluster.toml"
+    "$bin" run --config "$DIR/ovn-vpcd-cluster.toml" --db "$OVN_NB_DB" --listen 127.0.0.1:9476 \
+        >"$DIR/ovn-vpcd.log" 2>&1 &
+    echo $! >"$DIR/ovn-vpcd.pid"
+    for _ in $(seq 100); do
+        curl -fs http://127.0.0.1:9476/readyz >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fs http://127.0.0.1:9476/readyz >/dev/null || { cat "$DIR/ovn-vpcd.log"; exit 1; }
+
+    echo "== kubectl get nodes"
+    kubectl get nodes
+    echo "== kubectl apply -f tests/fixtures/seed-002.yaml, and a pod per node in net1 (test-vpc-1)"
+    kubectl apply --validate=false -f tests/fixtures/seed-002.yaml
+    kubectl create namespace ns1
+    for i in 1 2; do
+        kubectl apply -f - <<POD
+{"apiVersion": "v1", "kind": "Pod",
+ "metadata": {"name": "web$i", "namespace": "ns1", "annotations": {
+   "ovn.kubernetes.io/logical_switch": "net1", "ovn.kubernetes.io/ip_address": "10.0.1.1$i"}},
+ "spec": {"nodeName": "node-$i", "terminationGracePeriodSeconds": 1,
+   "containers": [{"name": "web", "image": "nginx"}]}}
+POD
+    done
+    for i in 1 2; do kubectl wait -n ns1 --for=condition=Ready "pod/web$i" --timeout=30s >/dev/null; done
+    echo "== kubectl get pod -n ns1 -o wide"
+    kubectl get pod -n ns1 -o wide
+    ns=$(kubectl get pod web1 -n ns1 -o jsonpath='{.metadata.annotations.testbed\.ovn-vpcd/netns}')
+    echo "== web1 (node-1) pings web2 (node-2) across geneve: ip netns exec $ns ping -c3 10.0.1.12"
+    ip netns exec "$ns" ping -c3 -i0.2 10.0.1.12
+    echo "== and fetches its page: curl http://10.0.1.12/"
+    ip netns exec "$ns" curl -sS --max-time 3 http://10.0.1.12/
+    echo "== ovn-nbctl show"
+    ovn-nbctl --db="$OVN_NB_DB" show
+    echo
+    echo "ovn-vpcd runs (pid $(cat "$DIR/ovn-vpcd.pid"), log $DIR/ovn-vpcd.log) against the cluster in $c: try"
+    echo "  set -a; . $c/env; set +a; kubectl --kubeconfig \$KUBECONFIG get pod -A -o wide"
+    echo "stop with: testbed/demo.sh stop"
+}
+if [[ ${1:-} == --cluster ]]; then
+    demo_cluster
     exit 0
 fi
 KUBE=""

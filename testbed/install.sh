@@ -2,7 +2,7 @@
 # install.sh: install the testbed's Debian packages if missing (idempotent, fast when done).
 set -euo pipefail
 
-PACKAGES=(ovn-central ovn-host openvswitch-switch iptables iproute2 tcpdump iputils-ping conntrack arping
+PACKAGES=(ovn-central ovn-host openvswitch-switch iptables iproute2 tcpdump iputils-ping conntrack arping busybox
     python3-ovsdbapp openssl curl systemd)
 
 missing=()

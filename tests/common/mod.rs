@@ -70,6 +70,19 @@ impl Daemon {
             .unwrap();
         Daemon { child, log }
     }
+    /// `ovn-vpcd run --config CONFIG --db DB`, its log in `dir` (a cluster's).
+    pub fn start_on(db: &str, config: &Path, dir: &Path) -> Daemon {
+        let log = dir.join(format!("daemon-{}.log", std::process::id()));
+        let child = Command::new(env!("CARGO_BIN_EXE_ovn-vpcd"))
+            .args(["run", "--config"])
+            .arg(config)
+            .args(["--db", db, "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon { child, log }
+    }
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
