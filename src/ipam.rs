@@ -84,6 +84,7 @@ impl PodAddress {
             subnet: addr.subnet.clone(),
             ips: addr.ips.clone(),
             mac: addr.mac.clone(),
+            port_security: true,
         })
     }
 }

@@ -11,9 +11,11 @@
 //! appliances, not pods: switch ports added with ovn-nbctl (no
 //! port_security) wired to a namespace of their own on a node, as a router
 //! appliance would be. They sit in net1's excludeIps (10.0.1.250..254),
-//! which is what that range is for; a pod cannot be pinned there, and a pod's
-//! port always carries port_security (src/kinds/pod/rows.rs), which drops a
-//! routed packet whose destination is not the pod's own address.
+//! which is what that range is for; a pod cannot be pinned there. A pod as a
+//! next hop is checked too (r3): its port carries port_security by default
+//! (src/kinds/pod/rows.rs), which drops a routed packet whose destination is
+//! not the pod's own address, and none once the pod is annotated
+//! `ovn.kubernetes.io/port_security: "false"`.
 
 use std::process::Command;
 use std::time::Duration;
@@ -37,6 +39,7 @@ const NET3: &str = r#"{"apiVersion": "kubeovn.io/v1", "kind": "Subnet", "metadat
 const POLICIES: &str = r#"{"spec": {"policyRoutes": [
   {"action": "drop", "match": "ip4.src==10.0.1.0/24 && ip4.dst==10.0.1.250", "priority": 11},
   {"action": "drop", "match": "ip4.src==10.0.1.0/24 && ip4.dst==198.51.100.9", "priority": 12},
+  {"action": "reroute", "match": "ip4.dst==203.0.113.0/24", "nextHopIP": "10.0.2.50", "priority": 13},
   {"action": "reroute", "match": "ip4.src==10.0.1.0/24", "nextHopIP": "10.0.1.252", "priority": 10}]}}"#;
 
 fn pod_json(name: &str, namespace: &str, subnet: &str, ip: &str, node: &str) -> String {
@@ -271,6 +274,28 @@ fn the_vpc_core_carries_packets_as_seed_002_says() {
     for nh in [&nh252, &nh254] {
         assert!(!nh.saw("10.0.1.10", "198.51.100.9"), "dropped: {}", nh.tcpdump.as_ref().unwrap().output());
     }
+
+    // A pod as the next hop (a router or gateway pod): 203.0.113.0/24 is
+    // rerouted to r3 (10.0.2.50 on net3). With its port's port_security (the
+    // default) OVN delivers it nothing addressed to others; annotated
+    // `ovn.kubernetes.io/port_security: "false"` it receives the traffic.
+    bed.pod("r3", "ns1", "net3", "10.0.2.50", "node-1");
+    bed.running("ns1", "r3");
+    let log = c.dir().join("r3.tcpdump");
+    let r3 = c.spawn_in_pod("ns1", "r3", &["tcpdump", "-l", "-n", "-i", "eth0", "icmp"], &log).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    bed.send("ns1", "a1", "203.0.113.5");
+    std::thread::sleep(Duration::from_millis(300));
+    let seen = |o: &str| o.contains("10.0.1.10 > 203.0.113.5: ICMP echo request");
+    assert!(!seen(&r3.output()), "port_security keeps others' traffic from r3: {}", r3.output());
+    c.kubectl(&["annotate", "pod", "r3", "-n", "ns1", "ovn.kubernetes.io/port_security=false"]).unwrap();
+    wait_for("r3's port without port_security", Duration::from_secs(15), || {
+        let ps = c.nbctl(&["get", "Logical_Switch_Port", "r3.ns1", "port_security"]).ok()?;
+        (ps.trim() == "[]").then_some(())
+    });
+    bed.send("ns1", "a1", "203.0.113.5");
+    wait_for("r3 sees a1's packet to 203.0.113.5", Duration::from_secs(5), || seen(&r3.output()).then_some(()));
+    drop(r3);
 
     // A pod deleted and recreated under the same name gets a working port.
     c.kubectl(&["delete", "pod", "a2", "-n", "ns1", "--wait=true", "--timeout=30s"]).unwrap();

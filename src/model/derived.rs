@@ -21,6 +21,8 @@ pub struct PodPort {
     /// IPv4 first.
     pub ips: Vec<IpAddr>,
     pub mac: String,
+    /// The port's `port_security` holds its address (see `kinds::pod::rows`).
+    pub port_security: bool,
 }
 
 /// Everything derived, by owner.

@@ -406,7 +406,9 @@ fn derive_one(
     match result {
         Ok(Some(addr)) => {
             errors.remove(key);
-            (Outcome::Wanted, addr.port(key).map(Arc::new))
+            let port =
+                addr.port(key).map(|p| PodPort { port_security: crate::kinds::pod::cni::port_security(pod), ..p });
+            (Outcome::Wanted, port.map(Arc::new))
         }
         Ok(None) => {
             errors.remove(key);

@@ -56,6 +56,15 @@ pub const CIDR: &str = "ovn.kubernetes.io/cidr";
 pub const GATEWAY: &str = "ovn.kubernetes.io/gateway";
 pub const LOGICAL_ROUTER: &str = "ovn.kubernetes.io/logical_router";
 pub const ROUTED: &str = "ovn.kubernetes.io/routed";
+/// `"false"` leaves the pod's port without `port_security` (see `kinds::pod::rows`).
+pub const PORT_SECURITY: &str = "ovn.kubernetes.io/port_security";
+
+/// Whether the pod's port keeps it to its own MAC and IPs: yes unless the
+/// pod says `ovn.kubernetes.io/port_security: "false"` (a router, gateway
+/// or appliance pod forwarding traffic that is not its own).
+pub fn port_security(pod: &Json) -> bool {
+    annotation(pod, PORT_SECURITY).map(str::trim) != Some("false")
+}
 
 /// What the store keeps of `pod` (see the module head).
 pub fn trimmed(mut pod: Json) -> Json {

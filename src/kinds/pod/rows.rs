@@ -4,9 +4,13 @@
 //! key and value), `ns`, `ls` and the daemon's vendor, owner and id tags;
 //! attached to the subnet's switch (`ports`). Pure.
 //!
-//! Unlike Kube-OVN, `port_security` is always set (Kube-OVN sets it only
+//! Unlike Kube-OVN, `port_security` is set by default (Kube-OVN sets it only
 //! for pods annotated `ovn.kubernetes.io/port_security=true`): a tenant pod
-//! may only send from its own MAC and IPs.
+//! may only send from its own MAC and IPs. A pod annotated
+//! `ovn.kubernetes.io/port_security: "false"` gets none (`[]`): OVN then
+//! delivers to it traffic for other addresses, so it can be the next hop
+//! of a static route or a reroute policy (a router, a gateway, an
+//! appliance), as every Kube-OVN pod can by default.
 //!
 //! The owner is `Pod/<namespace>/<name>`, so that a pod's port is diffed
 //! and deleted with the pod, independently of its subnet.
@@ -41,7 +45,13 @@ pub fn pod_rows(port: &PodPort, subnet: Option<&Subnet>) -> DesiredRow {
         columns: Row::from([
             col("name", Value::string(&name)),
             col("addresses", Value::set([Atom::from(address.as_str())])),
-            col("port_security", Value::set([Atom::from(address.as_str())])),
+            col(
+                "port_security",
+                match port.port_security {
+                    true => Value::set([Atom::from(address.as_str())]),
+                    false => Value::empty_set(),
+                },
+            ),
             col("external_ids", ext(&o, &id, &[("pod", &port.key), ("ns", &port.namespace), ("ls", &port.subnet)])),
         ]),
         parent: switch_parent(&port.subnet),
@@ -88,6 +98,7 @@ mod tests {
             subnet: "net1".into(),
             ips: ips.iter().map(|s| s.parse().unwrap()).collect(),
             mac: "0a:12:34:56:78:9a".into(),
+            port_security: true,
         }
     }
 
@@ -130,6 +141,13 @@ mod tests {
                 column: "ports"
             })
         );
+    }
+
+    #[test]
+    fn a_pod_that_forwards_has_no_port_security() {
+        let r = pod_rows(&PodPort { port_security: false, ..port(&["10.0.1.2"]) }, None);
+        assert_eq!(r.columns["addresses"], Value::string("0a:12:34:56:78:9a 10.0.1.2"));
+        assert_eq!(r.columns["port_security"], Value::empty_set());
     }
 
     #[test]
