@@ -16,7 +16,7 @@ use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
 use crate::model::derived::Derived;
 use crate::model::names::NbState;
 use crate::model::object::{Kind, ObjectKey};
-use crate::model::validate::{validate_keeping, Model, Rejection};
+use crate::model::validate::{validate_keeping, validate_nat, Model, Rejection};
 use crate::nb::rows::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::nb_state::nb_state;
@@ -94,7 +94,8 @@ impl Desired {
                 let undecoded: Vec<&Rejection> =
                     merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).collect();
                 let kept: BTreeSet<String> = undecoded.iter().map(|r| r.object.owner_tag()).collect();
-                let (model, mut rejected) = validate_keeping(&merged.vpcs, &merged.subnets, &nb_now, &kept);
+                let (mut model, mut rejected) = validate_keeping(&merged.vpcs, &merged.subnets, &nb_now, &kept);
+                rejected.extend(validate_nat(&mut model, &merged.nat));
                 rejected.extend(undecoded.into_iter().cloned());
                 (Arc::new(model), Arc::new(nb_now), rejected)
             }

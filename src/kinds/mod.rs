@@ -22,6 +22,11 @@
 //! new home plus a variant, and the compiler names every dispatch that must
 //! handle it (ARCHITECTURE.md, "Adding a kind").
 
+pub mod iptables_dnat_rule;
+pub mod iptables_eip;
+pub mod iptables_fip_rule;
+pub mod iptables_snat_rule;
 pub mod pod;
 pub mod subnet;
 pub mod vpc;
+pub mod vpc_nat_gateway;

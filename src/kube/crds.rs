@@ -144,6 +144,55 @@ mod tests {
         for (k, _) in serde_json::to_value(&vpc["staticRoutes"][0]).unwrap().as_object().unwrap() {
             assert!(props["staticRoutes"]["items"]["properties"].get(k).is_some(), "Vpc CRD lacks staticRoutes[].{k}");
         }
+        // The NAT gateway kinds, every field set (the old inline form included).
+        use crate::kinds::iptables_dnat_rule::spec::Port;
+        use crate::kinds::vpc_nat_gateway::spec::{GatewayRoute, InlineDnat, InlineEip, InlineFip, InlineSnat};
+        let s = || "x".to_string();
+        let gw = crate::model::VpcNatGatewaySpec {
+            vpc: s(),
+            subnet: s(),
+            lan_ip: s(),
+            selector: vec![s()],
+            external_subnets: vec![s()],
+            tolerations: vec![serde_json::json!({})],
+            affinity: Some(serde_json::json!({})),
+            annotations: [(s(), s())].into(),
+            routes: vec![GatewayRoute::default()],
+            no_default_eip: true,
+            namespace: s(),
+            qos_policy: s(),
+            bgp_speaker: Some(serde_json::json!({})),
+            eips: vec![InlineEip::default()],
+            floating_ip_rules: vec![InlineFip::default()],
+            dnat_rules: vec![InlineDnat::default()],
+            snat_rules: vec![InlineSnat::default()],
+        };
+        let eip = crate::model::IptablesEipSpec {
+            nat_gw_dp: s(),
+            v4ip: s(),
+            v6ip: s(),
+            mac_address: s(),
+            external_subnet: s(),
+            qos_policy: s(),
+        };
+        let dnat =
+            crate::model::IptablesDnatRuleSpec { protocol: s(), external_port: Port::Number(1), ..Default::default() };
+        let specs = [
+            ("vpc-nat-gateways", serde_json::to_value(&gw).unwrap()),
+            ("iptables-eips", serde_json::to_value(&eip).unwrap()),
+            ("iptables-fip-rules", serde_json::to_value(crate::model::IptablesFipRuleSpec::default()).unwrap()),
+            ("iptables-dnat-rules", serde_json::to_value(&dnat).unwrap()),
+            ("iptables-snat-rules", serde_json::to_value(crate::model::IptablesSnatRuleSpec::default()).unwrap()),
+        ];
+        for (plural, spec) in specs {
+            let props = schema_props(plural);
+            for (k, v) in spec.as_object().unwrap() {
+                assert!(props.get(k).is_some(), "{plural} CRD lacks spec.{k}");
+                for (sub, _) in v.as_array().and_then(|a| a.first()).and_then(Json::as_object).into_iter().flatten() {
+                    assert!(props[k]["items"]["properties"].get(sub).is_some(), "{plural} CRD lacks spec.{k}[].{sub}");
+                }
+            }
+        }
         let subnet = serde_json::to_value(&cfg.subnets[1].1).unwrap();
         let props = schema_props("subnets");
         for k in subnet.as_object().unwrap().keys() {

@@ -16,6 +16,11 @@ pub fn api_path(kind: Kind) -> &'static str {
         Kind::Vpc => VPCS,
         Kind::Subnet => SUBNETS,
         Kind::Pod => PODS,
+        Kind::VpcNatGateway => kinds::vpc_nat_gateway::API_PATH,
+        Kind::IptablesEip => kinds::iptables_eip::API_PATH,
+        Kind::IptablesFipRule => kinds::iptables_fip_rule::API_PATH,
+        Kind::IptablesDnatRule => kinds::iptables_dnat_rule::API_PATH,
+        Kind::IptablesSnatRule => kinds::iptables_snat_rule::API_PATH,
     }
 }
 
@@ -26,6 +31,11 @@ pub fn object_path(object: &ObjectKey) -> String {
         Kind::Vpc => kinds::vpc::object_path(&object.name),
         Kind::Subnet => kinds::subnet::object_path(&object.name),
         Kind::Pod => kinds::pod::object_path(ns, &object.name),
+        Kind::VpcNatGateway => kinds::vpc_nat_gateway::object_path(&object.name),
+        Kind::IptablesEip => kinds::iptables_eip::object_path(&object.name),
+        Kind::IptablesFipRule => kinds::iptables_fip_rule::object_path(&object.name),
+        Kind::IptablesDnatRule => kinds::iptables_dnat_rule::object_path(&object.name),
+        Kind::IptablesSnatRule => kinds::iptables_snat_rule::object_path(&object.name),
     }
 }
 
@@ -38,5 +48,11 @@ mod tests {
         assert_eq!(object_path(&ObjectKey::vpc("v")), "/apis/kubeovn.io/v1/vpcs/v");
         assert_eq!(object_path(&ObjectKey::subnet("s")), "/apis/kubeovn.io/v1/subnets/s");
         assert_eq!(object_path(&ObjectKey::pod("ns1/web")), "/api/v1/namespaces/ns1/pods/web");
+        let of = |kind, name| object_path(&ObjectKey::cluster(kind, name));
+        assert_eq!(of(Kind::VpcNatGateway, "g"), "/apis/kubeovn.io/v1/vpc-nat-gateways/g");
+        assert_eq!(of(Kind::IptablesEip, "e"), "/apis/kubeovn.io/v1/iptables-eips/e");
+        assert_eq!(of(Kind::IptablesFipRule, "f"), "/apis/kubeovn.io/v1/iptables-fip-rules/f");
+        assert_eq!(of(Kind::IptablesDnatRule, "d"), "/apis/kubeovn.io/v1/iptables-dnat-rules/d");
+        assert_eq!(of(Kind::IptablesSnatRule, "s"), "/apis/kubeovn.io/v1/iptables-snat-rules/s");
     }
 }

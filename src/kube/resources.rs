@@ -1,6 +1,8 @@
-//! The kubeovn.io/v1 Vpc and Subnet resources as a second source of desired
-//! state beside the TOML: pure merging, and the verdict each resource's
-//! status should show after a pass.
+//! The kubeovn.io/v1 resources (Vpc, Subnet, and the NAT gateway's kinds,
+//! which the TOML cannot hold yet) as a second source of desired state
+//! beside the TOML: pure merging, and the verdict each resource's status
+//! should show after a pass (for the NAT kinds `NotApplied` at best: no
+//! agent applies them yet).
 //!
 //! - A name the TOML already defines is refused on the resource; the TOML
 //!   definition stays in force (and its rows are not protected: the refusal
@@ -16,11 +18,14 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
+use crate::kinds::vpc_nat_gateway::status::OLD_FORM;
 use crate::kube::defaults::subnet_defaults;
 use crate::kube::keyed::Keyed;
-use crate::kube::status::{Outcome, StatusFields, SubnetUsage, VpcFields};
+use crate::kube::status::{
+    EipFields, NatGatewayFields, Outcome, RuleFields, StatusFields, SubnetUsage, VpcFields, NO_AGENT,
+};
 use crate::model::object::{Kind, ObjectKey};
-use crate::model::validate::{Model, Rejection};
+use crate::model::validate::{Model, NatSpecs, Rejection};
 use crate::model::{NamedSubnet, NamedVpc, SubnetSpec, VpcSpec};
 
 /// Ours on every Vpc and Subnet resource, so that one deleted while the
@@ -43,7 +48,13 @@ fn store_key(kind: Kind, obj: &Json) -> String {
 /// (their status is compared and written back), pods trimmed to what is read.
 fn kept(kind: Kind, obj: Json) -> Json {
     match kind {
-        Kind::Vpc | Kind::Subnet => obj,
+        Kind::Vpc
+        | Kind::Subnet
+        | Kind::VpcNatGateway
+        | Kind::IptablesEip
+        | Kind::IptablesFipRule
+        | Kind::IptablesDnatRule
+        | Kind::IptablesSnatRule => obj,
         Kind::Pod => crate::kinds::pod::cni::trimmed(obj),
     }
 }
@@ -97,6 +108,11 @@ pub struct Store {
     pub subnets: Keyed,
     /// By `<namespace>/<name>`.
     pub pods: Keyed,
+    pub nat_gateways: Keyed,
+    pub eips: Keyed,
+    pub fip_rules: Keyed,
+    pub dnat_rules: Keyed,
+    pub snat_rules: Keyed,
     /// Every initial list has arrived: before that, an absent resource
     /// may simply not be listed yet, and nothing may be deleted for it.
     pub synced: bool,
@@ -108,6 +124,11 @@ impl Store {
             Kind::Vpc => &self.vpcs,
             Kind::Subnet => &self.subnets,
             Kind::Pod => &self.pods,
+            Kind::VpcNatGateway => &self.nat_gateways,
+            Kind::IptablesEip => &self.eips,
+            Kind::IptablesFipRule => &self.fip_rules,
+            Kind::IptablesDnatRule => &self.dnat_rules,
+            Kind::IptablesSnatRule => &self.snat_rules,
         }
     }
 
@@ -116,6 +137,11 @@ impl Store {
             Kind::Vpc => &mut self.vpcs,
             Kind::Subnet => &mut self.subnets,
             Kind::Pod => &mut self.pods,
+            Kind::VpcNatGateway => &mut self.nat_gateways,
+            Kind::IptablesEip => &mut self.eips,
+            Kind::IptablesFipRule => &mut self.fip_rules,
+            Kind::IptablesDnatRule => &mut self.dnat_rules,
+            Kind::IptablesSnatRule => &mut self.snat_rules,
         }
     }
 }
@@ -125,6 +151,8 @@ impl Store {
 pub struct Merged {
     pub vpcs: Vec<NamedVpc>,
     pub subnets: Vec<NamedSubnet>,
+    /// The NAT gateway kinds (resources only, this slice).
+    pub nat: NatSpecs,
     /// Resources refused before validation: the name is the TOML's, or the
     /// spec does not decode.
     pub refused: Vec<Rejection>,
@@ -207,6 +235,13 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
     for (_, s) in &mut subnets {
         s.use_default_vpc(&config.daemon.default_vpc);
     }
+    let nat = &mut NatSpecs::default();
+    merge_kind(Kind::VpcNatGateway, &[], &store.nat_gateways, &mut nat.gateways, &mut merged);
+    merge_kind(Kind::IptablesEip, &[], &store.eips, &mut nat.eips, &mut merged);
+    merge_kind(Kind::IptablesFipRule, &[], &store.fip_rules, &mut nat.fips, &mut merged);
+    merge_kind(Kind::IptablesDnatRule, &[], &store.dnat_rules, &mut nat.dnats, &mut merged);
+    merge_kind(Kind::IptablesSnatRule, &[], &store.snat_rules, &mut nat.snats, &mut merged);
+    merged.nat = std::mem::take(nat);
     merged.vpcs.extend(vpcs);
     merged.subnets.extend(subnets);
     merged
@@ -216,7 +251,13 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
 /// get the CNI's annotations instead (`kinds::pod::cni`).
 fn has_status(kind: Kind) -> bool {
     match kind {
-        Kind::Vpc | Kind::Subnet => true,
+        Kind::Vpc
+        | Kind::Subnet
+        | Kind::VpcNatGateway
+        | Kind::IptablesEip
+        | Kind::IptablesFipRule
+        | Kind::IptablesDnatRule
+        | Kind::IptablesSnatRule => true,
         Kind::Pod => false,
     }
 }
@@ -246,6 +287,11 @@ pub fn verdicts(
     using: impl Fn(&str) -> u64,
 ) -> Vec<Verdict> {
     let mut out = vec![];
+    let not_applied = || Outcome::NotApplied { message: NO_AGENT.to_string() };
+    let rule = |f: Option<RuleFields>| match f {
+        Some(f) => (not_applied(), StatusFields::Rule(f)),
+        None => (Outcome::Pending, StatusFields::None),
+    };
     let refusal = |kind: Kind, name: &str| merged.refused.iter().chain(rejected).find(|r| r.is(kind, name)).cloned();
     for kind in Kind::ALL.into_iter().filter(|k| has_status(*k)) {
         for (name, obj) in store.of_kind(kind) {
@@ -268,6 +314,24 @@ pub fn verdicts(
                         }
                         None => (Outcome::Pending, StatusFields::None),
                     },
+                    // Valid, and not applied: the gateway agent is the next slice.
+                    Kind::VpcNatGateway => match model.nat_gateways.get(name) {
+                        Some(g) => {
+                            let message = match g.spec.is_inline() {
+                                true => format!("{NO_AGENT}; {OLD_FORM}"),
+                                false => NO_AGENT.to_string(),
+                            };
+                            (Outcome::NotApplied { message }, StatusFields::NatGateway(NatGatewayFields::of(g)))
+                        }
+                        None => (Outcome::Pending, StatusFields::None),
+                    },
+                    Kind::IptablesEip => match model.eips.contains_key(name) {
+                        true => (not_applied(), StatusFields::Eip(EipFields::of(model, name))),
+                        false => (Outcome::Pending, StatusFields::None),
+                    },
+                    Kind::IptablesFipRule => rule(RuleFields::fip(model, name)),
+                    Kind::IptablesDnatRule => rule(crate::kinds::iptables_dnat_rule::status::fields(model, name)),
+                    Kind::IptablesSnatRule => rule(crate::kinds::iptables_snat_rule::status::fields(model, name)),
                 },
             };
             let generation = obj.pointer("/metadata/generation").and_then(Json::as_i64);

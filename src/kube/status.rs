@@ -44,6 +44,10 @@ pub const REASON_NB_REFUSED: &str = "NorthboundRefused";
 pub const REASON_WAITING: &str = "WaitingForDependency";
 pub const REASON_REALISED: &str = "Realised";
 pub const REASON_NOT_REALISED: &str = "FieldsNotRealised";
+/// Valid, and nothing applies it yet (the NAT gateway kinds before their agent).
+pub const REASON_NOT_APPLIED: &str = "NotApplied";
+/// The message of [`REASON_NOT_APPLIED`].
+pub const NO_AGENT: &str = "no gateway agent yet";
 
 /// The CRDs' `maxLength` of a condition message.
 const MAX_MESSAGE: usize = 32768;
@@ -87,6 +91,10 @@ pub enum Outcome {
     /// The spec is fine but names an object that is missing or refused
     /// ([`Rejection::waiting`]): `Validated=True`, `Ready=False`, no Event.
     Waiting { message: String },
+    /// Valid, but nothing applies it yet (a NAT gateway kind, whose agent
+    /// is to come): `Validated=True`, `Ready=False` ([`REASON_NOT_APPLIED`]),
+    /// no Event. `message` follows [`NO_AGENT`].
+    NotApplied { message: String },
 }
 
 impl Outcome {
@@ -147,6 +155,9 @@ impl Outcome {
             Outcome::Waiting { message } => {
                 vec![valid, ("Ready", "False", REASON_WAITING, truncate(message, MAX_MESSAGE))]
             }
+            Outcome::NotApplied { message } => {
+                vec![valid, ("Ready", "False", REASON_NOT_APPLIED, truncate(message, MAX_MESSAGE))]
+            }
         }
     }
 
@@ -157,7 +168,11 @@ impl Outcome {
             Outcome::Refused { message } => Some((REASON_NB_REFUSED, truncate(message, MAX_MESSAGE))),
             // Often an ordering artefact (`kubectl apply` of a VPC before its
             // subnets): the status says so, without a Warning.
-            Outcome::Ready | Outcome::ReadyExcept(_) | Outcome::Pending | Outcome::Waiting { .. } => None,
+            Outcome::Ready
+            | Outcome::ReadyExcept(_)
+            | Outcome::Pending
+            | Outcome::Waiting { .. }
+            | Outcome::NotApplied { .. } => None,
         }
     }
 }
@@ -176,8 +191,11 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     s[..end].to_string()
 }
 
+pub use crate::kinds::iptables_eip::status::EipFields;
+pub use crate::kinds::iptables_fip_rule::status::RuleFields;
 pub use crate::kinds::subnet::status::{usage, SubnetUsage};
 pub use crate::kinds::vpc::status::VpcFields;
+pub use crate::kinds::vpc_nat_gateway::status::NatGatewayFields;
 
 /// Kind-specific status fields written besides the conditions, each
 /// rendered in its kind's home (`kinds::<kind>::status`).
@@ -188,6 +206,10 @@ pub enum StatusFields {
     None,
     Vpc(VpcFields),
     Subnet(SubnetUsage),
+    NatGateway(NatGatewayFields),
+    Eip(EipFields),
+    /// A FIP, DNAT or SNAT rule.
+    Rule(RuleFields),
 }
 
 impl StatusFields {
@@ -196,6 +218,9 @@ impl StatusFields {
             StatusFields::None => {}
             StatusFields::Vpc(v) => v.insert_into(out),
             StatusFields::Subnet(u) => u.insert_into(out),
+            StatusFields::NatGateway(g) => g.insert_into(out),
+            StatusFields::Eip(e) => e.insert_into(out),
+            StatusFields::Rule(r) => r.insert_into(out),
         }
     }
 }

@@ -18,8 +18,13 @@ pub type NamedSubnet = (String, SubnetSpec);
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::kinds::iptables_dnat_rule::spec::IptablesDnatRuleSpec;
+pub use crate::kinds::iptables_eip::spec::IptablesEipSpec;
+pub use crate::kinds::iptables_fip_rule::spec::IptablesFipRuleSpec;
+pub use crate::kinds::iptables_snat_rule::spec::IptablesSnatRuleSpec;
 pub use crate::kinds::subnet::spec::{Acl, NatOutgoingMatch, NatOutgoingPolicyRule, Protocol, SubnetSpec, U2oFeatures};
 pub use crate::kinds::vpc::spec::{BfdPort, PolicyAction, PolicyRoute, RoutePolicy, StaticRoute, VpcPeering, VpcSpec};
+pub use crate::kinds::vpc_nat_gateway::spec::VpcNatGatewaySpec;
 
 pub(crate) fn is_false(b: &bool) -> bool {
     !*b

@@ -19,16 +19,35 @@ pub enum Kind {
     Vpc,
     Subnet,
     Pod,
+    VpcNatGateway,
+    IptablesEip,
+    IptablesFipRule,
+    IptablesDnatRule,
+    IptablesSnatRule,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Vpc, Kind::Subnet, Kind::Pod];
+    pub const ALL: [Kind; 8] = [
+        Kind::Vpc,
+        Kind::Subnet,
+        Kind::Pod,
+        Kind::VpcNatGateway,
+        Kind::IptablesEip,
+        Kind::IptablesFipRule,
+        Kind::IptablesDnatRule,
+        Kind::IptablesSnatRule,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Vpc => "Vpc",
             Kind::Subnet => "Subnet",
             Kind::Pod => "Pod",
+            Kind::VpcNatGateway => "VpcNatGateway",
+            Kind::IptablesEip => "IptablesEIP",
+            Kind::IptablesFipRule => "IptablesFIPRule",
+            Kind::IptablesDnatRule => "IptablesDnatRule",
+            Kind::IptablesSnatRule => "IptablesSnatRule",
         }
     }
 
@@ -39,7 +58,13 @@ impl Kind {
     /// Whether its objects live in a namespace.
     pub fn namespaced(self) -> bool {
         match self {
-            Kind::Vpc | Kind::Subnet => false,
+            Kind::Vpc
+            | Kind::Subnet
+            | Kind::VpcNatGateway
+            | Kind::IptablesEip
+            | Kind::IptablesFipRule
+            | Kind::IptablesDnatRule
+            | Kind::IptablesSnatRule => false,
             Kind::Pod => true,
         }
     }

@@ -45,6 +45,12 @@ pub fn desired_rows_in(model: &Model, derived: &Derived, scope: &Scope) -> Vec<D
                     Kind::Pod => rows.extend(
                         derived.pods.get(&o.qualified_name()).map(|p| pod_rows(p, model.subnets.get(&p.subnet))),
                     ),
+                    // No NB rows (yet): a NAT gateway's rules are its agent's (next slice).
+                    Kind::VpcNatGateway
+                    | Kind::IptablesEip
+                    | Kind::IptablesFipRule
+                    | Kind::IptablesDnatRule
+                    | Kind::IptablesSnatRule => {}
                 }
             }
         }

@@ -107,6 +107,12 @@ pub fn changed_owners(old: (&Model, &Derived), new: (&Model, &Derived)) -> BTree
     let mut out: BTreeSet<ObjectKey> = differ(|n| ObjectKey::vpc(n), &old.vpcs, &new.vpcs).into_iter().collect();
     out.extend(differ(|n| ObjectKey::subnet(n), &old.subnets, &new.subnets));
     out.extend(differ(ObjectKey::pod, &old_derived.pods, &new_derived.pods));
+    // The NAT gateway kinds have no rows yet: a change re-reports their status.
+    out.extend(differ(|n| ObjectKey::cluster(Kind::VpcNatGateway, n), &old.nat_gateways, &new.nat_gateways));
+    out.extend(differ(|n| ObjectKey::cluster(Kind::IptablesEip, n), &old.eips, &new.eips));
+    out.extend(differ(|n| ObjectKey::cluster(Kind::IptablesFipRule, n), &old.fip_rules, &new.fip_rules));
+    out.extend(differ(|n| ObjectKey::cluster(Kind::IptablesDnatRule, n), &old.dnat_rules, &new.dnat_rules));
+    out.extend(differ(|n| ObjectKey::cluster(Kind::IptablesSnatRule, n), &old.snat_rules, &new.snat_rules));
     // A pod's port depends on its subnet too (its DHCP options).
     let subnets: BTreeSet<&str> = out.iter().filter(|o| o.kind == Kind::Subnet).map(|o| o.name.as_str()).collect();
     if subnets.is_empty() {

@@ -355,3 +355,20 @@ fn pruned_fields_are_left_out() {
     let pruned = ["observedGeneration".to_string()].into_iter().collect();
     assert_eq!(status_patch_without(&o, &Outcome::Ready, &StatusFields::None, T1, &pruned), None);
 }
+
+/// A NAT gateway kind before its agent: valid, never claimed Ready, no
+/// Warning, with Kube-OVN's fields (`ready: false`).
+#[test]
+fn not_applied_is_validated_not_ready_and_warns_nothing() {
+    let outcome = Outcome::NotApplied { message: NO_AGENT.into() };
+    let fields = StatusFields::Eip(EipFields { ip: "172.16.3.203".into(), nat: "dnat".into(), ready: false });
+    let o = applied(&subnet_obj(1), &outcome, &fields, T0);
+    assert_eq!((&cond(&o, "Validated")["status"], &cond(&o, "Ready")["status"]), (&json!("True"), &json!("False")));
+    assert_eq!((&cond(&o, "Ready")["reason"], &cond(&o, "Ready")["message"]), (&json!("NotApplied"), &json!(NO_AGENT)));
+    assert_eq!(
+        (&o["status"]["ip"], &o["status"]["nat"], &o["status"]["ready"]),
+        (&json!("172.16.3.203"), &json!("dnat"), &json!(false))
+    );
+    assert_eq!(outcome.warning(), None);
+    assert_eq!(status_patch(&o, &outcome, &fields, T1), None, "written once");
+}

@@ -3,7 +3,8 @@
 //! every valid object is kept.
 //!
 //! This module orders the checks across kinds (subnets, overlaps with the
-//! incumbent first, VPCs, derived-name conflicts, orphans) and holds the
+//! incumbent first, VPCs, derived-name conflicts, orphans; then the NAT
+//! gateway kinds against them, `nat.rs`) and holds the
 //! helpers they share; one object's own rules live in its kind's home
 //! (`kinds::subnet::validate`, `kinds::vpc::validate`).
 //!
@@ -26,10 +27,19 @@ use super::notices::notices;
 pub use super::notices::{Effect, Notice};
 use super::object::{Kind, ObjectKey};
 use super::{SubnetSpec, VpcSpec};
+pub use crate::kinds::iptables_dnat_rule::validate::IptablesDnatRule;
+pub use crate::kinds::iptables_eip::validate::IptablesEip;
+pub use crate::kinds::iptables_fip_rule::validate::IptablesFipRule;
+pub use crate::kinds::iptables_snat_rule::validate::IptablesSnatRule;
 use crate::kinds::subnet::validate::check_subnet;
 pub use crate::kinds::subnet::validate::Subnet;
 pub use crate::kinds::vpc::validate::Vpc;
 use crate::kinds::vpc::validate::{self as vpc, check_vpc};
+pub use crate::kinds::vpc_nat_gateway::validate::VpcNatGateway;
+pub(crate) use nat::{eip_of, ipv4};
+pub use nat::{validate_nat, NatSpecs};
+
+mod nat;
 
 /// OVN's range for `Logical_Router_Policy.priority`.
 pub const MAX_POLICY_PRIORITY: i64 = 32767;
@@ -57,6 +67,12 @@ impl fmt::Display for Rejection {
 pub struct Model {
     pub vpcs: BTreeMap<String, Vpc>,
     pub subnets: BTreeMap<String, Subnet>,
+    /// The NAT gateway kinds (validated by [`validate_nat`], after the rest).
+    pub nat_gateways: BTreeMap<String, VpcNatGateway>,
+    pub eips: BTreeMap<String, IptablesEip>,
+    pub fip_rules: BTreeMap<String, IptablesFipRule>,
+    pub dnat_rules: BTreeMap<String, IptablesDnatRule>,
+    pub snat_rules: BTreeMap<String, IptablesSnatRule>,
     /// Fields accepted but not (yet) turned into NB rows, or of no effect
     /// here, one per object and field, so that nobody believes they took effect.
     pub notices: Vec<Notice>,
@@ -240,7 +256,12 @@ pub fn validate_keeping(
         match c.loser.owner.kind {
             Kind::Vpc => model.vpcs.remove(&name).map(|_| ()),
             Kind::Subnet => model.subnets.remove(&name).map(|_| ()),
-            Kind::Pod => None,
+            Kind::Pod
+            | Kind::VpcNatGateway
+            | Kind::IptablesEip
+            | Kind::IptablesFipRule
+            | Kind::IptablesDnatRule
+            | Kind::IptablesSnatRule => None,
         };
         rejected.push(Rejection::new(c.loser.owner, "name", c.reason));
     }

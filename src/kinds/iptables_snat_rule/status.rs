@@ -1,0 +1,11 @@
+//! A SNAT rule's status fields: the shared rule fields
+//! (`kinds::iptables_fip_rule::status`) with `internalCIDR`. Pure.
+
+pub use crate::kinds::iptables_fip_rule::status::RuleFields;
+use crate::model::validate::Model;
+
+/// SNAT rule `name` of a validated `model`.
+pub fn fields(model: &Model, name: &str) -> Option<RuleFields> {
+    let r = model.snat_rules.get(name)?;
+    Some(RuleFields::on(model, &r.eip, vec![("internalCIDR", r.internal_cidr.to_string())]))
+}

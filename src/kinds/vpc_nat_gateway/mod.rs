@@ -1,0 +1,23 @@
+//! Kube-OVN's `VpcNatGateway` (`kubeovn.io/v1`, cluster-scoped): a NAT
+//! gateway of a VPC, with a leg on one of its subnets at `lanIp` and one on
+//! an external attachment network. Its EIPs and FIP/DNAT/SNAT rules are
+//! objects of their own (`kinds::iptables_*`) naming it; Kube-OVN's older
+//! inline form (`eips`, `floatingIpRules`, `dnatRules`, `snatRules` in the
+//! spec) is accepted and noticed on the status as the old form.
+//!
+//! This slice: spec, validation and status only. A gateway renders no NB
+//! rows and no workload yet (its StatefulSet, rule set and agent are the
+//! next slice), so its status never claims `Ready`. Gateways do not count
+//! as tenants for `reconcile::removal`.
+
+pub mod spec;
+pub mod status;
+pub mod validate;
+
+/// The collection VpcNatGateways are listed and watched at.
+pub const API_PATH: &str = "/apis/kubeovn.io/v1/vpc-nat-gateways";
+
+/// One VpcNatGateway's path.
+pub fn object_path(name: &str) -> String {
+    format!("{API_PATH}/{name}")
+}

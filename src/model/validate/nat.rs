@@ -1,0 +1,160 @@
+//! The NAT gateway kinds' checks, in order: gateways (against the validated
+//! VPCs and subnets), EIPs (against the gateways), then FIP, DNAT and SNAT
+//! rules (against the EIPs), then what concerns several objects of one
+//! kind: an address taken by two EIPs, two FIPs on one EIP, a FIP on an EIP
+//! that DNAT rules use, a DNAT (eip, externalPort, protocol) used twice.
+//!
+//! Invariants: a refusal stops at its object — of two objects wanting one
+//! thing, the later in name order is refused and the first keeps it (a FIP,
+//! which asks for its EIP alone, is the one refused beside DNAT rules); an
+//! object naming a missing or refused one waits (no Event), as a VPC's
+//! subnets do. The VPC and subnet model is read, never changed. Pure.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::{parse_ip, reject, wait_for, Model, Rejection};
+use crate::kinds::iptables_dnat_rule::spec::IptablesDnatRuleSpec;
+use crate::kinds::iptables_dnat_rule::validate::check_iptables_dnat_rule;
+use crate::kinds::iptables_eip::spec::IptablesEipSpec;
+use crate::kinds::iptables_eip::validate::check_iptables_eip;
+use crate::kinds::iptables_fip_rule::spec::IptablesFipRuleSpec;
+use crate::kinds::iptables_fip_rule::validate::check_iptables_fip_rule;
+use crate::kinds::iptables_snat_rule::spec::IptablesSnatRuleSpec;
+use crate::kinds::iptables_snat_rule::validate::check_iptables_snat_rule;
+use crate::kinds::vpc_nat_gateway::spec::VpcNatGatewaySpec;
+use crate::kinds::vpc_nat_gateway::validate::check_vpc_nat_gateway;
+use crate::model::object::Kind;
+
+/// The NAT gateway kinds' specs, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NatSpecs {
+    pub gateways: Vec<(String, VpcNatGatewaySpec)>,
+    pub eips: Vec<(String, IptablesEipSpec)>,
+    pub fips: Vec<(String, IptablesFipRuleSpec)>,
+    pub dnats: Vec<(String, IptablesDnatRuleSpec)>,
+    pub snats: Vec<(String, IptablesSnatRuleSpec)>,
+}
+
+/// An IPv4 address in `field` (the iptables gateway is IPv4-only).
+pub(crate) fn ipv4(kind: Kind, name: &str, field: &str, s: &str) -> Result<Ipv4Addr, Rejection> {
+    match parse_ip(s).map_err(|e| reject(kind, name, field, e))? {
+        IpAddr::V4(a) => Ok(a),
+        IpAddr::V6(_) => Err(reject(kind, name, field, format!("{s} is IPv6; the iptables gateway is IPv4-only"))),
+    }
+}
+
+/// A rule's EIP: required, and valid (else the rule waits for it).
+pub(crate) fn eip_of(kind: Kind, name: &str, eip: &str, model: &Model) -> Result<(), Rejection> {
+    if eip.is_empty() {
+        return Err(reject(kind, name, "eip", "is required"));
+    }
+    if !model.eips.contains_key(eip) {
+        return Err(wait_for(kind, name, "eip", format!("IptablesEIP {eip:?} is not defined or refused")));
+    }
+    Ok(())
+}
+
+/// Runs one kind's own check over `specs`, keeping the valid objects in
+/// `into` and a refusal for a name given twice.
+fn each<S, T>(
+    kind: Kind,
+    specs: &[(String, S)],
+    model: &Model,
+    check: impl Fn(&str, &S, &Model) -> Result<T, Rejection>,
+    rejected: &mut Vec<Rejection>,
+) -> BTreeMap<String, T> {
+    let mut out = BTreeMap::new();
+    for (name, spec) in specs {
+        if out.contains_key(name) || rejected.iter().any(|r| r.is(kind, name)) {
+            rejected.push(reject(kind, name, "name", "defined more than once"));
+            continue;
+        }
+        match check(name, spec, model) {
+            Ok(v) => {
+                out.insert(name.clone(), v);
+            }
+            Err(r) => rejected.push(r),
+        }
+    }
+    out
+}
+
+/// Validates the NAT gateway kinds into `model` (whose VPCs and subnets are
+/// validated already); returns their refusals.
+pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
+    let mut rejected = vec![];
+    model.nat_gateways = each(Kind::VpcNatGateway, &nat.gateways, model, check_vpc_nat_gateway, &mut rejected);
+    let mut eips = each(Kind::IptablesEip, &nat.eips, model, check_iptables_eip, &mut rejected);
+    // One address, one EIP (per external subnet): the first by name keeps it.
+    let mut taken: BTreeMap<(String, Ipv4Addr), String> = BTreeMap::new();
+    for e in eips.values() {
+        let Some(ip) = e.v4ip else { continue };
+        match taken.get(&(e.external_subnet.clone(), ip)) {
+            Some(first) => rejected.push(reject(
+                Kind::IptablesEip,
+                &e.name,
+                "v4ip",
+                format!("{ip} is taken by IptablesEIP {first:?} in subnet {:?}", e.external_subnet),
+            )),
+            None => {
+                taken.insert((e.external_subnet.clone(), ip), e.name.clone());
+            }
+        }
+    }
+    eips.retain(|n, _| !rejected.iter().any(|r| r.is(Kind::IptablesEip, n)));
+    model.eips = eips;
+    let mut fips = each(Kind::IptablesFipRule, &nat.fips, model, check_iptables_fip_rule, &mut rejected);
+    let mut dnats = each(Kind::IptablesDnatRule, &nat.dnats, model, check_iptables_dnat_rule, &mut rejected);
+    model.snat_rules = each(Kind::IptablesSnatRule, &nat.snats, model, check_iptables_snat_rule, &mut rejected);
+    // A DNAT (eip, externalPort, protocol) once.
+    let mut ports: BTreeMap<(&str, u16, &str), &str> = BTreeMap::new();
+    for d in dnats.values() {
+        let key = (d.eip.as_str(), d.external_port, d.protocol.as_str());
+        match ports.get(&key) {
+            Some(first) => rejected.push(reject(
+                Kind::IptablesDnatRule,
+                &d.name,
+                "externalPort",
+                format!(
+                    "{}/{} of IptablesEIP {:?} is used by IptablesDnatRule {first:?}",
+                    d.external_port, d.protocol, d.eip
+                ),
+            )),
+            None => {
+                ports.insert(key, &d.name);
+            }
+        }
+    }
+    dnats.retain(|n, _| !rejected.iter().any(|r| r.is(Kind::IptablesDnatRule, n)));
+    // A FIP has its EIP alone: no second FIP, no DNAT beside it.
+    let mut fip_of: BTreeMap<&str, &str> = BTreeMap::new();
+    for f in fips.values() {
+        let dnat = dnats.values().find(|d| d.eip == f.eip);
+        match (fip_of.get(f.eip.as_str()), dnat) {
+            (Some(first), _) => rejected.push(reject(
+                Kind::IptablesFipRule,
+                &f.name,
+                "eip",
+                format!("IptablesEIP {:?} is the FIP of IptablesFIPRule {first:?}", f.eip),
+            )),
+            (None, Some(d)) => rejected.push(reject(
+                Kind::IptablesFipRule,
+                &f.name,
+                "eip",
+                format!("IptablesEIP {:?} is used by IptablesDnatRule {:?}; a FIP needs its EIP alone", f.eip, d.name),
+            )),
+            (None, None) => {
+                fip_of.insert(&f.eip, &f.name);
+            }
+        }
+    }
+    fips.retain(|n, _| !rejected.iter().any(|r| r.is(Kind::IptablesFipRule, n)));
+    model.fip_rules = fips;
+    model.dnat_rules = dnats;
+    rejected
+}
+
+#[cfg(test)]
+#[path = "nat_tests.rs"]
+mod tests;

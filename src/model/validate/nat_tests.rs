@@ -1,0 +1,219 @@
+use super::*;
+use crate::kinds::iptables_dnat_rule::spec::Port;
+use crate::model::validate::validate;
+use crate::model::{SubnetSpec, VpcSpec};
+
+/// Seed 003's VPC, its subnet (gateway 10.0.1.1, as tests/fixtures/seed-003.yaml) and external network.
+fn seed_003() -> Model {
+    let vpc = VpcSpec { namespaces: vec!["sukai263".into()], ..Default::default() };
+    let sub = |vpc: &str, cidr: &str, gw: &str| SubnetSpec {
+        vpc: vpc.into(),
+        cidr_block: cidr.into(),
+        gateway: gw.into(),
+        ..Default::default()
+    };
+    let mut vmservers = sub("mail263", "10.0.1.0/24", "10.0.1.1");
+    vmservers.exclude_ips = vec!["10.0.1.200..10.0.1.210".into()];
+    let mut ext = sub("", "172.16.3.0/24", "172.16.3.2");
+    ext.provider = "ovn-vpc-external-network.kube-system".into();
+    ext.exclude_ips = vec!["172.16.3.1..172.16.3.100".into()];
+    let (model, rejected) = validate(
+        &[("mail263".into(), vpc)],
+        &[("vmservers".into(), vmservers), ("ovn-vpc-external-network".into(), ext)],
+    );
+    assert!(rejected.is_empty(), "{rejected:?}");
+    model
+}
+
+fn gw(lan_ip: &str) -> VpcNatGatewaySpec {
+    VpcNatGatewaySpec { vpc: "mail263".into(), subnet: "vmservers".into(), lan_ip: lan_ip.into(), ..Default::default() }
+}
+
+fn eip(v4ip: &str) -> IptablesEipSpec {
+    IptablesEipSpec { nat_gw_dp: "natgw".into(), v4ip: v4ip.into(), ..Default::default() }
+}
+
+fn dnat(eip: &str, port: &str) -> IptablesDnatRuleSpec {
+    IptablesDnatRuleSpec {
+        eip: eip.into(),
+        external_port: Port::Text(port.into()),
+        protocol: "tcp".into(),
+        internal_ip: "10.0.1.2".into(),
+        internal_port: Port::Text("80".into()),
+    }
+}
+
+fn fip(eip: &str) -> IptablesFipRuleSpec {
+    IptablesFipRuleSpec { eip: eip.into(), internal_ip: "10.0.1.5".into() }
+}
+
+/// Seed 003's NAT objects.
+fn seed_003_nat() -> NatSpecs {
+    NatSpecs {
+        gateways: vec![("natgw".into(), gw("10.0.1.254"))],
+        eips: vec![("eips01".into(), eip("172.16.3.208")), ("eipd01".into(), eip("172.16.3.203"))],
+        fips: vec![],
+        dnats: vec![("dnat01".into(), dnat("eipd01", "8888"))],
+        snats: vec![(
+            "snat01".into(),
+            IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.0/24".into() },
+        )],
+    }
+}
+
+fn run(nat: &NatSpecs) -> (Model, Vec<String>) {
+    let mut model = seed_003();
+    let rejected = validate_nat(&mut model, nat);
+    (model, rejected.iter().map(|r| format!("{}{}", if r.waiting { "waiting " } else { "" }, r)).collect())
+}
+
+#[test]
+fn seed_003_is_valid() {
+    let (model, rejected) = run(&seed_003_nat());
+    assert!(rejected.is_empty(), "{rejected:?}");
+    let g = &model.nat_gateways["natgw"];
+    assert_eq!(
+        (g.lan_ip.to_string(), g.external_subnets.clone()),
+        ("10.0.1.254".into(), vec!["ovn-vpc-external-network".to_string()])
+    );
+    assert_eq!(model.eips["eips01"].external_subnet, "ovn-vpc-external-network");
+    let d = &model.dnat_rules["dnat01"];
+    assert_eq!((d.external_port, d.protocol.as_str(), d.internal_port), (8888, "tcp", 80));
+    assert_eq!(model.snat_rules["snat01"].internal_cidr.to_string(), "10.0.1.0/24");
+}
+
+#[test]
+fn lan_ip_must_be_a_usable_address_of_its_subnet() {
+    for (ip, why) in [
+        ("10.0.2.4", "lanIp: 10.0.2.4 is not inside subnet \"vmservers\""),
+        ("10.0.1.1", "lanIp: 10.0.1.1 is the gateway of subnet \"vmservers\""),
+        ("10.0.1.205", "lanIp: 10.0.1.205 is in excludeIps of subnet \"vmservers\""),
+        ("fd00::4", "lanIp: fd00::4 is IPv6; the iptables gateway is IPv4-only"),
+        ("10.0.1", "lanIp: \"10.0.1\" is not an IP address"),
+    ] {
+        let nat = NatSpecs { gateways: vec![("natgw".into(), gw(ip))], ..NatSpecs::default() };
+        let (model, rejected) = run(&nat);
+        assert_eq!(rejected.len(), 1, "{ip}: {rejected:?}");
+        assert!(rejected[0].starts_with(&format!("VpcNatGateway \"natgw\": {why}")), "{ip}: {rejected:?}");
+        assert!(model.nat_gateways.is_empty());
+    }
+}
+
+#[test]
+fn the_external_subnet_must_exist_and_be_an_attachment_network() {
+    let mut g = gw("10.0.1.254");
+    g.external_subnets = vec!["vmservers".into()];
+    let (_, rejected) = run(&NatSpecs { gateways: vec![("natgw".into(), g.clone())], ..NatSpecs::default() });
+    assert!(
+        rejected[0].starts_with("VpcNatGateway \"natgw\": externalSubnets[0]: subnet \"vmservers\" is an OVN subnet"),
+        "{rejected:?}"
+    );
+    g.external_subnets = vec!["nowhere".into()];
+    let (_, rejected) = run(&NatSpecs { gateways: vec![("natgw".into(), g)], ..NatSpecs::default() });
+    assert!(
+        rejected[0].starts_with("waiting VpcNatGateway \"natgw\": externalSubnets[0]: external subnet \"nowhere\""),
+        "{rejected:?}"
+    );
+    let mut wrong_vpc = gw("10.0.1.254");
+    wrong_vpc.vpc = "other".into();
+    let (_, rejected) = run(&NatSpecs { gateways: vec![("natgw".into(), wrong_vpc)], ..NatSpecs::default() });
+    assert!(rejected[0].starts_with("waiting VpcNatGateway \"natgw\": vpc: VPC \"other\""), "{rejected:?}");
+}
+
+#[test]
+fn an_eip_must_be_ipv4_inside_its_external_subnet_and_its_own() {
+    let mut nat = seed_003_nat();
+    nat.dnats.clear();
+    nat.snats.clear();
+    let mut v6 = eip("");
+    v6.v6ip = "fd00::5".into();
+    nat.eips = vec![
+        ("a-outside".into(), eip("172.16.4.9")),
+        ("b-v6".into(), eip("fd00::9")),
+        ("c-first".into(), eip("172.16.3.210")),
+        ("d-second".into(), eip("172.16.3.210")),
+        ("e-random".into(), eip("")),
+        ("f-v6ip".into(), v6),
+        ("g-nogw".into(), IptablesEipSpec { nat_gw_dp: "gone".into(), ..eip("172.16.3.211") }),
+    ];
+    let (model, rejected) = run(&nat);
+    assert_eq!(rejected, [
+        "IptablesEIP \"a-outside\": v4ip: 172.16.4.9 is outside external subnet \"ovn-vpc-external-network\" (172.16.3.0/24)",
+        "IptablesEIP \"b-v6\": v4ip: fd00::9 is IPv6; the iptables gateway is IPv4-only",
+        "IptablesEIP \"f-v6ip\": v6ip: fd00::5: the iptables gateway is IPv4-only",
+        "waiting IptablesEIP \"g-nogw\": natGwDp: VpcNatGateway \"gone\" is not defined or refused",
+        "IptablesEIP \"d-second\": v4ip: 172.16.3.210 is taken by IptablesEIP \"c-first\" in subnet \"ovn-vpc-external-network\"",
+    ]);
+    assert_eq!(model.eips.keys().collect::<Vec<_>>(), ["c-first", "e-random"]);
+    assert_eq!(model.eips["e-random"].v4ip, None);
+}
+
+#[test]
+fn rules_conflicting_on_one_eip_are_refused_and_the_first_keeps_it() {
+    let mut nat = seed_003_nat();
+    nat.eips.push(("eipf01".into(), eip("172.16.3.220")));
+    nat.dnats.push(("dnat02".into(), dnat("eipd01", "8888")));
+    let mut udp = dnat("eipd01", "8888");
+    udp.protocol = "UDP".into();
+    nat.dnats.push(("dnat03-udp".into(), udp));
+    nat.fips = vec![
+        ("fip01".into(), fip("eipf01")),
+        ("fip02".into(), fip("eipf01")),
+        ("fip03".into(), fip("eipd01")),
+        ("fip04".into(), fip("nowhere")),
+    ];
+    let (model, rejected) = run(&nat);
+    assert_eq!(rejected, [
+        "waiting IptablesFIPRule \"fip04\": eip: IptablesEIP \"nowhere\" is not defined or refused",
+        "IptablesDnatRule \"dnat02\": externalPort: 8888/tcp of IptablesEIP \"eipd01\" is used by IptablesDnatRule \"dnat01\"",
+        "IptablesFIPRule \"fip02\": eip: IptablesEIP \"eipf01\" is the FIP of IptablesFIPRule \"fip01\"",
+        "IptablesFIPRule \"fip03\": eip: IptablesEIP \"eipd01\" is used by IptablesDnatRule \"dnat01\"; a FIP needs its EIP alone",
+    ]);
+    assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["dnat01", "dnat03-udp"]);
+    assert_eq!(model.fip_rules.keys().collect::<Vec<_>>(), ["fip01"]);
+    assert_eq!(model.dnat_rules["dnat03-udp"].protocol, "udp");
+}
+
+#[test]
+fn rule_fields_are_checked() {
+    let mut nat = seed_003_nat();
+    nat.dnats = vec![
+        ("p0".into(), dnat("eipd01", "0")),
+        ("p1".into(), IptablesDnatRuleSpec { protocol: "sctp".into(), ..dnat("eipd01", "1") }),
+    ];
+    nat.fips = vec![("f6".into(), IptablesFipRuleSpec { eip: "eips01".into(), internal_ip: "fd00::1".into() })];
+    nat.snats = vec![
+        ("s6".into(), IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "fd00::/64".into() }),
+        ("s1".into(), IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.7".into() }),
+    ];
+    let (model, rejected) = run(&nat);
+    assert_eq!(
+        rejected,
+        [
+            "IptablesFIPRule \"f6\": internalIp: fd00::1 is IPv6; the iptables gateway is IPv4-only",
+            "IptablesDnatRule \"p0\": externalPort: 0 is not a port (1-65535)",
+            "IptablesDnatRule \"p1\": protocol: \"sctp\" is neither tcp nor udp",
+            "IptablesSnatRule \"s6\": internalCIDR: fd00::/64 is IPv6; the iptables gateway is IPv4-only",
+        ]
+    );
+    assert_eq!(model.snat_rules["s1"].internal_cidr.to_string(), "10.0.1.7/32");
+}
+
+/// The old inline form of seeds 001 and 002 decodes (ports as numbers) and
+/// is said to be the old form.
+#[test]
+fn the_old_inline_form_decodes() {
+    let spec: VpcNatGatewaySpec = serde_json::from_value(serde_json::json!({
+        "vpc": "mail263", "subnet": "vmservers", "lanIp": "10.0.1.254",
+        "eips": [{"eipCIDR": "192.168.0.111/24", "gateway": "192.168.0.254"}],
+        "floatingIpRules": [{"eip": "192.168.0.111", "internalIp": "10.0.1.5"}],
+        "dnatRules": [{"eip": "192.168.0.112", "externalPort": 8888, "protocol": "tcp", "internalIp": "10.0.1.10", "internalPort": 80}],
+        "snatRules": [{"eip": "192.168.0.112", "internalCIDR": "10.0.1.0/24"}]
+    }))
+    .unwrap();
+    assert!(spec.is_inline());
+    assert_eq!(spec.dnat_rules[0].external_port.parse(), Ok(8888));
+    assert!(!gw("10.0.1.254").is_inline());
+    let typo = serde_json::from_value::<VpcNatGatewaySpec>(serde_json::json!({"vpc": "v", "lanIP": "x"}));
+    assert!(typo.unwrap_err().to_string().contains("unknown field `lanIP`"));
+}
