@@ -159,3 +159,47 @@ fn seed_003_nat_objects_are_validated_and_a_conflict_refused_alone() {
     assert_eq!(nb_state(&ovn), rows, "{}", daemon.log());
     assert_eq!(uuids(&ovn), ids, "the VPC's and subnets' rows are the same rows");
 }
+
+/// The NAT CRDs are not installed (a cluster upgraded from a version that
+/// watched Vpcs and Subnets only): those kinds list as empty, the daemon
+/// converges the VPC core as before, and once the CRDs are installed their
+/// objects are picked up. Before, the first listing never finished and the
+/// daemon wrote nothing.
+#[test]
+fn a_kind_whose_crd_is_missing_does_not_stall_the_others() {
+    const NAT: [&str; 5] = [
+        "vpc-nat-gateways.kubeovn.io",
+        "iptables-eips.kubeovn.io",
+        "iptables-fip-rules.kubeovn.io",
+        "iptables-dnat-rules.kubeovn.io",
+        "iptables-snat-rules.kubeovn.io",
+    ];
+    let (kube, _crds) = start_kube();
+    let saved = kube.kubectl(&["get", "crd", "-o", "yaml"]).unwrap();
+    let mut delete = vec!["delete", "crd"];
+    delete.extend(NAT);
+    kube.kubectl(&delete).unwrap();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003.yaml")]).unwrap();
+    wait_for("the VPC core's router", Duration::from_secs(20), || {
+        let r = ovn.nbctl(&["--bare", "--columns=name", "find", "Logical_Router", "name=mail263"]).ok()?;
+        (r.trim() == "mail263").then_some(())
+    });
+    // The CRDs installed: a NAT object gets its status.
+    let file = ovn.dir().join("crds.yaml");
+    std::fs::write(&file, saved).unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", file.to_str().unwrap()]).unwrap();
+    let eip = "apiVersion: kubeovn.io/v1\nkind: IptablesEIP\nmetadata:\n  name: eip-late\nspec:\n  natGwDp: gw-none\n";
+    let eip_file = ovn.dir().join("eip.yaml");
+    std::fs::write(&eip_file, eip).unwrap();
+    wait_for("the IptablesEIP kind served", Duration::from_secs(20), || {
+        kube.kubectl(&["apply", "--validate=false", "-f", eip_file.to_str().unwrap()]).ok()
+    });
+    wait_for("eip-late's status", Duration::from_secs(45), || {
+        let o = get(&kube, "iptables-eips", "eip-late")?;
+        condition(&o, "Validated").map(drop)
+    });
+    assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+}

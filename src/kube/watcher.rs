@@ -12,6 +12,13 @@
 //! from the last resourceVersion; `410 Gone` (or an ERROR event with code
 //! 410 / reason `Expired`) forces a fresh list; any other failure repeats
 //! the same request after a backoff.
+//!
+//! A `404` on the list means the API server does not serve the kind (its
+//! CRD is not installed): no object of it can exist, so that is an empty
+//! list, delivered once as `Restarted(vec![])` (the user is synced and goes
+//! on with the other kinds), and the list is retried with backoff until the
+//! kind is served. A `404` on the watch (the CRD deleted meanwhile) lists
+//! again.
 
 use std::time::Duration;
 
@@ -54,8 +61,15 @@ pub enum Event {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum State {
     Empty,
-    Listing { continue_token: String, items: Vec<JsonEq> },
-    Watching { resource_version: String },
+    /// The kind is not served (404): delivered as empty, the list retried.
+    Absent,
+    Listing {
+        continue_token: String,
+        items: Vec<JsonEq>,
+    },
+    Watching {
+        resource_version: String,
+    },
 }
 
 /// `serde_json::Value` with `Eq`, for state comparisons in tests.
@@ -153,6 +167,17 @@ pub fn step(state: State, input: Input) -> Step {
             Action::Watch { resource_version },
         ),
         (_, Input::Failed { status, reason }) if is_gone(status, &reason) => {
+            let (n, a) = relist();
+            ok(vec![], n, a)
+        }
+        (State::Empty | State::Listing { .. }, Input::Failed { status: 404, .. }) => Step {
+            events: vec![Event::Restarted(vec![])],
+            next: State::Absent,
+            action: Action::List { continue_token: None },
+            backoff: true,
+        },
+        (State::Absent, Input::Failed { .. }) => retry(State::Absent, Action::List { continue_token: None }),
+        (State::Watching { .. }, Input::Failed { status: 404, .. }) => {
             let (n, a) = relist();
             ok(vec![], n, a)
         }

@@ -80,3 +80,28 @@ async fn backoff_grows_to_thirty_seconds_and_resets_after_a_healthy_period() {
     b.delay(&fine);
     assert_eq!(b.delay(&fail), Duration::from_millis(800));
 }
+
+#[test]
+fn a_kind_not_served_is_an_empty_list_once_then_listed_until_it_is() {
+    let not_found = || Input::Failed { status: 404, reason: "NotFound".into() };
+    let s = step(State::Empty, Input::Start);
+    let s = step(s.next, not_found());
+    assert_eq!(s.events, vec![Event::Restarted(vec![])], "synced, with nothing");
+    assert_eq!(
+        (s.next.clone(), s.action.clone(), s.backoff),
+        (State::Absent, Action::List { continue_token: None }, true)
+    );
+    // Still not served: nothing more is delivered, the list is retried.
+    let s = step(s.next, not_found());
+    assert!(s.events.is_empty());
+    assert_eq!((s.next.clone(), s.backoff), (State::Absent, true));
+    // The CRD installed: its objects arrive as a full list.
+    let s = step(s.next, page(vec![obj("a", "3")], None, "4"));
+    assert_eq!(s.events, vec![Event::Restarted(vec![obj("a", "3")])]);
+    assert_eq!(s.action, Action::Watch { resource_version: "4".into() });
+    // The CRD deleted while watched: listed again (and then empty).
+    let s = step(s.next, not_found());
+    assert_eq!((s.next.clone(), s.action.clone()), (State::Empty, Action::List { continue_token: None }));
+    let s = step(s.next, not_found());
+    assert_eq!(s.events, vec![Event::Restarted(vec![])]);
+}
