@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# lib.sh: helpers shared by the testbed scripts (sourced; the caller defines log and WAIT).
+# lib.sh: helpers shared by the testbed scripts (sourced; the caller defines log, WAIT and,
+# for stop_pidfiles, STOP_WAIT).
 
 # Running and not a zombie.
 pid_alive() {
@@ -33,4 +34,35 @@ wait_until() {
     done
     log "timed out after ${WAIT}s waiting for: $desc"
     return 1
+}
+
+# TERM every live process of the given pidfiles, wait up to STOP_WAIT s, then KILL.
+stop_pidfiles() {
+    local pf pid i left
+    local -a pids=()
+    for pf in "$@"; do
+        if pid=$(pidfile_pid "$pf"); then
+            kill -TERM "$pid" 2>/dev/null || true
+            pids+=("$pid")
+        fi
+    done
+    for ((i = 0; i < STOP_WAIT * 20; i++)); do
+        left=0
+        for pid in "${pids[@]}"; do pid_alive "$pid" && left=1; done
+        ((left)) || break
+        sleep 0.05
+    done
+    for pid in "${pids[@]}"; do
+        if pid_alive "$pid"; then
+            log "pid $pid ignored TERM for ${STOP_WAIT}s: KILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+    done
+    for ((i = 0; i < 40; i++)); do
+        left=0
+        for pid in "${pids[@]}"; do pid_alive "$pid" && left=1; done
+        ((left)) || break
+        sleep 0.05
+    done
+    rm -f -- "$@"
 }
