@@ -130,13 +130,13 @@ fn pod_yaml(dir: &std::path::Path, name: &str) -> String {
     path.to_str().unwrap().to_string()
 }
 
-/// Seed 002 with pod `web` on net1, converged by a daemon that is then
-/// stopped: `(kube, crds, ovn, config, web's port uuid, its addresses)`.
-fn web_on_net1_daemon_stopped() -> (Kube, tempfile::TempDir, Ovn, std::path::PathBuf, String, String) {
-    let (kube, _crds) = start_kube();
+/// Seed 002 with pod `web` on net1 (10.0.1.2), converged by a running
+/// daemon: `(kube, crds, ovn, config, the daemon, web's port uuid, its addresses)`.
+fn web_on_net1() -> (Kube, tempfile::TempDir, Ovn, std::path::PathBuf, Daemon, String, String) {
+    let (kube, crds) = start_kube();
     let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
     let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
-    let first = Daemon::start(&ovn, &config, &[]);
+    let daemon = Daemon::start(&ovn, &config, &[]);
     kube.kubectl(&["apply", "-f", FIXTURE]).unwrap();
     kube.kubectl(&["create", "namespace", "ns1"]).unwrap();
     kube.kubectl(&["apply", "-f", &pod_yaml(ovn.dir(), "web")]).unwrap();
@@ -144,8 +144,14 @@ fn web_on_net1_daemon_stopped() -> (Kube, tempfile::TempDir, Ovn, std::path::Pat
         Some(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1")).filter(|u| !u.is_empty())
     });
     let addresses = ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap();
-    drop(first);
-    (kube, _crds, ovn, config, port, addresses)
+    (kube, crds, ovn, config, daemon, port, addresses)
+}
+
+/// As [`web_on_net1`], the daemon then stopped.
+fn web_on_net1_daemon_stopped() -> (Kube, tempfile::TempDir, Ovn, std::path::PathBuf, String, String) {
+    let (kube, crds, ovn, config, daemon, port, addresses) = web_on_net1();
+    drop(daemon);
+    (kube, crds, ovn, config, port, addresses)
 }
 
 /// A subnet refused when the daemon starts: its pods' addresses could not be
@@ -226,25 +232,10 @@ fn a_subnet_overlapping_an_undecodable_subnets_kept_rows_is_refused() {
     );
 }
 
-/// net1 shrunk from 10.0.1.0/24 to 10.0.1.128/25, which leaves running pod
-/// web's 10.0.1.2 outside: the IPAM evicted the pod ("no longer fits") and
-/// its port was deleted at once, a working pod cut off by a subnet edit.
-/// The edit is refused while it would take addresses of running pods; the
-/// subnet and the pod keep their rows.
-/// web on net1 (10.0.1.2) and net1 then shrunk to 10.0.1.128/25 under the
-/// running daemon, refused: the cluster, the daemon, web's port and addresses.
+/// As [`web_on_net1`], net1 then shrunk to 10.0.1.128/25 under the running
+/// daemon and refused: `(kube, crds, ovn, the daemon, web's port, its addresses)`.
 fn web_on_net1_shrink_refused() -> (Kube, tempfile::TempDir, Ovn, Daemon, String, String) {
-    let (kube, crds) = start_kube();
-    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
-    let config = write_config(ovn.dir(), "k.toml", &kube, "a", "");
-    let daemon = Daemon::start(&ovn, &config, &[]);
-    kube.kubectl(&["apply", "-f", FIXTURE]).unwrap();
-    kube.kubectl(&["create", "namespace", "ns1"]).unwrap();
-    kube.kubectl(&["apply", "-f", &pod_yaml(ovn.dir(), "web")]).unwrap();
-    let port = wait_for("web's port", Duration::from_secs(20), || {
-        Some(uuid_of(&ovn, "Logical_Switch_Port", "web.ns1")).filter(|u| !u.is_empty())
-    });
-    let addresses = ovn.nbctl(&["get", "Logical_Switch_Port", &port, "addresses"]).unwrap();
+    let (kube, crds, ovn, _config, daemon, port, addresses) = web_on_net1();
     assert!(addresses.contains("10.0.1.2"), "{addresses}");
     let patch = json!({"spec": {"cidrBlock": "10.0.1.128/25", "gateway": "10.0.1.129"}});
     kube.kubectl(&["patch", "subnet", "net1", "--type=merge", "-p", &patch.to_string()]).unwrap();
@@ -256,6 +247,11 @@ fn web_on_net1_shrink_refused() -> (Kube, tempfile::TempDir, Ovn, Daemon, String
     (kube, crds, ovn, daemon, port, addresses)
 }
 
+/// net1 shrunk from 10.0.1.0/24 to 10.0.1.128/25, which leaves running pod
+/// web's 10.0.1.2 outside: the IPAM evicted the pod ("no longer fits") and
+/// its port was deleted at once, a working pod cut off by a subnet edit.
+/// The edit is refused while it would take addresses of running pods; the
+/// subnet and the pod keep their rows.
 #[test]
 fn a_subnet_edit_that_would_take_running_pods_addresses_is_refused() {
     let (kube, _crds, ovn, daemon, port, addresses) = web_on_net1_shrink_refused();
