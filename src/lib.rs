@@ -29,4 +29,5 @@ pub mod model;
 pub mod nb;
 pub mod ovsdb;
 pub mod reconcile;
+pub mod rules;
 pub mod testbed;
