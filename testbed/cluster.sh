@@ -169,6 +169,7 @@ write_env() { # write_env N
         echo "EXT_CIDR=$EXT_CIDR"
         echo "EXT_GW=$EXT_GW"
         echo "EXT2_GW=$EXT2_GW"
+        echo "EXT3_GW=$EXT3_GW"
         echo "INET_NETNS=$PREFIX-$INET_NETNS_ROLE"
         echo "INET_HOST=$INET_HOST"
         echo "INET_SEEN=$D/inet-seen.log"

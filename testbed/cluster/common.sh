@@ -20,6 +20,7 @@ EXT_CIDR=192.168.239.0/24
 EXT_GW=192.168.239.1     # seed 000/003's external gateway, on br-ext in EXT_NETNS
 EXT_GW_PREFIX=24
 EXT2_GW=172.17.0.1/16    # seed 004's macvlan1 subnet gateway, on the same bridge
+EXT3_GW=172.16.3.2/24    # seed 003's ovn-vpc-external-network gateway (its NAT gateway's EIPs), same bridge
 INET_HOST=203.0.113.10   # the "internet host", in its own namespace beyond EXT_GW
 INET_LINK_GW=203.0.113.1 # EXT_NETNS's address toward the internet host
 HTTP_PORT=80

@@ -3,7 +3,8 @@
 # (sourced by testbed/cluster.sh).
 #
 # $PREFIX-ext (EXT_NETNS) holds a Linux bridge br-ext with the external gateways
-# (192.168.239.1/24 for seeds 000/003, 172.17.0.1/16 for seed 004), one veth "n<i>" per chassis
+# (192.168.239.1/24 for seed 000, 172.16.3.2/24 for seed 003's
+# NAT gateway, 172.17.0.1/16 for seed 004), one veth "n<i>" per chassis
 # whose peer is EXT_NIC (eth1) in the chassis namespace (the macvlan master of Multus legs: a
 # macvlan made on eth1 in the chassis namespace and moved into a pod lands on br-ext), and a
 # veth toward $PREFIX-inet, the "internet host" INET_HOST (203.0.113.10/24, default route via
@@ -20,6 +21,7 @@ external_start() {
     ip -n "$ext" link add br-ext type bridge || fail "external bridge"
     ip -n "$ext" addr add "$EXT_GW/$EXT_GW_PREFIX" dev br-ext
     ip -n "$ext" addr add "$EXT2_GW" dev br-ext
+    ip -n "$ext" addr add "$EXT3_GW" dev br-ext
     ip -n "$ext" link set br-ext up
     ip netns exec "$ext" sysctl -qw net.ipv4.ip_forward=1
 
