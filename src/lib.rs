@@ -20,6 +20,7 @@
 pub mod backoff;
 pub mod config;
 pub mod daemon;
+pub mod gateway;
 pub mod hash;
 pub mod ipam;
 pub mod kinds;

@@ -34,6 +34,11 @@ enum Command {
     Apply(cmd::vpc::PassArgs),
     /// The daemon: keep the northbound database converged with the configuration.
     Run(cmd::vpc::RunArgs),
+    /// The agents of gateway pods (`gateway nat --rules NAMESPACE/NAME`).
+    Gateway {
+        #[command(subcommand)]
+        command: cmd::gateway::GatewayCommand,
+    },
     /// Print the kubeovn.io/v1 CRD manifests (for `kubectl apply -f -`).
     Crds {
         /// Instead, write each as JSON into this directory (for the testbed API server).
@@ -81,6 +86,7 @@ async fn main() -> ExitCode {
         Command::Plan(args) => cmd::vpc::plan(args).await,
         Command::Apply(args) => cmd::vpc::apply(args).await,
         Command::Run(args) => cmd::vpc::run(args).await,
+        Command::Gateway { command } => cmd::gateway::run(command).await,
         Command::Crds { json_dir } => crds(json_dir.as_deref()).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

@@ -1,3 +1,4 @@
 //! Subcommands of the `ovn-vpcd` binary.
+pub mod gateway;
 pub mod nb;
 pub mod vpc;

@@ -340,10 +340,19 @@ impl KubeClient {
         limit: u32,
         continue_token: Option<&str>,
     ) -> Result<(Vec<Json>, Option<String>, String), KubeError> {
+        self.list_page_filtered(path, &Selectors { label: label_selector, field: None }, limit, continue_token).await
+    }
+
+    /// One page of a list of the objects matching `selectors`.
+    pub async fn list_page_filtered(
+        &self,
+        path: &str,
+        selectors: &Selectors<'_>,
+        limit: u32,
+        continue_token: Option<&str>,
+    ) -> Result<(Vec<Json>, Option<String>, String), KubeError> {
         let mut q = format!("{path}?limit={limit}");
-        if let Some(s) = label_selector {
-            q.push_str(&format!("&labelSelector={}", urlencode(s)));
-        }
+        selectors.push_query(&mut q);
         if let Some(c) = continue_token {
             q.push_str(&format!("&continue={}", urlencode(c)));
         }
@@ -376,13 +385,24 @@ impl KubeClient {
         resource_version: &str,
         timeout_seconds: u64,
     ) -> Result<WatchStream, KubeError> {
+        let selectors = Selectors { label: label_selector, field: None };
+        self.watch_filtered(path, &selectors, resource_version, timeout_seconds).await
+    }
+
+    /// A watch of the objects matching `selectors` (an object that stops
+    /// matching is delivered as DELETED).
+    pub async fn watch_filtered(
+        &self,
+        path: &str,
+        selectors: &Selectors<'_>,
+        resource_version: &str,
+        timeout_seconds: u64,
+    ) -> Result<WatchStream, KubeError> {
         let mut q = format!(
             "{path}?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={timeout_seconds}",
             urlencode(resource_version)
         );
-        if let Some(s) = label_selector {
-            q.push_str(&format!("&labelSelector={}", urlencode(s)));
-        }
+        selectors.push_query(&mut q);
         let resp = self.send(reqwest::Method::GET, &q, None).await?;
         Ok(WatchStream {
             url: resp.url().to_string(),
@@ -390,6 +410,26 @@ impl KubeClient {
             buf: Vec::new(),
             read_timeout: Duration::from_secs(timeout_seconds + 5),
         })
+    }
+}
+
+/// The selectors of a list or watch: a label selector (`a=b,c`) and a
+/// field selector (`metadata.name=x`, which RBAC's `resourceNames` needs
+/// to allow a list or watch).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Selectors<'a> {
+    pub label: Option<&'a str>,
+    pub field: Option<&'a str>,
+}
+
+impl Selectors<'_> {
+    fn push_query(&self, q: &mut String) {
+        if let Some(s) = self.label {
+            q.push_str(&format!("&labelSelector={}", urlencode(s)));
+        }
+        if let Some(s) = self.field {
+            q.push_str(&format!("&fieldSelector={}", urlencode(s)));
+        }
     }
 }
 
@@ -476,5 +516,12 @@ mod tests {
     #[test]
     fn continue_tokens_are_url_encoded() {
         assert_eq!(urlencode("a+b/c=="), "a%2Bb%2Fc%3D%3D");
+    }
+
+    #[test]
+    fn selectors_are_query_parameters() {
+        let mut q = "/x?limit=1".to_string();
+        Selectors { label: Some("a=b"), field: Some("metadata.name=gw-rules") }.push_query(&mut q);
+        assert_eq!(q, "/x?limit=1&labelSelector=a%3Db&fieldSelector=metadata.name%3Dgw-rules");
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::client::{KubeClient, KubeError, WatchStream};
+use super::client::{KubeClient, KubeError, Selectors, WatchStream};
 use super::watcher::{step, Action, Event, Input, State, WatchBackoff};
 
 #[derive(Clone, Debug)]
@@ -18,11 +18,14 @@ pub struct WatchOptions {
     pub timeout_seconds: u64,
     /// Only the objects matching this label selector (e.g. `a=b,c`).
     pub label_selector: Option<String>,
+    /// Only the objects matching this field selector (e.g.
+    /// `metadata.name=x`: one object, as RBAC's `resourceNames` allows).
+    pub field_selector: Option<String>,
 }
 
 impl Default for WatchOptions {
     fn default() -> Self {
-        WatchOptions { page_size: 500, timeout_seconds: 290, label_selector: None }
+        WatchOptions { page_size: 500, timeout_seconds: 290, label_selector: None, field_selector: None }
     }
 }
 
@@ -37,7 +40,7 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
     let mut state = State::Empty;
     let mut input = Input::Start;
     let mut stream: Option<WatchStream> = None;
-    let selector = opts.label_selector.as_deref();
+    let selectors = Selectors { label: opts.label_selector.as_deref(), field: opts.field_selector.as_deref() };
     loop {
         let s = step(state, input);
         for e in s.events.iter().cloned() {
@@ -55,7 +58,7 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
         state = s.next;
         input = match s.action {
             Action::List { continue_token } => {
-                match client.list_page_selected(&path, selector, opts.page_size, continue_token.as_deref()).await {
+                match client.list_page_filtered(&path, &selectors, opts.page_size, continue_token.as_deref()).await {
                     Ok((items, continue_token, resource_version)) => {
                         Input::Page { items, continue_token, resource_version }
                     }
@@ -64,7 +67,7 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
             }
             Action::Watch { resource_version } => {
                 if stream.is_none() {
-                    match client.watch_selected(&path, selector, &resource_version, opts.timeout_seconds).await {
+                    match client.watch_filtered(&path, &selectors, &resource_version, opts.timeout_seconds).await {
                         Ok(st) => stream = Some(st),
                         Err(e) => {
                             input = failed(e);

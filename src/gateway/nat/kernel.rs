@@ -1,0 +1,208 @@
+//! The NAT agent's kernel side, I/O: reads the pod's tables, addresses and
+//! routes, and applies a set's diff — one `ip -batch -`, one
+//! `iptables-restore --noflush`, a `conntrack -D` per DNAT or FIP removed,
+//! and `arping` for each EIP added (in the background: three ARPs a
+//! second apart must not hold the apply up). What to change is decided by
+//! the pure `iptables` and `net` modules; this module only runs the tools.
+//!
+//! The whole set is checked (rendered) before anything changes: a set that
+//! cannot be rendered changes nothing.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::net::{self, Arping};
+use super::{iptables, NatError};
+use crate::rules::nat::{NatRuleSet, EXTERNAL_INTERFACE};
+
+/// The longest a tool may run (an `iptables-restore` of thousands of rules
+/// takes well under a second).
+const TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error(transparent)]
+    Nat(#[from] NatError),
+    #[error("`{cmd}`: {source}")]
+    Spawn { cmd: String, source: std::io::Error },
+    #[error("`{cmd}` exited with {status}: {stderr}")]
+    Failed { cmd: String, status: String, stderr: String },
+    #[error("`{cmd}` did not finish within {TOOL_TIMEOUT:?}")]
+    Timeout { cmd: String },
+    #[error("{path}: {source}")]
+    Sysctl { path: String, source: std::io::Error },
+}
+
+/// The tools and where forwarding is switched on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tools {
+    /// `iptables` (the image's alternative, the one `iptables -S` shows)
+    /// or `iptables-legacy` / `iptables-nft`; `-save` and `-restore` are
+    /// appended.
+    pub iptables: String,
+    pub ip: String,
+    pub conntrack: String,
+    pub arping: String,
+    /// `net.ipv4.ip_forward` of this network namespace.
+    pub ip_forward: PathBuf,
+}
+
+impl Default for Tools {
+    fn default() -> Self {
+        Tools {
+            iptables: "iptables".into(),
+            ip: "ip".into(),
+            conntrack: "conntrack".into(),
+            arping: "arping".into(),
+            ip_forward: PathBuf::from("/proc/sys/net/ipv4/ip_forward"),
+        }
+    }
+}
+
+/// What an apply changed (all zero: the kernel already held the set).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub restore_lines: usize,
+    pub net_lines: usize,
+    pub conntrack_flushes: usize,
+    pub announced: usize,
+    pub forwarding_enabled: bool,
+}
+
+impl Changes {
+    pub fn any(&self) -> bool {
+        *self != Changes::default()
+    }
+}
+
+pub struct Kernel {
+    tools: Tools,
+    arping: Option<Arping>,
+    /// Every EIP is announced once per process (a restarted container may
+    /// have a new MAC behind the same addresses, #4690); later only those
+    /// added.
+    announced_all: bool,
+}
+
+async fn run(program: &str, args: &[String], stdin: Option<&str>) -> Result<String, KernelError> {
+    let cmd = std::iter::once(program.to_string()).chain(args.iter().cloned()).collect::<Vec<_>>().join(" ");
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| KernelError::Spawn { cmd: cmd.clone(), source })?;
+    let work = async {
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            pipe.write_all(text.as_bytes()).await?;
+        }
+        child.wait_with_output().await
+    };
+    let out = match tokio::time::timeout(TOOL_TIMEOUT, work).await {
+        Err(_) => return Err(KernelError::Timeout { cmd }),
+        Ok(Err(source)) => return Err(KernelError::Spawn { cmd, source }),
+        Ok(Ok(out)) => out,
+    };
+    if !out.status.success() {
+        return Err(KernelError::Failed {
+            cmd,
+            status: out.status.to_string(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+impl Kernel {
+    /// Finds which `arping` is installed (none: no announcements, said once).
+    pub async fn new(tools: Tools) -> Kernel {
+        let help = Command::new(&tools.arping).arg("--help").stdin(Stdio::null()).output().await;
+        let arping = match help {
+            Ok(out) => {
+                let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+                Some(Arping::from_help(&text))
+            }
+            Err(e) => {
+                tracing::warn!(arping = %tools.arping, error = %e, "no arping: EIPs will not be announced");
+                None
+            }
+        };
+        Kernel { tools, arping, announced_all: false }
+    }
+
+    /// Brings the namespace to `set`: forwarding, addresses and routes,
+    /// the nat and mangle tables, conntrack and announcements.
+    pub async fn apply(&mut self, set: &NatRuleSet) -> Result<Changes, KernelError> {
+        let t = self.tools.clone();
+        let rules = iptables::desired(set)?;
+        net::desired_routes(set)?;
+        let saved = iptables::parse_save(&run(&format!("{}-save", t.iptables), &[], None).await?)?;
+        let addresses =
+            net::parse_addresses(&run(&t.ip, &args(&["-j", "addr", "show", "dev", EXTERNAL_INTERFACE]), None).await?)?;
+        let proto = net::ROUTE_PROTO.to_string();
+        let routes = net::parse_routes(
+            &run(&t.ip, &args(&["-j", "route", "show", "table", "main", "proto", &proto]), None).await?,
+        )?;
+        let tables = iptables::plan(&rules, &saved);
+        let net_plan = net::plan(set, &addresses, &routes)?;
+        let mut changes = Changes { forwarding_enabled: self.enable_forwarding()?, ..Changes::default() };
+
+        let batch = net_plan.batch();
+        if !batch.is_empty() {
+            let mut input = batch.join("\n");
+            input.push('\n');
+            run(&t.ip, &args(&["-batch", "-"]), Some(&input)).await?;
+            changes.net_lines = batch.len();
+        }
+        if let Some(input) = &tables.restore {
+            run(&format!("{}-restore", t.iptables), &args(&["-w", "5", "--noflush"]), Some(input)).await?;
+            changes.restore_lines = input.lines().count();
+        }
+        for f in &tables.flushes {
+            // `conntrack -D` exits 1 when no entry matched: not a failure.
+            match run(&t.conntrack, &f.args(), None).await {
+                Ok(_) | Err(KernelError::Failed { .. }) => changes.conntrack_flushes += 1,
+                Err(e) => tracing::warn!(error = %e, "conntrack flush failed"),
+            }
+        }
+        let announce = if self.announced_all { net_plan.announce } else { set.eips.iter().map(|e| e.ip).collect() };
+        self.announced_all = true;
+        if let Some(flavour) = self.arping {
+            for ip in announce {
+                changes.announced += 1;
+                let (program, a) = (t.arping.clone(), flavour.announce_args(ip));
+                // arping exits 1 when nobody answers, as no one does to an
+                // unsolicited ARP: only a failure to run it is worth a word.
+                tokio::spawn(async move {
+                    if let Err(e @ (KernelError::Spawn { .. } | KernelError::Timeout { .. })) =
+                        run(&program, &a, None).await
+                    {
+                        tracing::warn!(%ip, error = %e, "gratuitous ARP failed");
+                    }
+                });
+            }
+        }
+        Ok(changes)
+    }
+
+    /// `net.ipv4.ip_forward = 1` in this namespace; `true` if it was off.
+    fn enable_forwarding(&self) -> Result<bool, KernelError> {
+        let path = &self.tools.ip_forward;
+        let err = |source| KernelError::Sysctl { path: path.display().to_string(), source };
+        if std::fs::read_to_string(path).map_err(err)?.trim() == "1" {
+            return Ok(false);
+        }
+        std::fs::write(path, "1\n").map_err(err)?;
+        Ok(true)
+    }
+}
