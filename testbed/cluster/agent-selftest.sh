@@ -155,6 +155,87 @@ expect "exec with Upgrade: 101, stdin frames in, stdout and status frames out" \
 expect_match "logs: the nginx container's output" "$(agent 2 'http://agent/logs?namespace=default&pod=web&container=main')" \
     "serving on :80"$'\n'"10\.1\.1\.10 GET /"
 
+# ---- in-cluster: the API server from a pod, its ServiceAccount token, RBAC, downward API, caps ----
+# As the NAT gateway's pod (contract13): its own ServiceAccount, a Role limited by resourceNames
+# to its rules ConfigMap and its pod, POD_NAME/POD_NAMESPACE from the downward API, NET_ADMIN and
+# NET_RAW only. Its processes reach the API server at KUBERNETES_SERVICE_HOST:PORT (the agent's
+# relay on 127.0.0.1 inside the pod's namespace) with the token and CA at
+# /var/run/secrets/kubernetes.io/serviceaccount.
+SAD=/var/run/secrets/kubernetes.io/serviceaccount
+k create serviceaccount gw >/dev/null && k create configmap gw-rules --from-literal=rules.json='{}' >/dev/null &&
+    k create configmap gw-other --from-literal=x=1 >/dev/null && ok "ServiceAccount gw, ConfigMaps gw-rules and gw-other" ||
+    bad "ServiceAccount and ConfigMaps"
+k apply -f - >/dev/null <<'EOF' && ok "the gateway's Role and RoleBinding" || bad "Role and RoleBinding"
+{"apiVersion": "v1", "kind": "List", "items": [
+ {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "gw", "namespace": "default"},
+  "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["gw-rules"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods"], "resourceNames": ["gw-0"], "verbs": ["get", "patch"]}]},
+ {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "gw", "namespace": "default"},
+  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gw"},
+  "subjects": [{"kind": "ServiceAccount", "name": "gw", "namespace": "default"}]}]}
+EOF
+lsp gw-0 s1 00:00:00:01:01:40 10.1.1.40
+k create -f - >/dev/null <<'EOF'
+{"apiVersion": "v1", "kind": "Pod",
+ "metadata": {"name": "gw-0", "namespace": "default", "annotations": {
+   "ovn.kubernetes.io/allocated": "true", "ovn.kubernetes.io/ip_address": "10.1.1.40",
+   "ovn.kubernetes.io/mac_address": "00:00:00:01:01:40", "ovn.kubernetes.io/cidr": "10.1.1.0/24",
+   "ovn.kubernetes.io/gateway": "10.1.1.1", "ovn.kubernetes.io/logical_switch": "s1"}},
+ "spec": {"nodeName": "node-1", "serviceAccountName": "gw", "terminationGracePeriodSeconds": 1,
+   "containers": [{"name": "gateway", "image": "ovn-vpcd", "command": ["sleep", "infinity"],
+     "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+             {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+             {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+             {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
+             {"name": "PLAIN", "value": "v"}],
+     "securityContext": {"privileged": false, "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]}}}]}}
+EOF
+wait_for "gw-0 (ServiceAccount gw, capabilities, downward-API env) Running" 100 is_phase gw-0 Running
+# gx CMD...: a command in gw-0 as kubectl exec runs it (the container's env, mounts and capabilities)
+gx() {
+    local q="namespace=default&pod=gw-0" a
+    for a in "$@"; do q+="&command=$(/usr/bin/python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$a")"; done
+    agent 1 -X POST "http://agent/exec?$q" | decode
+}
+expect "downward API: POD_NAME, POD_NAMESPACE, spec.nodeName, status.podIP, spec.serviceAccountName; value" \
+    "$(gx sh -c 'echo $POD_NAME $POD_NAMESPACE $NODE $IP $SA $PLAIN')" '1:gw-0 default node-1 10.1.1.40 gw v;3:{"metadata": {}, "status": "Success"}'
+expect "KUBERNETES_SERVICE_HOST/PORT: 127.0.0.1 and the API server's port" \
+    "$(gx sh -c 'echo $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT')" "1:127.0.0.1 $KUBE_PORT;3:{\"metadata\": {}, \"status\": \"Success\"}"
+expect "the pod sees token, ca.crt and namespace at $SAD, read-only" \
+    "$(gx sh -c "ls $SAD | tr '\n' ' '; cat $SAD/namespace; echo; cmp $SAD/ca.crt $KUBE_CA && echo same-ca; touch $SAD/x 2>/dev/null || echo ro")" \
+    '1:ca.crt namespace token default
+same-ca
+ro;3:{"metadata": {}, "status": "Success"}'
+expect "the host's /var/run/secrets is untouched" "$([[ -e /run/secrets/kubernetes.io ]] && echo there || echo absent)" absent
+IN_CURL='curl -sS --max-time 5 --cacert '$SAD'/ca.crt -H "Authorization: Bearer $(cat '$SAD'/token)" -o /dev/null -w %{http_code} https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT'
+expect "in the pod, curl with the mounted token: its ConfigMap 200, another 403, its pod 200, another 403" \
+    "$(gx sh -c "$IN_CURL/api/v1/namespaces/\$POD_NAMESPACE/configmaps/gw-rules; echo; $IN_CURL/api/v1/namespaces/\$POD_NAMESPACE/configmaps/gw-other; echo; $IN_CURL/api/v1/namespaces/\$POD_NAMESPACE/pods/\$POD_NAME; echo; $IN_CURL/api/v1/namespaces/\$POD_NAMESPACE/pods/pa")" \
+    '1:200
+403
+200
+403;3:{"metadata": {}, "status": "Success"}'
+expect "in the pod, kubectl in-cluster (no kubeconfig): get its ConfigMap" \
+    "$(gx kubectl --cache-dir /tmp/gw-kubecache-$$ get configmap gw-rules -o 'jsonpath={.metadata.name}')" \
+    '1:gw-rules;3:{"metadata": {}, "status": "Success"}'
+expect_match "in the pod, kubectl in-cluster: another ConfigMap is Forbidden, with the account's name" \
+    "$(gx kubectl --cache-dir /tmp/gw-kubecache-$$ get configmap gw-other)" \
+    'configmaps "gw-other" is forbidden: User "system:serviceaccount:default:gw" cannot get resource "configmaps" in API group "" in the namespace "default"'
+expect "in the pod, kubectl in-cluster: a merge patch of its own pod's annotations" \
+    "$(gx kubectl --cache-dir /tmp/gw-kubecache-$$ annotate pod gw-0 ovn-vpcd.io/applied-rules=none)" \
+    '1:pod/gw-0 annotated;3:{"metadata": {}, "status": "Success"}'
+rm -rf /tmp/gw-kubecache-$$
+expect "capabilities: NET_ADMIN and NET_RAW only (bounding and effective sets)" \
+    "$(gx sh -c 'grep -E "^Cap(Eff|Bnd)" /proc/self/status | tr -d "\t" | tr "\n" " "')" \
+    '1:CapEff:0000000000003000 CapBnd:0000000000003000;3:{"metadata": {}, "status": "Success"}'
+expect "with NET_ADMIN it may add an address; without SYS_ADMIN it may not mount" \
+    "$(gx sh -c 'ip addr add 192.0.2.9/32 dev lo && echo added; mount -t tmpfs x /mnt 2>/dev/null || echo no-mount')" \
+    '1:added
+no-mount;3:{"metadata": {}, "status": "Success"}'
+expect "a pod without capabilities in its spec keeps every one (root on the host)" \
+    "$(agent 2 -X POST 'http://agent/exec?namespace=default&pod=web&command=grep&command=CapBnd&command=/proc/self/status' | decode | tr -s '\t' ' ')" \
+    "1:CapBnd: $(grep CapBnd /proc/self/status | awk '{print $2}');3:{\"metadata\": {}, \"status\": \"Success\"}"
+
 # ---- restarts ----------------------------------------------------------------------------------
 lsp crash s1 00:00:00:01:01:20 10.1.1.20
 lsp once s1 00:00:00:01:01:21 10.1.1.21
