@@ -10,7 +10,10 @@
 # (allocated, ip_address, mac_address, cidr, gateway, logical_switch). Checked: Running with the
 # podIP and NODE in `kubectl get pod -o wide`, status fields, the netns annotation, a ping across
 # chassis from inside the pod's namespace, an nginx pod answering HTTP, ovn.kubernetes.io/routes,
-# restarts by restartPolicy (Always, OnFailure, Never), a Multus macvlan leg waiting for its
+# in-cluster access as the NAT gateway's pod has it (its ServiceAccount, a Role limited by
+# resourceNames, downward-API env, the token files, curl and kubectl in the pod: 200 for its
+# ConfigMap, 403 for another; NET_ADMIN/NET_RAW only) and `ovn-vpcd plan` in a pod, in-cluster
+# (refused by RBAC, then allowed by a ClusterRole), restarts by restartPolicy (Always, OnFailure, Never), a Multus macvlan leg waiting for its
 # provider's annotations and then reaching the external network, exec and logs on the agent's
 # socket with curl, a deleted pod's processes, namespace and OVS port gone, the same name again
 # working, and after stop nothing of the cluster left.
@@ -235,6 +238,41 @@ no-mount;3:{"metadata": {}, "status": "Success"}'
 expect "a pod without capabilities in its spec keeps every one (root on the host)" \
     "$(agent 2 -X POST 'http://agent/exec?namespace=default&pod=web&command=grep&command=CapBnd&command=/proc/self/status' | decode | tr -s '\t' ' ')" \
     "1:CapBnd: $(grep CapBnd /proc/self/status | awk '{print $2}');3:{\"metadata\": {}, \"status\": \"Success\"}"
+
+# ovn-vpcd itself in a pod (the image map runs this build's binary), in-cluster
+# (`[kubernetes] in_cluster = true`: KubeClient::in_cluster reads KUBERNETES_SERVICE_HOST/PORT,
+# the token and ca.crt): `ovn-vpcd plan` lists the kubeovn.io kinds and the pods. Without a
+# binding its account may not list them (403 from RBAC, the pod fails); with a ClusterRole to
+# read everything it succeeds.
+VPCD=${OVN_VPCD_BIN:-$HERE/../../target/debug/ovn-vpcd}
+[[ -x $VPCD ]] || bad "no ovn-vpcd binary at $VPCD (cargo build first)"
+"$VPCD" crds | k apply -f - >/dev/null && ok "ovn-vpcd crds | kubectl apply" || bad "ovn-vpcd crds"
+printf '[kubernetes]\nin_cluster = true\n' >"$T/vpcd-in-cluster.toml"
+k create serviceaccount vpcd >/dev/null
+# vpcd_pod NAME IP MAC: a pod whose container is `ovn-vpcd plan` in-cluster, run once
+vpcd_pod() {
+    lsp "$1" s1 "$3" "$2"
+    k create -f - >/dev/null <<EOF
+{"apiVersion": "v1", "kind": "Pod",
+ "metadata": {"name": "$1", "namespace": "default", "annotations": {
+   "ovn.kubernetes.io/allocated": "true", "ovn.kubernetes.io/ip_address": "$2",
+   "ovn.kubernetes.io/mac_address": "$3", "ovn.kubernetes.io/cidr": "10.1.1.0/24",
+   "ovn.kubernetes.io/gateway": "10.1.1.1", "ovn.kubernetes.io/logical_switch": "s1"}},
+ "spec": {"nodeName": "node-2", "serviceAccountName": "vpcd", "restartPolicy": "Never",
+   "containers": [{"name": "vpcd", "image": "ovn-vpcd",
+     "command": ["ovn-vpcd", "plan", "--config", "$T/vpcd-in-cluster.toml", "--db", "$OVN_NB_DB"]}]}}
+EOF
+}
+vpcd_pod vpcd-a 10.1.1.41 00:00:00:01:01:41
+wait_for "ovn-vpcd plan in a pod whose account may not list vpcs: Failed" 100 is_phase vpcd-a Failed
+expect_match "  it reached the API server in-cluster and RBAC refused it" \
+    "$(agent 2 'http://agent/logs?namespace=default&pod=vpcd-a')" \
+    'GET https://127\.0\.0\.1:'"$KUBE_PORT"'/apis/kubeovn\.io/v1/vpcs\?limit=500: 403 Forbidden: vpcs\.kubeovn\.io is forbidden: User "system:serviceaccount:default:vpcd" cannot list resource "vpcs" in API group "kubeovn\.io" at the cluster scope'
+k create clusterrole vpcd-reader --verb=get,list,watch --resource='*.*' >/dev/null &&
+    k create clusterrolebinding vpcd-reader --clusterrole=vpcd-reader --serviceaccount=default:vpcd >/dev/null
+vpcd_pod vpcd-b 10.1.1.42 00:00:00:01:01:42
+wait_for "ovn-vpcd plan in a pod whose account may read everything: Succeeded (exit 0)" 100 is_phase vpcd-b Succeeded ||
+    agent 2 'http://agent/logs?namespace=default&pod=vpcd-b'
 
 # ---- restarts ----------------------------------------------------------------------------------
 lsp crash s1 00:00:00:01:01:20 10.1.1.20
