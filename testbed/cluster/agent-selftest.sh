@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # agent-selftest.sh: proves the node agents (cluster/agent.py) of testbed/cluster.sh without
-# ovn-vpcd. Exits non-zero if any check fails. Prints POD_PING_P50_MS / POD_PING_P99_MS (pod
+# the ovn-vpcd daemon (the binary runs once, in a pod, as a client). Exits non-zero if any check fails. Prints POD_PING_P50_MS / POD_PING_P99_MS (pod
 # create -> first ping answered, over PODS pods, default 20).
 # Usage: testbed/cluster/agent-selftest.sh [DIR]   (default: a fresh mktemp dir under /tmp,
 #        removed on success; KEEP=1 keeps it)
@@ -13,8 +13,8 @@
 # in-cluster access as the NAT gateway's pod has it (its ServiceAccount, a Role limited by
 # resourceNames, downward-API env, the token files, curl and kubectl in the pod: 200 for its
 # ConfigMap, 403 for another; NET_ADMIN/NET_RAW only) and `ovn-vpcd plan` in a pod, in-cluster
-# (refused by RBAC, then allowed by a ClusterRole), restarts by restartPolicy (Always, OnFailure, Never), a Multus macvlan leg waiting for its
-# provider's annotations and then reaching the external network, exec and logs on the agent's
+# (refused by RBAC, then allowed by a ClusterRole), restarts by restartPolicy (Always,
+# OnFailure, Never), a Multus macvlan leg waiting for its provider's annotations and then reaching the external network, exec and logs on the agent's
 # socket with curl, a deleted pod's processes, namespace and OVS port gone, the same name again
 # working, and after stop nothing of the cluster left.
 set -uo pipefail
