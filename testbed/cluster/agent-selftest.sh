@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # agent-selftest.sh: proves the node agents (cluster/agent.py) of testbed/cluster.sh without
-# ovn-vpcd. Exits non-zero if any check fails. Prints POD_PING_P50_MS / POD_PING_P99_MS (pod
+# the ovn-vpcd daemon (the binary runs once, in a pod, as a client). Exits non-zero if any check fails. Prints POD_PING_P50_MS / POD_PING_P99_MS (pod
 # create -> first ping answered, over PODS pods, default 20).
 # Usage: testbed/cluster/agent-selftest.sh [DIR]   (default: a fresh mktemp dir under /tmp,
 #        removed on success; KEEP=1 keeps it)
@@ -10,8 +10,11 @@
 # (allocated, ip_address, mac_address, cidr, gateway, logical_switch). Checked: Running with the
 # podIP and NODE in `kubectl get pod -o wide`, status fields, the netns annotation, a ping across
 # chassis from inside the pod's namespace, an nginx pod answering HTTP, ovn.kubernetes.io/routes,
-# restarts by restartPolicy (Always, OnFailure, Never), a Multus macvlan leg waiting for its
-# provider's annotations and then reaching the external network, exec and logs on the agent's
+# in-cluster access as the NAT gateway's pod has it (its ServiceAccount, a Role limited by
+# resourceNames, downward-API env, the token files, curl and kubectl in the pod: 200 for its
+# ConfigMap, 403 for another; NET_ADMIN/NET_RAW only) and `ovn-vpcd plan` in a pod, in-cluster
+# (refused by RBAC, then allowed by a ClusterRole), restarts by restartPolicy (Always,
+# OnFailure, Never), a Multus macvlan leg waiting for its provider's annotations and then reaching the external network, exec and logs on the agent's
 # socket with curl, a deleted pod's processes, namespace and OVS port gone, the same name again
 # working, and after stop nothing of the cluster left.
 set -uo pipefail
@@ -154,6 +157,122 @@ expect "exec with Upgrade: 101, stdin frames in, stdout and status frames out" \
     'HTTP/1.1 101 Switching Protocols;1:got world;3:{"metadata": {}, "status": "Success"}'
 expect_match "logs: the nginx container's output" "$(agent 2 'http://agent/logs?namespace=default&pod=web&container=main')" \
     "serving on :80"$'\n'"10\.1\.1\.10 GET /"
+
+# ---- in-cluster: the API server from a pod, its ServiceAccount token, RBAC, downward API, caps ----
+# As the NAT gateway's pod (contract13): its own ServiceAccount, a Role limited by resourceNames
+# to its rules ConfigMap and its pod, POD_NAME/POD_NAMESPACE from the downward API, NET_ADMIN and
+# NET_RAW only. Its processes reach the API server at KUBERNETES_SERVICE_HOST:PORT (the agent's
+# relay on 127.0.0.1 inside the pod's namespace) with the token and CA at
+# /var/run/secrets/kubernetes.io/serviceaccount.
+SAD=/var/run/secrets/kubernetes.io/serviceaccount
+k create serviceaccount gw >/dev/null && k create configmap gw-rules --from-literal=rules.json='{}' >/dev/null &&
+    k create configmap gw-other --from-literal=x=1 >/dev/null && ok "ServiceAccount gw, ConfigMaps gw-rules and gw-other" ||
+    bad "ServiceAccount and ConfigMaps"
+k apply -f - >/dev/null <<'EOF' && ok "the gateway's Role and RoleBinding" || bad "Role and RoleBinding"
+{"apiVersion": "v1", "kind": "List", "items": [
+ {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "gw", "namespace": "default"},
+  "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["gw-rules"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods"], "resourceNames": ["gw-0"], "verbs": ["get", "patch"]}]},
+ {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "gw", "namespace": "default"},
+  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gw"},
+  "subjects": [{"kind": "ServiceAccount", "name": "gw", "namespace": "default"}]}]}
+EOF
+lsp gw-0 s1 00:00:00:01:01:40 10.1.1.40
+k create -f - >/dev/null <<'EOF'
+{"apiVersion": "v1", "kind": "Pod",
+ "metadata": {"name": "gw-0", "namespace": "default", "annotations": {
+   "ovn.kubernetes.io/allocated": "true", "ovn.kubernetes.io/ip_address": "10.1.1.40",
+   "ovn.kubernetes.io/mac_address": "00:00:00:01:01:40", "ovn.kubernetes.io/cidr": "10.1.1.0/24",
+   "ovn.kubernetes.io/gateway": "10.1.1.1", "ovn.kubernetes.io/logical_switch": "s1"}},
+ "spec": {"nodeName": "node-1", "serviceAccountName": "gw", "terminationGracePeriodSeconds": 1,
+   "containers": [{"name": "gateway", "image": "ovn-vpcd", "command": ["sleep", "infinity"],
+     "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+             {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+             {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+             {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+             {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
+             {"name": "PLAIN", "value": "v"}],
+     "securityContext": {"privileged": false, "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]}}}]}}
+EOF
+wait_for "gw-0 (ServiceAccount gw, capabilities, downward-API env) Running" 100 is_phase gw-0 Running
+# gx CMD...: a command in gw-0 as kubectl exec runs it (the container's env, mounts and capabilities)
+gx() {
+    local q="namespace=default&pod=gw-0" a
+    for a in "$@"; do q+="&command=$(/usr/bin/python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$a")"; done
+    agent 1 -X POST "http://agent/exec?$q" | decode
+}
+expect "downward API: POD_NAME, POD_NAMESPACE, spec.nodeName, status.podIP, spec.serviceAccountName; value" \
+    "$(gx sh -c 'echo $POD_NAME $POD_NAMESPACE $NODE $IP $SA $PLAIN')" '1:gw-0 default node-1 10.1.1.40 gw v;3:{"metadata": {}, "status": "Success"}'
+expect "KUBERNETES_SERVICE_HOST/PORT: 127.0.0.1 and the API server's port" \
+    "$(gx sh -c 'echo $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT')" "1:127.0.0.1 $KUBE_PORT;3:{\"metadata\": {}, \"status\": \"Success\"}"
+expect "the pod sees token, ca.crt and namespace at $SAD, read-only" \
+    "$(gx sh -c "ls $SAD | tr '\n' ' '; cat $SAD/namespace; echo; cmp $SAD/ca.crt $KUBE_CA && echo same-ca; touch $SAD/x 2>/dev/null || echo ro")" \
+    '1:ca.crt namespace token default
+same-ca
+ro;3:{"metadata": {}, "status": "Success"}'
+expect "the host's /var/run/secrets is untouched" "$([[ -e /run/secrets/kubernetes.io ]] && echo there || echo absent)" absent
+IN_CURL='curl -sS --max-time 5 --cacert '$SAD'/ca.crt -H "Authorization: Bearer $(cat '$SAD'/token)" -o /dev/null -w %{http_code} https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT'
+expect "in the pod, curl with the mounted token: its ConfigMap 200, another 403, its pod 200, another 403" \
+    "$(gx sh -c "$IN_CURL/api/v1/namespaces/\$POD_NAMESPACE/configmaps/gw-rules; echo; $IN_CURL/api/v1/namespaces/\$POD_NAMESPACE/configmaps/gw-other; echo; $IN_CURL/api/v1/namespaces/\$POD_NAMESPACE/pods/\$POD_NAME; echo; $IN_CURL/api/v1/namespaces/\$POD_NAMESPACE/pods/pa")" \
+    '1:200
+403
+200
+403;3:{"metadata": {}, "status": "Success"}'
+expect "in the pod, kubectl in-cluster (no kubeconfig): get its ConfigMap" \
+    "$(gx kubectl --cache-dir /tmp/gw-kubecache-$$ get configmap gw-rules -o 'jsonpath={.metadata.name}')" \
+    '1:gw-rules;3:{"metadata": {}, "status": "Success"}'
+expect_match "in the pod, kubectl in-cluster: another ConfigMap is Forbidden, with the account's name" \
+    "$(gx kubectl --cache-dir /tmp/gw-kubecache-$$ get configmap gw-other)" \
+    'configmaps "gw-other" is forbidden: User "system:serviceaccount:default:gw" cannot get resource "configmaps" in API group "" in the namespace "default"'
+expect "in the pod, kubectl in-cluster: a merge patch of its own pod's annotations" \
+    "$(gx kubectl --cache-dir /tmp/gw-kubecache-$$ annotate pod gw-0 ovn-vpcd.io/applied-rules=none)" \
+    '1:pod/gw-0 annotated;3:{"metadata": {}, "status": "Success"}'
+rm -rf /tmp/gw-kubecache-$$
+expect "capabilities: NET_ADMIN and NET_RAW only (bounding and effective sets)" \
+    "$(gx sh -c 'grep -E "^Cap(Eff|Bnd)" /proc/self/status | tr -d "\t" | tr "\n" " "')" \
+    '1:CapEff:0000000000003000 CapBnd:0000000000003000;3:{"metadata": {}, "status": "Success"}'
+expect "with NET_ADMIN it may add an address; without SYS_ADMIN it may not mount" \
+    "$(gx sh -c 'ip addr add 192.0.2.9/32 dev lo && echo added; mount -t tmpfs x /mnt 2>/dev/null || echo no-mount')" \
+    '1:added
+no-mount;3:{"metadata": {}, "status": "Success"}'
+expect "a pod without capabilities in its spec keeps every one (root on the host)" \
+    "$(agent 2 -X POST 'http://agent/exec?namespace=default&pod=web&command=grep&command=CapBnd&command=/proc/self/status' | decode | tr -s '\t' ' ')" \
+    "1:CapBnd: $(grep CapBnd /proc/self/status | awk '{print $2}');3:{\"metadata\": {}, \"status\": \"Success\"}"
+
+# ovn-vpcd itself in a pod (the image map runs this build's binary), in-cluster
+# (`[kubernetes] in_cluster = true`: KubeClient::in_cluster reads KUBERNETES_SERVICE_HOST/PORT,
+# the token and ca.crt): `ovn-vpcd plan` lists the kubeovn.io kinds and the pods. Without a
+# binding its account may not list them (403 from RBAC, the pod fails); with a ClusterRole to
+# read everything it succeeds.
+VPCD=${OVN_VPCD_BIN:-$HERE/../../target/debug/ovn-vpcd}
+[[ -x $VPCD ]] || bad "no ovn-vpcd binary at $VPCD (cargo build first)"
+"$VPCD" crds | k apply -f - >/dev/null && ok "ovn-vpcd crds | kubectl apply" || bad "ovn-vpcd crds"
+printf '[kubernetes]\nin_cluster = true\n' >"$T/vpcd-in-cluster.toml"
+k create serviceaccount vpcd >/dev/null
+# vpcd_pod NAME IP MAC: a pod whose container is `ovn-vpcd plan` in-cluster, run once
+vpcd_pod() {
+    lsp "$1" s1 "$3" "$2"
+    k create -f - >/dev/null <<EOF
+{"apiVersion": "v1", "kind": "Pod",
+ "metadata": {"name": "$1", "namespace": "default", "annotations": {
+   "ovn.kubernetes.io/allocated": "true", "ovn.kubernetes.io/ip_address": "$2",
+   "ovn.kubernetes.io/mac_address": "$3", "ovn.kubernetes.io/cidr": "10.1.1.0/24",
+   "ovn.kubernetes.io/gateway": "10.1.1.1", "ovn.kubernetes.io/logical_switch": "s1"}},
+ "spec": {"nodeName": "node-2", "serviceAccountName": "vpcd", "restartPolicy": "Never",
+   "containers": [{"name": "vpcd", "image": "ovn-vpcd",
+     "command": ["ovn-vpcd", "plan", "--config", "$T/vpcd-in-cluster.toml", "--db", "$OVN_NB_DB"]}]}}
+EOF
+}
+vpcd_pod vpcd-a 10.1.1.41 00:00:00:01:01:41
+wait_for "ovn-vpcd plan in a pod whose account may not list vpcs: Failed" 100 is_phase vpcd-a Failed
+expect_match "  it reached the API server in-cluster and RBAC refused it" \
+    "$(agent 2 'http://agent/logs?namespace=default&pod=vpcd-a')" \
+    'GET https://127\.0\.0\.1:'"$KUBE_PORT"'/apis/kubeovn\.io/v1/vpcs\?limit=500: 403 Forbidden: vpcs\.kubeovn\.io is forbidden: User "system:serviceaccount:default:vpcd" cannot list resource "vpcs" in API group "kubeovn\.io" at the cluster scope'
+k create clusterrole vpcd-reader --verb=get,list,watch --resource='*.*' >/dev/null &&
+    k create clusterrolebinding vpcd-reader --clusterrole=vpcd-reader --serviceaccount=default:vpcd >/dev/null
+vpcd_pod vpcd-b 10.1.1.42 00:00:00:01:01:42
+wait_for "ovn-vpcd plan in a pod whose account may read everything: Succeeded (exit 0)" 100 is_phase vpcd-b Succeeded ||
+    agent 2 'http://agent/logs?namespace=default&pod=vpcd-b'
 
 # ---- restarts ----------------------------------------------------------------------------------
 lsp crash s1 00:00:00:01:01:20 10.1.1.20

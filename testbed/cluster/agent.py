@@ -55,6 +55,7 @@ class Agent:
         self.pods_dir = os.path.join(self.dir, "pods")
         self.socket = os.path.join(self.dir, "agent.sock")
         self.kube = agent_kube.Kube(env["KUBE_URL"], env["KUBE_TOKEN_FILE"], env["KUBE_CA"])
+        self.kube_url, self.kube_ca = env["KUBE_URL"], env["KUBE_CA"]
         self.host_ip = ""
         self.lock = threading.Lock()
         self.pods = {}     # key -> the latest pod object the watch showed

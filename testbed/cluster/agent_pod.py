@@ -1,8 +1,9 @@
 """agent_pod.py: one pod's life on its node (the kubelet's pod worker).
 
 A PodWorker thread owns one pod key (<namespace>/<name>) from the first time the pod is seen
-bound to this node until it is gone: it makes the network once the annotations allow
-(agent_net), starts the containers (agent_run), restarts them by `restartPolicy`, reports the
+bound to this node until it is gone: it gets the pod's ServiceAccount token and makes the network
+once the annotations allow (agent_net) with the API server reachable in it (agent_apiserver),
+starts the containers (agent_run) with the downward-API env, restarts them by `restartPolicy`, reports the
 pod's status through the status subresource whenever it changes, and tears everything down when
 the pod is deleted, is being deleted, or is bound to another node.
 
@@ -20,6 +21,7 @@ import threading
 import time
 import traceback
 
+import agent_apiserver
 import agent_kube
 import agent_net
 import agent_run
@@ -78,6 +80,9 @@ class PodWorker(threading.Thread):
         self.stopping = False
         self.changed = True      # the pod changed since the network was last tried
         self.next_try = 0.0      # else retry (a NAD may have appeared) from then on
+        self.relay = None        # the API server at 127.0.0.1:<port> in the pod's namespace
+        self.creds = None        # the ServiceAccount token directory (None: not mounted)
+        self.pod_ips = []
 
     # -- called by the watcher --
     def update(self, pod):
@@ -119,8 +124,35 @@ class PodWorker(threading.Thread):
         if self.netns is None and (changed or time.time() >= self.next_try):
             self._network(pod)
         if self.netns is not None:
+            if self.creds is not None and self.creds.due():
+                try:
+                    self._refresh_token(pod)
+                except (agent_kube.KubeError, OSError, KeyError) as e:
+                    self.agent.log("pod %s: renewing the ServiceAccount token: %s" % (self.key, e))
+                    self.creds.renew_at = time.time() + RETRY
             self._supervise(pod)
         self._report(pod)
+
+    def _refresh_token(self, pod):
+        spec = pod.get("spec") or {}
+        self.creds.refresh(self.namespace, self.pod_name, self.uid, spec.get("serviceAccountName") or "default")
+
+    def _credentials(self, pod):
+        """The token directory when the pod mounts its ServiceAccount's token, else None.
+        Raises NotReady while the account or its token cannot be had."""
+        account = (pod.get("spec") or {}).get("serviceAccountName") or "default"
+        try:
+            sa = self.agent.kube.get("/api/v1/namespaces/%s/serviceaccounts/%s" % (self.namespace, account))
+        except agent_kube.KubeError as e:
+            raise agent_net.NotReady("ServiceAccount %s: %s" % (account, e))
+        if not agent_apiserver.automount(pod, sa):
+            return None
+        creds = agent_apiserver.Credentials(self.agent.kube, self.agent.kube_ca, self.log_dir)
+        try:
+            creds.refresh(self.namespace, self.pod_name, self.uid, account)
+        except (agent_kube.KubeError, KeyError) as e:
+            raise agent_net.NotReady("ServiceAccount %s: token: %s" % (account, e))
+        return creds
 
     def _network(self, pod):
         md = pod.get("metadata") or {}
@@ -134,6 +166,8 @@ class PodWorker(threading.Thread):
                 except agent_kube.KubeError as e:
                     raise agent_net.NotReady("NetworkAttachmentDefinition %s/%s: %s" % (ns, name, e))
                 legs.append(agent_net.attachment_config(nad, ns, name, ifname, ann, self.agent.node.ext_nic))
+            os.makedirs(self.log_dir, exist_ok=True)
+            self.creds = self._credentials(pod)
         except agent_net.NotReady as e:
             self.waiting = str(e)
             self.next_try = time.time() + RETRY
@@ -147,8 +181,17 @@ class PodWorker(threading.Thread):
             self.agent.node.teardown(self.namespace, self.pod_name)
             time.sleep(1.0)
             return
+        try:
+            self.relay = agent_apiserver.Relay(self.netns, self.agent.kube_url, self.agent.log)
+        except OSError as e:
+            self.waiting = "the API server in the pod's namespace: %s" % e
+            self.agent.log("pod %s: %s" % (self.key, self.waiting))
+            self.agent.node.teardown(self.namespace, self.pod_name)
+            self.netns = None
+            time.sleep(1.0)
+            return
         self.waiting = None
-        os.makedirs(self.log_dir, exist_ok=True)
+        self.pod_ips = [ip for ip, _ in eth0["addrs"]]
         self.containers = [Container(c) for c in (pod.get("spec") or {}).get("containers") or []]
         self.start_time = time.time()
         if ann.get(agent_net.NETNS_ANNOTATION) != self.netns:
@@ -188,14 +231,23 @@ class PodWorker(threading.Thread):
         argv = agent_run.container_argv(c.spec, self.pod_name)
         c.started = time.time()
         c.id += 1
+        env, sa_dir, caps = self.launch(c)
         try:
-            c.proc = agent_run.spawn(self.netns, argv, agent_run.container_env(c.spec), cur)
+            c.proc = agent_run.spawn(self.netns, argv, env, cur, sa_dir=sa_dir, caps=caps)
         except OSError as e:
             with open(cur, "a") as f:
                 f.write("agent: cannot start %s: %s\n" % (argv, e))
             c.last = {"exitCode": 127, "startedAt": now_ts(c.started), "finishedAt": now_ts()}
             c.next_start = time.time() + BACKOFF_MAX
             c.restarts += 1
+
+    def launch(self, c):
+        """(env, token directory or "", CAPS) of container c, for its processes and its execs."""
+        with self.lock:
+            pod = self.latest or {}
+        env = agent_run.container_env(c.spec, pod, self.agent.host_ip, self.pod_ips,
+                                      agent_apiserver.service_env(self.relay) if self.relay else None)
+        return env, self.creds.dir if self.creds else "", agent_run.capabilities(c.spec)
 
     # -- status --
     def _cond(self, t, status):
@@ -273,6 +325,9 @@ class PodWorker(threading.Thread):
             if c.proc is not None:
                 agent_run.kill(c.proc, grace)
                 c.proc = None
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
         if network:
             self.agent.node.teardown(self.namespace, self.pod_name)
             shutil.rmtree(self.log_dir, ignore_errors=True)

@@ -8,12 +8,15 @@ The image is only a name (testbed/README.md "Node agent" has the map):
 3. any other command+args -> run as given (args alone when there is no command);
 4. nothing given -> `sleep infinity`.
 
-Invariants: every process is started as `setpriv --pdeathsig KILL -- ip netns exec NS ARGV`
-in a session of its own (so it dies with the agent thread that started it, and a stop kills
+Invariants: every process is started as `setpriv --pdeathsig KILL -- ip netns exec NS sh
+container.sh SA_DIR CAPS ARGV` (container.sh: the ServiceAccount token mounted at
+/var/run/secrets/kubernetes.io/serviceaccount in the process's own mount namespace, the
+capabilities of `securityContext`) in a session of its own (so it dies with the agent thread that started it, and a stop kills
 its whole process group); its stdout and stderr go to one log file per container instance
 (<container>.log; the previous instance's is <container>.log.prev).
 """
 import os
+import re
 import signal
 import subprocess
 import time
@@ -22,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PY = "/usr/bin/python3"
 WEB_PY = os.path.join(HERE, "web.py")
+CONTAINER_SH = os.path.join(HERE, "container.sh")
 HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -50,12 +54,70 @@ def container_argv(c, pod_name):
     return ["sleep", "infinity"]
 
 
-def container_env(c):
+def field_value(path, pod, host_ip, pod_ips):
+    """A downward-API `fieldRef.fieldPath` of pod, or None when it is not one kubelet serves."""
+    md = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    m = re.fullmatch(r"metadata\.(labels|annotations)\['([^']*)'\]", path)
+    if m:
+        return (md.get(m.group(1)) or {}).get(m.group(2), "")
+    simple = {"metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"),
+              "metadata.uid": md.get("uid"), "spec.nodeName": spec.get("nodeName"),
+              "spec.serviceAccountName": spec.get("serviceAccountName"), "status.hostIP": host_ip,
+              "status.hostIPs": host_ip, "status.podIP": pod_ips[0] if pod_ips else "",
+              "status.podIPs": ",".join(pod_ips)}
+    if path not in simple:
+        return None
+    return simple[path] or ""
+
+
+def container_env(c, pod=None, host_ip="", pod_ips=(), service=None):
+    """A container's environment as kubelet makes it: the `kubernetes` Service's variables
+    (`service`), then `env[]` in order: `value`, or `valueFrom.fieldRef` (field_value)."""
     env = {"PATH": HOST_PATH, "HOME": "/root", "HOSTNAME": ""}
+    env.update(service or {})
     for e in c.get("env") or []:
-        if "name" in e and "value" in e:
+        if "name" not in e:
+            continue
+        if "value" in e:
             env[e["name"]] = str(e["value"])
+            continue
+        ref = (e.get("valueFrom") or {}).get("fieldRef")
+        if ref and pod is not None:
+            v = field_value(ref.get("fieldPath") or "", pod, host_ip, list(pod_ips))
+            if v is not None:
+                env[e["name"]] = v
     return env
+
+
+# the capabilities a container runtime (containerd, CRI-O) gives a container by default
+DEFAULT_CAPS = ("audit_write", "chown", "dac_override", "fowner", "fsetid", "kill", "mknod", "net_bind_service",
+                "net_raw", "setfcap", "setgid", "setpcap", "setuid", "sys_chroot")
+
+
+def _cap(name):
+    n = str(name).strip().lower()
+    return n[4:] if n.startswith("cap_") else n
+
+
+def capabilities(c):
+    """container.sh's CAPS for container spec c: `all` when privileged or when it names no
+    capabilities (the testbed's processes are root on the host and keep every capability: a pod
+    that does not ask is not restricted), else the runtime's defaults, `add` (ALL = every
+    capability) then `drop` (ALL = none), as containerd applies them: `only:<list>`, or
+    `all-but:<list>` after an `add: [ALL]`."""
+    sc = c.get("securityContext") or {}
+    caps = sc.get("capabilities")
+    if sc.get("privileged") or not caps:
+        return "all"
+    add = [_cap(x) for x in caps.get("add") or []]
+    drop = [_cap(x) for x in caps.get("drop") or []]
+    if "all" in add and "all" not in drop:
+        return "all-but:" + ",".join(sorted(set(drop))) if drop else "all"
+    have = set() if "all" in drop else set(DEFAULT_CAPS)
+    have |= {x for x in add if x != "all"}
+    have -= set(drop)
+    return "only:" + ",".join(sorted(have))
 
 
 def exec_argv(cmd):
@@ -65,9 +127,11 @@ def exec_argv(cmd):
     return list(cmd)
 
 
-def spawn(netns, argv, env, log_path=None, pipes=False):
-    """Start argv in netns; output to log_path (append) or to pipes."""
-    full = ["setpriv", "--pdeathsig", "KILL", "--", "ip", "netns", "exec", netns] + argv
+def spawn(netns, argv, env, log_path=None, pipes=False, sa_dir="", caps="all"):
+    """Start argv in netns through container.sh (the token mount, the capabilities); output to
+    log_path (append) or to pipes."""
+    full = ["setpriv", "--pdeathsig", "KILL", "--", "ip", "netns", "exec", netns, "sh", CONTAINER_SH, sa_dir or "",
+            caps] + argv
     if pipes:
         return subprocess.Popen(full, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True, cwd="/")

@@ -211,7 +211,8 @@ def serve(agent, path):
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else b""
             try:
-                proc = agent_run.spawn(w.netns, agent_run.exec_argv(cmd), agent_run.container_env(c.spec), pipes=True)
+                env, sa_dir, caps = w.launch(c)
+                proc = agent_run.spawn(w.netns, agent_run.exec_argv(cmd), env, pipes=True, sa_dir=sa_dir, caps=caps)
             except OSError as e:
                 raise Refused(500, "InternalError", "cannot run %s: %s" % (cmd, e))
             lock = threading.Lock()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # selftest.sh: end-to-end checks of the testbed API server (apiserver.py via kube.sh) with
-# Debian's kubectl and curl. Exits non-zero if any check fails.
+# Debian's kubectl and curl (service accounts and RBAC: selftest-rbac.sh, sourced). Exits non-zero if
+# any check fails.
 # Usage: testbed/kube/selftest.sh [DIR]   (default: a fresh mktemp dir under /tmp, removed on success;
 #        KEEP=1 keeps it)
 set -uo pipefail
@@ -681,6 +682,9 @@ EOF
 expect "kubectl apply of seed 000's NetworkAttachmentDefinition" "$(k apply -f "$D/y/nad.yaml" 2>&1)" \
     "networkattachmentdefinition.k8s.cni.cncf.io/ovn-vpc-external-network created"
 expect_match "kubectl get net-attach-def -n kube-system" "$(k get net-attach-def -n kube-system 2>&1)" 'ovn-vpc-external-network +[0-9]+s'
+
+# ---- service accounts, tokens and RBAC (selftest-rbac.sh) ----------------------------------------
+. "$HERE/selftest-rbac.sh"
 
 # ---- restart: same URL, token and CRDs; fresh state ----------------------------------------------
 old_port=$KUBE_PORT

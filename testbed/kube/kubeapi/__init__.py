@@ -14,7 +14,9 @@ State is in memory only. testbed/kube/apiserver.py is the entry point (run it wi
 See testbed/README.md for flags and admin endpoints.
 
 The parts (each file imports from the others only the names it uses):
-  HTTP and auth        handler.py (tokens, request plumbing, routing, TLS server), main.py (flags,
+  HTTP and auth        handler.py (tokens, request plumbing, routing, TLS server), accounts.py
+                       (service accounts, their admission, TokenRequest, who a token is), rbac.py
+                       (request attributes, the RBAC authorizer, Forbidden), main.py (flags,
                        listeners), watch.py (watch streams), admin.py (/testbed/... endpoints)
   storage              store.py (objects, resourceVersion, event log)
   request semantics    api.py (create, update, patch, apply, scale, delete, list)

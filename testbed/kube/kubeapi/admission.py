@@ -11,6 +11,7 @@ from .util import go_json, jcopy, labels_of, md_of, now_ts
 from .errors import cause_forbidden, cause_invalid, cause_required
 from .names import selector_matches
 from .jsonpath import jp_parse
+from .rbac import rbac_causes
 from .registry import SK_CRD, SK_DEPLOY, SK_NODES, SK_NS, SK_PODS, SK_RS, SK_SECRETS, SK_STS, SK_SVC
 
 
@@ -212,6 +213,8 @@ class Admission:
             causes += self._pod_spec_causes(tmpl.get("spec") or {}, "spec.template.spec")
         elif sk == SK_CRD:
             causes += self._crd_causes(obj, old)
+        else:
+            causes += rbac_causes(sk, obj, old)
         return causes
 
     @staticmethod

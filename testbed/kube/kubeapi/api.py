@@ -17,18 +17,19 @@ from .names import FieldSelector, LabelSelector, metadata_causes, name_causes, s
 from .jsonpath import jp_get, jp_set
 from .patch import json_patch, merge_patch, removed_fields_as_nulls, strategic_merge
 from .schema import apply_cr_schema
-from .registry import RETURN_DELETED_OBJECT, Registry, SK_CRD, SK_NS, builtin_rdefs
+from .registry import RETURN_DELETED_OBJECT, Registry, SK_CRD, SK_NS, SK_PODS, builtin_rdefs
 from .store import Store
 from .admission import Admission
 from .discovery import Discovery
 from .bootstrap import Bootstrap
+from .accounts import Accounts
 
 
 # --------------------------------------------------------------------------------------------
 # the API: request semantics on top of the store
 
 
-class Api(Admission, Discovery, Bootstrap):
+class Api(Admission, Discovery, Bootstrap, Accounts):
     def __init__(self, args):
         self.args = args
         self.store = Store(args.history)
@@ -49,6 +50,7 @@ class Api(Admission, Discovery, Bootstrap):
         self.svc_net = ipaddress.ip_network(args.service_cidr, strict=False)
         self.svc_cursor = 0
         self.kubelet = not args.no_kubelet
+        self.accounts_init()
 
     # ---- lookups -------------------------------------------------------------------------
 
@@ -135,6 +137,8 @@ class Api(Admission, Discovery, Bootstrap):
                 md.pop(k, None)
             if not internal:
                 self.require_namespace(rd, ns, md.get("name") or md.get("generateName") or "")
+            if rd.skey == SK_PODS:
+                self.admit_pod_service_account(body)
             if not md.get("name"):
                 gn = md.get("generateName")
                 if not gn:

@@ -1,4 +1,5 @@
-"""bootstrap.py: what the server starts with: the default namespaces and service account, the Nodes
+"""bootstrap.py: what the server starts with: the default namespaces (each with its `default` service
+account), the bootstrap RBAC policy (cluster-admin for system:masters, discovery for everyone), the Nodes
 of --nodes (annotated ovn.kubernetes.io/chassis with their own name), the CRDs of --crds, and
 Multus' NetworkAttachmentDefinition CRD (k8s.cni.cncf.io/v1) unless --crds gave one. Mixed into Api.
 """
@@ -9,6 +10,7 @@ import os
 from .util import jcopy, log, md_of
 from .errors import ApiError
 from .registry import SK_CRD
+from .rbac import bootstrap_policy
 
 
 class Bootstrap:
@@ -18,7 +20,9 @@ class Bootstrap:
         core = lambda p: self.reg.find("", "v1", p)
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.create(core("namespaces"), None, {"metadata": {"name": ns}}, {}, internal=True)
-        self.create(core("serviceaccounts"), "default", {"metadata": {"name": "default"}}, {})
+        # each namespace's `default` ServiceAccount comes with it (accounts.py)
+        for skey, obj in bootstrap_policy():
+            self.create(self.reg.by_skey(skey)[0], None, obj, {}, internal=True)
         for n in (x.strip() for x in self.args.nodes.split(",") if x.strip()):
             # status, addresses and labels: the Node defaults (admission.py), as for one made by kubectl
             self.create(core("nodes"), None, {"metadata": {"name": n, "annotations": {"ovn.kubernetes.io/chassis": n}}}, {})

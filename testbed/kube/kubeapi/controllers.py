@@ -1,6 +1,6 @@
 """controllers.py: the controllers: one thread, one pass after every write (or each second), under the store's
-lock: namespace termination, CRD cleanup, garbage collection by ownerReferences, then the
-workloads (workloads.py) and the scheduler and kubelet (scheduler.py).
+lock: namespace termination, each namespace's `default` ServiceAccount, CRD cleanup, garbage collection
+by ownerReferences, then the workloads (workloads.py) and the scheduler and kubelet (scheduler.py).
 """
 
 import collections
@@ -41,6 +41,7 @@ class Controllers(Workloads, Scheduler, threading.Thread):
 
     def pass_once(self):
         self.namespaces()
+        self.service_accounts()
         self.crds()
         if self.store.gc_needed:
             self.store.gc_needed = False
@@ -69,6 +70,11 @@ class Controllers(Workloads, Scheduler, threading.Thread):
                 final = jcopy(ns)
                 final.setdefault("spec", {})["finalizers"] = []
                 self.store.commit(SK_NS, "DELETED", final, ns)
+
+    # -- every namespace's `default` ServiceAccount, made again when deleted --
+    def service_accounts(self):
+        for ns in list(self.store.objs[SK_NS].values()):
+            self.api.ensure_default_sa(ns["metadata"]["name"])
 
     # -- CRDs --
     def crds(self):

@@ -1,5 +1,7 @@
-"""handler.py: hTTP and auth: bearer tokens (re-read when the file changes), the request handler (bodies,
-replies, routing of every path to the Api) and the TLS-wrapping threaded server.
+"""handler.py: hTTP and auth: bearer tokens (the admin's, re-read when the file changes; service
+accounts' in accounts.py), RBAC for every identity but system:masters (rbac.py) before anything
+else is looked at, the request handler (bodies, replies, routing of every path to the Api) and the
+TLS-wrapping threaded server.
 """
 
 import hmac
@@ -18,6 +20,8 @@ from .util import MAX_BODY, OPEN_PATHS, VERSION_INFO, jdump, log, md_of
 from .errors import ApiError, err_bad_request, err_method, err_not_found, err_path_not_found, err_unauthorized
 from .protobuf import pb_decode_object
 from .registry import SK_CRD
+from .accounts import MASTERS
+from .rbac import authorize, forbidden, request_info
 from .tables import make_table, parse_accept
 from .watch import WatchStream
 from .admin import Admin
@@ -154,8 +158,15 @@ class Handler(WatchStream, Admin, PodStreams, http.server.BaseHTTPRequestHandler
         body = self.read_body()
         if self.server.is_https and path not in OPEN_PATHS:
             auth = self.headers.get("Authorization") or ""
-            if not auth.startswith("Bearer ") or not api.tokens.check(auth[7:].strip()):
+            user = api.authenticate(auth[7:].strip()) if auth.startswith("Bearer ") else None
+            if user is None:
                 raise err_unauthorized()
+            if MASTERS not in user.groups:
+                attrs = request_info(self.command, path, urllib.parse.parse_qs(url.query, keep_blank_values=True))
+                with api.store.lock:
+                    allowed, reason = authorize(api.store.objs, user, attrs)
+                if not allowed:
+                    raise forbidden(user, attrs, reason)
         if not path.startswith("/testbed/"):
             self.apply_faults(path)
         parts = [urllib.parse.unquote(p) for p in path.split("/") if p]
@@ -211,8 +222,16 @@ class Handler(WatchStream, Admin, PodStreams, http.server.BaseHTTPRequestHandler
             rd = api.reg.find(group, version, plural)
         if rd is None or (ns is not None and not rd.namespaced):
             raise err_path_not_found()
-        if sub is not None and not ((sub == "status" and rd.status) or (sub == "scale" and rd.scale)):
+        if sub is not None and not ((sub == "status" and rd.status) or (sub == "scale" and rd.scale)
+                                    or (sub == "token" and rd.token)):
             raise err_path_not_found()
+        if sub == "token":
+            if ns is None:
+                raise err_path_not_found()
+            if m != "POST":
+                raise err_method()
+            code, obj, warns = api.token_request(rd, ns, name, self.json_body(body), q)
+            return self.send_json(code, obj, warns)
         if rd.namespaced and ns is None and name is not None:
             raise err_path_not_found()
         if watch_path or (m == "GET" and q.get("watch") in ("true", "1", "True")):

@@ -37,6 +37,9 @@ def name_causes(name, kind_rule):
     elif kind_rule == "1035":
         ok = len(name) <= 63 and DNS1035_LABEL.match(name)
         why = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+    elif kind_rule == "path":  # path.IsValidPathSegmentName (RBAC kinds)
+        ok = "/" not in name and "%" not in name and name not in (".", "..")
+        why = "may not be '%s'" % name if name in (".", "..") else "may not contain '%s'" % ("/" if "/" in name else "%")
     elif kind_rule == "any":
         ok = "/" not in name and name not in (".", "..")
         why = "may not contain '/'"

@@ -100,9 +100,23 @@ PB_SCHEMAS = {
     "Lease": {1: ("metadata", "m:ObjectMeta"), 2: ("spec", "m:LeaseSpec")},
     "LeaseSpec": {1: ("holderIdentity", "s*"), 2: ("leaseDurationSeconds", "i*"), 3: ("acquireTime", "mtime"),
                   4: ("renewTime", "mtime"), 5: ("leaseTransitions", "i*")},
+    # authentication.k8s.io/v1 (`kubectl create token`)
+    "TokenRequest": {1: ("metadata", "m:ObjectMeta"), 2: ("spec", "m:TokenRequestSpec"), 3: ("status", "m:Empty")},
+    "TokenRequestSpec": {1: ("audiences", "[s"), 3: ("boundObjectRef", "m:BoundObjectReference"),
+                         4: ("expirationSeconds", "i*")},
+    "BoundObjectReference": {1: ("kind", "s"), 2: ("apiVersion", "s"), 3: ("name", "s"), 4: ("uid", "s")},
+    # rbac.authorization.k8s.io/v1 (`kubectl create role|rolebinding|clusterrole|clusterrolebinding`)
+    "Role": {1: ("metadata", "m:ObjectMeta"), 2: ("rules", "[m:PolicyRule")},
+    "ClusterRole": {1: ("metadata", "m:ObjectMeta"), 2: ("rules", "[m:PolicyRule")},
+    "PolicyRule": {1: ("verbs", "[s"), 2: ("apiGroups", "[s"), 3: ("resources", "[s"), 4: ("resourceNames", "[s"),
+                   5: ("nonResourceURLs", "[s")},
+    "RoleBinding": {1: ("metadata", "m:ObjectMeta"), 2: ("subjects", "[m:Subject"), 3: ("roleRef", "m:RoleRef")},
+    "ClusterRoleBinding": {1: ("metadata", "m:ObjectMeta"), 2: ("subjects", "[m:Subject"), 3: ("roleRef", "m:RoleRef")},
+    "Subject": {1: ("kind", "s"), 2: ("apiGroup", "s"), 3: ("name", "s"), 4: ("namespace", "s")},
+    "RoleRef": {1: ("apiGroup", "s"), 2: ("kind", "s"), 3: ("name", "s")},
 }
 PB_KINDS = {"Deployment", "Pod", "Namespace", "ConfigMap", "Secret", "ServiceAccount", "Service", "Scale", "Lease",
-            "DeleteOptions"}
+            "DeleteOptions", "TokenRequest", "Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 _PB_WARNED = set()
 
 

@@ -16,7 +16,7 @@ class RDef:
     def __init__(self, group, version, plural, singular, kind, namespaced, short=(), categories=(),
                  status=False, scale=None, skey=None, builtin=True, schema=None, columns=None,
                  field_labels=None, verbs=None, storage_gv=None, crd_name=None, list_kind=None,
-                 name_rule="subdomain", to_ext=None, to_int=None):
+                 name_rule="subdomain", to_ext=None, to_int=None, token=False):
         self.group, self.version, self.plural, self.singular, self.kind = group, version, plural, singular, kind
         self.namespaced = namespaced
         self.short = list(short)
@@ -40,6 +40,7 @@ class RDef:
         self.to_ext = to_ext
         self.to_int = to_int
         self.qualified = "%s.%s" % (plural, group) if group else plural
+        self.token = token  # serviceaccounts/token (TokenRequest)
 
     def view(self, obj):
         """Stored object -> what this group/version serves."""
@@ -73,6 +74,10 @@ class RDef:
         if self.scale:
             out.append({"name": self.plural + "/scale", "singularName": "", "namespaced": self.namespaced,
                         "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": SUB_VERBS})
+        if self.token:
+            out.append({"name": self.plural + "/token", "singularName": "", "namespaced": self.namespaced,
+                        "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest",
+                        "verbs": ["create"]})
         return out
 
 
@@ -108,7 +113,8 @@ def version_sort_key(v):
     return (stage, -int(m.group(1)), -int(m.group(3) or 0), v)
 
 
-BUILTIN_GROUP_ORDER = ["", "apps", "events.k8s.io", "coordination.k8s.io", "apiextensions.k8s.io"]
+BUILTIN_GROUP_ORDER = ["", "apps", "events.k8s.io", "rbac.authorization.k8s.io", "coordination.k8s.io",
+                       "apiextensions.k8s.io"]
 
 
 class Registry:
@@ -185,7 +191,7 @@ def builtin_rdefs():
         RDef("", "v1", "pods", "pod", "Pod", True, ["po"], ["all"], status=True, field_labels=pod_fields),
         RDef("", "v1", "configmaps", "configmap", "ConfigMap", True, ["cm"]),
         RDef("", "v1", "secrets", "secret", "Secret", True, field_labels=["type"]),
-        RDef("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ["sa"]),
+        RDef("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", True, ["sa"], token=True),
         RDef("", "v1", "services", "service", "Service", True, ["svc"], ["all"], status=True, name_rule="1035"),
         RDef("", "v1", "events", "event", "Event", True, ["ev"], field_labels=ev_core, name_rule="any"),
         RDef("apps", "v1", "deployments", "deployment", "Deployment", True, ["deploy"], ["all"], status=True,
@@ -195,6 +201,11 @@ def builtin_rdefs():
         # stored and defaulted only: no controller makes its pods
         RDef("apps", "v1", "statefulsets", "statefulset", "StatefulSet", True, ["sts"], ["all"], status=True,
              scale={"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}),
+        RDef("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True, name_rule="path"),
+        RDef("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", True, name_rule="path"),
+        RDef("rbac.authorization.k8s.io", "v1", "clusterroles", "clusterrole", "ClusterRole", False, name_rule="path"),
+        RDef("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding",
+             False, name_rule="path"),
         RDef("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
         RDef("events.k8s.io", "v1", "events", "event", "Event", True, ["ev"], skey="/events",
              field_labels=ev_v1, storage_gv="v1", name_rule="any", to_ext=event_core_to_v1, to_int=event_v1_to_core),
@@ -210,3 +221,4 @@ SK_NS, SK_NODES, SK_PODS, SK_DEPLOY, SK_RS, SK_CRD, SK_EVENTS, SK_SVC, SK_SECRET
     "/namespaces", "/nodes", "/pods", "apps/deployments", "apps/replicasets",
     "apiextensions.k8s.io/customresourcedefinitions", "/events", "/services", "/secrets")
 SK_STS = "apps/statefulsets"
+SK_SA = "/serviceaccounts"

@@ -113,6 +113,19 @@ def _svc_row(o):
             age_of(o), sel or "<none>"]
 
 
+_BINDING_COLS = [NAME_COL, col("Role"), AGE_COL, col("Users", prio=1), col("Groups", prio=1),
+                 col("ServiceAccounts", prio=1)]
+
+
+def _binding_row(o):
+    ref = o.get("roleRef") or {}
+    subs = o.get("subjects") or []
+    of = lambda kind: ", ".join(s.get("name", "") for s in subs if s.get("kind") == kind)  # noqa: E731
+    sas = ", ".join("%s/%s" % (s["namespace"], s.get("name", "")) if s.get("namespace") else s.get("name", "")
+                    for s in subs if s.get("kind") == "ServiceAccount")
+    return [_name(o), "%s/%s" % (ref.get("kind", ""), ref.get("name", "")), age_of(o), of("User"), of("Group"), sas]
+
+
 def _event_row(o):
     io = o.get("involvedObject") or {}
     src = o.get("source") or {}
@@ -148,6 +161,14 @@ BUILTIN_TABLES = {
     "/events": ([col("Last Seen"), col("Type"), col("Reason"), col("Object"), col("Subobject", prio=1),
                  col("Source", prio=1), col("Message"), col("First Seen", prio=1), col("Count", "integer", 1),
                  col("Name", prio=1)], _event_row),
+    "/serviceaccounts": ([NAME_COL, col("Secrets", "integer"), AGE_COL],
+                         lambda o: [_name(o), len(o.get("secrets") or []), age_of(o)]),
+    "rbac.authorization.k8s.io/roles": ([NAME_COL, col("Created At", "date")],
+                                        lambda o: [_name(o), md_of(o).get("creationTimestamp")]),
+    "rbac.authorization.k8s.io/clusterroles": ([NAME_COL, col("Created At", "date")],
+                                               lambda o: [_name(o), md_of(o).get("creationTimestamp")]),
+    "rbac.authorization.k8s.io/rolebindings": (_BINDING_COLS, _binding_row),
+    "rbac.authorization.k8s.io/clusterrolebindings": (_BINDING_COLS, _binding_row),
     "coordination.k8s.io/leases": ([NAME_COL, col("Holder"), AGE_COL],
                                    lambda o: [_name(o), (o.get("spec") or {}).get("holderIdentity", ""), age_of(o)]),
     SK_CRD: ([NAME_COL, col("Created At", "date")],
