@@ -10,6 +10,8 @@
 //! next slice), so its status never claims `Ready`. Gateways do not count
 //! as tenants for `reconcile::removal`.
 
+pub mod inline;
+pub mod rules;
 pub mod spec;
 pub mod status;
 pub mod validate;
