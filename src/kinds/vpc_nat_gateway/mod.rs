@@ -15,6 +15,7 @@ pub mod rules;
 pub mod spec;
 pub mod status;
 pub mod validate;
+pub mod workload;
 
 /// The collection VpcNatGateways are listed and watched at.
 pub const API_PATH: &str = "/apis/kubeovn.io/v1/vpc-nat-gateways";

@@ -145,4 +145,4 @@ pub fn rule_set(model: &Model, g: &VpcNatGateway, addresses: &EipAddresses) -> O
 
 #[cfg(test)]
 #[path = "rules_tests.rs"]
-mod tests;
+pub(crate) mod tests;

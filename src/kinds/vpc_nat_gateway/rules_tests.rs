@@ -16,7 +16,7 @@ fn ip(s: &str) -> Ipv4Addr {
 }
 
 /// Seed 003's VPC with a second subnet, and its external network.
-fn model_with(nat: &NatSpecs) -> Model {
+pub(crate) fn model_with(nat: &NatSpecs) -> Model {
     let vpc = VpcSpec { namespaces: vec!["sukai263".into()], ..Default::default() };
     let sub = |vpc: &str, cidr: &str, gw: &str| SubnetSpec {
         vpc: vpc.into(),
@@ -40,7 +40,7 @@ fn model_with(nat: &NatSpecs) -> Model {
     model
 }
 
-fn gw() -> VpcNatGatewaySpec {
+pub(crate) fn gw() -> VpcNatGatewaySpec {
     VpcNatGatewaySpec {
         vpc: "mail263".into(),
         subnet: "vmservers".into(),
@@ -54,7 +54,7 @@ fn eip(v4ip: &str) -> IptablesEipSpec {
 }
 
 /// Seed 003's objects, plus a FIP on a third EIP.
-fn seed_003() -> NatSpecs {
+pub(crate) fn seed_003() -> NatSpecs {
     NatSpecs {
         gateways: vec![("natgw".into(), gw())],
         eips: vec![
