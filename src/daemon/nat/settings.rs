@@ -51,9 +51,11 @@ fn workloads(namespace: &str, nat_config: Option<&Json>, gw_config: Option<&Json
             return Err(format!("ConfigMap {namespace}/{NAT_GW_CONFIG} says {ENABLE_KEY}: \"false\": {off}"))
         }
         (Some(_), None | Some("true")) => {}
-        (Some(_), Some(other)) => return Err(format!(
+        (Some(_), Some(other)) => {
+            return Err(format!(
             "ConfigMap {namespace}/{NAT_GW_CONFIG}: {ENABLE_KEY}: {other:?} is neither \"true\" nor \"false\": {off}"
-        )),
+        ))
+        }
     }
     let Some(cm) = nat_config else {
         return Err(format!("ConfigMap {namespace}/{NAT_CONFIG} does not exist: it names the gateway image (`image`)"));
