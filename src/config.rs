@@ -97,6 +97,10 @@ pub struct KubernetesSection {
     pub kube: KubeSettings,
     pub lease_name: String,
     pub lease_namespace: String,
+    /// The daemon's namespace (Kube-OVN's): where the NAT gateway
+    /// ConfigMaps `ovn-vpc-nat-config` and `ovn-vpc-nat-gw-config` are
+    /// read, and where gateway workloads go by default.
+    pub namespace: String,
     /// The holder name written in the Lease; `None`: the host name (see
     /// `KubernetesSection::identity`).
     pub identity: Option<String>,
@@ -107,6 +111,7 @@ pub struct KubernetesSection {
 
 pub const DEFAULT_LEASE_NAME: &str = "ovn-vpcd";
 pub const DEFAULT_LEASE_NAMESPACE: &str = "kube-system";
+pub const DEFAULT_NAMESPACE: &str = "kube-system";
 pub const DEFAULT_LEASE_DURATION: u64 = 15;
 pub const DEFAULT_RENEW_DEADLINE: u64 = 10;
 pub const DEFAULT_RETRY_PERIOD: u64 = 2;
@@ -148,6 +153,7 @@ struct KubernetesFile {
     in_cluster: bool,
     lease_name: Option<Spanned<String>>,
     lease_namespace: Option<Spanned<String>>,
+    namespace: Option<Spanned<String>>,
     identity: Option<Spanned<String>>,
     lease_duration_seconds: Option<Spanned<u64>>,
     renew_deadline_seconds: Option<Spanned<u64>>,
@@ -275,6 +281,7 @@ fn kubernetes_section(k: Spanned<KubernetesFile>, at: At) -> Result<KubernetesSe
     };
     let lease_name = text(&k.lease_name, "lease_name", DEFAULT_LEASE_NAME)?;
     let lease_namespace = text(&k.lease_namespace, "lease_namespace", DEFAULT_LEASE_NAMESPACE)?;
+    let namespace = text(&k.namespace, "namespace", DEFAULT_NAMESPACE)?;
     // An empty holder means "nobody holds the Lease": never a valid identity.
     let identity = match &k.identity {
         Some(_) => Some(text(&k.identity, "identity", "")?),
@@ -310,6 +317,7 @@ fn kubernetes_section(k: Spanned<KubernetesFile>, at: At) -> Result<KubernetesSe
         kube: KubeSettings { kubeconfig: k.kubeconfig, context: k.context, in_cluster: k.in_cluster },
         lease_name,
         lease_namespace,
+        namespace,
         identity,
         lease_duration_seconds: lease_s,
         renew_deadline_seconds: renew_s,
@@ -386,6 +394,7 @@ mod tests {
                 kube: KubeSettings { kubeconfig: Some("/etc/k.conf".into()), context: None, in_cluster: false },
                 lease_name: "ovn-vpcd".into(),
                 lease_namespace: "kube-system".into(),
+                namespace: "kube-system".into(),
                 identity: None,
                 lease_duration_seconds: 15,
                 renew_deadline_seconds: 10,
@@ -400,11 +409,12 @@ mod tests {
         assert_eq!(e.retry_period, Duration::from_secs(2));
 
         let text =
-            "[kubernetes]\nin_cluster = true\nlease_name = \"l\"\nlease_namespace = \"ns\"\nidentity = \"node-1\"\n\
+            "[kubernetes]\nin_cluster = true\nlease_name = \"l\"\nlease_namespace = \"ns\"\nnamespace = \"vpcd\"\nidentity = \"node-1\"\n\
                     lease_duration_seconds = 30\nrenew_deadline_seconds = 20\nretry_period_seconds = 4\n";
         let k = Config::parse("t.toml", text).unwrap().kubernetes.unwrap();
         assert!(k.kube.in_cluster && k.kube.kubeconfig.is_none());
         assert_eq!((k.lease_name.as_str(), k.lease_namespace.as_str()), ("l", "ns"));
+        assert_eq!(k.namespace, "vpcd");
         assert_eq!(k.identity().unwrap(), "node-1");
         assert_eq!((k.lease_duration_seconds, k.renew_deadline_seconds, k.retry_period_seconds), (30, 20, 4));
 

@@ -1,11 +1,12 @@
 //! The NAT gateway kinds through kubectl, the testbed API server and the
-//! daemon with real OVN (this slice: resources, validation and status; no
-//! workload or agent yet): seed 003's gateway, EIPs and rules are Validated
+//! daemon with real OVN: seed 003's gateway, EIPs and rules are Validated
 //! and say they are not applied yet, with Kube-OVN's status fields; a DNAT
 //! reusing another's (eip, externalPort, protocol) is refused with its
 //! condition and one Warning Event while the others stay Validated; a FIP on
-//! a missing EIP waits; the VPC's and subnets' NB rows are untouched. Runs on
-//! our CRDs and, with `OVN_VPCD_TEST_CRDS=kube-ovn`, on Kube-OVN's.
+//! a missing EIP waits; the VPC's and subnets' NB rows are untouched; the
+//! gateway's workload (StatefulSet, rules ConfigMap, RBAC) follows its spec,
+//! the NAT ConfigMaps and the agent's report. Runs on our CRDs and, with
+//! `OVN_VPCD_TEST_CRDS=kube-ovn`, on Kube-OVN's.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -89,7 +90,8 @@ fn seed_003_nat_objects_are_validated_and_a_conflict_refused_alone() {
         assert_eq!(again["metadata"]["resourceVersion"], gw["metadata"]["resourceVersion"], "{again}");
     } else {
         let gw = not_applied("vpc-nat-gateways", "natgw");
-        assert_eq!(message(&gw, "Ready"), "no gateway agent yet", "{gw}");
+        // No ovn-vpc-nat-gw-config in the daemon's namespace: NAT gateways are off, as in Kube-OVN.
+        assert!(message(&gw, "Ready").contains("kube-system/ovn-vpc-nat-gw-config does not exist"), "{gw}");
         assert_eq!(gw["status"]["externalSubnets"], serde_json::json!(["ovn-vpc-external-network"]), "{gw}");
     }
     let eipd = not_applied("iptables-eips", "eipd01");
@@ -201,5 +203,277 @@ fn a_kind_whose_crd_is_missing_does_not_stall_the_others() {
         let o = get(&kube, "iptables-eips", "eip-late")?;
         condition(&o, "Validated").map(drop)
     });
+    assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+}
+
+/// `kubectl apply` of `yaml` (written to a file in `dir`).
+fn apply(kube: &ovn_vpcd::testbed::Kube, dir: &std::path::Path, name: &str, yaml: &str) {
+    let file = dir.join(name);
+    std::fs::write(&file, yaml).unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", file.to_str().unwrap()]).unwrap();
+}
+
+fn nat_config(image: &str, prefix: Option<&str>) -> String {
+    let prefix = prefix.map(|p| format!("  natGwNamePrefix: {p}\n")).unwrap_or_default();
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ovn-vpc-nat-config\n  namespace: kube-system\ndata:\n  \
+         image: {image}\n{prefix}"
+    )
+}
+
+fn gw_config(enable: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ovn-vpc-nat-gw-config\n  namespace: kube-system\ndata:\n  \
+         enable-vpc-nat-gw: \"{enable}\"\n"
+    )
+}
+
+fn get_ns(kube: &ovn_vpcd::testbed::Kube, kind: &str, name: &str) -> Option<Json> {
+    kubectl_json(kube, &["get", kind, "-n", "kube-system", name, "-o", "json"])
+}
+
+/// The rule set the rules ConfigMap holds.
+fn rule_set(kube: &ovn_vpcd::testbed::Kube, cm: &str) -> Option<ovn_vpcd::rules::nat::NatRuleSet> {
+    let cm = get_ns(kube, "configmap", cm)?;
+    ovn_vpcd::rules::nat::NatRuleSet::from_json(cm["data"][ovn_vpcd::rules::DATA_KEY].as_str()?).ok()
+}
+
+/// Seed 003's rule set as the daemon must render it.
+fn seed_003_set() -> ovn_vpcd::rules::nat::NatRuleSet {
+    use ovn_vpcd::rules::nat::*;
+    let ip = |s: &str| s.parse().unwrap();
+    NatRuleSet {
+        version: ovn_vpcd::rules::VERSION,
+        gateway: "natgw".into(),
+        lan: Lan { ip: ip("10.0.1.254"), routes: vec![] },
+        external: External { subnet: "ovn-vpc-external-network".into(), prefix_len: 24, gateway: ip("172.16.3.2") },
+        eips: vec![
+            Eip { name: "eipd01".into(), ip: ip("172.16.3.203") },
+            Eip { name: "eips01".into(), ip: ip("172.16.3.208") },
+        ],
+        fips: vec![],
+        dnats: vec![Dnat {
+            name: "dnat01".into(),
+            eip: ip("172.16.3.203"),
+            protocol: Protocol::Tcp,
+            external_port: 8888,
+            internal_ip: ip("10.0.1.2"),
+            internal_port: 80,
+        }],
+        snats: vec![Snat { name: "snat01".into(), eip: ip("172.16.3.208"), internal_cidr: "10.0.1.0/24".into() }],
+    }
+}
+
+fn ready(kube: &ovn_vpcd::testbed::Kube, plural: &str, name: &str) -> Option<(String, String)> {
+    condition(&get(kube, plural, name)?, "Ready")
+}
+
+/// Seed 003's gateway gets its workload through the object reconciler:
+/// the rules ConfigMap (the rendered set), the StatefulSet, ServiceAccount,
+/// Role and RoleBinding, owned by the gateway and labelled; hand edits and
+/// deletes are undone; a foreign StatefulSet of a gateway's name is refused
+/// on its status and left alone; `enable-vpc-nat-gw: "false"` removes the
+/// workloads and says so; `natGwNamePrefix` is honoured; a rule added moves
+/// the ConfigMap; the pod reporting the rendered digest makes the gateway,
+/// its EIPs and rules Ready, another digest does not; the gateway deleted,
+/// its workload goes with it and nothing else.
+#[test]
+fn seed_003_gateway_workload_follows_the_spec_settings_and_the_agents_report() {
+    if common::kube::on_kube_ovn_crds() {
+        return; // Kube-OVN's VpcNatGateway status has no conditions to read.
+    }
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let dir = ovn.dir().to_path_buf();
+    let config = write_config(&dir, "k.toml", &kube, "a", "");
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003.yaml")]).unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003-nat.yaml")]).unwrap();
+    // No ovn-vpc-nat-gw-config: off, as Kube-OVN; said on the status.
+    let off = wait_for("natgw says NAT gateways are off", Duration::from_secs(30), || {
+        let o = get(&kube, "vpc-nat-gateways", "natgw")?;
+        message(&o, "Ready").contains("ovn-vpc-nat-gw-config does not exist").then_some(o)
+    });
+    assert_eq!(condition(&off, "Ready").unwrap(), ("False".into(), "NotApplied".into()), "{off}");
+    assert!(get_ns(&kube, "statefulset", "vpc-nat-gw-natgw").is_none());
+
+    apply(&kube, &dir, "nat-config.yaml", &nat_config("ovn-vpcd:test", None));
+    apply(&kube, &dir, "gw-config.yaml", &gw_config("true"));
+    let sts = wait_for("the StatefulSet", Duration::from_secs(30), || get_ns(&kube, "statefulset", "vpc-nat-gw-natgw"));
+    let gw = get(&kube, "vpc-nat-gateways", "natgw").unwrap();
+    let uid = gw["metadata"]["uid"].as_str().unwrap();
+    for (kind, name) in [
+        ("configmap", "vpc-nat-gw-natgw-rules"),
+        ("serviceaccount", "vpc-nat-gw-natgw"),
+        ("role", "vpc-nat-gw-natgw"),
+        ("rolebinding", "vpc-nat-gw-natgw"),
+        ("statefulset", "vpc-nat-gw-natgw"),
+    ] {
+        let o = wait_for(&format!("{kind} {name}"), Duration::from_secs(20), || get_ns(&kube, kind, name));
+        let owner = &o["metadata"]["ownerReferences"][0];
+        assert_eq!(
+            (&owner["kind"], &owner["uid"], &owner["controller"]),
+            (&"VpcNatGateway".into(), &uid.into(), &true.into()),
+            "{o}"
+        );
+        assert_eq!(o["metadata"]["labels"]["app.kubernetes.io/managed-by"], "ovn-vpcd", "{o}");
+    }
+    assert_eq!(rule_set(&kube, "vpc-nat-gw-natgw-rules").unwrap(), seed_003_set());
+    let tmpl = &sts["spec"]["template"];
+    assert_eq!(tmpl["metadata"]["labels"]["ovn.kubernetes.io/vpc-nat-gw"], "true", "{sts}");
+    assert_eq!(tmpl["metadata"]["annotations"]["ovn.kubernetes.io/ip_address"], "10.0.1.254", "{sts}");
+    assert_eq!(tmpl["spec"]["nodeSelector"]["kubernetes.io/hostname"], "ubuntuserver1", "{sts}");
+    assert_eq!(tmpl["spec"]["containers"][0]["image"], "ovn-vpcd:test", "{sts}");
+    let role = get_ns(&kube, "role", "vpc-nat-gw-natgw").unwrap();
+    assert_eq!(role["rules"].as_array().unwrap().len(), 2, "{role}");
+
+    // Edited by hand, then deleted by hand: restored.
+    kube.kubectl(&["set", "image", "-n", "kube-system", "statefulset/vpc-nat-gw-natgw", "vpc-nat-gw=evil:1"]).unwrap();
+    wait_for("the image restored", Duration::from_secs(20), || {
+        let o = get_ns(&kube, "statefulset", "vpc-nat-gw-natgw")?;
+        (o["spec"]["template"]["spec"]["containers"][0]["image"] == "ovn-vpcd:test").then_some(())
+    });
+    let old_uid = get_ns(&kube, "statefulset", "vpc-nat-gw-natgw").unwrap()["metadata"]["uid"].clone();
+    kube.kubectl(&["delete", "statefulset", "-n", "kube-system", "vpc-nat-gw-natgw"]).unwrap();
+    wait_for("the StatefulSet made again", Duration::from_secs(20), || {
+        let o = get_ns(&kube, "statefulset", "vpc-nat-gw-natgw")?;
+        (o["metadata"]["uid"] != old_uid).then_some(())
+    });
+
+    // The agent's report, played by hand: the rendered digest → Ready.
+    let digest = seed_003_set().digest();
+    let pod = wait_for("the gateway pod", Duration::from_secs(20), || get_ns(&kube, "pod", "vpc-nat-gw-natgw-0"));
+    assert_eq!(pod["metadata"]["annotations"]["ovn.kubernetes.io/port_security"], "false", "{pod}");
+    let report = |d: &str| {
+        kube.kubectl(&[
+            "annotate",
+            "pod",
+            "-n",
+            "kube-system",
+            "vpc-nat-gw-natgw-0",
+            "--overwrite",
+            &format!("ovn-vpcd.io/applied-rules={d}"),
+        ])
+        .unwrap()
+    };
+    assert!(ready(&kube, "vpc-nat-gateways", "natgw").unwrap().0 == "False");
+    report(&digest);
+    for (plural, name) in [
+        ("vpc-nat-gateways", "natgw"),
+        ("iptables-eips", "eipd01"),
+        ("iptables-eips", "eips01"),
+        ("iptables-dnat-rules", "dnat01"),
+        ("iptables-snat-rules", "snat01"),
+    ] {
+        let o = wait_for(&format!("{plural} {name} Ready"), Duration::from_secs(20), || {
+            let o = get(&kube, plural, name)?;
+            (condition(&o, "Ready")? == ("True".into(), "Applied".into())).then_some(o)
+        });
+        if plural != "vpc-nat-gateways" {
+            assert_eq!(o["status"]["ready"], true, "{o}");
+        }
+    }
+    report("0123456789abcdef");
+    wait_for("natgw not ready on another digest", Duration::from_secs(20), || {
+        (ready(&kube, "vpc-nat-gateways", "natgw")? == ("False".into(), "NotApplied".into())).then_some(())
+    });
+    report(&digest);
+    wait_for("natgw Ready again", Duration::from_secs(20), || {
+        (ready(&kube, "vpc-nat-gateways", "natgw")?.0 == "True").then_some(())
+    });
+
+    // A rule added: the ConfigMap follows; until it is applied, the gateway
+    // and the new rule are not ready, the others stay ready.
+    apply(
+        &kube,
+        &dir,
+        "fip.yaml",
+        "kind: IptablesEIP\napiVersion: kubeovn.io/v1\nmetadata:\n  name: eipf01\nspec:\n  natGwDp: natgw\n  v4ip: 172.16.3.205\n---\n\
+         kind: IptablesFIPRule\napiVersion: kubeovn.io/v1\nmetadata:\n  name: fip01\nspec:\n  eip: eipf01\n  internalIp: 10.0.1.5\n",
+    );
+    let grown = wait_for("the ConfigMap with the FIP", Duration::from_secs(20), || {
+        rule_set(&kube, "vpc-nat-gw-natgw-rules").filter(|s| s.fips.len() == 1)
+    });
+    assert_eq!(grown.fips[0].internal_ip.to_string(), "10.0.1.5");
+    wait_for("natgw not ready, fip01 not ready", Duration::from_secs(20), || {
+        (ready(&kube, "vpc-nat-gateways", "natgw")?.0 == "False"
+            && ready(&kube, "iptables-fip-rules", "fip01")?.0 == "False")
+            .then_some(())
+    });
+    assert_eq!(ready(&kube, "iptables-dnat-rules", "dnat01").unwrap().0, "True");
+    report(&grown.digest());
+    wait_for("fip01 Ready", Duration::from_secs(20), || {
+        (ready(&kube, "iptables-fip-rules", "fip01")?.0 == "True"
+            && ready(&kube, "vpc-nat-gateways", "natgw")?.0 == "True")
+            .then_some(())
+    });
+
+    // A foreign StatefulSet with a gateway's name: refused, left alone.
+    apply(
+        &kube,
+        &dir,
+        "foreign.yaml",
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: vpc-nat-gw-natgw2\n  namespace: kube-system\nspec:\n  \
+         replicas: 0\n  selector:\n    matchLabels:\n      app: mine\n  template:\n    metadata:\n      labels:\n        app: mine\n    \
+         spec:\n      containers:\n        - name: c\n          image: mine:1\n",
+    );
+    let foreign = get_ns(&kube, "statefulset", "vpc-nat-gw-natgw2").unwrap();
+    apply(
+        &kube,
+        &dir,
+        "natgw2.yaml",
+        "kind: VpcNatGateway\napiVersion: kubeovn.io/v1\nmetadata:\n  name: natgw2\nspec:\n  vpc: mail263\n  subnet: vmservers\n  \
+         lanIp: 10.0.1.250\n",
+    );
+    let refused = wait_for("natgw2 refused", Duration::from_secs(30), || {
+        let o = get(&kube, "vpc-nat-gateways", "natgw2")?;
+        (condition(&o, "Ready")? == ("False".into(), "WorkloadRefused".into())).then_some(o)
+    });
+    assert!(message(&refused, "Ready").contains("StatefulSet/kube-system/vpc-nat-gw-natgw2"), "{refused}");
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(warnings(&kube, "natgw2").len(), 1, "{:?}", warnings(&kube, "natgw2"));
+    let still = get_ns(&kube, "statefulset", "vpc-nat-gw-natgw2").unwrap();
+    assert_eq!(still["metadata"]["resourceVersion"], foreign["metadata"]["resourceVersion"], "{still}");
+
+    // Off: no workload, said on the status; on again: made again.
+    apply(&kube, &dir, "gw-config.yaml", &gw_config("false"));
+    wait_for("the workload gone", Duration::from_secs(30), || {
+        (get_ns(&kube, "statefulset", "vpc-nat-gw-natgw").is_none()
+            && get_ns(&kube, "configmap", "vpc-nat-gw-natgw-rules").is_none()
+            && get_ns(&kube, "role", "vpc-nat-gw-natgw").is_none())
+        .then_some(())
+    });
+    wait_for("natgw says off", Duration::from_secs(20), || {
+        let o = get(&kube, "vpc-nat-gateways", "natgw")?;
+        message(&o, "Ready").contains("enable-vpc-nat-gw: \"false\"").then_some(())
+    });
+    assert!(get_ns(&kube, "statefulset", "vpc-nat-gw-natgw2").is_some(), "the foreign one stays");
+    apply(&kube, &dir, "gw-config.yaml", &gw_config("true"));
+    wait_for("the StatefulSet back", Duration::from_secs(30), || get_ns(&kube, "statefulset", "vpc-nat-gw-natgw"));
+
+    // natGwNamePrefix: the workload under the new names, the old ones gone.
+    apply(&kube, &dir, "nat-config.yaml", &nat_config("ovn-vpcd:test", Some("gw")));
+    wait_for("gw-natgw, and vpc-nat-gw-natgw gone", Duration::from_secs(30), || {
+        let sts = get_ns(&kube, "statefulset", "gw-natgw")?;
+        let cmd = sts["spec"]["template"]["spec"]["containers"][0]["command"].to_string();
+        (cmd.contains("kube-system/gw-natgw-rules")
+            && get_ns(&kube, "statefulset", "vpc-nat-gw-natgw").is_none()
+            && get_ns(&kube, "configmap", "gw-natgw-rules").is_some())
+        .then_some(())
+    });
+
+    // The gateway deleted: its workload goes, nothing else.
+    kube.kubectl(&["delete", "vpc-nat-gateway", "natgw"]).unwrap();
+    wait_for("natgw's workload gone", Duration::from_secs(30), || {
+        (get_ns(&kube, "statefulset", "gw-natgw").is_none()
+            && get_ns(&kube, "configmap", "gw-natgw-rules").is_none()
+            && get_ns(&kube, "serviceaccount", "gw-natgw").is_none()
+            && get_ns(&kube, "role", "gw-natgw").is_none()
+            && get_ns(&kube, "rolebinding", "gw-natgw").is_none())
+        .then_some(())
+    });
+    let still = get_ns(&kube, "statefulset", "vpc-nat-gw-natgw2").unwrap();
+    assert_eq!(still["metadata"]["resourceVersion"], foreign["metadata"]["resourceVersion"], "{still}");
+    assert!(get_ns(&kube, "configmap", "ovn-vpc-nat-config").is_some());
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
 }

@@ -24,6 +24,7 @@ use crate::kube::defaults;
 use crate::kube::driver::{watch as watch_resource, WatchOptions};
 use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
+use crate::kube::objects::{self as workload_objects, DesiredObject, ObjectsConfig, Outcomes};
 use crate::kube::resources::{api_path, apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER};
 use crate::kube::status::{self, object_path};
 use crate::model::derived::{AttachmentAddress, Derived, PodPort};
@@ -52,6 +53,9 @@ pub struct Report {
     /// Pods that want a port but get none (`<ns>/<name>`, reason): one
     /// Warning Event each, until the reason changes or goes away.
     pub pod_errors: Vec<(String, String)>,
+    /// The NAT gateways' workloads and rendered sets: their verdicts are
+    /// refined against the agents' reports each round (`daemon::nat::readiness`).
+    pub nat: Arc<super::nat::readiness::NatView>,
 }
 
 /// The reason of the Event on a pod that gets no address.
@@ -60,6 +64,12 @@ pub const REASON_NO_ADDRESS: &str = "AddressNotAllocated";
 pub struct KubeSide {
     pub store: watch::Receiver<Arc<Store>>,
     pub leading: watch::Receiver<bool>,
+    /// The NAT gateway settings (`None` until the ConfigMaps are listed).
+    pub nat_settings: watch::Receiver<Option<super::nat::settings::NatSettings>>,
+    /// The gateway workloads the object reconciler keeps, and whether it
+    /// may write (leading, and a set was handed to it this term).
+    objects: watch::Sender<Arc<Vec<DesiredObject>>>,
+    objects_leading: watch::Sender<bool>,
     reports: watch::Sender<Arc<Report>>,
     lock: LeaseLock,
     identity: String,
@@ -86,11 +96,49 @@ impl KubeSide {
         let (leading_tx, leading) = watch::channel(false);
         let elector = Elector::new(section.election_config()?);
         tasks.push(tokio::spawn(run_election(lock.clone(), elector, leading_tx)));
+        // The NAT gateways' settings and workloads.
+        let (settings_tx, nat_settings) = watch::channel(None);
+        tasks.push(tokio::spawn(super::nat::watch_settings(client.clone(), section.namespace.clone(), settings_tx)));
+        let (objects, objects_rx) = watch::channel(Arc::new(vec![]));
+        let (objects_leading, objects_leading_rx) = watch::channel(false);
+        let (outcomes_tx, outcomes) = watch::channel(Arc::new(Outcomes::new()));
+        let config = ObjectsConfig::new(vec![crate::kinds::vpc_nat_gateway::workload::owner_kind()]);
+        tasks.push(tokio::spawn(workload_objects::run(
+            client.clone(),
+            config,
+            objects_rx,
+            objects_leading_rx,
+            outcomes_tx,
+        )));
         // The reporter.
         let (reports, reports_rx) = watch::channel(Arc::new(Report::default()));
-        tasks.push(tokio::spawn(reporter(client, store.clone(), reports_rx, leading.clone())));
+        tasks.push(tokio::spawn(reporter(client, store.clone(), reports_rx, leading.clone(), outcomes)));
         tracing::info!(identity = %identity, lease = %lock.describe(), "watching Vpc and Subnet resources");
-        Ok(KubeSide { store, leading, reports, lock, identity, tasks })
+        Ok(KubeSide { store, leading, nat_settings, objects, objects_leading, reports, lock, identity, tasks })
+    }
+
+    /// Hands the object reconciler the gateway workloads of a pass, and lets
+    /// it write while we lead.
+    pub fn set_workloads(&self, desired: Vec<DesiredObject>) {
+        self.objects.send_if_modified(|d| {
+            let changed = **d != desired;
+            if changed {
+                *d = Arc::new(desired);
+            }
+            changed
+        });
+        self.objects_leading.send_if_modified(|l| {
+            let now = *self.leading.borrow();
+            let changed = *l != now;
+            *l = now;
+            changed
+        });
+    }
+
+    /// Leadership was lost: the object reconciler stops writing until the
+    /// next set of this daemon's next term.
+    pub fn stop_workloads(&self) {
+        self.objects_leading.send_if_modified(|l| std::mem::replace(l, false));
     }
 
     pub fn report(&self, r: Report) {
@@ -160,6 +208,7 @@ async fn reporter(
     mut store: watch::Receiver<Arc<Store>>,
     mut reports: watch::Receiver<Arc<Report>>,
     leading: watch::Receiver<bool>,
+    mut outcomes: watch::Receiver<Arc<Outcomes>>,
 ) {
     // Objects as we last wrote them, by the resourceVersion they replaced:
     // the watch may not have brought our own write back yet.
@@ -175,9 +224,16 @@ async fn reporter(
     let mut annotated = Annotated::default();
     loop {
         let retry = {
-            let report = reports.borrow_and_update().clone();
+            let mut report = reports.borrow_and_update().clone();
             let synced = store.borrow().synced;
             if *leading.borrow() && synced {
+                // The NAT kinds' verdicts, against what the agents report now.
+                if !report.nat.is_empty() {
+                    let outcomes = outcomes.borrow_and_update().clone();
+                    let mut r = (*report).clone();
+                    super::nat::readiness::refine(&mut r.verdicts, &r.nat, &r.model, &store.borrow(), &outcomes);
+                    report = Arc::new(r);
+                }
                 let started = tokio::time::Instant::now();
                 // Only what the round needs, taken at once: the snapshot is
                 // not held across the writes (the store's next batch would
@@ -210,6 +266,7 @@ async fn reporter(
             tokio::select! {
                 r = reports.changed() => if r.is_err() { return },
                 r = store.changed() => if r.is_err() { return },
+                r = outcomes.changed() => if r.is_err() { return },
             }
         }
     }

@@ -15,6 +15,7 @@ pub mod http;
 pub mod inputs;
 pub mod kube;
 pub mod metrics;
+pub mod nat;
 pub mod notify;
 pub mod pods;
 pub mod schedule;
@@ -117,6 +118,8 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     };
     let mut store_rx = kube.as_ref().map(|k| k.store.clone());
     let mut leading_rx = kube.as_ref().map(|k| k.leading.clone());
+    let mut nat_settings_rx = kube.as_ref().map(|k| k.nat_settings.clone());
+    let mut nat_side = loaded.config.kubernetes.as_ref().map(|k| nat::NatSide::new(&k.namespace));
     let snapshot = |rx: &Option<watch::Receiver<Arc<Store>>>| rx.as_ref().map(|r| r.borrow().clone());
     let mut pod_ports = PodPorts::default();
     let mut desired = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
@@ -142,6 +145,9 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     // The model and derived facts of the last pass that left a baseline (see `Schedule`).
     let mut applied_model: Option<(Arc<Model>, Arc<Derived>)> = None;
     let mut last_refusals: BTreeSet<String> = BTreeSet::new();
+    // The refusals of the last pass that converged (to report again when
+    // only the NAT settings change).
+    let mut last_rejected: Option<Vec<crate::model::validate::Rejection>> = None;
     let mut notified = false;
     let (vpcs, subnets) = (loaded.config.vpcs.len(), loaded.config.subnets.len());
     tracing::info!(config = %path, vpcs, subnets, kubernetes = kube.is_some(), "ovn-vpcd running");
@@ -192,9 +198,11 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                             let elapsed_ms = started.elapsed().as_millis() as u64;
                             tracing::info!(changes = applied.changes, elapsed_ms, ?scope, "converged");
                         }
-                        if let (Some(k), Some(store)) = (&kube, snapshot(&store_rx)) {
-                            report(k, &store, &desired, &applied.rejected, &pod_ports, &client, &metrics);
+                        if let (Some(k), Some(store), Some(nat)) = (&kube, snapshot(&store_rx), nat_side.as_mut()) {
+                            let view = workloads(k, nat, &desired.model, &store);
+                            report(k, &store, &desired, &applied.rejected, &pod_ports, &client, &metrics, view);
                         }
+                        last_rejected = Some(applied.rejected.clone());
                         // Rows kept against a refused mass removal are not this
                         // model's: the next input change must check everything.
                         let baseline = !removal.refusing();
@@ -251,8 +259,26 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     || new.rejected != desired.rejected;
                 (new.merged != desired.merged || pods_changed).then(|| inputs(new, &mut desired, &applied_model))
             }
+            true = changed(&mut nat_settings_rx) => {
+                // The gateways' workloads follow at once, and their status says so.
+                if let (Some(k), Some(store), Some(nat), Some(rejected)) =
+                    (&kube, snapshot(&store_rx), nat_side.as_mut(), &last_rejected)
+                {
+                    if *k.leading.borrow() && store.synced {
+                        let view = workloads(k, nat, &desired.model, &store);
+                        report(k, &store, &desired, rejected, &pod_ports, &client, &metrics, view);
+                    }
+                }
+                None
+            }
             true = changed(&mut leading_rx) => {
                 let leading = leading_rx.as_ref().is_some_and(|r| *r.borrow());
+                if !leading {
+                    if let Some(k) = &kube {
+                        k.stop_workloads();
+                    }
+                    last_rejected = None;
+                }
                 tracing::info!(leading, "leadership changed");
                 metrics.converged.store(false, Ordering::Relaxed);
                 Some(Trigger::Leadership)
@@ -306,7 +332,19 @@ fn log_refusals(rejected: &[crate::model::validate::Rejection], last: &mut BTree
     *last = now;
 }
 
+/// The gateway workloads of `model`, handed to the object reconciler once
+/// the settings are read; what the reporter needs to judge them.
+fn workloads(k: &KubeSide, nat: &mut nat::NatSide, model: &Model, store: &Store) -> Arc<nat::readiness::NatView> {
+    let settings = k.nat_settings.borrow().clone();
+    let (objects, view) = nat.render(model, store, settings.as_ref());
+    if settings.is_some() && *k.leading.borrow() {
+        k.set_workloads(objects);
+    }
+    Arc::new(view)
+}
+
 /// Hands the reporter what the resources should show after a pass.
+#[allow(clippy::too_many_arguments)]
 fn report(
     k: &KubeSide,
     store: &Store,
@@ -315,6 +353,7 @@ fn report(
     pod_ports: &PodPorts,
     client: &Client,
     metrics: &Metrics,
+    nat: Arc<nat::readiness::NatView>,
 ) {
     *metrics.resources.lock().expect("metrics lock") =
         crate::model::object::Kind::ALL.iter().map(|k| (k.to_string(), store.of_kind(*k).len() as u64)).collect();
@@ -333,6 +372,7 @@ fn report(
         pods: desired.derived.clone(),
         pod_errors: pod_ports.errors(),
         model: desired.model.clone(),
+        nat,
     });
 }
 

@@ -48,6 +48,10 @@ pub const REASON_NOT_REALISED: &str = "FieldsNotRealised";
 pub const REASON_NOT_APPLIED: &str = "NotApplied";
 /// The message of [`REASON_NOT_APPLIED`].
 pub const NO_AGENT: &str = "no gateway agent yet";
+/// Applied by a gateway agent (a NAT gateway, its EIPs and rules).
+pub const REASON_APPLIED: &str = "Applied";
+/// A gateway's workload object cannot be written (a foreign object of its name).
+pub const REASON_WORKLOAD_REFUSED: &str = "WorkloadRefused";
 
 /// The CRDs' `maxLength` of a condition message.
 const MAX_MESSAGE: usize = 32768;
@@ -95,6 +99,13 @@ pub enum Outcome {
     /// is to come): `Validated=True`, `Ready=False` ([`REASON_NOT_APPLIED`]),
     /// no Event. `message` follows [`NO_AGENT`].
     NotApplied { message: String },
+    /// Valid and applied by its gateway agent (the message says which set):
+    /// `Validated=True`, `Ready=True` ([`REASON_APPLIED`]).
+    Applied { message: String },
+    /// Valid, but its workload cannot be written (the reconciler's reason):
+    /// `Validated=True`, `Ready=False` ([`REASON_WORKLOAD_REFUSED`]), one
+    /// Warning Event.
+    WorkloadRefused { message: String },
 }
 
 impl Outcome {
@@ -158,6 +169,12 @@ impl Outcome {
             Outcome::NotApplied { message } => {
                 vec![valid, ("Ready", "False", REASON_NOT_APPLIED, truncate(message, MAX_MESSAGE))]
             }
+            Outcome::Applied { message } => {
+                vec![valid, ("Ready", "True", REASON_APPLIED, truncate(message, MAX_MESSAGE))]
+            }
+            Outcome::WorkloadRefused { message } => {
+                vec![valid, ("Ready", "False", REASON_WORKLOAD_REFUSED, truncate(message, MAX_MESSAGE))]
+            }
         }
     }
 
@@ -166,13 +183,15 @@ impl Outcome {
         match self {
             Outcome::Rejected(r) => Some((REASON_VALIDATION_FAILED, rejection_message(r))),
             Outcome::Refused { message } => Some((REASON_NB_REFUSED, truncate(message, MAX_MESSAGE))),
+            Outcome::WorkloadRefused { message } => Some((REASON_WORKLOAD_REFUSED, truncate(message, MAX_MESSAGE))),
             // Often an ordering artefact (`kubectl apply` of a VPC before its
             // subnets): the status says so, without a Warning.
             Outcome::Ready
             | Outcome::ReadyExcept(_)
             | Outcome::Pending
             | Outcome::Waiting { .. }
-            | Outcome::NotApplied { .. } => None,
+            | Outcome::NotApplied { .. }
+            | Outcome::Applied { .. } => None,
         }
     }
 }

@@ -5,14 +5,19 @@
 //! inline form (`eips`, `floatingIpRules`, `dnatRules`, `snatRules` in the
 //! spec) is accepted and noticed on the status as the old form.
 //!
-//! This slice: spec, validation and status only. A gateway renders no NB
-//! rows and no workload yet (its StatefulSet, rule set and agent are the
-//! next slice), so its status never claims `Ready`. Gateways do not count
-//! as tenants for `reconcile::removal`.
+//! Its rule set is rendered in `rules.rs` (the old inline form's rules
+//! checked in `inline.rs`), its workload (rules ConfigMap, StatefulSet
+//! running the agent, ServiceAccount, Role, RoleBinding) in `workload.rs`;
+//! the daemon hands those to `kube::objects` and judges readiness from the
+//! agent's report (`daemon::nat`). A gateway renders no NB rows. Gateways
+//! do not count as tenants for `reconcile::removal`.
 
+pub mod inline;
+pub mod rules;
 pub mod spec;
 pub mod status;
 pub mod validate;
+pub mod workload;
 
 /// The collection VpcNatGateways are listed and watched at.
 pub const API_PATH: &str = "/apis/kubeovn.io/v1/vpc-nat-gateways";

@@ -1,17 +1,22 @@
 //! A VpcNatGateway's own rules: its VPC and subnet exist (else it waits),
 //! the subnet is the VPC's, `lanIp` is an IPv4 address inside the subnet,
 //! not its gateway and not excluded, each external subnet exists (else it
-//! waits) and is an attachment network (a non-OVN provider). Pure.
+//! waits) and is an attachment network (a non-OVN provider); each of
+//! `routes` is an IPv4 CIDR with an IPv4 `nextHopIP`; the old inline form is
+//! checked in `inline.rs`. Pure.
 //!
 //! Not checked yet (next slice, with the workload): `lanIp` used by another
 //! pod (the IPAM's), and a changed `vpc`/`subnet` of a running gateway.
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use ipnet::{IpNet, Ipv4Net};
+
+use super::inline::{check_inline, Inline};
 use super::spec::VpcNatGatewaySpec;
 use crate::kinds::iptables_eip::spec::DEFAULT_EXTERNAL_SUBNET;
 use crate::model::object::Kind;
-use crate::model::validate::{parse_ip, reject, wait_for, Model, Rejection};
+use crate::model::validate::{ipv4, parse_cidr, parse_ip, reject, wait_for, Model, Rejection};
 
 /// A valid gateway.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +25,10 @@ pub struct VpcNatGateway {
     pub lan_ip: Ipv4Addr,
     /// `externalSubnets`, or `[ovn-vpc-external-network]`.
     pub external_subnets: Vec<String>,
+    /// `routes`, parsed: (cidr, nextHopIP).
+    pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
+    /// The old inline form's rules (empty when it is not used).
+    pub inline: Inline,
     pub spec: VpcNatGatewaySpec,
 }
 
@@ -75,10 +84,28 @@ pub fn check_vpc_nat_gateway(name: &str, spec: &VpcNatGatewaySpec, model: &Model
                 let why = format!("subnet {ext:?} is an OVN subnet; an external subnet is an attachment network (provider <nad>.<namespace>)");
                 return Err(no(name, &field, why));
             }
+            Some(s) if !s.cidrs.iter().any(|c| matches!(c, IpNet::V4(_))) => {
+                let why = format!("subnet {ext:?} has no IPv4 network; the iptables gateway is IPv4-only");
+                return Err(no(name, &field, why));
+            }
             Some(_) => {}
         }
     }
-    Ok(VpcNatGateway { name: name.to_string(), lan_ip, external_subnets, spec: spec.clone() })
+    let mut routes = vec![];
+    for (i, r) in spec.routes.iter().enumerate() {
+        let field = format!("routes[{i}].cidr");
+        let cidr = match parse_cidr(&r.cidr).map_err(|e| no(name, &field, e))? {
+            IpNet::V4(n) => n,
+            IpNet::V6(_) => {
+                return Err(no(name, &field, format!("{} is IPv6; the iptables gateway is IPv4-only", r.cidr)))
+            }
+        };
+        let via = ipv4(Kind::VpcNatGateway, name, &format!("routes[{i}].nextHopIP"), &r.next_hop_ip)?;
+        routes.push((cidr, via));
+    }
+    let ext = &model.subnets[&external_subnets[0]];
+    let inline = check_inline(name, spec, ext)?;
+    Ok(VpcNatGateway { name: name.to_string(), lan_ip, external_subnets, routes, inline, spec: spec.clone() })
 }
 
 fn cidrs(s: &crate::model::validate::Subnet) -> Vec<String> {

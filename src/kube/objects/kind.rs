@@ -19,16 +19,27 @@ pub enum ObjectKind {
     ConfigMap,
     Deployment,
     StatefulSet,
+    ServiceAccount,
+    Role,
+    RoleBinding,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 3] = [ObjectKind::ConfigMap, ObjectKind::Deployment, ObjectKind::StatefulSet];
+    pub const ALL: [ObjectKind; 6] = [
+        ObjectKind::ConfigMap,
+        ObjectKind::Deployment,
+        ObjectKind::StatefulSet,
+        ObjectKind::ServiceAccount,
+        ObjectKind::Role,
+        ObjectKind::RoleBinding,
+    ];
 
     /// `apiVersion` as objects spell it.
     pub fn api_version(self) -> &'static str {
         match self {
-            ObjectKind::ConfigMap => "v1",
+            ObjectKind::ConfigMap | ObjectKind::ServiceAccount => "v1",
             ObjectKind::Deployment | ObjectKind::StatefulSet => "apps/v1",
+            ObjectKind::Role | ObjectKind::RoleBinding => "rbac.authorization.k8s.io/v1",
         }
     }
 
@@ -37,6 +48,9 @@ impl ObjectKind {
             ObjectKind::ConfigMap => "ConfigMap",
             ObjectKind::Deployment => "Deployment",
             ObjectKind::StatefulSet => "StatefulSet",
+            ObjectKind::ServiceAccount => "ServiceAccount",
+            ObjectKind::Role => "Role",
+            ObjectKind::RoleBinding => "RoleBinding",
         }
     }
 
@@ -46,12 +60,20 @@ impl ObjectKind {
             ObjectKind::ConfigMap => "configmaps",
             ObjectKind::Deployment => "deployments",
             ObjectKind::StatefulSet => "statefulsets",
+            ObjectKind::ServiceAccount => "serviceaccounts",
+            ObjectKind::Role => "roles",
+            ObjectKind::RoleBinding => "rolebindings",
         }
     }
 
     pub fn namespaced(self) -> bool {
         match self {
-            ObjectKind::ConfigMap | ObjectKind::Deployment | ObjectKind::StatefulSet => true,
+            ObjectKind::ConfigMap
+            | ObjectKind::Deployment
+            | ObjectKind::StatefulSet
+            | ObjectKind::ServiceAccount
+            | ObjectKind::Role
+            | ObjectKind::RoleBinding => true,
         }
     }
 

@@ -35,7 +35,7 @@
 //!   one request in flight per object, and not again before the watch shows
 //!   the previous write's effect.
 //!
-//! Not wired into the daemon yet: its first users are the gateways.
+//! Run by the daemon (`daemon::nat`) for the NAT gateways' workloads.
 
 mod diff;
 mod driver;

@@ -281,4 +281,8 @@ fn kinds_know_their_paths_and_scope() {
     }
     assert_eq!(ObjectKind::StatefulSet.all_path(), "/apis/apps/v1/statefulsets");
     assert_eq!(ObjectKind::ConfigMap.all_path(), "/api/v1/configmaps");
+    assert_eq!(
+        ObjectId::new(ObjectKind::RoleBinding, "ns", "n").path(),
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/rolebindings/n"
+    );
 }

@@ -1,0 +1,148 @@
+//! The daemon's side of the NAT gateways' workloads: the settings read
+//! from the ConfigMaps in `[kubernetes] namespace` (`settings.rs`, a
+//! watch), the desired workload objects recomputed from each pass's model
+//! and handed to the object reconciler (`kube::objects::run`, leader only),
+//! and what the reporter needs to say whether each gateway, EIP and rule
+//! is applied (`readiness.rs`).
+//!
+//! Invariants: no desired set is handed to the reconciler before the
+//! settings were read and a pass ran while leading (an empty set would
+//! delete every running gateway's workload); the sets rendered by this
+//! process are remembered, a few per gateway, so a report of one of them is
+//! judged rule by rule, and one of an earlier process leaves ready rules
+//! as they are.
+
+pub mod readiness;
+pub mod settings;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::Value as Json;
+use tokio::sync::{mpsc, watch};
+
+use crate::kinds::vpc_nat_gateway::rules::{fixed_addresses, rule_sets};
+use crate::kinds::vpc_nat_gateway::workload::{objects, Names, DEFAULT_PREFIX};
+use crate::kube::client::KubeClient;
+use crate::kube::driver::{watch as watch_kind, WatchOptions};
+use crate::kube::objects::{DesiredObject, OwnerRef};
+use crate::kube::resources::Store;
+use crate::kube::watcher::Event;
+use crate::model::validate::Model;
+use readiness::{GatewayView, NatView, RuleNames};
+use settings::{settings, NatSettings, NAT_CONFIG, NAT_GW_CONFIG};
+
+/// How many rendered sets are remembered per gateway.
+const KNOWN_SETS: usize = 16;
+
+/// The desired workloads, and the sets rendered so far.
+pub struct NatSide {
+    namespace: String,
+    known: BTreeMap<String, VecDeque<(String, RuleNames)>>,
+}
+
+impl NatSide {
+    pub fn new(namespace: &str) -> NatSide {
+        NatSide { namespace: namespace.to_string(), known: BTreeMap::new() }
+    }
+
+    /// Every accepted gateway's workload objects and view, from `model`,
+    /// the gateways' uids in `store` and `settings` (`None`: not read yet).
+    pub fn render(
+        &mut self,
+        model: &Model,
+        store: &Store,
+        settings: Option<&NatSettings>,
+    ) -> (Vec<DesiredObject>, NatView) {
+        let sets = rule_sets(model, &fixed_addresses(model));
+        let mut desired = vec![];
+        let mut view = NatView::new();
+        self.known.retain(|g, _| sets.contains_key(g));
+        for (name, set) in &sets {
+            let g = &model.nat_gateways[name];
+            let digest = set.digest();
+            let known = self.known.entry(name.clone()).or_default();
+            if !known.iter().any(|(d, _)| *d == digest) {
+                known.push_back((digest.clone(), RuleNames::of(set)));
+                if known.len() > KNOWN_SETS {
+                    known.pop_front();
+                }
+            }
+            let prefix = match settings.map(|s| &s.workloads) {
+                Some(Ok(w)) => w.prefix.as_str(),
+                Some(Err(_)) | None => DEFAULT_PREFIX,
+            };
+            let names = Names::of(g, prefix, &self.namespace);
+            let workload = match (settings.map(|s| &s.workloads), owner(store, name)) {
+                (None, _) => Err(format!("the ConfigMaps {NAT_CONFIG} and {NAT_GW_CONFIG} are not read yet")),
+                (Some(Err(why)), _) => Err(why.clone()),
+                (Some(Ok(_)), None) => Err("not a VpcNatGateway resource: its workload needs an owner".into()),
+                (Some(Ok(w)), Some(owner)) => {
+                    let objs = objects(model, g, set, &owner, &names, &w.image);
+                    let ids = objs.iter().map(|o| o.id.clone()).collect();
+                    desired.extend(objs);
+                    Ok(ids)
+                }
+            };
+            let known = known.iter().cloned().collect();
+            view.insert(name.clone(), GatewayView { names, workload, digest, known, inline: g.spec.is_inline() });
+        }
+        (desired, view)
+    }
+}
+
+/// The owner reference of VpcNatGateway `name` as the store has it.
+fn owner(store: &Store, name: &str) -> Option<OwnerRef> {
+    let o = store.nat_gateways.get(name)?;
+    let uid = o.pointer("/metadata/uid").and_then(Json::as_str).filter(|u| !u.is_empty())?;
+    Some(OwnerRef {
+        api_version: "kubeovn.io/v1".into(),
+        kind: "VpcNatGateway".into(),
+        name: name.to_string(),
+        uid: uid.to_string(),
+        namespace: None,
+    })
+}
+
+/// Watches the ConfigMaps of `namespace` and publishes the settings the two
+/// NAT ones make (`None` until the first list). Runs until `tx` is closed.
+pub async fn watch_settings(client: Arc<KubeClient>, namespace: String, tx: watch::Sender<Option<NatSettings>>) {
+    let (events_tx, mut events) = mpsc::channel(16);
+    let path = format!("/api/v1/namespaces/{namespace}/configmaps");
+    let watcher = tokio::spawn(watch_kind(client, path, WatchOptions::default(), events_tx));
+    let mut maps: BTreeMap<String, Json> = BTreeMap::new();
+    let mut listed = false;
+    let name = |o: &Json| o.pointer("/metadata/name").and_then(Json::as_str).unwrap_or("").to_string();
+    let ours = |n: &str| n == NAT_CONFIG || n == NAT_GW_CONFIG;
+    while let Some(e) = events.recv().await {
+        match e {
+            Event::Restarted(all) => {
+                maps = all.into_iter().filter(|o| ours(&name(o))).map(|o| (name(&o), o)).collect();
+                listed = true;
+            }
+            Event::Applied(o) if ours(&name(&o)) => {
+                maps.insert(name(&o), o);
+            }
+            Event::Deleted(o) => {
+                maps.remove(&name(&o));
+            }
+            Event::Applied(_) => continue,
+        }
+        if !listed {
+            continue;
+        }
+        let now = settings(&namespace, maps.get(NAT_CONFIG), maps.get(NAT_GW_CONFIG));
+        tx.send_if_modified(|s| {
+            let changed = s.as_ref() != Some(&now);
+            if changed {
+                tracing::info!(settings = ?now, "NAT gateway settings");
+                *s = Some(now.clone());
+            }
+            changed
+        });
+        if tx.is_closed() {
+            break;
+        }
+    }
+    watcher.abort();
+}

@@ -1,0 +1,173 @@
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::*;
+use crate::daemon::nat::settings::{NatSettings, Workloads};
+use crate::daemon::nat::NatSide;
+use crate::kinds::vpc_nat_gateway::rules::tests::{model_with, seed_003};
+use crate::kube::status::{EipFields, RuleFields};
+use crate::model::object::ObjectKey;
+
+fn on() -> NatSettings {
+    NatSettings { workloads: Ok(Workloads { image: "i".into(), prefix: "vpc-nat-gw".into() }) }
+}
+
+fn store() -> Store {
+    let mut s = Store::default();
+    let gw = json!({"metadata": {"name": "natgw", "uid": "u-1"}});
+    s.nat_gateways.insert("natgw".into(), Arc::new(gw));
+    s
+}
+
+fn with_pod(mut s: Store, annotations: Json) -> Store {
+    let pod =
+        json!({"metadata": {"namespace": "kube-system", "name": "vpc-nat-gw-natgw-0", "annotations": annotations}});
+    s.pods.insert("kube-system/vpc-nat-gw-natgw-0".into(), Arc::new(pod));
+    s
+}
+
+fn not_applied(kind: Kind, name: &str, fields: StatusFields) -> Verdict {
+    Verdict {
+        object: ObjectKey::cluster(kind, name),
+        outcome: Outcome::NotApplied { message: "x".into() },
+        fields,
+        generation: Some(1),
+        defaults: Default::default(),
+    }
+}
+
+fn verdicts(model: &Model) -> Vec<Verdict> {
+    vec![
+        not_applied(Kind::VpcNatGateway, "natgw", StatusFields::None),
+        not_applied(Kind::IptablesEip, "eipd01", StatusFields::Eip(EipFields::of(model, "eipd01"))),
+        not_applied(Kind::IptablesDnatRule, "dnat01", StatusFields::Rule(RuleFields::on(model, "eipd01", vec![]))),
+    ]
+}
+
+/// All objects applied, as the reconciler reports them.
+fn applied(view: &NatView) -> Outcomes {
+    view["natgw"].workload.as_ref().unwrap().iter().map(|id| (id.clone(), ObjectOutcome::Applied)).collect()
+}
+
+fn reasons(v: &[Verdict]) -> Vec<(String, bool)> {
+    v.iter()
+        .map(|v| {
+            let ready = match &v.fields {
+                StatusFields::Eip(e) => e.ready,
+                StatusFields::Rule(r) => r.ready,
+                _ => false,
+            };
+            let o = match &v.outcome {
+                Outcome::Applied { .. } => "Applied",
+                Outcome::NotApplied { .. } => "NotApplied",
+                Outcome::WorkloadRefused { .. } => "WorkloadRefused",
+                _ => "other",
+            };
+            (format!("{} {o}", v.object.name), ready)
+        })
+        .collect()
+}
+
+#[test]
+fn ready_only_when_the_pod_reports_the_rendered_digest() {
+    let model = model_with(&seed_003());
+    let mut side = NatSide::new("kube-system");
+    let (_, view) = side.render(&model, &store(), Some(&on()));
+    let digest = view["natgw"].digest.clone();
+    let outcomes = applied(&view);
+    let run = |s: &Store| {
+        let mut v = verdicts(&model);
+        refine(&mut v, &view, &model, s, &outcomes);
+        (reasons(&v), v)
+    };
+    // No pod yet, then a pod that applied nothing.
+    let (r, _) = run(&store());
+    assert!(r.iter().all(|(n, ready)| n.ends_with("NotApplied") && !ready), "{r:?}");
+    let (r, _) = run(&with_pod(store(), json!({APPLIED_ANNOTATION: APPLIED_NONE})));
+    assert!(r.iter().all(|(n, _)| n.ends_with("NotApplied")), "{r:?}");
+    // The rendered digest: everything ready.
+    let (r, v) = run(&with_pod(store(), json!({APPLIED_ANNOTATION: digest})));
+    assert_eq!(
+        r,
+        [("natgw Applied".into(), false), ("eipd01 Applied".into(), true), ("dnat01 Applied".into(), true)],
+        "{v:?}"
+    );
+    // A failed apply is shown on the gateway.
+    let (_, v) = run(&with_pod(
+        store(),
+        json!({APPLIED_ANNOTATION: digest, APPLY_ERROR_ANNOTATION: "iptables-restore: exit 1"}),
+    ));
+    assert!(matches!(&v[0].outcome, Outcome::NotApplied { message } if message.contains("iptables-restore: exit 1")));
+}
+
+/// A rule added: until the agent applies the new set, the gateway and the
+/// new rule are not ready, the rules already applied stay ready.
+#[test]
+fn a_known_older_set_is_judged_rule_by_rule_and_an_unknown_one_leaves_ready_rules() {
+    let model = model_with(&seed_003());
+    let mut side = NatSide::new("kube-system");
+    let (_, first) = side.render(&model, &store(), Some(&on()));
+    let old = first["natgw"].digest.clone();
+    let mut nat = seed_003();
+    nat.eips.push((
+        "eipx".into(),
+        crate::kinds::iptables_eip::spec::IptablesEipSpec {
+            nat_gw_dp: "natgw".into(),
+            v4ip: "172.16.3.230".into(),
+            ..Default::default()
+        },
+    ));
+    let model2 = model_with(&nat);
+    let (_, view) = side.render(&model2, &store(), Some(&on()));
+    assert_ne!(view["natgw"].digest, old);
+    let outcomes = applied(&view);
+    let mut v = verdicts(&model2);
+    v.push(not_applied(Kind::IptablesEip, "eipx", StatusFields::Eip(EipFields::of(&model2, "eipx"))));
+    refine(&mut v, &view, &model2, &with_pod(store(), json!({APPLIED_ANNOTATION: old})), &outcomes);
+    assert_eq!(
+        reasons(&v),
+        [
+            ("natgw NotApplied".into(), false),
+            ("eipd01 Applied".into(), true),
+            ("dnat01 Applied".into(), true),
+            ("eipx NotApplied".into(), false)
+        ]
+    );
+    // A digest this process never rendered: a ready EIP's verdict is dropped
+    // (its status stays), one not ready says why; the gateway is not ready.
+    let mut s = with_pod(store(), json!({APPLIED_ANNOTATION: "0123456789abcdef"}));
+    s.eips.insert("eipd01".into(), Arc::new(json!({"metadata": {"name": "eipd01"}, "status": {"ready": true}})));
+    let mut v = verdicts(&model2);
+    refine(&mut v, &view, &model2, &s, &outcomes);
+    assert_eq!(reasons(&v), [("natgw NotApplied".into(), false), ("dnat01 NotApplied".into(), false)]);
+}
+
+#[test]
+fn settings_off_and_refused_objects_are_said_on_the_gateway() {
+    let model = model_with(&seed_003());
+    let mut side = NatSide::new("kube-system");
+    let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()) };
+    let (desired, view) = side.render(&model, &store(), Some(&off));
+    assert!(desired.is_empty());
+    let mut v = verdicts(&model);
+    refine(&mut v, &view, &model, &store(), &Outcomes::new());
+    assert!(matches!(&v[0].outcome, Outcome::NotApplied { message } if message == "VPC NAT gateways are off"));
+    assert!(matches!(&v[2].outcome, Outcome::NotApplied { message } if message.contains("VPC NAT gateways are off")));
+
+    let (desired, view) = side.render(&model, &store(), Some(&on()));
+    assert_eq!(desired.len(), 5);
+    let mut outcomes = applied(&view);
+    let sts = desired.iter().find(|d| d.id.kind == crate::kube::objects::ObjectKind::StatefulSet).unwrap();
+    outcomes.insert(sts.id.clone(), ObjectOutcome::Refused("it exists and is not labelled".into()));
+    let mut v = verdicts(&model);
+    refine(&mut v, &view, &model, &with_pod(store(), json!({})), &outcomes);
+    assert!(
+        matches!(&v[0].outcome, Outcome::WorkloadRefused { message } if message.contains("StatefulSet/kube-system/vpc-nat-gw-natgw: it exists")),
+        "{:?}",
+        v[0]
+    );
+    // No settings read yet: nothing is desired.
+    let (desired, _) = side.render(&model, &store(), None);
+    assert!(desired.is_empty());
+}
