@@ -207,9 +207,6 @@ def builtin_rdefs():
         RDef("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "clusterrolebinding", "ClusterRoleBinding",
              False, name_rule="path"),
         RDef("coordination.k8s.io", "v1", "leases", "lease", "Lease", True),
-        # stored only (not enforced here)
-        RDef("rbac.authorization.k8s.io", "v1", "roles", "role", "Role", True),
-        RDef("rbac.authorization.k8s.io", "v1", "rolebindings", "rolebinding", "RoleBinding", True),
         RDef("events.k8s.io", "v1", "events", "event", "Event", True, ["ev"], skey="/events",
              field_labels=ev_v1, storage_gv="v1", name_rule="any", to_ext=event_core_to_v1, to_int=event_v1_to_core),
         RDef("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
