@@ -136,10 +136,14 @@ class Relay:
         with self.lock:
             self.closed = True
             conns = list(self.conns)
-        try:
-            self.sock.close()
-        except OSError:
-            pass
+        # shutdown first: close() alone does not wake the thread blocked in
+        # accept(), whose syscall keeps the socket (and with it the pod's
+        # network namespace and its devices, e.g. a macvlan's MAC) alive.
+        for how in (lambda: self.sock.shutdown(socket.SHUT_RDWR), self.sock.close):
+            try:
+                how()
+            except OSError:
+                pass
         for s in conns:
             try:
                 s.shutdown(socket.SHUT_RDWR)
