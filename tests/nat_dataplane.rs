@@ -14,7 +14,9 @@
 //! One cluster for the file: one test runs the cases in sequence.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use ovn_vpcd::testbed::cluster::Cluster;
 use serde_json::Value as Json;
