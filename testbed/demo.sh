@@ -10,6 +10,11 @@
 # testbed/demo.sh --cluster: a 2-node testbed cluster with a real dataplane
 # (testbed/cluster.sh), the daemon against its NB and API server, seed 002's
 # YAML, two pods in net1 (one per node) and a ping between them.
+#
+# testbed/demo.sh --nat: seed 003's walkthrough on the same cluster: VPC mail263, its
+# subnet, the external network behind a macvlan NAD, the VPC NAT gateway natgw (its pod
+# runs `ovn-vpcd gateway nat`), an SNAT EIP and a DNAT EIP :8888 to a web pod; it ends in
+# a curl of eip:8888 from the internet host.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${OVN_VPCD_DEMO_DIR:-/tmp/ovn-vpcd-demo}
@@ -32,14 +37,19 @@ if [[ ${1:-} == stop ]]; then
     exit 0
 fi
 
-# --cluster: everything in $DIR/cluster; the daemon's pid and log in $DIR as above.
-demo_cluster() {
-    local bin=${OVN_VPCD_DEMO_BIN:-} c=$DIR/cluster i ns
+# --cluster and --nat: everything in $DIR/cluster; the daemon's pid and log in $DIR as above.
+# cluster_up: the 2-node cluster, the CRDs and the daemon (sets bin, c and kubectl()).
+cluster_up() {
+    bin=${OVN_VPCD_DEMO_BIN:-}
+    c=$DIR/cluster
     testbed/install.sh
     if [[ -z $bin ]]; then
         cargo build --release --locked
         bin=target/release/ovn-vpcd
     fi
+    # The node agents run this binary for a container whose command is `ovn-vpcd`.
+    OVN_VPCD_BIN=$(realpath "$bin")
+    export OVN_VPCD_BIN
     stop_daemon
     testbed/cluster.sh stop "$c" >/dev/null 2>&1 || true
     mkdir -p "$DIR"
@@ -59,7 +69,11 @@ demo_cluster() {
         sleep 0.1
     done
     curl -fs http://127.0.0.1:9476/readyz >/dev/null || { cat "$DIR/ovn-vpcd.log"; exit 1; }
+}
 
+demo_cluster() {
+    local bin c i ns
+    cluster_up
     echo "== kubectl get nodes"
     kubectl get nodes
     echo "== kubectl apply -f tests/fixtures/seed-002.yaml, and a pod per node in net1 (test-vpc-1)"
@@ -89,8 +103,56 @@ POD
     echo "  set -a; . $c/env; set +a; kubectl --kubeconfig \$KUBECONFIG get pod -A -o wide"
     echo "stop with: testbed/demo.sh stop"
 }
+# --nat: seed 003 (tests/fixtures/seed-003*.yaml; tests/nat_dataplane.rs proves the rest).
+demo_nat() {
+    local bin c ns gw=vpc-nat-gw-natgw-0 inet
+    cluster_up
+    echo "== seed 003: the NAD, the NAT gateway ConfigMaps and namespace sukai263 (tests/fixtures/seed-003-cluster.yaml)"
+    kubectl apply -f tests/fixtures/seed-003-cluster.yaml
+    echo "== kubectl apply -f tests/fixtures/seed-003.yaml (VPC mail263, subnet vmservers, the external network)"
+    kubectl apply --validate=false -f tests/fixtures/seed-003.yaml
+    echo "== kubectl apply -f tests/fixtures/seed-003-nat.yaml (gateway natgw on node-1, its EIPs, SNAT and DNAT)"
+    sed 's/kubernetes.io\/hostname: ubuntuserver1/kubernetes.io\/hostname: node-1/' tests/fixtures/seed-003-nat.yaml |
+        kubectl apply --validate=false -f -
+    echo "== the DNAT's target: an nginx pod at 10.0.1.2 on node-2"
+    kubectl apply -f - <<POD
+{"apiVersion": "v1", "kind": "Pod",
+ "metadata": {"name": "web", "namespace": "sukai263", "annotations": {"ovn.kubernetes.io/ip_address": "10.0.1.2"}},
+ "spec": {"nodeName": "node-2", "terminationGracePeriodSeconds": 1,
+   "containers": [{"name": "web", "image": "nginx"}]}}
+POD
+    for _ in $(seq 300); do
+        [[ $(kubectl get vpc-nat-gateway natgw -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null) == True ]] && break
+        sleep 0.2
+    done
+    kubectl wait -n sukai263 --for=condition=Ready pod/web --timeout=30s >/dev/null
+    echo "== kubectl get pod -A -o wide"
+    kubectl get pod -A -o wide
+    echo "== kubectl get vpc-nat-gateway,iptables-eip,iptables-snat-rule,iptables-dnat-rule"
+    kubectl get vpc-nat-gateway,iptables-eip,iptables-snat-rule,iptables-dnat-rule
+    echo "== kubectl exec -n kube-system $gw -- iptables -t nat -S (the agent's rules, Kube-OVN's chains)"
+    kubectl exec -n kube-system "$gw" -- iptables -t nat -S
+    echo "== kubectl exec -n kube-system $gw -- ip -4 addr show dev net1 (the EIPs)"
+    kubectl exec -n kube-system "$gw" -- ip -4 addr show dev net1
+    ns=$(kubectl get pod web -n sukai263 -o jsonpath='{.metadata.annotations.testbed\.ovn-vpcd/netns}')
+    echo "== SNAT: the pod fetches the internet host's page, which names the source it saw: curl http://$INET_HOST/"
+    ip netns exec "$ns" curl -sS --max-time 3 "http://$INET_HOST/"
+    echo "== ovn-nbctl lr-route-list mail263"
+    ovn-nbctl --db="$OVN_NB_DB" lr-route-list mail263
+    inet=$INET_NETNS
+    echo "== DNAT: the internet host ($INET_HOST) fetches eip:8888: ip netns exec $inet curl http://172.16.3.203:8888/"
+    ip netns exec "$inet" curl -sS --max-time 3 http://172.16.3.203:8888/
+    echo
+    echo "ovn-vpcd runs (pid $(cat "$DIR/ovn-vpcd.pid"), log $DIR/ovn-vpcd.log) against the cluster in $c: try"
+    echo "  set -a; . $c/env; set +a; kubectl --kubeconfig \$KUBECONFIG get iptables-eip"
+    echo "stop with: testbed/demo.sh stop"
+}
 if [[ ${1:-} == --cluster ]]; then
     demo_cluster
+    exit 0
+fi
+if [[ ${1:-} == --nat ]]; then
+    demo_nat
     exit 0
 fi
 KUBE=""

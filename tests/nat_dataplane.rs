@@ -27,32 +27,9 @@ use common::{wait_for, Daemon};
 const SEED_003: &str = include_str!("fixtures/seed-003.yaml");
 const SEED_003_NAT: &str = include_str!("fixtures/seed-003-nat.yaml");
 
-/// What seed 003 sets up around its YAML: the NAD of the external network
-/// (the seed's master is its machine's `eno2`; a testbed chassis' external
-/// NIC is `eth1`) and the two ConfigMaps that enable the gateway.
-const AROUND_003: &str = r#"
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata: {name: ovn-vpc-external-network, namespace: kube-system}
-spec:
-  config: '{"cniVersion": "0.3.0", "type": "macvlan", "master": "eth1", "mode": "bridge",
-            "ipam": {"type": "kube-ovn", "server_socket": "/run/openvswitch/kube-ovn-daemon.sock",
-                     "provider": "ovn-vpc-external-network.kube-system"}}'
----
-kind: ConfigMap
-apiVersion: v1
-metadata: {name: ovn-vpc-nat-gw-config, namespace: kube-system}
-data: {enable-vpc-nat-gw: "true"}
----
-kind: ConfigMap
-apiVersion: v1
-metadata: {name: ovn-vpc-nat-config, namespace: kube-system}
-data: {image: "docker.io/kubeovn/vpc-nat-gateway:v1.16.2"}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: sukai263}
-"#;
+/// What seed 003 sets up around its YAML on the testbed cluster (the NAD,
+/// the ConfigMaps, the namespace).
+const AROUND_003: &str = include_str!("fixtures/seed-003-cluster.yaml");
 
 const GW_POD: &str = "vpc-nat-gw-natgw-0";
 const INET: &str = "203.0.113.10";
