@@ -24,6 +24,7 @@ usage() {
     cat >&2 <<'EOF'
 usage: cluster.sh start DIR [--nodes N]    (N = 1..3, default 2)
        cluster.sh stop DIR
+       cluster.sh restart-node DIR I [--reboot]
 EOF
     exit 2
 }
@@ -42,6 +43,8 @@ source "$HERE/cluster/chassis.sh"
 source "$HERE/cluster/external.sh"
 # shellcheck source=testbed/cluster/nodes.sh
 source "$HERE/cluster/nodes.sh"
+# shellcheck source=testbed/cluster/restart.sh
+source "$HERE/cluster/restart.sh"
 
 # Print log tails; during start, stop everything in DIR (start refused to run over a live
 # cluster, so that is exactly what this start made); exit 1.
@@ -120,17 +123,21 @@ agent_ready() { # agent_ready I: the agent answers on its socket
     curl -fsS --max-time 1 --unix-socket "$(node_dir "$1")/agent.sock" http://agent/healthz
 }
 
+node_agent_spawn() { # node_agent_spawn I (detached; node_agent_wait I waits for it)
+    local nd
+    nd=$(node_dir "$1")
+    setsid /usr/bin/python3 "$AGENT_PY" --env="$D/env" --node="$1" --pidfile="$nd/agent.pid" \
+        </dev/null >>"$nd/agent.log" 2>&1 &
+}
+
+node_agent_wait() { # node_agent_wait I
+    wait_until "node agent $1" agent_ready "$1" || fail "node agent of $(node_name "$1") did not start" "$(node_dir "$1")/agent.log"
+}
+
 node_agents_start() { # node_agents_start N
-    local n=$1 i nd
-    for ((i = 1; i <= n; i++)); do
-        nd=$(node_dir "$i")
-        setsid /usr/bin/python3 "$AGENT_PY" --env="$D/env" --node="$i" --pidfile="$nd/agent.pid" \
-            </dev/null >>"$nd/agent.log" 2>&1 &
-    done
-    for ((i = 1; i <= n; i++)); do
-        nd=$(node_dir "$i")
-        wait_until "node agent $i" agent_ready "$i" || fail "node agent of $(node_name "$i") did not start" "$nd/agent.log"
-    done
+    local n=$1 i
+    for ((i = 1; i <= n; i++)); do node_agent_spawn "$i"; done
+    for ((i = 1; i <= n; i++)); do node_agent_wait "$i"; done
 }
 
 node_agents_stop() {
@@ -280,6 +287,7 @@ main() {
     case $cmd in
         start) cmd_start "$@" ;;
         stop) cmd_stop "$@" ;;
+        restart-node) cmd_restart_node "$@" ;;
         *) usage ;;
     esac
 }

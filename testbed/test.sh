@@ -35,7 +35,7 @@ echo "== testbed API server self-test (kubectl and curl against testbed/kube/api
 selftest testbed/kube/selftest.sh
 echo "== testbed cluster self-test (testbed/cluster.sh: chassis, geneve, external network; ~10 s)"
 selftest testbed/cluster/selftest.sh '^READY_SECONDS='
-echo "== node agent self-test (testbed/cluster/agent-selftest.sh: pods as namespaces, exec, logs; ~15 s)"
+echo "== node agent self-test (testbed/cluster/agent-selftest.sh: pods as namespaces, exec, logs, restart-node; ~40 s)"
 selftest testbed/cluster/agent-selftest.sh '^POD_PING_P'
 echo "== kubectl exec and logs through the API server (testbed/cluster/exec-selftest.sh; ~8 s)"
 selftest testbed/cluster/exec-selftest.sh

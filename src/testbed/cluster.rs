@@ -8,12 +8,17 @@
 //! runs `cluster.sh stop DIR`, which ends exactly what start started, by pid.
 //! A process a test starts in a pod's namespace ([`Cluster::spawn_in_pod`])
 //! is the test's to end (a [`PodProcess`] kills its own pid on drop).
+//! [`Cluster::restart_node`] and [`Cluster::kill_container`] do to a node or
+//! a container what a restart, a reboot or an OOM kill does; the node agent
+//! brings the pods back by itself (`testbed/README.md`, "restart-node").
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use super::{run, testbed_dir, TestbedError};
 
@@ -152,6 +157,56 @@ impl Cluster {
         Ok(PodProcess { child, log: log.to_path_buf() })
     }
 
+    /// `cluster.sh restart-node DIR I [--reboot]`: node `i` (1-based)
+    /// restarted as a kubelet and Open vSwitch restart does (`reboot` false:
+    /// the agent, ovs-vswitchd and ovn-controller stop and start, the pods'
+    /// network namespaces stay, their containers start again with
+    /// restartCount + 1), or rebooted (every process and pod namespace of
+    /// the node gone, the vswitch database kept; the pods made anew from
+    /// their Pod objects, same addresses, restartCount + 1). Returns once the
+    /// chassis, the Node and every pod that ran on it are back, with the
+    /// time it took (cluster.sh's own figure, `RESTART_MS=`).
+    pub fn restart_node(&self, i: u32, reboot: bool) -> Result<Duration, TestbedError> {
+        let mut c = Command::new(testbed_dir().join("cluster.sh"));
+        c.arg("restart-node").arg(&self.dir).arg(i.to_string());
+        if reboot {
+            c.arg("--reboot");
+        }
+        let name = format!("{c:?}");
+        let out = run(&mut c)?;
+        out.lines()
+            .find_map(|l| l.strip_prefix("RESTART_MS=")?.trim().parse().ok())
+            .map(Duration::from_millis)
+            .ok_or_else(|| TestbedError::Failed { cmd: name, status: "no RESTART_MS= line".into(), output: out })
+    }
+
+    /// Kills a running container of a pod as an OOM kill does (SIGKILL to
+    /// its process group, through its node agent's `POST /kill`); the agent
+    /// restarts it by the pod's restartPolicy, restartCount + 1, lastState
+    /// terminated `OOMKilled` with exit code 137. Returns the killed pid.
+    /// (`kubectl exec ... kill 1` is no substitute: a testbed pod has no pid
+    /// namespace of its own, its pid 1 is the machine's.)
+    pub fn kill_container(&self, namespace: &str, pod: &str, container: &str) -> Result<u32, TestbedError> {
+        let node = self.kubectl(&["get", "pod", pod, "-n", namespace, "-o", "jsonpath={.spec.nodeName}"])?;
+        let node = node.trim();
+        let i = (1..=self.nodes().len())
+            .find(|i| self.env.get(&format!("NODE_{i}_NAME")).map(String::as_str) == Some(node))
+            .ok_or_else(|| TestbedError::MissingKey(format!("the node of pod {namespace}/{pod} ({node:?})")))?;
+        let socket = self.dir.join(format!("n{i}")).join("agent.sock");
+        let target = format!("/kill?namespace={namespace}&pod={pod}&container={container}&reason=OOMKilled");
+        let (status, body) = agent_post(&socket, &target)?;
+        let failed = |why: &str| TestbedError::Failed {
+            cmd: format!("POST {target} on {}", socket.display()),
+            status: status.clone(),
+            output: format!("{why}{body}"),
+        };
+        if !status.starts_with("HTTP/1.1 200") && !status.starts_with("HTTP/1.0 200") {
+            return Err(failed(""));
+        }
+        let v: serde_json::Value = serde_json::from_str(&body).map_err(|e| failed(&format!("{e}: ")))?;
+        v.get("pid").and_then(serde_json::Value::as_u64).map(|p| p as u32).ok_or_else(|| failed("no pid: "))
+    }
+
     /// A daemon config file in DIR: no TOML tenants, the cluster's API
     /// server with a short lease (what `ovn-vpcd run --config` takes).
     pub fn daemon_config(&self, name: &str, identity: &str) -> PathBuf {
@@ -164,6 +219,20 @@ impl Cluster {
         std::fs::write(&path, text).expect("write daemon config");
         path
     }
+}
+
+/// One HTTP/1.1 POST without a body on a node agent's unix socket: (status
+/// line, body). The agent answers with Content-Length and closes.
+fn agent_post(socket: &Path, target: &str) -> Result<(String, String), TestbedError> {
+    let io = |source| TestbedError::Spawn { cmd: format!("POST {target} on {}", socket.display()), source };
+    let mut s = UnixStream::connect(socket).map_err(io)?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).map_err(io)?;
+    write!(s, "POST {target} HTTP/1.1\r\nHost: agent\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").map_err(io)?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).map_err(io)?;
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw.as_str(), ""));
+    let status = head.lines().next().unwrap_or_default().to_string();
+    Ok((status, body.to_string()))
 }
 
 impl Drop for Cluster {

@@ -16,7 +16,8 @@
 # (refused by RBAC, then allowed by a ClusterRole), restarts by restartPolicy (Always,
 # OnFailure, Never), a Multus macvlan leg waiting for its provider's annotations and then reaching the external network, exec and logs on the agent's
 # socket with curl, a deleted pod's processes, namespace and OVS port gone, the same name again
-# working, and after stop nothing of the cluster left.
+# working, an OOM kill (the agent's /kill) and `cluster.sh restart-node` without and with
+# --reboot (agent-restart-selftest.sh, sourced), and after stop nothing of the cluster left.
 set -uo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -366,6 +367,10 @@ if ((n)); then
     echo "POD_PING_P99_MS=$p99"
     echo "# pod create -> first ping answered over $n pods (alternating node-1 / node-2, ping from pa on node-1)"
 fi
+
+# ---- an OOM kill, restart-node without and with --reboot (agent-restart-selftest.sh) -------------
+# shellcheck source=testbed/cluster/agent-restart-selftest.sh
+. "$HERE/agent-restart-selftest.sh"
 
 # ---- stop: nothing left -------------------------------------------------------------------------
 pids_of_pods() { agent "$1" http://agent/pods | /usr/bin/python3 -c 'import json,sys; print(" ".join(str(c["pid"]) for p in json.load(sys.stdin)["pods"] for c in p["containers"] if c["pid"]))'; }

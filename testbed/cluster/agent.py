@@ -9,8 +9,10 @@ the testbed API server) over HTTPS with the token and CA of DIR/kube, and runs o
 
 Usage: agent.py --env=DIR/env --node=I --pidfile=DIR/nI/agent.pid   (run with /usr/bin/python3;
 cluster.sh starts and stops it). SIGTERM: every container is stopped, the pods' namespaces and
-ports are left for cluster.sh stop to remove. At start, ports on br-int a previous agent of this
-node left are torn down with their namespaces (the pods are then set up afresh).
+ports are left (for cluster.sh stop to remove, or for the next agent of this node). At start,
+ports on br-int a previous agent of this node left are kept for the pods that still exist with
+the same uid (their sandboxes are reused, their containers started again with restartCount
+incremented: cluster.sh restart-node) and torn down with their namespaces for any other.
 
 Invariants: at most one PodWorker per pod key at a time (a pod recreated under the same name
 waits until the old one's worker has torn it down); only a worker touches its pod's processes
@@ -151,10 +153,7 @@ class Agent:
         node = self.kube.get("/api/v1/nodes/" + urllib.parse.quote(self.node.name))
         self.host_ip = next((a.get("address") for a in (node.get("status") or {}).get("addresses") or []
                              if a.get("type") == "InternalIP"), "")
-        for port, key in sorted(self.node.own_ports().items()):
-            ns, _, pod = key.partition("/")
-            self.log("left by a previous agent: port %s of %s: tearing down" % (port, key))
-            self.node.teardown(ns, pod)
+        self._adopt_or_teardown()
         os.makedirs(self.pods_dir, exist_ok=True)
         self.server = agent_serve.serve(self, self.socket)
         self.kube.merge_patch("/api/v1/nodes/" + urllib.parse.quote(self.node.name),
@@ -162,6 +161,28 @@ class Agent:
         threading.Thread(target=self.watch_loop, name="watch", daemon=True).start()
         self.log("agent of %s (chassis namespace %s) watching pods; exec/logs on %s"
                  % (self.node.name, self.node.netns, self.socket))
+
+    def _adopt_or_teardown(self):
+        """What a previous agent of this node left (its ports on br-int, their namespaces): a
+        pod that still exists here with the same uid keeps its sandbox (its PodWorker finds
+        and reuses it, as kubelet finds its pod sandboxes after a restart); any other is torn
+        down."""
+        left = self.node.own_ports()
+        if not left:
+            return
+        q = urllib.parse.urlencode({"fieldSelector": "spec.nodeName=" + self.node.name})
+        uids = {}
+        for p in self.kube.get("/api/v1/pods?" + q).get("items") or []:
+            md = p.get("metadata") or {}
+            if self.is_mine(p):
+                uids["%s/%s" % (md.get("namespace"), md.get("name"))] = md.get("uid")
+        for port, (key, uid) in sorted(left.items()):
+            if uid and uids.get(key) == uid:
+                self.log("left by a previous agent: port %s of %s (uid %s): kept for the pod" % (port, key, uid))
+                continue
+            ns, _, pod = key.partition("/")
+            self.log("left by a previous agent: port %s of %s: tearing down" % (port, key))
+            self.node.teardown(ns, pod)
 
     def stop(self):
         with self.lock:

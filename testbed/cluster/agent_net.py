@@ -7,9 +7,17 @@ Invariants:
   every namespace with the prefix); its OVS port on the node's br-int is "p<12 hex of the pod
   key>" with external_ids iface-id=<pod>.<namespace> (ovn-vpcd's switch port name),
   testbed-pod=<namespace>/<pod> and testbed-node=<node>, so the agent finds its ports again.
+  The port also carries testbed-uid=<the pod's uid> and testbed-netns=<its namespace>: a
+  restarted agent keeps the sandbox of a pod that still exists with that uid (cluster.sh
+  restart-node), and a reboot finds the namespaces to remove in the vswitch database.
 - Teardown is the reverse and tolerates any half-made state: the namespace (and with it eth0
   and the macvlan legs) is deleted, and the OVS port is deleted too (deleting the namespace
   destroys the tap but leaves the port in OVS).
+- setup is idempotent over what a previous agent left: an existing namespace is kept; its eth0
+  is kept while it has carrier (ovs-vswitchd holds the tap), else (ovs-vswitchd restarted: the
+  userspace datapath's taps are persistent, the old one is orphaned in the pod and the new
+  ovs-vswitchd made a new tap under the port's name in the chassis namespace) it is replaced by
+  the new tap with the same MAC, addresses and routes; legs that exist are kept.
 """
 import hashlib
 import ipaddress
@@ -190,6 +198,25 @@ def _wait_link(ns, dev, seconds=10.0):
     raise SetupError("device %s did not appear in %s within %.0f s" % (dev, ns, seconds))
 
 
+def _link_flags(ns, dev):
+    p = run("ip", "-n", ns, "-j", "link", "show", dev, check=False)
+    if p.returncode != 0:
+        return None
+    try:
+        return (json.loads(p.stdout) or [{}])[0].get("flags") or []
+    except ValueError:
+        return None
+
+
+def link_exists(ns, dev):
+    return _link_flags(ns, dev) is not None
+
+
+def link_has_carrier(ns, dev):
+    """dev exists in ns and has carrier (a tap: a process holds it)."""
+    return "LOWER_UP" in (_link_flags(ns, dev) or [])
+
+
 class Node:
     """The chassis this agent serves: its namespace and OVS database."""
 
@@ -203,8 +230,9 @@ class Node:
     def vsctl(self, *args, check=True):
         return run("ovs-vsctl", "--db=" + self.ovs_db, "--timeout=10", *args, check=check)
 
-    def setup(self, namespace, pod, eth0, legs):
-        """Make the pod's namespace, eth0 on br-int and the Multus legs. Returns the netns name."""
+    def setup(self, namespace, pod, eth0, legs, uid=""):
+        """Make the pod's namespace, eth0 on br-int and the Multus legs, keeping what a previous
+        agent left of them (see the invariants). Returns the netns name."""
         ns = netns_name(self.prefix, namespace, pod)
         port = port_name(namespace, pod)
         if not netns_exists(ns):
@@ -213,15 +241,21 @@ class Node:
         self.vsctl("--may-exist", "add-port", "br-int", port, "--", "set", "interface", port, "type=internal",
                    "external_ids:iface-id=%s.%s" % (pod, namespace),
                    "external_ids:testbed-pod=%s/%s" % (namespace, pod),
-                   "external_ids:testbed-node=%s" % self.name)
-        _wait_link(self.netns, port)
-        run("ip", "-n", self.netns, "link", "set", port, "netns", ns)
-        lines = ["link set %s name eth0" % port, "link set eth0 address %s" % eth0["mac"]]
-        lines += _addr_lines("eth0", eth0["addrs"])
-        lines.append("link set eth0 up")
-        _ip_batch(ns, lines)
+                   "external_ids:testbed-node=%s" % self.name,
+                   "external_ids:testbed-uid=%s" % uid,
+                   "external_ids:testbed-netns=%s" % ns)
+        if not link_has_carrier(ns, "eth0"):
+            run("ip", "-n", ns, "link", "del", "eth0", check=False)  # an orphaned tap, if any
+            _wait_link(self.netns, port)
+            run("ip", "-n", self.netns, "link", "set", port, "netns", ns)
+            lines = ["link set %s name eth0" % port, "link set eth0 address %s" % eth0["mac"]]
+            lines += _addr_lines("eth0", eth0["addrs"])
+            lines.append("link set eth0 up")
+            _ip_batch(ns, lines)
         self._routes(ns, eth0)
         for i, leg in enumerate(legs):
+            if link_exists(ns, leg["ifname"]):
+                continue
             tmp = leg_tmp_name(namespace, pod, i)
             run("ip", "-n", self.netns, "link", "del", tmp, check=False)
             run("ip", "-n", self.netns, "link", "add", "link", leg["master"], "name", tmp, "type", "macvlan",
@@ -262,15 +296,17 @@ class Node:
         self.vsctl("--if-exists", "del-port", "br-int", port_name(namespace, pod), check=False)
 
     def own_ports(self):
-        """{port name: "<namespace>/<pod>"} of the ports this node's agents made."""
-        p = self.vsctl("--bare", "--columns=name,external_ids", "find", "interface",
+        """{port name: ("<namespace>/<pod>", uid)} of the ports this node's agents made (uid ""
+        on a port that does not carry one)."""
+        p = self.vsctl("--format=json", "--columns=name,external_ids", "find", "interface",
                        "external_ids:testbed-node=%s" % self.name, check=False)
         out = {}
-        for block in p.stdout.strip().split("\n\n"):
-            lines = block.strip().splitlines()
-            if len(lines) < 2:
-                continue
-            for kv in lines[1].split():
-                if kv.startswith("testbed-pod="):
-                    out[lines[0].strip()] = kv.split("=", 1)[1].strip('"')
+        try:
+            rows = json.loads(p.stdout or "{}").get("data") or []
+        except ValueError:
+            return out
+        for name, ids in rows:
+            ext = dict(ids[1]) if isinstance(ids, list) and len(ids) == 2 and ids[0] == "map" else {}
+            if "testbed-pod" in ext:
+                out[name] = (ext["testbed-pod"], ext.get("testbed-uid", ""))
         return out

@@ -14,6 +14,17 @@ Invariants:
 - Restart back-off: 0.5 s, doubled per restart, at most 5 s (a kubelet's is 10 s .. 5 min;
   shorter here so tests see restarts quickly). Termination grace: min(the pod's
   terminationGracePeriodSeconds, 2) s.
+- A container's instances outlive no agent: the process is tied to its worker thread
+  (`setpriv --pdeathsig KILL`, so that no container is ever left behind by a dead agent) and a
+  stopping agent stops them. A worker that finds in the pod's status that containers of this
+  pod (same uid) already ran, under an earlier agent of the node, continues from there as
+  kubelet does after a node reboot: restartCount + 1, lastState terminated with reason Unknown
+  and exit code 255 (what the old agent saw is not known), started again at once; a container
+  that had terminated for good by its restartPolicy stays so.
+- Exit codes as a container runtime reports them: a process killed by signal N exits 128 + N.
+  A kill asked through the exec endpoint (`POST /kill`, what an OOM kill does: SIGKILL to the
+  container's process group) is done by this thread and reported with the reason asked
+  (`OOMKilled`), exit code 137.
 """
 import os
 import shutil
@@ -48,6 +59,13 @@ class Container:
         self.next_start = 0.0
         self.done = False        # terminated for good (restartPolicy says so)
         self.id = 0
+        self.kill_reason = None  # a kill asked by /kill, until this worker did it
+        self.killed = None       # reason of the kill done on the running instance
+
+
+def exit_code(returncode):
+    """Popen's returncode (-N: killed by signal N) as a container runtime reports it."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def restart_wanted(policy, code):
@@ -56,6 +74,12 @@ def restart_wanted(policy, code):
     if policy == "OnFailure":
         return code != 0
     return True  # Always (the default)
+
+
+def terminated(last):
+    """A containerStatus' terminated state from a Container's `last`."""
+    reason = last.get("reason") or ("Completed" if last["exitCode"] == 0 else "Error")
+    return dict(last, reason=reason)
 
 
 class PodWorker(threading.Thread):
@@ -174,7 +198,7 @@ class PodWorker(threading.Thread):
             return
         t0 = time.time()
         try:
-            self.netns = self.agent.node.setup(self.namespace, self.pod_name, eth0, legs)
+            self.netns = self.agent.node.setup(self.namespace, self.pod_name, eth0, legs, self.uid or "")
         except agent_net.SetupError as e:
             self.waiting = "network setup failed: %s" % e
             self.agent.log("pod %s: %s" % (self.key, self.waiting))
@@ -193,6 +217,7 @@ class PodWorker(threading.Thread):
         self.waiting = None
         self.pod_ips = [ip for ip, _ in eth0["addrs"]]
         self.containers = [Container(c) for c in (pod.get("spec") or {}).get("containers") or []]
+        self._resume(pod)
         self.start_time = time.time()
         if ann.get(agent_net.NETNS_ANNOTATION) != self.netns:
             try:
@@ -203,6 +228,43 @@ class PodWorker(threading.Thread):
         self.agent.log("pod %s: network up in %s (setup %.0f ms, %.0f ms after the pod was seen)"
                        % (self.key, self.netns, (time.time() - t0) * 1000, (time.time() - self.seen) * 1000))
 
+    def _resume(self, pod):
+        """Containers of this pod an earlier agent of the node ran (the pod's status says so):
+        continue their count (see the invariants)."""
+        policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+        before = {cs.get("name"): cs for cs in (pod.get("status") or {}).get("containerStatuses") or []}
+        for c in self.containers:
+            cs = before.get(c.name) or {}
+            state = cs.get("state") or {}
+            term = state.get("terminated")
+            if not (cs.get("containerID") or cs.get("restartCount") or term or (cs.get("lastState") or {}).get("terminated")):
+                continue  # never ran
+            c.restarts = int(cs.get("restartCount") or 0)
+            if term is not None and not restart_wanted(policy, int(term.get("exitCode") or 0)):
+                c.done = True
+                c.last = {k: term.get(k) for k in ("exitCode", "startedAt", "finishedAt", "reason")}
+                continue
+            c.restarts += 1
+            c.id = c.restarts  # containerIDs go on from the earlier agent's
+            started = (state.get("running") or {}).get("startedAt") or (term or {}).get("startedAt")
+            c.last = {"exitCode": 255, "startedAt": started, "finishedAt": now_ts(), "reason": "Unknown"}
+            self.agent.log("pod %s: container %s ran under an earlier agent: restartCount %d"
+                           % (self.key, c.name, c.restarts))
+
+    def kill(self, name, reason, timeout=5.0):
+        """Asks this worker to SIGKILL container `name`'s process group (an OOM kill); returns
+        the killed pid once done, None when it was not running."""
+        c = next((c for c in self.containers if c.name == name), None)
+        if c is None or c.proc is None:
+            return None
+        pid = c.proc.pid
+        c.kill_reason = reason
+        self.wake.set()
+        deadline = time.time() + timeout
+        while c.kill_reason is not None and time.time() < deadline:
+            time.sleep(0.02)
+        return pid
+
     def log_path(self, c, previous=False):
         return os.path.join(self.log_dir, c.name + ".log" + (".prev" if previous else ""))
 
@@ -210,11 +272,18 @@ class PodWorker(threading.Thread):
         policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
         now = time.time()
         for c in self.containers:
+            if c.proc is not None and c.kill_reason is not None:
+                agent_run.kill_group_now(c.proc)
+                c.killed, c.kill_reason = c.kill_reason, None
             if c.proc is not None:
                 code = c.proc.poll()
                 if code is None:
                     continue
+                code = exit_code(code)
                 c.last = {"exitCode": code, "startedAt": now_ts(c.started), "finishedAt": now_ts(now)}
+                if c.killed:
+                    c.last["reason"] = c.killed
+                c.killed = None
                 c.proc = None
                 if restart_wanted(policy, code):
                     c.next_start = now + min(BACKOFF_FIRST * (2 ** c.restarts), BACKOFF_MAX)
@@ -266,14 +335,14 @@ class PodWorker(threading.Thread):
             st["ready"] = st["started"] = True
             st["containerID"] = "testbed://%s/%s/%d" % (self.key, c.name, c.id)
         elif c.done:
-            st["state"] = {"terminated": dict(c.last, reason="Completed" if c.last["exitCode"] == 0 else "Error")}
+            st["state"] = {"terminated": terminated(c.last)}
         elif c.last is not None:
             st["state"] = {"waiting": {"reason": "CrashLoopBackOff",
                                        "message": "back-off restarting container %s" % c.name}}
         else:
             st["state"] = {"waiting": {"reason": "ContainerCreating"}}
         if c.last is not None and not c.done:
-            st["lastState"] = {"terminated": dict(c.last, reason="Completed" if c.last["exitCode"] == 0 else "Error")}
+            st["lastState"] = {"terminated": terminated(c.last)}
         return st
 
     def status(self, pod):

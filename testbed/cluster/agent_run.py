@@ -158,3 +158,13 @@ def kill(proc, grace):
     except ProcessLookupError:
         pass
     return proc.wait()
+
+
+def kill_group_now(proc):
+    """SIGKILL the process group at once (what the kernel's OOM killer and the runtime then do
+    to a container); reaps it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return proc.wait()

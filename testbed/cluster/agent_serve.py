@@ -15,6 +15,10 @@ is in testbed/README.md "Node agent". In short:
        details.causes[0] = {reason: ExitCode, message: "<code>"}), 4 resize (ignored).
        Without Upgrade: the request body (Content-Length) is stdin, the 200 answer is the same
        frames, chunked. Errors before the command runs: 4xx with a metav1.Status JSON body.
+  POST /kill?namespace=NS&pod=P[&container=C][&reason=OOMKilled]
+       -> 200 JSON {"pid": the killed pid}: the container's process group gets SIGKILL (as an
+       OOM kill), done by the pod's worker; it restarts by restartPolicy, lastState terminated
+       with exitCode 137 and the reason (default OOMKilled). 400 when it is not running.
   GET  /logs?namespace=NS&pod=P[&container=C][&follow=true][&previous=true][&tailLines=N]
        -> 200 text/plain (chunked): the container instance's output; follow streams until the
        instance ends or the client goes.
@@ -142,6 +146,9 @@ def serve(agent, path):
         def do_POST(self):
             path, q = self._q()
             try:
+                if path == "/kill":
+                    self._kill(q)
+                    return
                 if path != "/exec":
                     raise Refused(404, "NotFound", "no such endpoint: %s" % path)
                 self._exec(q)
@@ -198,6 +205,16 @@ def serve(agent, path):
             if c is None:
                 raise Refused(400, "BadRequest", "container %s is not valid for pod %s" % (cname, pod))
             return w, c
+
+        # -- kill --
+        def _kill(self, q):
+            w, c = self._target(q)
+            reason = (q.get("reason") or ["OOMKilled"])[0] or "OOMKilled"
+            pid = w.kill(c.name, reason)
+            if pid is None:
+                raise Refused(400, "BadRequest", "container %s of pod %s/%s is not running"
+                              % (c.name, w.namespace, w.pod_name))
+            self._json(200, {"pid": pid, "container": c.name, "reason": reason})
 
         # -- exec --
         def _exec(self, q):

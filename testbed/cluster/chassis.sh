@@ -29,12 +29,7 @@ chassis_start() {
     underlay_attach "$i"
 
     out=$(ovsdb-tool create "$nd/conf.db" "$VS_SCHEMA" 2>&1) || fail "ovsdb-tool create (chassis $i): $out"
-    ovsdb-server "$nd/conf.db" --remote="punix:$nd/db.sock" \
-        --pidfile="$nd/ovsdb-server.pid" --log-file="$nd/ovsdb-server.log" \
-        --unixctl="$nd/ovsdb-server.ctl" --detach --no-chdir 2>>"$nd/ovsdb-server.stderr" ||
-        fail "vswitch ovsdb-server of chassis $i did not start" "$nd/ovsdb-server.log" "$nd/ovsdb-server.stderr"
-    wait_until "chassis $i vswitch db" chassis_vsctl "$i" --no-wait show ||
-        fail "vswitch ovsdb-server of chassis $i not answering" "$nd/ovsdb-server.log"
+    chassis_ovsdb_start "$i"
     chassis_vsctl "$i" --no-wait init
     chassis_vsctl "$i" --no-wait set open_vswitch . \
         external_ids:system-id="$(chassis_name "$i")" external_ids:hostname="$(node_name "$i")" \
@@ -42,12 +37,7 @@ chassis_start() {
         external_ids:ovn-encap-ip="$ip" external_ids:ovn-bridge-datapath-type=netdev ||
         fail "ovs-vsctl set open_vswitch (chassis $i)"
 
-    OVS_RUNDIR=$nd ip netns exec "$ns" ovs-vswitchd "unix:$nd/db.sock" \
-        --pidfile="$nd/ovs-vswitchd.pid" --log-file="$nd/ovs-vswitchd.log" \
-        --detach --no-chdir 2>>"$nd/ovs-vswitchd.stderr" ||
-        fail "ovs-vswitchd of chassis $i did not start" "$nd/ovs-vswitchd.log" "$nd/ovs-vswitchd.stderr"
-    wait_until "chassis $i ovs-vswitchd pidfile" pidfile_pid "$nd/ovs-vswitchd.pid" ||
-        fail "ovs-vswitchd of chassis $i not running" "$nd/ovs-vswitchd.log"
+    chassis_vswitchd_start "$i"
 
     chassis_vsctl "$i" add-br br-phy -- set bridge br-phy datapath_type=netdev \
         other-config:disable-in-band=true -- add-port br-phy ul0 ||
@@ -55,11 +45,52 @@ chassis_start() {
     chassis_vsctl "$i" add-br br-int -- set bridge br-int datapath_type=netdev fail-mode=secure \
         other-config:disable-in-band=true ||
         fail "br-int of chassis $i" "$nd/ovs-vswitchd.log"
+    chassis_phy_up "$i"
+    chassis_controller_start "$i"
+}
+
+# The vswitch ovsdb-server of chassis I on DIR/nI/conf.db (made by chassis_start; a reboot
+# starts it again on the same file).
+chassis_ovsdb_start() { # chassis_ovsdb_start I
+    local i=$1 nd
+    nd=$(node_dir "$i")
+    ovsdb-server "$nd/conf.db" --remote="punix:$nd/db.sock" \
+        --pidfile="$nd/ovsdb-server.pid" --log-file="$nd/ovsdb-server.log" \
+        --unixctl="$nd/ovsdb-server.ctl" --detach --no-chdir 2>>"$nd/ovsdb-server.stderr" ||
+        fail "vswitch ovsdb-server of chassis $i did not start" "$nd/ovsdb-server.log" "$nd/ovsdb-server.stderr"
+    wait_until "chassis $i vswitch db" chassis_vsctl "$i" --no-wait show ||
+        fail "vswitch ovsdb-server of chassis $i not answering" "$nd/ovsdb-server.log"
+}
+
+chassis_vswitchd_start() { # chassis_vswitchd_start I
+    local i=$1 nd ns
+    nd=$(node_dir "$i")
+    ns=$(node_netns "$i")
+    OVS_RUNDIR=$nd ip netns exec "$ns" ovs-vswitchd "unix:$nd/db.sock" \
+        --pidfile="$nd/ovs-vswitchd.pid" --log-file="$nd/ovs-vswitchd.log" \
+        --detach --no-chdir 2>>"$nd/ovs-vswitchd.stderr" ||
+        fail "ovs-vswitchd of chassis $i did not start" "$nd/ovs-vswitchd.log" "$nd/ovs-vswitchd.stderr"
+    wait_until "chassis $i ovs-vswitchd pidfile" pidfile_pid "$nd/ovs-vswitchd.pid" ||
+        fail "ovs-vswitchd of chassis $i not running" "$nd/ovs-vswitchd.log"
+}
+
+# br-phy's device (ovs-vswitchd's tap, made once br-phy is in the db) carries the encap IP:
+# the node's network configuration, applied at every boot (`replace`: kept over a restart of
+# ovs-vswitchd alone, whose taps are persistent).
+chassis_phy_up() { # chassis_phy_up I
+    local i=$1 nd ns
+    nd=$(node_dir "$i")
+    ns=$(node_netns "$i")
     wait_until "chassis $i br-phy device" ip -n "$ns" link show br-phy ||
         fail "br-phy device missing in $ns" "$nd/ovs-vswitchd.log"
-    ip -n "$ns" addr add "$ip/24" dev br-phy || fail "encap IP on br-phy (chassis $i)"
+    ip -n "$ns" addr replace "$(encap_ip "$i")/24" dev br-phy || fail "encap IP on br-phy (chassis $i)"
     ip -n "$ns" link set br-phy mtu "$UL_MTU" up
+}
 
+chassis_controller_start() { # chassis_controller_start I
+    local i=$1 nd ns
+    nd=$(node_dir "$i")
+    ns=$(node_netns "$i")
     OVS_RUNDIR=$nd OVN_RUNDIR=$nd ip netns exec "$ns" ovn-controller "unix:$nd/db.sock" \
         --pidfile="$nd/ovn-controller.pid" --log-file="$nd/ovn-controller.log" \
         --detach --no-chdir 2>>"$nd/ovn-controller.stderr" ||
