@@ -349,6 +349,33 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
     bed.until("FIP after the loop", Duration::from_secs(5), "pod fipped", || {
         bed.curl_from_inet(&format!("http://{FIP_EIP}/"))
     });
+
+    // The gateway's node: its agent and OVS restarted, then rebooted, with
+    // the daemon stopped (#3241 #5029 #4684): rules and EIPs come back in
+    // the gateway pod by themselves, and traffic flows again.
+    bed.daemon.take();
+    for reboot in [false, true] {
+        let what = if reboot { "rebooted" } else { "agent and OVS restarted" };
+        let start = Instant::now();
+        let took = bed.cluster.restart_node(1, reboot).unwrap_or_else(|e| panic!("node-1 {what}: {e}"));
+        bed.until(&format!("FIP after node-1 {what}"), Duration::from_secs(30), "pod fipped", || {
+            bed.curl_from_inet(&format!("http://{FIP_EIP}/"))
+        });
+        bed.until(&format!("SNAT after node-1 {what}"), Duration::from_secs(10), &format!("saw {SNAT_EIP}"), || {
+            bed.curl_from_pod("web", &format!("http://{INET}/"))
+        });
+        eprintln!(
+            "node-1 {what} (daemon stopped): the node back in {took:?}, FIP and SNAT traffic again {:?} after the start",
+            start.elapsed()
+        );
+        no_rule_twice(&bed.nat_rules());
+    }
+
+    // The daemon back: nothing duplicated, nothing moved.
+    let rules = bed.nat_rules();
+    bed.start_daemon();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(bed.nat_rules(), rules, "the daemon's restart changed the gateway's rules");
 }
 
 /// The pid of the gateway agent, among the pod namespace's processes.
