@@ -284,6 +284,7 @@ pub fn verdicts(
     merged: &Merged,
     model: &Model,
     rejected: &[Rejection],
+    eips: &BTreeMap<String, std::net::Ipv4Addr>,
     using: impl Fn(&str) -> u64,
 ) -> Vec<Verdict> {
     let mut out = vec![];
@@ -326,7 +327,7 @@ pub fn verdicts(
                         None => (Outcome::Pending, StatusFields::None),
                     },
                     Kind::IptablesEip => match model.eips.contains_key(name) {
-                        true => (not_applied(), StatusFields::Eip(EipFields::of(model, name))),
+                        true => (not_applied(), StatusFields::Eip(EipFields::of(model, name, eips))),
                         false => (Outcome::Pending, StatusFields::None),
                     },
                     Kind::IptablesFipRule => rule(RuleFields::fip(model, name)),
@@ -403,7 +404,7 @@ mod tests {
         let m = merge(&config, &s);
         let (model, rejected) = validate(&m.vpcs, &m.subnets);
         assert!(rejected.is_empty(), "{rejected:?}");
-        let v = verdicts(&s, &m, &model, &rejected, |n| if n == "cr-net" { 3 } else { 0 });
+        let v = verdicts(&s, &m, &model, &rejected, &BTreeMap::new(), |n| if n == "cr-net" { 3 } else { 0 });
         let by: BTreeMap<(&str, &str), &Verdict> =
             v.iter().map(|v| ((v.object.kind.as_str(), v.object.name.as_str()), v)).collect();
         assert_eq!(by.len(), 4, "the deleted subnet gets no verdict: {v:?}");
@@ -485,7 +486,7 @@ mod tests {
             rejected[0].waiting
                 && rejected[0].to_string() == "Subnet \"nodefault\": vpc: VPC \"ovn-cluster\" is not defined"
         );
-        let v = verdicts(&s, &m, &model, &rejected, |_| 0);
+        let v = verdicts(&s, &m, &model, &rejected, &BTreeMap::new(), |_| 0);
         let of = |n: &str| v.iter().find(|v| v.object.name == n).unwrap();
         let fields = |n: &str| match &of(n).outcome {
             Outcome::ReadyExcept(ns) => ns.iter().map(|n| (n.field.as_str(), n.effect)).collect::<Vec<_>>(),

@@ -155,6 +155,48 @@ pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
     rejected
 }
 
+/// Takes EIP `name` out of `model` (refused after validation: its address
+/// could not be had), and the rules naming it, which wait for it.
+pub fn drop_eip(model: &mut Model, name: &str) -> Vec<Rejection> {
+    let mut out = vec![];
+    if model.eips.remove(name).is_none() {
+        return out;
+    }
+    let why = format!("IptablesEIP {name:?} is refused");
+    let on = |eip: &str| eip == name;
+    let fips: Vec<String> = model.fip_rules.values().filter(|r| on(&r.eip)).map(|r| r.name.clone()).collect();
+    let dnats: Vec<String> = model.dnat_rules.values().filter(|r| on(&r.eip)).map(|r| r.name.clone()).collect();
+    let snats: Vec<String> = model.snat_rules.values().filter(|r| on(&r.eip)).map(|r| r.name.clone()).collect();
+    for r in fips {
+        model.fip_rules.remove(&r);
+        out.push(wait_for(Kind::IptablesFipRule, &r, "eip", why.clone()));
+    }
+    for r in dnats {
+        model.dnat_rules.remove(&r);
+        out.push(wait_for(Kind::IptablesDnatRule, &r, "eip", why.clone()));
+    }
+    for r in snats {
+        model.snat_rules.remove(&r);
+        out.push(wait_for(Kind::IptablesSnatRule, &r, "eip", why.clone()));
+    }
+    out
+}
+
+/// Takes gateway `name` out of `model` (refused after validation: its
+/// `lanIp` is another pod's), and its EIPs and their rules, which wait for it.
+pub fn drop_gateway(model: &mut Model, name: &str) -> Vec<Rejection> {
+    let mut out = vec![];
+    if model.nat_gateways.remove(name).is_none() {
+        return out;
+    }
+    let eips: Vec<String> = model.eips.values().filter(|e| e.gateway == name).map(|e| e.name.clone()).collect();
+    for eip in eips {
+        out.extend(drop_eip(model, &eip));
+        out.push(wait_for(Kind::IptablesEip, &eip, "natGwDp", format!("VpcNatGateway {name:?} is refused")));
+    }
+    out
+}
+
 #[cfg(test)]
 #[path = "nat_tests.rs"]
 mod tests;
