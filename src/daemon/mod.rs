@@ -363,8 +363,11 @@ fn report(
     let verdicts = verdicts(store, &desired.merged, &desired.model, rejected, &desired.derived.eips, using);
     // A finalizer goes only once the NB shows none of the object's rows.
     let cache = client.cache();
-    let finalize =
-        desired.merged.deleting.iter().filter(|object| !reconcile::owns_rows(&cache, object)).cloned().collect();
+    // An EIP's goes only once no rule names it.
+    let gone = |object: &&crate::model::object::ObjectKey| {
+        !reconcile::owns_rows(&cache, object) && !desired.merged.in_use(object)
+    };
+    let finalize = desired.merged.deleting.iter().filter(gone).cloned().collect();
     drop(cache);
     k.report(Report {
         verdicts,

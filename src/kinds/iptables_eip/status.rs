@@ -21,6 +21,31 @@ pub struct EipFields {
     pub nat_gw_dp: String,
 }
 
+/// What an EIP's status says as last written: the previous state the
+/// immutability checks compare the spec with. It survives a daemon restart
+/// (it is the object's), and a refusal leaves it as it was (a refused
+/// object's status shows no fields of ours but the conditions).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EipStatus {
+    pub ip: Option<Ipv4Addr>,
+    pub ready: bool,
+    /// The gateway it was accepted for (`None`: never accepted, or a CRD
+    /// that prunes the field, as Kube-OVN's: then nothing is checked).
+    pub nat_gw_dp: Option<String>,
+}
+
+impl EipStatus {
+    pub fn of(obj: &Json) -> EipStatus {
+        let status = obj.get("status");
+        let text = |k: &str| status.and_then(|s| s.get(k)).and_then(Json::as_str).map(str::trim);
+        EipStatus {
+            ip: text("ip").and_then(|s| s.parse().ok()),
+            ready: status.and_then(|s| s.get("ready")).and_then(Json::as_bool) == Some(true),
+            nat_gw_dp: text("natGwDp").filter(|s| !s.is_empty()).map(str::to_string),
+        }
+    }
+}
+
 impl EipFields {
     /// EIP `name` of a validated `model`, its address in `addresses`.
     pub fn of(model: &Model, name: &str, addresses: &BTreeMap<String, Ipv4Addr>) -> EipFields {
