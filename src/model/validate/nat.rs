@@ -1,7 +1,7 @@
 //! The NAT gateway kinds' checks, in order: gateways (against the validated
 //! VPCs and subnets), EIPs (against the gateways), then FIP, DNAT and SNAT
 //! rules (against the EIPs), then what concerns several objects of one
-//! kind: an address taken by two EIPs, two FIPs on one EIP, a FIP on an EIP
+//! kind: an address taken by two EIPs (the one holding it keeps it), two FIPs on one EIP, a FIP on an EIP
 //! that DNAT rules use, a DNAT (eip, externalPort, protocol) used twice.
 //!
 //! Checks that need the previous state read it from the EIP's status as
@@ -25,7 +25,7 @@ use crate::kinds::iptables_dnat_rule::spec::IptablesDnatRuleSpec;
 use crate::kinds::iptables_dnat_rule::validate::check_iptables_dnat_rule;
 use crate::kinds::iptables_eip::spec::IptablesEipSpec;
 use crate::kinds::iptables_eip::status::EipStatus;
-use crate::kinds::iptables_eip::validate::check_iptables_eip;
+use crate::kinds::iptables_eip::validate::{check_iptables_eip, IptablesEip};
 use crate::kinds::iptables_fip_rule::spec::IptablesFipRuleSpec;
 use crate::kinds::iptables_fip_rule::validate::check_iptables_fip_rule;
 use crate::kinds::iptables_snat_rule::spec::IptablesSnatRuleSpec;
@@ -131,9 +131,12 @@ pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
         }
     };
     let mut eips = each(Kind::IptablesEip, &nat.eips, model, check_eip, &mut rejected);
-    // One address, one EIP (per external subnet): the first by name keeps it.
+    // One address, one EIP (per external subnet): the one whose status
+    // shows it (it holds it) keeps it, else the first by name.
     let mut taken: BTreeMap<(String, Ipv4Addr), String> = BTreeMap::new();
-    for e in eips.values() {
+    let holds = |e: &&IptablesEip| e.v4ip.is_some() && nat.eip_status.get(&e.name).and_then(|s| s.ip) == e.v4ip;
+    let (holders, others): (Vec<&IptablesEip>, Vec<&IptablesEip>) = eips.values().partition(holds);
+    for e in holders.into_iter().chain(others) {
         let Some(ip) = e.v4ip else { continue };
         match taken.get(&(e.external_subnet.clone(), ip)) {
             Some(first) => rejected.push(reject(

@@ -266,3 +266,29 @@ fn an_eip_changing_what_its_previous_state_fixes_is_refused_and_kept_as_it_was()
     let (_, rejected) = run(&nat);
     assert!(rejected.is_empty(), "{rejected:?}");
 }
+
+/// Two EIPs asking for one address: the one whose status shows it (it holds
+/// it) keeps it, though the other comes first by name.
+#[test]
+fn of_two_eips_wanting_one_address_the_holder_keeps_it() {
+    let mut nat = seed_003_nat();
+    nat.eips.push(("eipa".into(), eip("172.16.3.208")));
+    let (model, rejected) = run(&nat);
+    assert!(
+        rejected[0].starts_with("IptablesEIP \"eips01\": v4ip: 172.16.3.208 is taken by IptablesEIP \"eipa\""),
+        "{rejected:?}"
+    );
+    assert!(model.eips.contains_key("eipa"));
+    let held = crate::kinds::iptables_eip::status::EipStatus {
+        ip: Some("172.16.3.208".parse().unwrap()),
+        ..Default::default()
+    };
+    nat.eip_status.insert("eips01".into(), held);
+    let (model, rejected) = run(&nat);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0].starts_with("IptablesEIP \"eipa\": v4ip: 172.16.3.208 is taken by IptablesEIP \"eips01\""),
+        "{rejected:?}"
+    );
+    assert!(model.eips.contains_key("eips01") && model.snat_rules.contains_key("snat01"));
+}
