@@ -463,6 +463,13 @@ impl Ipam {
         self.subnets.get(subnet).map_or(0, |s| s.pods.len() as u64)
     }
 
+    /// Who holds `ip` in `subnet` (a pod key, or another holder's key).
+    pub fn holder(&self, subnet: &str, ip: &IpAddr) -> Option<&str> {
+        let s = self.subnets.get(subnet)?;
+        let p = &s.pools[s.pool_of(ip)?];
+        p.taken.get(&to_u128(*ip)).map(String::as_str)
+    }
+
     pub fn lookup(&self, pod_key: &str) -> Option<&PodAddress> {
         self.pods.get(pod_key)
     }

@@ -5,7 +5,10 @@
 //! condition and one Warning Event while the others stay Validated; a FIP on
 //! a missing EIP waits; the VPC's and subnets' NB rows are untouched; the
 //! gateway's workload (StatefulSet, rules ConfigMap, RBAC) follows its spec,
-//! the NAT ConfigMaps and the agent's report. Runs on our CRDs and, with
+//! the NAT ConfigMaps and the agent's report; EIPs hold addresses in the
+//! IPAM (allocated, restored after a restart, refused to a pod, kept when a
+//! v4ip or natGwDp edit of a ready EIP is refused, held by a finalizer while
+//! a SNAT names it, released with their gateway). Runs on our CRDs and, with
 //! `OVN_VPCD_TEST_CRDS=kube-ovn`, on Kube-OVN's.
 
 use std::collections::BTreeSet;
@@ -475,5 +478,175 @@ fn seed_003_gateway_workload_follows_the_spec_settings_and_the_agents_report() {
     let still = get_ns(&kube, "statefulset", "vpc-nat-gw-natgw2").unwrap();
     assert_eq!(still["metadata"]["resourceVersion"], foreign["metadata"]["resourceVersion"], "{still}");
     assert!(get_ns(&kube, "configmap", "ovn-vpc-nat-config").is_some());
+    assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
+}
+
+fn status_ip(kube: &ovn_vpcd::testbed::Kube, eip: &str) -> Option<String> {
+    get(kube, "iptables-eips", eip)?["status"]["ip"].as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+fn ext_using(kube: &ovn_vpcd::testbed::Kube) -> Option<f64> {
+    get(kube, "subnets", "ovn-vpc-external-network")?["status"]["v4usingIPs"].as_f64()
+}
+
+fn refused(kube: &ovn_vpcd::testbed::Kube, plural: &str, name: &str, why: &str) -> Json {
+    wait_for(&format!("{plural} {name} refused: {why}"), Duration::from_secs(30), || {
+        let o = get(kube, plural, name)?;
+        (condition(&o, "Validated")?.0 == "False" && message(&o, "Validated").contains(why)).then_some(o)
+    })
+}
+
+/// EIPs in the IPAM, through kubectl: an EIP without v4ip gets the external
+/// subnet's lowest free address, shown by `kubectl get iptables-eip` and
+/// counted in the subnet's status, the same after a daemon restart; a pod's
+/// attachment asking for it is refused and the EIP keeps it; of two EIPs
+/// wanting one address the later is refused; once ready (the agent's report
+/// played by annotating the gateway pod), a v4ip edit and a natGwDp edit are
+/// refused and the EIP keeps its address and rules; `kubectl delete` of an
+/// EIP a SNAT uses waits until the SNAT goes, then its address is free; the
+/// gateway deleted first, a rule's delete returns at once and the EIPs'
+/// addresses are released.
+#[test]
+fn eips_hold_addresses_of_the_external_subnet_and_keep_what_they_had() {
+    if common::kube::on_kube_ovn_crds() {
+        return; // Kube-OVN's EIP status has no natGwDp; its gateway status no conditions.
+    }
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let dir = ovn.dir().to_path_buf();
+    let config = write_config(&dir, "k.toml", &kube, "a", "");
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003.yaml")]).unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003-nat.yaml")]).unwrap();
+    apply(
+        &kube,
+        &dir,
+        "auto.yaml",
+        "kind: IptablesEIP\napiVersion: kubeovn.io/v1\nmetadata:\n  name: eipauto\nspec:\n  natGwDp: natgw\n",
+    );
+    // excludeIps 172.16.3.1..172.16.3.100: the lowest free address is .101.
+    wait_for("eipauto's address", Duration::from_secs(30), || {
+        (status_ip(&kube, "eipauto")? == "172.16.3.101").then_some(())
+    });
+    let table = kube.kubectl(&["get", "iptables-eip", "eipauto"]).unwrap();
+    assert!(table.contains("172.16.3.101"), "{table}");
+    wait_for("three EIPs counted", Duration::from_secs(20), || (ext_using(&kube)? == 3.0).then_some(()));
+
+    // A pod's attachment asking for eipauto's address: refused (an Event), the EIP keeps it.
+    apply(
+        &kube,
+        &dir,
+        "pod.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: thief\n  namespace: default\n  annotations:\n    \
+         ovn.kubernetes.io/logical_switch: vmservers\n    k8s.v1.cni.cncf.io/networks: kube-system/ovn-vpc-external-network\n    \
+         ovn-vpc-external-network.kube-system.kubernetes.io/ip_address: 172.16.3.101\nspec:\n  containers:\n    - name: c\n      image: busybox\n",
+    );
+    wait_for("the thief told", Duration::from_secs(20), || {
+        warnings(&kube, "thief")
+            .iter()
+            .any(|e| e["message"].as_str().is_some_and(|m| m.contains("172.16.3.101")))
+            .then_some(())
+    });
+    // Of two EIPs wanting eips01's address, the later is refused (though first by name).
+    apply(
+        &kube,
+        &dir,
+        "dup.yaml",
+        "kind: IptablesEIP\napiVersion: kubeovn.io/v1\nmetadata:\n  name: eipa-dup\nspec:\n  natGwDp: natgw\n  v4ip: 172.16.3.208\n",
+    );
+    refused(&kube, "iptables-eips", "eipa-dup", "172.16.3.208 is taken by IptablesEIP \"eips01\"");
+    assert_eq!(condition(&get(&kube, "iptables-eips", "eips01").unwrap(), "Validated").unwrap().0, "True");
+    assert_eq!(status_ip(&kube, "eipauto").as_deref(), Some("172.16.3.101"));
+
+    // Restarted: the same address, counted the same.
+    drop(daemon);
+    let daemon = Daemon::start(&ovn, &config, &[]);
+    apply(
+        &kube,
+        &dir,
+        "auto2.yaml",
+        "kind: IptablesEIP\napiVersion: kubeovn.io/v1\nmetadata:\n  name: eipauto2\nspec:\n  natGwDp: natgw\n",
+    );
+    wait_for("eipauto2's address", Duration::from_secs(30), || {
+        (status_ip(&kube, "eipauto2")? == "172.16.3.102").then_some(())
+    });
+    assert_eq!(status_ip(&kube, "eipauto").as_deref(), Some("172.16.3.101"), "{}", daemon.log());
+    wait_for("four EIPs counted", Duration::from_secs(20), || (ext_using(&kube)? == 4.0).then_some(()));
+
+    // Ready: the workload on, the agent's report played on the gateway pod.
+    apply(&kube, &dir, "nat-config.yaml", &nat_config("ovn-vpcd:test", None));
+    apply(&kube, &dir, "gw-config.yaml", &gw_config("true"));
+    let set = wait_for("the rule set with four EIPs", Duration::from_secs(30), || {
+        rule_set(&kube, "vpc-nat-gw-natgw-rules").filter(|s| s.eips.len() == 4)
+    });
+    let auto = set.eips.iter().find(|e| e.name == "eipauto").unwrap();
+    assert_eq!(auto.ip.to_string(), "172.16.3.101", "the allocated address in the rule set");
+    wait_for("the gateway pod", Duration::from_secs(20), || get_ns(&kube, "pod", "vpc-nat-gw-natgw-0"));
+    let annotate = format!("ovn-vpcd.io/applied-rules={}", set.digest());
+    kube.kubectl(&["annotate", "pod", "-n", "kube-system", "vpc-nat-gw-natgw-0", "--overwrite", &annotate]).unwrap();
+    for eip in ["eipd01", "eips01"] {
+        wait_for(&format!("{eip} ready"), Duration::from_secs(20), || {
+            (get(&kube, "iptables-eips", eip)?["status"]["ready"] == true).then_some(())
+        });
+    }
+    // The gateway pod's own net1 is no EIP's address.
+    let pod = get_ns(&kube, "pod", "vpc-nat-gw-natgw-0").unwrap();
+    let net1 = &pod["metadata"]["annotations"]["ovn-vpc-external-network.kube-system.kubernetes.io/ip_address"];
+    assert!(set.eips.iter().all(|e| *net1 != e.ip.to_string().as_str()), "{net1} {set:?}");
+
+    // v4ip edited once ready: refused, the old address and its DNAT kept.
+    kube.kubectl(&["patch", "iptables-eip", "eipd01", "--type=merge", "-p", r#"{"spec":{"v4ip":"172.16.3.233"}}"#])
+        .unwrap();
+    refused(&kube, "iptables-eips", "eipd01", "the address of a ready EIP is immutable; it keeps 172.16.3.203");
+    // natGwDp edited: refused, it stays on natgw with its SNAT.
+    kube.kubectl(&["patch", "iptables-eip", "eips01", "--type=merge", "-p", r#"{"spec":{"natGwDp":"natgw9"}}"#])
+        .unwrap();
+    let o = refused(&kube, "iptables-eips", "eips01", "is immutable: the EIP belongs to VpcNatGateway \"natgw\"");
+    assert_eq!(o["status"]["ip"], "172.16.3.208", "{o}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(warnings(&kube, "eipd01").len(), 1, "{:?}", warnings(&kube, "eipd01"));
+    assert_eq!(warnings(&kube, "eips01").len(), 1, "{:?}", warnings(&kube, "eips01"));
+    assert_eq!(status_ip(&kube, "eipd01").as_deref(), Some("172.16.3.203"));
+    let now = rule_set(&kube, "vpc-nat-gw-natgw-rules").unwrap();
+    let d = now.eips.iter().find(|e| e.name == "eipd01").unwrap();
+    assert_eq!(d.ip.to_string(), "172.16.3.203", "{now:?}");
+    assert_eq!((now.dnats.len(), now.snats.len()), (1, 1), "the rules stay: {now:?}");
+    assert_eq!(now, set, "nothing moved");
+
+    // kubectl delete of eips01 while snat01 names it: waits; snat01 gone → eips01 goes, .208 free.
+    let using = ext_using(&kube).unwrap();
+    kube.kubectl(&["delete", "iptables-eip", "eips01", "--wait=false"]).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let held = get(&kube, "iptables-eips", "eips01").expect("held by its finalizer while snat01 names it");
+    assert!(held["metadata"]["deletionTimestamp"].is_string(), "{held}");
+    assert_eq!(rule_set(&kube, "vpc-nat-gw-natgw-rules").unwrap().snats.len(), 1, "snat01 still applied");
+    kube.kubectl(&["delete", "iptables-snat-rule", "snat01", "--timeout=20s"]).unwrap();
+    wait_for("eips01 gone", Duration::from_secs(20), || get(&kube, "iptables-eips", "eips01").is_none().then_some(()));
+    // Its address free: eipa-dup, refused for it until now, has it.
+    wait_for("eipa-dup gets .208", Duration::from_secs(20), || {
+        let o = get(&kube, "iptables-eips", "eipa-dup")?;
+        (o["status"]["ip"] == "172.16.3.208" && condition(&o, "Validated")?.0 == "True").then_some(())
+    });
+    assert_eq!(ext_using(&kube), Some(using), "eips01's address is eipa-dup's now");
+
+    // The gateway deleted first: a rule's delete returns at once; the EIPs' addresses go.
+    kube.kubectl(&["delete", "vpc-nat-gateway", "natgw", "--timeout=20s"]).unwrap();
+    wait_for("natgw gone", Duration::from_secs(20), || get(&kube, "vpc-nat-gateways", "natgw").is_none().then_some(()));
+    let started = tokio::time::Instant::now();
+    kube.kubectl(&["delete", "iptables-dnat-rule", "dnat01", "--timeout=20s"]).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(10), "the rule's delete hung: {:?}", started.elapsed());
+    // eipauto's address released: the pod that asked for it gets it; only pods hold addresses there now.
+    wait_for("the thief gets .101", Duration::from_secs(30), || {
+        let o = kubectl_json(&kube, &["get", "pod", "-n", "default", "thief", "-o", "json"])?;
+        let a = &o["metadata"]["annotations"];
+        (a["ovn-vpc-external-network.kube-system.kubernetes.io/ip_address"] == "172.16.3.101").then_some(())
+    });
+    let pods = kubectl_json(&kube, &["get", "pods", "-A", "-o", "json"]).unwrap();
+    let attached = pods["items"].as_array().unwrap().iter().filter(|p| {
+        p["metadata"]["annotations"]["ovn-vpc-external-network.kube-system.kubernetes.io/allocated"] == "true"
+            && p["metadata"]["deletionTimestamp"].is_null()
+    });
+    let attached = attached.count() as f64;
+    wait_for("the EIPs' addresses released", Duration::from_secs(30), || (ext_using(&kube)? == attached).then_some(()));
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
 }

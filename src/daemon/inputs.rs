@@ -16,7 +16,7 @@ use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
 use crate::model::derived::Derived;
 use crate::model::names::NbState;
 use crate::model::object::{Kind, ObjectKey};
-use crate::model::validate::{validate_keeping, validate_nat, Model, Rejection};
+use crate::model::validate::{drop_eip, drop_gateway, validate_keeping, validate_nat, Model, Rejection};
 use crate::nb::rows::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::nb_state::nb_state;
@@ -312,10 +312,51 @@ fn with_pods(
         let derived = pods.update(store, &model, cache, &held, nb);
         let after = if evict.is_empty() { BTreeMap::new() } else { pods.would_evict(store, validated_model) };
         if after == evict || rounds == 3 {
+            rejected.extend(nat_after_ipam(pods, store, &mut model, &derived));
             return (model, rejected, held, derived);
         }
         evict = after;
     }
+}
+
+/// The refusals of the NAT kinds that need the IPAM: an EIP whose address
+/// could not be had (out of the model, its rules waiting, unless it keeps the
+/// address it had: then it stays as it was), and a gateway whose `lanIp` a
+/// pod other than its own holds (out of the model with its EIPs and rules,
+/// which wait; the other pod keeps its address). A gateway's own pod is the
+/// one its StatefulSet makes: annotated `ovn.kubernetes.io/vpc_nat_gw` with
+/// the gateway's name, named `<prefix>-<gateway>-0`.
+fn nat_after_ipam(pods: &PodPorts, store: &Store, model: &mut Arc<Model>, derived: &Derived) -> Vec<Rejection> {
+    let mut out = vec![];
+    for (name, why) in pods.eip_errors() {
+        let Some(e) = model.eips.get(name) else { continue };
+        let field = if e.v4ip.is_some() { "v4ip" } else { "externalSubnet" };
+        out.push(Rejection::new(ObjectKey::cluster(Kind::IptablesEip, name), field, why.clone()));
+        if !derived.eips.contains_key(name) {
+            out.extend(drop_eip(Arc::make_mut(model), name));
+        }
+    }
+    let own = |key: &str, gateway: &str| {
+        let pod = store.pods.get(key);
+        let annotated = pod
+            .and_then(|p| p.pointer("/metadata/annotations/ovn.kubernetes.io~1vpc_nat_gw"))
+            .and_then(serde_json::Value::as_str)
+            == Some(gateway);
+        annotated && key.ends_with(&format!("-{gateway}-0"))
+    };
+    let taken: Vec<(String, String)> = model
+        .nat_gateways
+        .values()
+        .filter_map(|g| {
+            let holder = pods.holder(&g.spec.subnet, std::net::IpAddr::V4(g.lan_ip))?;
+            (!own(&holder, &g.name)).then(|| (g.name.clone(), format!("{} is taken by pod {holder}", g.lan_ip)))
+        })
+        .collect();
+    for (name, why) in taken {
+        out.push(Rejection::new(ObjectKey::cluster(Kind::VpcNatGateway, &name), "lanIp", why));
+        out.extend(drop_gateway(Arc::make_mut(model), &name));
+    }
+    out
 }
 
 fn held_pods(cache: &Cache, held: &BTreeSet<String>) -> Vec<Rejection> {

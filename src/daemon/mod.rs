@@ -199,7 +199,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                             tracing::info!(changes = applied.changes, elapsed_ms, ?scope, "converged");
                         }
                         if let (Some(k), Some(store), Some(nat)) = (&kube, snapshot(&store_rx), nat_side.as_mut()) {
-                            let view = workloads(k, nat, &desired.model, &store);
+                            let view = workloads(k, nat, &desired, &store);
                             report(k, &store, &desired, &applied.rejected, &pod_ports, &client, &metrics, view);
                         }
                         last_rejected = Some(applied.rejected.clone());
@@ -265,7 +265,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     (&kube, snapshot(&store_rx), nat_side.as_mut(), &last_rejected)
                 {
                     if *k.leading.borrow() && store.synced {
-                        let view = workloads(k, nat, &desired.model, &store);
+                        let view = workloads(k, nat, &desired, &store);
                         report(k, &store, &desired, rejected, &pod_ports, &client, &metrics, view);
                     }
                 }
@@ -334,9 +334,9 @@ fn log_refusals(rejected: &[crate::model::validate::Rejection], last: &mut BTree
 
 /// The gateway workloads of `model`, handed to the object reconciler once
 /// the settings are read; what the reporter needs to judge them.
-fn workloads(k: &KubeSide, nat: &mut nat::NatSide, model: &Model, store: &Store) -> Arc<nat::readiness::NatView> {
+fn workloads(k: &KubeSide, nat: &mut nat::NatSide, desired: &Desired, store: &Store) -> Arc<nat::readiness::NatView> {
     let settings = k.nat_settings.borrow().clone();
-    let (objects, view) = nat.render(model, store, settings.as_ref());
+    let (objects, view) = nat.render(&desired.model, &desired.derived.eips, store, settings.as_ref());
     if settings.is_some() && *k.leading.borrow() {
         k.set_workloads(objects);
     }
@@ -360,11 +360,14 @@ fn report(
     metrics.pod_ports.store(desired.derived.pods.len() as u64, Ordering::Relaxed);
     metrics.pods_without_address.store(pod_ports.errors().len() as u64, Ordering::Relaxed);
     let using = |s: &str| pod_ports.using(s);
-    let verdicts = verdicts(store, &desired.merged, &desired.model, rejected, using);
+    let verdicts = verdicts(store, &desired.merged, &desired.model, rejected, &desired.derived.eips, using);
     // A finalizer goes only once the NB shows none of the object's rows.
     let cache = client.cache();
-    let finalize =
-        desired.merged.deleting.iter().filter(|object| !reconcile::owns_rows(&cache, object)).cloned().collect();
+    // An EIP's goes only once no rule names it.
+    let gone = |object: &&crate::model::object::ObjectKey| {
+        !reconcile::owns_rows(&cache, object) && !desired.merged.in_use(object)
+    };
+    let finalize = desired.merged.deleting.iter().filter(gone).cloned().collect();
     drop(cache);
     k.report(Report {
         verdicts,

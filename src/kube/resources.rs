@@ -8,7 +8,12 @@
 //!   definition stays in force (and its rows are not protected: the refusal
 //!   concerns the resource only).
 //! - A resource being deleted (`deletionTimestamp`) is left out, so its rows
-//!   go; once they are gone the daemon removes its finalizer.
+//!   go; once they are gone the daemon removes its finalizer. An IptablesEIP
+//!   being deleted stays in while a FIP, DNAT or SNAT rule names it (its
+//!   address and the rules stay in force), and its finalizer stays until
+//!   none does ([`Merged::in_use`]); then it goes and its address is freed.
+//! - Each IptablesEIP's status as last written is read as its previous state
+//!   (`NatSpecs::eip_status`: the immutability checks).
 //! - A spec is read without the defaults this daemon wrote into it
 //!   (`defaults::user_spec`): they are derived from it, never inputs.
 
@@ -220,6 +225,30 @@ fn merge_kind<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Whether a FIP, DNAT or SNAT rule of `nat` names EIP `eip`.
+fn nat_in_use(nat: &NatSpecs, eip: &str) -> bool {
+    nat.fips.iter().any(|(_, r)| r.eip == eip)
+        || nat.dnats.iter().any(|(_, r)| r.eip == eip)
+        || nat.snats.iter().any(|(_, r)| r.eip == eip)
+}
+
+impl Merged {
+    /// Whether `object`, being deleted, is still in use: an IptablesEIP
+    /// that rules name (its finalizer stays).
+    pub fn in_use(&self, object: &ObjectKey) -> bool {
+        match object.kind {
+            Kind::IptablesEip => nat_in_use(&self.nat, &object.name),
+            Kind::Vpc
+            | Kind::Subnet
+            | Kind::Pod
+            | Kind::VpcNatGateway
+            | Kind::IptablesFipRule
+            | Kind::IptablesDnatRule
+            | Kind::IptablesSnatRule => false,
+        }
+    }
+}
+
 /// TOML first, then the resources whose names it does not use.
 pub fn merge(config: &Config, store: &Store) -> Merged {
     let mut merged = Merged {
@@ -241,6 +270,20 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
     merge_kind(Kind::IptablesFipRule, &[], &store.fip_rules, &mut nat.fips, &mut merged);
     merge_kind(Kind::IptablesDnatRule, &[], &store.dnat_rules, &mut nat.dnats, &mut merged);
     merge_kind(Kind::IptablesSnatRule, &[], &store.snat_rules, &mut nat.snats, &mut merged);
+    // An EIP being deleted stays while rules name it (see the module head).
+    for (name, obj) in store.eips.iter().filter(|(_, o)| is_deleting(o)) {
+        if nat_in_use(nat, name) {
+            if let Ok(s) = spec(Kind::IptablesEip, obj) {
+                nat.eips.push((name.clone(), s));
+            }
+        }
+    }
+    nat.eip_status = store
+        .eips
+        .iter()
+        .map(|(n, o)| (n.clone(), crate::kinds::iptables_eip::status::EipStatus::of(o)))
+        .filter(|(_, s)| *s != Default::default())
+        .collect();
     merged.nat = std::mem::take(nat);
     merged.vpcs.extend(vpcs);
     merged.subnets.extend(subnets);
@@ -284,6 +327,7 @@ pub fn verdicts(
     merged: &Merged,
     model: &Model,
     rejected: &[Rejection],
+    eips: &BTreeMap<String, std::net::Ipv4Addr>,
     using: impl Fn(&str) -> u64,
 ) -> Vec<Verdict> {
     let mut out = vec![];
@@ -326,7 +370,7 @@ pub fn verdicts(
                         None => (Outcome::Pending, StatusFields::None),
                     },
                     Kind::IptablesEip => match model.eips.contains_key(name) {
-                        true => (not_applied(), StatusFields::Eip(EipFields::of(model, name))),
+                        true => (not_applied(), StatusFields::Eip(EipFields::of(model, name, eips))),
                         false => (Outcome::Pending, StatusFields::None),
                     },
                     Kind::IptablesFipRule => rule(RuleFields::fip(model, name)),
@@ -403,7 +447,7 @@ mod tests {
         let m = merge(&config, &s);
         let (model, rejected) = validate(&m.vpcs, &m.subnets);
         assert!(rejected.is_empty(), "{rejected:?}");
-        let v = verdicts(&s, &m, &model, &rejected, |n| if n == "cr-net" { 3 } else { 0 });
+        let v = verdicts(&s, &m, &model, &rejected, &BTreeMap::new(), |n| if n == "cr-net" { 3 } else { 0 });
         let by: BTreeMap<(&str, &str), &Verdict> =
             v.iter().map(|v| ((v.object.kind.as_str(), v.object.name.as_str()), v)).collect();
         assert_eq!(by.len(), 4, "the deleted subnet gets no verdict: {v:?}");
@@ -435,6 +479,31 @@ mod tests {
         assert_eq!(after.subnets, before.subnets);
         assert_ne!(after, before);
         assert_eq!(after.generations[&ObjectKey::subnet("cr-net")], 2);
+    }
+
+    /// An EIP being deleted stays in the specs (and keeps its finalizer)
+    /// while a rule names it; its status is read as its previous state.
+    #[test]
+    fn an_eip_being_deleted_stays_while_rules_name_it() {
+        let mut s = Store::default();
+        let mut e = obj("IptablesEIP", "e", json!({"natGwDp": "gw"}));
+        e["metadata"]["deletionTimestamp"] = json!("2026-11-24T00:00:00Z");
+        e["status"] = json!({"ip": "172.16.3.9", "ready": true, "natGwDp": "gw"});
+        s.eips.insert("e".into(), Arc::new(e));
+        s.snat_rules
+            .insert("r".into(), arc("IptablesSnatRule", "r", json!({"eip": "e", "internalCIDR": "10.0.0.0/24"})));
+        let m = merge(&Config::default(), &s);
+        let key = ObjectKey::cluster(Kind::IptablesEip, "e");
+        assert_eq!((m.deleting.as_slice(), m.nat.eips.len()), (std::slice::from_ref(&key), 1));
+        assert!(m.in_use(&key));
+        let prev = &m.nat.eip_status["e"];
+        assert_eq!(
+            (prev.ip, prev.ready, prev.nat_gw_dp.as_deref()),
+            (Some("172.16.3.9".parse().unwrap()), true, Some("gw"))
+        );
+        s.snat_rules.remove("r");
+        let m = merge(&Config::default(), &s);
+        assert!(m.nat.eips.is_empty() && !m.in_use(&key));
     }
 
     #[test]
@@ -485,7 +554,7 @@ mod tests {
             rejected[0].waiting
                 && rejected[0].to_string() == "Subnet \"nodefault\": vpc: VPC \"ovn-cluster\" is not defined"
         );
-        let v = verdicts(&s, &m, &model, &rejected, |_| 0);
+        let v = verdicts(&s, &m, &model, &rejected, &BTreeMap::new(), |_| 0);
         let of = |n: &str| v.iter().find(|v| v.object.name == n).unwrap();
         let fields = |n: &str| match &of(n).outcome {
             Outcome::ReadyExcept(ns) => ns.iter().map(|n| (n.field.as_str(), n.effect)).collect::<Vec<_>>(),

@@ -1,13 +1,13 @@
 //! Facts derived from other objects, an input of their own to rendering
 //! beside the validated [`Model`](super::validate::Model): pods' switch
 //! ports with the addresses the IPAM gave them now, and the addresses of
-//! their Multus attachments (no rows: only the pods' annotations use them); a gateway's pod IPs and
-//! readiness next. A pass's scope follows them: when a derived fact changes,
+//! their Multus attachments (no rows: only the pods' annotations use them), and
+//! the IptablesEIPs' addresses (no rows: the gateways' rule sets use them). A pass's scope follows them: when a derived fact changes,
 //! exactly the objects whose rows use it are re-planned
 //! (`reconcile::changed_owners`).
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 /// A pod's switch port as the reconciler needs it.
@@ -34,6 +34,9 @@ pub struct Derived {
     /// Pods' attachment addresses by `<namespace>/<name>`, in the order the
     /// pod names them (only pods with at least one).
     pub attachments: BTreeMap<String, Arc<Vec<AttachmentAddress>>>,
+    /// The IptablesEIPs' addresses by name, fixed or allocated by the IPAM
+    /// (`daemon::pods::eips`): only EIPs that hold one.
+    pub eips: BTreeMap<String, Ipv4Addr>,
 }
 
 /// The address of one of a pod's Multus attachments.

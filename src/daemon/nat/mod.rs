@@ -21,7 +21,7 @@ use std::sync::Arc;
 use serde_json::Value as Json;
 use tokio::sync::{mpsc, watch};
 
-use crate::kinds::vpc_nat_gateway::rules::{fixed_addresses, rule_sets};
+use crate::kinds::vpc_nat_gateway::rules::{rule_sets, EipAddresses};
 use crate::kinds::vpc_nat_gateway::workload::{objects, Names, DEFAULT_PREFIX};
 use crate::kube::client::KubeClient;
 use crate::kube::driver::{watch as watch_kind, WatchOptions};
@@ -47,14 +47,16 @@ impl NatSide {
     }
 
     /// Every accepted gateway's workload objects and view, from `model`,
-    /// the gateways' uids in `store` and `settings` (`None`: not read yet).
+    /// the EIPs' `addresses` (`Derived::eips`), the gateways' uids in
+    /// `store` and `settings` (`None`: not read yet).
     pub fn render(
         &mut self,
         model: &Model,
+        addresses: &EipAddresses,
         store: &Store,
         settings: Option<&NatSettings>,
     ) -> (Vec<DesiredObject>, NatView) {
-        let sets = rule_sets(model, &fixed_addresses(model));
+        let sets = rule_sets(model, addresses);
         let mut desired = vec![];
         let mut view = NatView::new();
         self.known.retain(|g, _| sets.contains_key(g));

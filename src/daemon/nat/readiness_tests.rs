@@ -5,6 +5,7 @@ use serde_json::json;
 use super::*;
 use crate::daemon::nat::settings::{NatSettings, Workloads};
 use crate::daemon::nat::NatSide;
+use crate::kinds::vpc_nat_gateway::rules::fixed_addresses;
 use crate::kinds::vpc_nat_gateway::rules::tests::{model_with, seed_003};
 use crate::kube::status::{EipFields, RuleFields};
 use crate::model::object::ObjectKey;
@@ -40,7 +41,11 @@ fn not_applied(kind: Kind, name: &str, fields: StatusFields) -> Verdict {
 fn verdicts(model: &Model) -> Vec<Verdict> {
     vec![
         not_applied(Kind::VpcNatGateway, "natgw", StatusFields::None),
-        not_applied(Kind::IptablesEip, "eipd01", StatusFields::Eip(EipFields::of(model, "eipd01"))),
+        not_applied(
+            Kind::IptablesEip,
+            "eipd01",
+            StatusFields::Eip(EipFields::of(model, "eipd01", &fixed_addresses(model))),
+        ),
         not_applied(Kind::IptablesDnatRule, "dnat01", StatusFields::Rule(RuleFields::on(model, "eipd01", vec![]))),
     ]
 }
@@ -73,7 +78,7 @@ fn reasons(v: &[Verdict]) -> Vec<(String, bool)> {
 fn ready_only_when_the_pod_reports_the_rendered_digest() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
-    let (_, view) = side.render(&model, &store(), Some(&on()));
+    let (_, view) = side.render(&model, &fixed_addresses(&model), &store(), Some(&on()));
     let digest = view["natgw"].digest.clone();
     let outcomes = applied(&view);
     let run = |s: &Store| {
@@ -107,7 +112,7 @@ fn ready_only_when_the_pod_reports_the_rendered_digest() {
 fn a_known_older_set_is_judged_rule_by_rule_and_an_unknown_one_leaves_ready_rules() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
-    let (_, first) = side.render(&model, &store(), Some(&on()));
+    let (_, first) = side.render(&model, &fixed_addresses(&model), &store(), Some(&on()));
     let old = first["natgw"].digest.clone();
     let mut nat = seed_003();
     nat.eips.push((
@@ -119,11 +124,15 @@ fn a_known_older_set_is_judged_rule_by_rule_and_an_unknown_one_leaves_ready_rule
         },
     ));
     let model2 = model_with(&nat);
-    let (_, view) = side.render(&model2, &store(), Some(&on()));
+    let (_, view) = side.render(&model2, &fixed_addresses(&model2), &store(), Some(&on()));
     assert_ne!(view["natgw"].digest, old);
     let outcomes = applied(&view);
     let mut v = verdicts(&model2);
-    v.push(not_applied(Kind::IptablesEip, "eipx", StatusFields::Eip(EipFields::of(&model2, "eipx"))));
+    v.push(not_applied(
+        Kind::IptablesEip,
+        "eipx",
+        StatusFields::Eip(EipFields::of(&model2, "eipx", &fixed_addresses(&model2))),
+    ));
     refine(&mut v, &view, &model2, &with_pod(store(), json!({APPLIED_ANNOTATION: old})), &outcomes);
     assert_eq!(
         reasons(&v),
@@ -148,14 +157,14 @@ fn settings_off_and_refused_objects_are_said_on_the_gateway() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
     let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()) };
-    let (desired, view) = side.render(&model, &store(), Some(&off));
+    let (desired, view) = side.render(&model, &fixed_addresses(&model), &store(), Some(&off));
     assert!(desired.is_empty());
     let mut v = verdicts(&model);
     refine(&mut v, &view, &model, &store(), &Outcomes::new());
     assert!(matches!(&v[0].outcome, Outcome::NotApplied { message } if message == "VPC NAT gateways are off"));
     assert!(matches!(&v[2].outcome, Outcome::NotApplied { message } if message.contains("VPC NAT gateways are off")));
 
-    let (desired, view) = side.render(&model, &store(), Some(&on()));
+    let (desired, view) = side.render(&model, &fixed_addresses(&model), &store(), Some(&on()));
     assert_eq!(desired.len(), 5);
     let mut outcomes = applied(&view);
     let sts = desired.iter().find(|d| d.id.kind == crate::kube::objects::ObjectKind::StatefulSet).unwrap();
@@ -168,6 +177,6 @@ fn settings_off_and_refused_objects_are_said_on_the_gateway() {
         v[0]
     );
     // No settings read yet: nothing is desired.
-    let (desired, _) = side.render(&model, &store(), None);
+    let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), None);
     assert!(desired.is_empty());
 }

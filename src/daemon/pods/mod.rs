@@ -26,6 +26,12 @@
 //! A pod's Multus attachments (`attach`) are derived with it, in the same
 //! IPAM under keys of their own, and restored from their own annotations;
 //! their errors are the pod's too, and retried as its own are.
+//!
+//! The IptablesEIPs' addresses (`eips`) live in the same IPAM under keys of
+//! their own too: restored first at start, from each EIP's `status.ip`,
+//! before any pod or attachment, so a running gateway's EIP is never given
+//! to a pod; derived at every update before the pods, so a pod created
+//! together with an EIP asking for the same address does not get it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -127,6 +133,9 @@ pub struct PodPorts {
     mark: Option<Mark>,
     /// The pods whose last derivation failed (derived again every update).
     failed: BTreeSet<String>,
+    /// Why an EIP of the last update's model holds no address (or not the
+    /// one it asks for), by name.
+    eip_errors: BTreeMap<String, String>,
 }
 
 impl PodPorts {
@@ -177,6 +186,18 @@ impl PodPorts {
         self.errors.iter().chain(&self.attach_errors).map(|(k, e)| (k.clone(), e.clone())).collect()
     }
 
+    /// Why EIPs of the last update's model hold no address, or not the one
+    /// they ask for (they keep the one they had), by name.
+    pub fn eip_errors(&self) -> &BTreeMap<String, String> {
+        &self.eip_errors
+    }
+
+    /// Who holds `ip` in `subnet` (an IPAM key: `<ns>/<pod>`, an
+    /// attachment's `<ns>/<pod>@<provider>`, an EIP's `IptablesEIP/<name>`).
+    pub fn holder(&self, subnet: &str, ip: std::net::IpAddr) -> Option<String> {
+        self.ipam.as_ref()?.holder(subnet, &ip).map(str::to_string)
+    }
+
     /// How many pods the last update derived anew.
     pub fn rederived(&self) -> usize {
         self.rederived
@@ -216,6 +237,16 @@ impl PodPorts {
             self.release_attachments(key);
         }
         let ipam = self.ipam.as_mut().expect("restored above");
+        let eips = eips::derive(ipam, model, store);
+        if self.derived.eips != eips.addresses {
+            Arc::make_mut(&mut self.derived).eips = eips.addresses;
+        }
+        for (name, e) in &eips.errors {
+            if self.eip_errors.get(name) != Some(e) {
+                tracing::error!(eip = %name, error = %e, "EIP gets no address");
+            }
+        }
+        self.eip_errors = eips.errors;
         let b = self.basis.as_ref().expect("set above");
         let basis = Inputs { model, held, names, subnet_ports: &b.subnet_ports };
         let mut release: Vec<String> = vec![];
@@ -268,6 +299,7 @@ impl PodPorts {
                 self.derived.attachments.get(pod).is_some_and(|v| v.iter().any(|a| a.provider == provider))
             };
             let wanted = |k: &str| match k.split_once('@') {
+                _ if eips::eip_of_key(k).is_some() => true, // `eips::derive` decides
                 Some((pod, provider)) => attached(pod, provider),
                 None => self.seen.get(k).is_some_and(|s| s.outcome == Outcome::Wanted),
             };
@@ -450,6 +482,14 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<Stri
     // The annotations come first; the NB's port of the same pod is not a second address.
     let mut waiting: BTreeSet<String> = BTreeSet::new();
     ipam.sync_subnets(model);
+    // The EIPs first, from their status: no pod may be given one's address.
+    for (name, obj) in &store.eips {
+        let (Some(e), Some(ip)) = (model.eips.get(name), eips::status_ip(obj)) else { continue };
+        match eips::restore(&mut ipam, name, &e.external_subnet, ip) {
+            Ok(()) => tracing::debug!(eip = %name, %ip, "EIP address restored"),
+            Err(e) => tracing::warn!(eip = %name, %ip, error = %e, "EIP address not restored"),
+        }
+    }
     let mut restore = |key: &str, subnet: &str, ips: &[std::net::IpAddr], mac: &str, from: &'static str| {
         if ipam.lookup(key).is_some() || waiting.contains(key) {
             return;
@@ -490,6 +530,7 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<Stri
 }
 
 mod attach;
+pub mod eips;
 
 #[cfg(test)]
 mod tests;

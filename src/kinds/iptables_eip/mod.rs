@@ -1,9 +1,9 @@
 //! Kube-OVN's `IptablesEIP` (`kubeovn.io/v1`, cluster-scoped): an external IPv4 address of a VPC NAT gateway, fixed (`v4ip`) or allocated.
 //!
-//! This slice: spec, validation and status only. It renders no NB rows
-//! (a gateway's rules are applied by its agent, not in the NB) and nothing
-//! applies it yet (the gateway's rule set and agent are the next slice), so
-//! its status never claims `Ready`. Its objects do not count as tenants
+//! It renders no NB rows (a gateway's rules are applied by its agent, not in
+//! the NB); its address is held in the IPAM (`daemon::pods::eips`) and goes
+//! into its gateway's rule set. A finalizer holds it while rules name it
+//! (`kube::resources::Merged::in_use`). Its objects do not count as tenants
 //! for `reconcile::removal`.
 
 pub mod spec;

@@ -12,7 +12,7 @@ pub struct IptablesEipSpec {
     /// The VpcNatGateway that holds the address.
     #[serde(default)]
     pub nat_gw_dp: String,
-    /// A fixed IPv4 address; empty: allocated (next slice).
+    /// A fixed IPv4 address; empty: allocated by the IPAM.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub v4ip: String,
     /// Refused: the iptables gateway is IPv4-only.

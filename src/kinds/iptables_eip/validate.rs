@@ -5,8 +5,10 @@
 //! iptables gateway is IPv4-only). An address taken by another EIP is
 //! checked across EIPs (`model::validate::nat`). Pure.
 //!
-//! Not checked yet (next slice, they need the previous state): the address
-//! changed after the EIP is ready, `natGwDp` changed.
+//! Checked elsewhere: what needs the previous state (the address changed
+//! after the EIP is ready, `natGwDp` changed) in `model::validate::nat`,
+//! from the EIP's status; whether its address can be had, in the IPAM
+//! (`daemon::pods::eips`).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -20,7 +22,7 @@ pub struct IptablesEip {
     pub name: String,
     pub gateway: String,
     pub external_subnet: String,
-    /// The fixed address; `None`: to be allocated (next slice).
+    /// The fixed address; `None`: allocated by the IPAM (`daemon::pods::eips`).
     pub v4ip: Option<Ipv4Addr>,
     pub spec: IptablesEipSpec,
 }

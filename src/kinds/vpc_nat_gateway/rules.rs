@@ -8,8 +8,8 @@
 //!   length and gateway address.
 //! - EIPs: the gateway's IptablesEIPs on that subnet that have an address,
 //!   and the old inline form's `eips`. An EIP's address comes from
-//!   [`EipAddresses`], an input: fixed `v4ip`s today ([`fixed_addresses`]),
-//!   the IPAM's random allocations once they exist. An EIP without an address
+//!   [`EipAddresses`], an input: the IPAM's (`model::derived::Derived::eips`,
+//!   fixed or allocated; [`fixed_addresses`] for tests of fixed ones). An EIP without an address
 //!   is left out, and so are the rules on it (they are not ready).
 //! - FIP, DNAT and SNAT rules on those EIPs, each naming its EIP by address;
 //!   the inline form's rules likewise, named by their place in the spec

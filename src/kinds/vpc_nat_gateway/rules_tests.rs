@@ -77,6 +77,7 @@ pub(crate) fn seed_003() -> NatSpecs {
             "snat01".into(),
             IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.0/24".into() },
         )],
+        ..NatSpecs::default()
     }
 }
 

@@ -5,8 +5,9 @@
 //! `routes` is an IPv4 CIDR with an IPv4 `nextHopIP`; the old inline form is
 //! checked in `inline.rs`. Pure.
 //!
-//! Not checked yet (next slice, with the workload): `lanIp` used by another
-//! pod (the IPAM's), and a changed `vpc`/`subnet` of a running gateway.
+//! Checked elsewhere: `lanIp` used by a pod other than the gateway's own,
+//! against the IPAM (`daemon::inputs`, after the pods' update). Not checked
+//! yet: a changed `vpc`/`subnet` of a running gateway.
 
 use std::net::{IpAddr, Ipv4Addr};
 

@@ -361,7 +361,12 @@ fn pruned_fields_are_left_out() {
 #[test]
 fn not_applied_is_validated_not_ready_and_warns_nothing() {
     let outcome = Outcome::NotApplied { message: NO_AGENT.into() };
-    let fields = StatusFields::Eip(EipFields { ip: "172.16.3.203".into(), nat: "dnat".into(), ready: false });
+    let fields = StatusFields::Eip(EipFields {
+        ip: "172.16.3.203".into(),
+        nat: "dnat".into(),
+        ready: false,
+        nat_gw_dp: "natgw".into(),
+    });
     let o = applied(&subnet_obj(1), &outcome, &fields, T0);
     assert_eq!((&cond(&o, "Validated")["status"], &cond(&o, "Ready")["status"]), (&json!("True"), &json!("False")));
     assert_eq!((&cond(&o, "Ready")["reason"], &cond(&o, "Ready")["message"]), (&json!("NotApplied"), &json!(NO_AGENT)));

@@ -36,8 +36,8 @@ pub use crate::kinds::subnet::validate::Subnet;
 pub use crate::kinds::vpc::validate::Vpc;
 use crate::kinds::vpc::validate::{self as vpc, check_vpc};
 pub use crate::kinds::vpc_nat_gateway::validate::VpcNatGateway;
+pub use nat::{drop_eip, drop_gateway, validate_nat, NatSpecs};
 pub(crate) use nat::{eip_of, ipv4};
-pub use nat::{validate_nat, NatSpecs};
 
 mod nat;
 

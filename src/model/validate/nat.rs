@@ -1,8 +1,15 @@
 //! The NAT gateway kinds' checks, in order: gateways (against the validated
 //! VPCs and subnets), EIPs (against the gateways), then FIP, DNAT and SNAT
 //! rules (against the EIPs), then what concerns several objects of one
-//! kind: an address taken by two EIPs, two FIPs on one EIP, a FIP on an EIP
+//! kind: an address taken by two EIPs (the one holding it keeps it), two FIPs on one EIP, a FIP on an EIP
 //! that DNAT rules use, a DNAT (eip, externalPort, protocol) used twice.
+//!
+//! Checks that need the previous state read it from the EIP's status as
+//! last written (`EipStatus`, kept in `NatSpecs::eip_status`): `natGwDp`
+//! changed (Kube-OVN's webhook: immutable) and `v4ip` changed once the EIP
+//! is ready (Kube-OVN: immutable). Such an EIP is refused *and kept as it
+//! was*: validated with its previous gateway and address, so its rules and
+//! its address stay in force (the refusal is on its status, with one Event).
 //!
 //! Invariants: a refusal stops at its object — of two objects wanting one
 //! thing, the later in name order is refused and the first keeps it (a FIP,
@@ -17,7 +24,8 @@ use super::{parse_ip, reject, wait_for, Model, Rejection};
 use crate::kinds::iptables_dnat_rule::spec::IptablesDnatRuleSpec;
 use crate::kinds::iptables_dnat_rule::validate::check_iptables_dnat_rule;
 use crate::kinds::iptables_eip::spec::IptablesEipSpec;
-use crate::kinds::iptables_eip::validate::check_iptables_eip;
+use crate::kinds::iptables_eip::status::EipStatus;
+use crate::kinds::iptables_eip::validate::{check_iptables_eip, IptablesEip};
 use crate::kinds::iptables_fip_rule::spec::IptablesFipRuleSpec;
 use crate::kinds::iptables_fip_rule::validate::check_iptables_fip_rule;
 use crate::kinds::iptables_snat_rule::spec::IptablesSnatRuleSpec;
@@ -34,6 +42,29 @@ pub struct NatSpecs {
     pub fips: Vec<(String, IptablesFipRuleSpec)>,
     pub dnats: Vec<(String, IptablesDnatRuleSpec)>,
     pub snats: Vec<(String, IptablesSnatRuleSpec)>,
+    /// Each EIP's status as last written (the previous state), by name.
+    pub eip_status: BTreeMap<String, EipStatus>,
+}
+
+/// Whether EIP `name`'s `spec` changes what its previous state fixes: the
+/// refusal, and the spec it is kept with (its previous gateway and address).
+fn immutable(name: &str, spec: &IptablesEipSpec, prev: &EipStatus) -> Option<(Rejection, IptablesEipSpec)> {
+    let mut kept = spec.clone();
+    let mut refusal = None;
+    if let Some(g) = prev.nat_gw_dp.as_ref().filter(|g| **g != spec.nat_gw_dp) {
+        kept.nat_gw_dp = g.clone();
+        let why = format!("is immutable: the EIP belongs to VpcNatGateway {g:?}, and stays there");
+        refusal = Some(reject(Kind::IptablesEip, name, "natGwDp", why));
+    }
+    let asked = spec.v4ip.trim();
+    if let (true, Some(ip)) = (prev.ready, prev.ip) {
+        if !asked.is_empty() && asked.parse::<Ipv4Addr>().ok() != Some(ip) {
+            kept.v4ip = ip.to_string();
+            let why = format!("{asked}: the address of a ready EIP is immutable; it keeps {ip}");
+            refusal = refusal.or(Some(reject(Kind::IptablesEip, name, "v4ip", why)));
+        }
+    }
+    refusal.map(|r| (r, kept))
 }
 
 /// An IPv4 address in `field` (the iptables gateway is IPv4-only).
@@ -61,7 +92,7 @@ fn each<S, T>(
     kind: Kind,
     specs: &[(String, S)],
     model: &Model,
-    check: impl Fn(&str, &S, &Model) -> Result<T, Rejection>,
+    mut check: impl FnMut(&str, &S, &Model) -> Result<T, Rejection>,
     rejected: &mut Vec<Rejection>,
 ) -> BTreeMap<String, T> {
     let mut out = BTreeMap::new();
@@ -85,10 +116,27 @@ fn each<S, T>(
 pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
     let mut rejected = vec![];
     model.nat_gateways = each(Kind::VpcNatGateway, &nat.gateways, model, check_vpc_nat_gateway, &mut rejected);
-    let mut eips = each(Kind::IptablesEip, &nat.eips, model, check_iptables_eip, &mut rejected);
-    // One address, one EIP (per external subnet): the first by name keeps it.
+    // An EIP changing what its previous state fixes is checked as it was.
+    let mut kept: Vec<Rejection> = vec![];
+    let check_eip = |name: &str, spec: &IptablesEipSpec, model: &Model| match nat
+        .eip_status
+        .get(name)
+        .and_then(|prev| immutable(name, spec, prev))
+    {
+        None => check_iptables_eip(name, spec, model),
+        Some((refusal, was)) => {
+            let e = check_iptables_eip(name, &was, model)?;
+            kept.push(refusal);
+            Ok(e)
+        }
+    };
+    let mut eips = each(Kind::IptablesEip, &nat.eips, model, check_eip, &mut rejected);
+    // One address, one EIP (per external subnet): the one whose status
+    // shows it (it holds it) keeps it, else the first by name.
     let mut taken: BTreeMap<(String, Ipv4Addr), String> = BTreeMap::new();
-    for e in eips.values() {
+    let holds = |e: &&IptablesEip| e.v4ip.is_some() && nat.eip_status.get(&e.name).and_then(|s| s.ip) == e.v4ip;
+    let (holders, others): (Vec<&IptablesEip>, Vec<&IptablesEip>) = eips.values().partition(holds);
+    for e in holders.into_iter().chain(others) {
         let Some(ip) = e.v4ip else { continue };
         match taken.get(&(e.external_subnet.clone(), ip)) {
             Some(first) => rejected.push(reject(
@@ -103,6 +151,9 @@ pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
         }
     }
     eips.retain(|n, _| !rejected.iter().any(|r| r.is(Kind::IptablesEip, n)));
+    // Refused, and kept as they were (their refusals come after the retain).
+    kept.retain(|r| eips.contains_key(&r.object.name));
+    rejected.extend(kept);
     model.eips = eips;
     let mut fips = each(Kind::IptablesFipRule, &nat.fips, model, check_iptables_fip_rule, &mut rejected);
     let mut dnats = each(Kind::IptablesDnatRule, &nat.dnats, model, check_iptables_dnat_rule, &mut rejected);
@@ -153,6 +204,48 @@ pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
     model.fip_rules = fips;
     model.dnat_rules = dnats;
     rejected
+}
+
+/// Takes EIP `name` out of `model` (refused after validation: its address
+/// could not be had), and the rules naming it, which wait for it.
+pub fn drop_eip(model: &mut Model, name: &str) -> Vec<Rejection> {
+    let mut out = vec![];
+    if model.eips.remove(name).is_none() {
+        return out;
+    }
+    let why = format!("IptablesEIP {name:?} is refused");
+    let on = |eip: &str| eip == name;
+    let fips: Vec<String> = model.fip_rules.values().filter(|r| on(&r.eip)).map(|r| r.name.clone()).collect();
+    let dnats: Vec<String> = model.dnat_rules.values().filter(|r| on(&r.eip)).map(|r| r.name.clone()).collect();
+    let snats: Vec<String> = model.snat_rules.values().filter(|r| on(&r.eip)).map(|r| r.name.clone()).collect();
+    for r in fips {
+        model.fip_rules.remove(&r);
+        out.push(wait_for(Kind::IptablesFipRule, &r, "eip", why.clone()));
+    }
+    for r in dnats {
+        model.dnat_rules.remove(&r);
+        out.push(wait_for(Kind::IptablesDnatRule, &r, "eip", why.clone()));
+    }
+    for r in snats {
+        model.snat_rules.remove(&r);
+        out.push(wait_for(Kind::IptablesSnatRule, &r, "eip", why.clone()));
+    }
+    out
+}
+
+/// Takes gateway `name` out of `model` (refused after validation: its
+/// `lanIp` is another pod's), and its EIPs and their rules, which wait for it.
+pub fn drop_gateway(model: &mut Model, name: &str) -> Vec<Rejection> {
+    let mut out = vec![];
+    if model.nat_gateways.remove(name).is_none() {
+        return out;
+    }
+    let eips: Vec<String> = model.eips.values().filter(|e| e.gateway == name).map(|e| e.name.clone()).collect();
+    for eip in eips {
+        out.extend(drop_eip(model, &eip));
+        out.push(wait_for(Kind::IptablesEip, &eip, "natGwDp", format!("VpcNatGateway {name:?} is refused")));
+    }
+    out
 }
 
 #[cfg(test)]

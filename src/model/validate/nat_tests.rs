@@ -58,6 +58,7 @@ fn seed_003_nat() -> NatSpecs {
             "snat01".into(),
             IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.0/24".into() },
         )],
+        ..NatSpecs::default()
     }
 }
 
@@ -216,4 +217,78 @@ fn the_old_inline_form_decodes() {
     assert!(!gw("10.0.1.254").is_inline());
     let typo = serde_json::from_value::<VpcNatGatewaySpec>(serde_json::json!({"vpc": "v", "lanIP": "x"}));
     assert!(typo.unwrap_err().to_string().contains("unknown field `lanIP`"));
+}
+
+/// The previous state (the EIP's status as last written): `natGwDp`
+/// changed is refused, and so is `v4ip` changed once ready; the EIP is kept
+/// as it was, so its rules stay valid and it keeps its address. Before it is
+/// ready, a new `v4ip` is a new address.
+#[test]
+fn an_eip_changing_what_its_previous_state_fixes_is_refused_and_kept_as_it_was() {
+    use crate::kinds::iptables_eip::status::EipStatus;
+    let was =
+        |ip: &str, ready: bool| EipStatus { ip: Some(ip.parse().unwrap()), ready, nat_gw_dp: Some("natgw".into()) };
+    let mut nat = seed_003_nat();
+    nat.gateways.push(("natgw2".into(), gw("10.0.1.253")));
+    nat.eip_status.insert("eipd01".into(), was("172.16.3.203", true));
+    nat.eip_status.insert("eips01".into(), was("172.16.3.208", true));
+    // eipd01's address edited, eips01 moved to another gateway.
+    nat.eips[1].1.v4ip = "172.16.3.233".into();
+    nat.eips[0].1.nat_gw_dp = "natgw2".into();
+    let (model, rejected) = run(&nat);
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert!(
+        rejected.iter().any(|r| {
+            r.starts_with(
+        "IptablesEIP \"eipd01\": v4ip: 172.16.3.233: the address of a ready EIP is immutable; it keeps 172.16.3.203"
+    )
+        }),
+        "{rejected:?}"
+    );
+    assert!(
+        rejected.iter().any(|r| r
+            .starts_with("IptablesEIP \"eips01\": natGwDp: is immutable: the EIP belongs to VpcNatGateway \"natgw\"")),
+        "{rejected:?}"
+    );
+    assert_eq!(model.eips["eipd01"].v4ip, Some("172.16.3.203".parse().unwrap()), "kept as it was");
+    assert_eq!(model.eips["eips01"].gateway, "natgw");
+    assert!(model.dnat_rules.contains_key("dnat01") && model.snat_rules.contains_key("snat01"), "its rules stay");
+
+    // Not ready yet: the new address is taken as asked.
+    nat.eip_status.insert("eipd01".into(), was("172.16.3.203", false));
+    let (model, rejected) = run(&nat);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert_eq!(model.eips["eipd01"].v4ip, Some("172.16.3.233".parse().unwrap()));
+    // The same address, or none (an allocated one kept): nothing to refuse.
+    nat.eips[1].1.v4ip = String::new();
+    nat.eips[0].1.nat_gw_dp = "natgw".into();
+    nat.eip_status.insert("eipd01".into(), was("172.16.3.203", true));
+    let (_, rejected) = run(&nat);
+    assert!(rejected.is_empty(), "{rejected:?}");
+}
+
+/// Two EIPs asking for one address: the one whose status shows it (it holds
+/// it) keeps it, though the other comes first by name.
+#[test]
+fn of_two_eips_wanting_one_address_the_holder_keeps_it() {
+    let mut nat = seed_003_nat();
+    nat.eips.push(("eipa".into(), eip("172.16.3.208")));
+    let (model, rejected) = run(&nat);
+    assert!(
+        rejected[0].starts_with("IptablesEIP \"eips01\": v4ip: 172.16.3.208 is taken by IptablesEIP \"eipa\""),
+        "{rejected:?}"
+    );
+    assert!(model.eips.contains_key("eipa"));
+    let held = crate::kinds::iptables_eip::status::EipStatus {
+        ip: Some("172.16.3.208".parse().unwrap()),
+        ..Default::default()
+    };
+    nat.eip_status.insert("eips01".into(), held);
+    let (model, rejected) = run(&nat);
+    assert_eq!(rejected.len(), 1, "{rejected:?}");
+    assert!(
+        rejected[0].starts_with("IptablesEIP \"eipa\": v4ip: 172.16.3.208 is taken by IptablesEIP \"eips01\""),
+        "{rejected:?}"
+    );
+    assert!(model.eips.contains_key("eips01") && model.snat_rules.contains_key("snat01"));
 }
