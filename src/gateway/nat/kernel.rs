@@ -206,3 +206,22 @@ impl Kernel {
         Ok(true)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The gateway image (the repository's Containerfile) installs the
+    /// Debian package of every tool the agent runs by default.
+    #[test]
+    fn the_containerfile_installs_every_tool_the_agent_runs() {
+        let text = include_str!("../../../Containerfile");
+        let install = text.lines().find(|l| l.contains("apt-get install")).expect("an apt-get install line");
+        let packages: Vec<&str> = install.split_whitespace().filter(|w| !w.starts_with('-')).collect();
+        let t = super::Tools::default();
+        for (tool, package) in
+            [(&t.iptables, "iptables"), (&t.ip, "iproute2"), (&t.conntrack, "conntrack"), (&t.arping, "arping")]
+        {
+            assert!(packages.contains(&package), "{tool} comes from Debian's {package}, not installed: {install}");
+        }
+        assert!(text.contains("COPY --from=build /src/target/release/ovn-vpcd /usr/bin/ovn-vpcd"), "{text}");
+    }
+}
