@@ -54,7 +54,7 @@ pub(crate) fn notices(model: &Model) -> Vec<Notice> {
             spec.enable_external,
             "enableExternal",
             NotRealised,
-            "accepted, not yet realised (comes with the NAT gateway)",
+            "accepted, not yet realised (OVN's own external gateway comes with OVN-native NAT; the VPC NAT gateway needs no more than a route to its lanIp)",
         );
         vpc(
             spec.bfd_port.as_ref().is_some_and(|b| b.enabled),
@@ -198,6 +198,44 @@ pub(crate) fn notices(model: &Model) -> Vec<Notice> {
             "enableLb",
             NoEffect,
             "no effect: ovn-vpcd realises no Services, so there is no load balancer to attach",
+        );
+    }
+    out
+}
+
+/// The NAT gateways' notices (validated after the rest, `model::validate::nat`):
+/// fields not realised, and a gateway its VPC sends nothing to.
+pub(crate) fn nat_notices(model: &Model) -> Vec<Notice> {
+    use Effect::{NoEffect, NotRealised};
+    let mut out = vec![];
+    for g in model.nat_gateways.values() {
+        let mut gateway = |on: bool, field: &str, effect: Effect, what: String| {
+            if on {
+                out.push(Notice { kind: Kind::VpcNatGateway, name: g.name.clone(), field: field.into(), effect, what });
+            }
+        };
+        let spec = &g.spec;
+        gateway(!spec.qos_policy.is_empty(), "qosPolicy", NotRealised, "accepted, not yet realised (no QoS)".into());
+        gateway(
+            spec.bgp_speaker.is_some(),
+            "bgpSpeaker",
+            NotRealised,
+            "accepted, not realised (no BGP speaker)".into(),
+        );
+        // The seeds' default route: `staticRoutes` 0.0.0.0/0 → lanIp.
+        let lan = g.lan_ip.to_string();
+        let routed = model
+            .vpcs
+            .get(&spec.vpc)
+            .is_some_and(|v| v.spec.static_routes.iter().any(|r| r.next_hop_ip.split(',').any(|h| h.trim() == lan)));
+        gateway(
+            !routed,
+            "lanIp",
+            NoEffect,
+            format!(
+                "VPC {:?} has no static route to {lan} (as in the seeds: staticRoutes 0.0.0.0/0 → lanIp): its traffic does not reach this gateway",
+                spec.vpc
+            ),
         );
     }
     out

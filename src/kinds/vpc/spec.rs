@@ -38,7 +38,7 @@ pub struct VpcSpec {
     /// `default`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub default_subnet: String,
-    /// Not realised (comes with the NAT gateway).
+    /// Not realised (OVN-native NAT, later).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra_external_subnets: Vec<String>,
     /// Not realised (VPC peering comes later).

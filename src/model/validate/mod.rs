@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::names::{self, router_port_name, switch_port_name, Claim, Holder, NameTable, NbState};
-use super::notices::notices;
+use super::notices::{nat_notices, notices};
 pub use super::notices::{Effect, Notice};
 use super::object::{Kind, ObjectKey};
 use super::{SubnetSpec, VpcSpec};

@@ -203,6 +203,8 @@ pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
     fips.retain(|n, _| !rejected.iter().any(|r| r.is(Kind::IptablesFipRule, n)));
     model.fip_rules = fips;
     model.dnat_rules = dnats;
+    let notes = super::nat_notices(model);
+    model.notices.extend(notes);
     rejected
 }
 

@@ -292,3 +292,27 @@ fn of_two_eips_wanting_one_address_the_holder_keeps_it() {
     );
     assert!(model.eips.contains_key("eips01") && model.snat_rules.contains_key("snat01"));
 }
+
+/// `plan` and the gateway's status say so when its VPC routes nothing to
+/// its lanIp (the seeds' `0.0.0.0/0 → lanIp`), and not once it does.
+#[test]
+fn a_gateway_its_vpc_routes_nothing_to_is_noticed() {
+    let (model, rejected) = run(&seed_003_nat());
+    assert!(rejected.is_empty(), "{rejected:?}");
+    let lan: Vec<String> =
+        model.notices.iter().filter(|n| n.kind == Kind::VpcNatGateway).map(ToString::to_string).collect();
+    assert_eq!(
+        lan,
+        ["VpcNatGateway \"natgw\": lanIp: VPC \"mail263\" has no static route to 10.0.1.254 (as in the seeds: \
+          staticRoutes 0.0.0.0/0 → lanIp): its traffic does not reach this gateway"]
+    );
+    let mut routed = seed_003();
+    let vpc = routed.vpcs.get_mut("mail263").unwrap();
+    vpc.spec.static_routes = vec![crate::model::StaticRoute {
+        cidr: "0.0.0.0/0".into(),
+        next_hop_ip: "10.0.1.254".into(),
+        ..Default::default()
+    }];
+    validate_nat(&mut routed, &seed_003_nat());
+    assert!(!routed.notices.iter().any(|n| n.kind == Kind::VpcNatGateway), "{:?}", routed.notices);
+}

@@ -162,7 +162,7 @@ fn unrealised_fields_are_noticed_not_ignored() {
     assert_eq!(
         m.notices.iter().map(ToString::to_string).collect::<Vec<_>>(),
         vec![
-            "Vpc \"test-vpc-1\": enableExternal: accepted, not yet realised (comes with the NAT gateway)".to_string(),
+            "Vpc \"test-vpc-1\": enableExternal: accepted, not yet realised (OVN's own external gateway comes with OVN-native NAT; the VPC NAT gateway needs no more than a route to its lanIp)".to_string(),
             "Subnet \"net1\": private: accepted, not yet realised (no ACLs are written)".to_string(),
         ]
     );
