@@ -88,7 +88,14 @@ pub async fn run(client: Arc<KubeClient>, opts: Options) -> Result<(), DriverErr
                 };
                 tokio::select! {
                     event = rx.recv() => match event {
-                        Some(e) => agent.rules(rules_of(&e, &cm), Instant::now()),
+                        Some(e) => {
+                            agent.rules(rules_of(&e, &cm), Instant::now());
+                            // Whatever else is queued too: only the latest set is
+                            // applied, not every version written while we applied.
+                            while let Ok(e) = rx.try_recv() {
+                                agent.rules(rules_of(&e, &cm), Instant::now());
+                            }
+                        }
                         None => break Err(DriverError::WatchEnded(cm.clone())),
                     },
                     () = sleep => {}
