@@ -199,10 +199,27 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
     // FIP both ways: a second pod behind its own EIP.
     bed.apply(&web_pod("fipped", "10.0.1.5", &nodes[1]));
     bed.running("sukai263", "fipped");
+    // The upstream router still maps the FIP's address to an old MAC (as
+    // after a gateway moved, #4690): the agent's gratuitous ARP for the new
+    // EIP corrects it before any traffic asks.
+    let ext = bed.cluster.get("EXT_NETNS").unwrap().to_string();
+    let neigh = |args: &[&str]| {
+        let out = Command::new("ip").args(["-n", &ext, "neigh"]).args(args).output().unwrap();
+        assert!(out.status.success(), "ip neigh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    neigh(&["replace", FIP_EIP, "lladdr", "02:00:00:00:00:99", "dev", "br-ext", "nud", "stale"]);
+    let (ok, net1_mac) = bed.exec("kube-system", GW_POD, &["cat", "/sys/class/net/net1/address"]);
+    assert!(ok, "{net1_mac}");
     bed.apply(&format!(
         "kind: IptablesEIP\napiVersion: kubeovn.io/v1\nmetadata: {{name: eipf01}}\nspec: {{natGwDp: natgw, v4ip: {FIP_EIP}}}\n---\n\
          kind: IptablesFIPRule\napiVersion: kubeovn.io/v1\nmetadata: {{name: fip01}}\nspec: {{eip: eipf01, internalIp: 10.0.1.5}}\n"
     ));
+    wait_for(
+        "the upstream neighbour entry of the new EIP corrected by gratuitous ARP",
+        Duration::from_secs(20),
+        || neigh(&["show", FIP_EIP, "dev", "br-ext"]).contains(net1_mac.trim()).then_some(()),
+    );
     bed.until("FIP inbound", Duration::from_secs(20), "pod fipped", || {
         bed.curl_from_inet(&format!("http://{FIP_EIP}/"))
     });
