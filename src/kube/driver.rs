@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::client::{KubeClient, KubeError, WatchStream};
+use super::client::{decode_json, Decode, KubeClient, KubeError, WatchStream};
 use super::watcher::{step, Action, Event, Input, State, WatchBackoff};
 
 #[derive(Clone, Debug)]
@@ -18,11 +18,13 @@ pub struct WatchOptions {
     pub timeout_seconds: u64,
     /// Only the objects matching this label selector (e.g. `a=b,c`).
     pub label_selector: Option<String>,
+    /// How each object is decoded (the whole object, or what its store keeps).
+    pub decode: Decode,
 }
 
 impl Default for WatchOptions {
     fn default() -> Self {
-        WatchOptions { page_size: 500, timeout_seconds: 290, label_selector: None }
+        WatchOptions { page_size: 500, timeout_seconds: 290, label_selector: None, decode: decode_json }
     }
 }
 
@@ -55,7 +57,10 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
         state = s.next;
         input = match s.action {
             Action::List { continue_token } => {
-                match client.list_page_selected(&path, selector, opts.page_size, continue_token.as_deref()).await {
+                match client
+                    .list_page_decoded(&path, selector, opts.page_size, continue_token.as_deref(), opts.decode)
+                    .await
+                {
                     Ok((items, continue_token, resource_version)) => {
                         Input::Page { items, continue_token, resource_version }
                     }
@@ -64,7 +69,10 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
             }
             Action::Watch { resource_version } => {
                 if stream.is_none() {
-                    match client.watch_selected(&path, selector, &resource_version, opts.timeout_seconds).await {
+                    match client
+                        .watch_decoded(&path, selector, &resource_version, opts.timeout_seconds, opts.decode)
+                        .await
+                    {
                         Ok(st) => stream = Some(st),
                         Err(e) => {
                             input = failed(e);
