@@ -87,7 +87,8 @@ impl KubeSide {
         for kind in Kind::ALL {
             let path = api_path(kind);
             let (tx, rx) = mpsc::channel(256);
-            tasks.push(tokio::spawn(watch_resource(client.clone(), path.into(), WatchOptions::default(), tx)));
+            let opts = WatchOptions { decode: crate::kube::resources::decoder(kind), ..WatchOptions::default() };
+            tasks.push(tokio::spawn(watch_resource(client.clone(), path.into(), opts, tx)));
             feeds.push((kind, rx));
         }
         tasks.push(tokio::spawn(keep_store(feeds, store_tx)));
@@ -413,8 +414,8 @@ async fn write_report(
             continue;
         };
         let path = format!("/api/v1/namespaces/{}/pods/{}", key.split_once('/').map_or("", |k| k.0), name_of(pod));
-        match client.merge_patch(&path, &patch).await {
-            Ok(_) => tracing::debug!(pod = %key, "pod annotated"),
+        match client.merge_patch_unread(&path, &patch).await {
+            Ok(()) => tracing::debug!(pod = %key, "pod annotated"),
             Err(e) if e.code() == 409 => retry = true,
             Err(e) if e.code() == 404 => {}
             Err(e) => tracing::warn!(pod = %key, error = %e, "cannot annotate the pod"),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use futures_util::StreamExt;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::Value as Json;
 use tokio::time::Instant;
 
@@ -305,6 +306,12 @@ impl KubeClient {
     pub async fn get(&self, path: &str) -> Result<Json, KubeError> {
         self.json(reqwest::Method::GET, path, None).await
     }
+    /// A GET's body as text, for decoding by the caller.
+    async fn get_text(&self, path: &str) -> Result<String, KubeError> {
+        let resp = self.send(reqwest::Method::GET, path, None).await?;
+        let url = resp.url().to_string();
+        resp.text().await.map_err(|e| KubeError::Transport { method: "GET".into(), url, reason: e.to_string() })
+    }
     pub async fn create(&self, path: &str, obj: &Json) -> Result<Json, KubeError> {
         self.json(reqwest::Method::POST, path, Some(("application/json", obj))).await
     }
@@ -313,6 +320,14 @@ impl KubeClient {
     }
     pub async fn merge_patch(&self, path: &str, patch: &Json) -> Result<Json, KubeError> {
         self.json(reqwest::Method::PATCH, path, Some(("application/merge-patch+json", patch))).await
+    }
+    /// A merge patch whose reply (the whole object) is read but not decoded:
+    /// for writers that learn the result from their watch.
+    pub async fn merge_patch_unread(&self, path: &str, patch: &Json) -> Result<(), KubeError> {
+        let resp = self.send(reqwest::Method::PATCH, path, Some(("application/merge-patch+json", patch))).await?;
+        let url = resp.url().to_string();
+        resp.bytes().await.map_err(|e| KubeError::Transport { method: "PATCH".into(), url, reason: e.to_string() })?;
+        Ok(())
     }
     pub async fn delete(&self, path: &str) -> Result<Json, KubeError> {
         self.json(reqwest::Method::DELETE, path, None).await
@@ -340,29 +355,50 @@ impl KubeClient {
         limit: u32,
         continue_token: Option<&str>,
     ) -> Result<(Vec<Json>, Option<String>, String), KubeError> {
-        self.list_page_filtered(path, &Selectors { label: label_selector, field: None }, limit, continue_token).await
+        let selectors = Selectors { label: label_selector, field: None };
+        self.list_page_filtered(path, &selectors, limit, continue_token, decode_json).await
     }
 
     /// One page of a list of the objects matching `selectors`.
+    /// One page of the objects matching `selectors`, each item decoded by
+    /// `decode` straight from the reply's bytes (what is not kept is never
+    /// built).
     pub async fn list_page_filtered(
         &self,
         path: &str,
         selectors: &Selectors<'_>,
         limit: u32,
         continue_token: Option<&str>,
+        decode: Decode,
     ) -> Result<(Vec<Json>, Option<String>, String), KubeError> {
+        #[derive(serde::Deserialize)]
+        struct Page<'a> {
+            #[serde(default)]
+            metadata: Option<PageMeta>,
+            #[serde(borrow, default)]
+            items: Option<Vec<&'a RawValue>>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct PageMeta {
+            #[serde(default, rename = "continue")]
+            continue_token: Option<String>,
+            #[serde(default)]
+            resource_version: Option<String>,
+        }
         let mut q = format!("{path}?limit={limit}");
         selectors.push_query(&mut q);
         if let Some(c) = continue_token {
             q.push_str(&format!("&continue={}", urlencode(c)));
         }
-        let list = self.get(&q).await?;
-        let items = list.get("items").and_then(Json::as_array).cloned().unwrap_or_default();
-        let meta = list.get("metadata");
-        let cont =
-            meta.and_then(|m| m.get("continue")).and_then(Json::as_str).filter(|c| !c.is_empty()).map(str::to_string);
-        let rv = meta.and_then(|m| m.get("resourceVersion")).and_then(Json::as_str).unwrap_or("").to_string();
-        Ok((items, cont, rv))
+        let text = self.get_text(&q).await?;
+        let bad = |e: serde_json::Error| KubeError::Decode { url: q.clone(), reason: e.to_string() };
+        let page: Page = serde_json::from_str(&text).map_err(bad)?;
+        let items =
+            page.items.unwrap_or_default().into_iter().map(decode).collect::<Result<Vec<_>, _>>().map_err(bad)?;
+        let meta = page.metadata.unwrap_or(PageMeta { continue_token: None, resource_version: None });
+        let cont = meta.continue_token.filter(|c| !c.is_empty());
+        Ok((items, cont, meta.resource_version.unwrap_or_default()))
     }
 
     /// Opens a watch from `resource_version` with bookmarks. The server ends
@@ -386,7 +422,7 @@ impl KubeClient {
         timeout_seconds: u64,
     ) -> Result<WatchStream, KubeError> {
         let selectors = Selectors { label: label_selector, field: None };
-        self.watch_filtered(path, &selectors, resource_version, timeout_seconds).await
+        self.watch_filtered(path, &selectors, resource_version, timeout_seconds, decode_json).await
     }
 
     /// A watch of the objects matching `selectors` (an object that stops
@@ -397,6 +433,7 @@ impl KubeClient {
         selectors: &Selectors<'_>,
         resource_version: &str,
         timeout_seconds: u64,
+        decode: Decode,
     ) -> Result<WatchStream, KubeError> {
         let mut q = format!(
             "{path}?watch=true&allowWatchBookmarks=true&resourceVersion={}&timeoutSeconds={timeout_seconds}",
@@ -409,6 +446,7 @@ impl KubeClient {
             body: Box::pin(resp.bytes_stream()),
             buf: Vec::new(),
             read_timeout: Duration::from_secs(timeout_seconds + 5),
+            decode,
         })
     }
 }
@@ -450,6 +488,17 @@ pub struct WatchStream {
     body: ByteStream,
     buf: Vec<u8>,
     read_timeout: Duration,
+    decode: Decode,
+}
+
+/// Decodes one object of a list or a watch from its JSON text: the whole
+/// object ([`decode_json`]), or only what a kind's store keeps (serde skips
+/// the rest without building it).
+pub type Decode = fn(&RawValue) -> Result<Json, serde_json::Error>;
+
+/// The whole object.
+pub fn decode_json(raw: &RawValue) -> Result<Json, serde_json::Error> {
+    serde_json::from_str(raw.get())
 }
 
 impl WatchStream {
@@ -461,11 +510,22 @@ impl WatchStream {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let ev: Json = serde_json::from_slice(&line)
-                    .map_err(|e| KubeError::Decode { url: self.url.clone(), reason: e.to_string() })?;
-                let kind = ev.get("type").and_then(Json::as_str).unwrap_or("").to_string();
-                let object = ev.get("object").cloned().unwrap_or(Json::Null);
-                return Ok(Some((kind, object)));
+                #[derive(serde::Deserialize)]
+                struct Line<'a> {
+                    #[serde(default, rename = "type")]
+                    kind: String,
+                    #[serde(borrow, default)]
+                    object: Option<&'a RawValue>,
+                }
+                let bad = |e: serde_json::Error| KubeError::Decode { url: self.url.clone(), reason: e.to_string() };
+                let ev: Line = serde_json::from_slice(&line).map_err(bad)?;
+                // A Status (an ERROR event) is read whole: the watcher reads its code.
+                let decode = if ev.kind == "ERROR" { decode_json } else { self.decode };
+                let object = match ev.object {
+                    Some(raw) => decode(raw).map_err(bad)?,
+                    None => Json::Null,
+                };
+                return Ok(Some((ev.kind, object)));
             }
             match tokio::time::timeout(self.read_timeout, self.body.next()).await {
                 Err(_) => {

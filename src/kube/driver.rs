@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::client::{KubeClient, KubeError, Selectors, WatchStream};
+use super::client::{decode_json, Decode, KubeClient, KubeError, Selectors, WatchStream};
 use super::watcher::{step, Action, Event, Input, State, WatchBackoff};
 
 #[derive(Clone, Debug)]
@@ -21,11 +21,19 @@ pub struct WatchOptions {
     /// Only the objects matching this field selector (e.g.
     /// `metadata.name=x`: one object, as RBAC's `resourceNames` allows).
     pub field_selector: Option<String>,
+    /// How each object is decoded (the whole object, or what its store keeps).
+    pub decode: Decode,
 }
 
 impl Default for WatchOptions {
     fn default() -> Self {
-        WatchOptions { page_size: 500, timeout_seconds: 290, label_selector: None, field_selector: None }
+        WatchOptions {
+            page_size: 500,
+            timeout_seconds: 290,
+            label_selector: None,
+            field_selector: None,
+            decode: decode_json,
+        }
     }
 }
 
@@ -58,7 +66,10 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
         state = s.next;
         input = match s.action {
             Action::List { continue_token } => {
-                match client.list_page_filtered(&path, &selectors, opts.page_size, continue_token.as_deref()).await {
+                match client
+                    .list_page_filtered(&path, &selectors, opts.page_size, continue_token.as_deref(), opts.decode)
+                    .await
+                {
                     Ok((items, continue_token, resource_version)) => {
                         Input::Page { items, continue_token, resource_version }
                     }
@@ -67,7 +78,10 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
             }
             Action::Watch { resource_version } => {
                 if stream.is_none() {
-                    match client.watch_filtered(&path, &selectors, &resource_version, opts.timeout_seconds).await {
+                    match client
+                        .watch_filtered(&path, &selectors, &resource_version, opts.timeout_seconds, opts.decode)
+                        .await
+                    {
                         Ok(st) => stream = Some(st),
                         Err(e) => {
                             input = failed(e);

@@ -64,6 +64,21 @@ fn kept(kind: Kind, obj: Json) -> Json {
     }
 }
 
+/// How the watch of `kind` decodes its objects: whole, or (pods) only what
+/// [`kept`] keeps, straight from the wire.
+pub fn decoder(kind: Kind) -> crate::kube::client::Decode {
+    match kind {
+        Kind::Vpc
+        | Kind::Subnet
+        | Kind::VpcNatGateway
+        | Kind::IptablesEip
+        | Kind::IptablesFipRule
+        | Kind::IptablesDnatRule
+        | Kind::IptablesSnatRule => crate::kube::client::decode_json,
+        Kind::Pod => crate::kinds::pod::cni::decode_trimmed,
+    }
+}
+
 /// Applies one watch event of `kind`.
 pub fn apply_event(store: &mut Store, kind: Kind, event: crate::kube::watcher::Event) {
     use crate::kube::watcher::Event;

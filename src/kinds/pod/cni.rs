@@ -66,6 +66,83 @@ pub fn port_security(pod: &Json) -> bool {
     annotation(pod, PORT_SECURITY).map(str::trim) != Some("false")
 }
 
+/// [`trimmed`] decoded straight from a list's or a watch event's JSON: the
+/// fields not kept are skipped by serde without being built (a pod's spec
+/// and `managedFields` are most of it). The metadata fields are listed
+/// explicitly: one Kubernetes may add is not kept until it is named here.
+pub fn decode_trimmed(raw: &serde_json::value::RawValue) -> Result<Json, serde_json::Error> {
+    use serde::{Deserialize, Serialize};
+    type Field = Option<Json>;
+    #[derive(Deserialize, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Wire {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        api_version: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kind: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        metadata: Option<Meta>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        spec: Option<Spec>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        status: Option<Status>,
+    }
+    #[derive(Deserialize, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Meta {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        generate_name: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        namespace: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        self_link: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        uid: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resource_version: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        generation: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        creation_timestamp: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        deletion_timestamp: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        deletion_grace_period_seconds: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        labels: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        annotations: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        owner_references: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        finalizers: Field,
+    }
+    #[derive(Deserialize, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Spec {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        host_network: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        node_name: Field,
+    }
+    #[derive(Deserialize, Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Status {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phase: Field,
+        #[serde(rename = "podIP", skip_serializing_if = "Option::is_none")]
+        pod_ip: Field,
+        #[serde(rename = "podIPs", skip_serializing_if = "Option::is_none")]
+        pod_ips: Field,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conditions: Field,
+    }
+    let wire: Wire = serde_json::from_str(raw.get())?;
+    serde_json::to_value(wire)
+}
+
 /// What the store keeps of `pod` (see the module head).
 pub fn trimmed(mut pod: Json) -> Json {
     fn keep(obj: Option<&mut Json>, fields: &[&str]) -> Option<Json> {
@@ -267,6 +344,29 @@ mod tests {
         // The rules read the trimmed pod as they read the whole one.
         assert!(is_deleting(&kept));
         assert_eq!(pod_key(&kept).as_deref(), Some("ns/p"));
+    }
+
+    /// A pod decoded from the wire keeps exactly what `trimmed` keeps of
+    /// the whole object: every metadata field Kubernetes sets on a pod.
+    #[test]
+    fn a_pod_decoded_from_the_wire_is_the_trimmed_pod() {
+        let pod = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-0", "generateName": "web-", "namespace": "ns", "selfLink": "/x",
+                         "uid": "u", "resourceVersion": "7", "generation": 2,
+                         "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "deletionTimestamp": "2026-01-01T00:01:00Z", "deletionGracePeriodSeconds": 30,
+                         "labels": {"app": "x"}, "annotations": {"ovn.kubernetes.io/routed": "true"},
+                         "ownerReferences": [{"kind": "StatefulSet", "name": "web", "uid": "o", "controller": true}],
+                         "finalizers": ["f"], "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"hostNetwork": false, "nodeName": "n1", "containers": [{"name": "c", "image": "i",
+                     "env": [{"name": "A", "value": "\"quoted\" \u{e9}"}]}], "volumes": []},
+            "status": {"phase": "Running", "podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.2"}],
+                       "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [{}]}});
+        let text = serde_json::to_string(&pod).unwrap();
+        let raw: Box<serde_json::value::RawValue> = serde_json::from_str(&text).unwrap();
+        assert_eq!(decode_trimmed(&raw).unwrap(), trimmed(pod));
+        let bare: Box<serde_json::value::RawValue> = serde_json::from_str(r#"{"metadata": {"name": "p"}}"#).unwrap();
+        assert_eq!(decode_trimmed(&bare).unwrap(), json!({"metadata": {"name": "p"}}));
     }
     use crate::kube::apply_merge_patch as merge;
     use crate::model::validate::validate;
