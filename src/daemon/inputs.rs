@@ -84,6 +84,7 @@ impl Desired {
                 vpcs: config.vpcs.clone(),
                 subnets: config.subnets.clone(),
                 nat: config.nat.clone(),
+                toml_gateways: config.nat.gateways.iter().map(|(n, _)| n.clone()).collect(),
                 ..Merged::default()
             },
         };

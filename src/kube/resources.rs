@@ -161,6 +161,8 @@ pub struct Merged {
     pub subnets: Vec<NamedSubnet>,
     /// The NAT gateway kinds, TOML first.
     pub nat: NatSpecs,
+    /// The gateways written in the TOML (their workloads are the anchor's).
+    pub toml_gateways: BTreeSet<String>,
     /// Resources refused before validation: the name is the TOML's, or the
     /// spec does not decode.
     pub refused: Vec<Rejection>,
@@ -258,6 +260,7 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
         vpcs: config.vpcs.clone(),
         subnets: config.subnets.clone(),
         default_vpc: config.daemon.default_vpc.clone(),
+        toml_gateways: config.nat.gateways.iter().map(|(n, _)| n.clone()).collect(),
         ..Merged::default()
     };
     let mut vpcs: Vec<(String, VpcSpec)> = vec![];
