@@ -2,7 +2,8 @@
 //! `[daemon]`, the optional `[kubernetes]` (API server credentials and the
 //! leader-election Lease; without it the daemon is TOML-only) and
 //! `[[vpc]]` / `[[subnet]]` tables holding `name` plus the custom resources'
-//! spec fields. Errors name the file, line, column and field.
+//! spec fields, and the NAT gateway kinds' tables (`nat.rs`, which need
+//! `[kubernetes]`). Errors name the file, line, column and field.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -13,7 +14,14 @@ use toml::Spanned;
 
 use crate::kube::client::KubeSettings;
 use crate::kube::leader::ElectionConfig;
-use crate::model::{SubnetSpec, VpcSpec};
+use crate::model::validate::NatSpecs;
+use crate::model::{
+    IptablesDnatRuleSpec, IptablesEipSpec, IptablesFipRuleSpec, IptablesSnatRuleSpec, SubnetSpec, VpcNatGatewaySpec,
+    VpcSpec,
+};
+
+mod nat;
+pub use nat::NEEDS_KUBERNETES;
 
 pub const DEFAULT_PATH: &str = "/etc/ovn-vpcd/ovn-vpcd.toml";
 
@@ -175,6 +183,16 @@ struct File {
     vpc: Vec<Spanned<VpcSpec>>,
     #[serde(default)]
     subnet: Vec<Spanned<SubnetSpec>>,
+    #[serde(default, rename = "vpcNatGateway")]
+    vpc_nat_gateway: Vec<Spanned<VpcNatGatewaySpec>>,
+    #[serde(default, rename = "iptablesEip")]
+    iptables_eip: Vec<Spanned<IptablesEipSpec>>,
+    #[serde(default, rename = "iptablesFipRule")]
+    iptables_fip_rule: Vec<Spanned<IptablesFipRuleSpec>>,
+    #[serde(default, rename = "iptablesDnatRule")]
+    iptables_dnat_rule: Vec<Spanned<IptablesDnatRuleSpec>>,
+    #[serde(default, rename = "iptablesSnatRule")]
+    iptables_snat_rule: Vec<Spanned<IptablesSnatRuleSpec>>,
 }
 
 /// A parsed configuration file.
@@ -186,6 +204,8 @@ pub struct Config {
     pub kubernetes: Option<KubernetesSection>,
     pub vpcs: Vec<(String, VpcSpec)>,
     pub subnets: Vec<(String, SubnetSpec)>,
+    /// `[[vpcNatGateway]]`, `[[iptablesEip]]`, ... (only with `[kubernetes]`).
+    pub nat: NatSpecs,
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -234,7 +254,15 @@ impl Config {
             Some(k) => Some(kubernetes_section(k, &at)?),
             None => None,
         };
-        let mut cfg = Config { ovn: file.ovn, daemon: file.daemon, kubernetes, ..Default::default() };
+        let tables = nat::NatFile {
+            gateways: file.vpc_nat_gateway,
+            eips: file.iptables_eip,
+            fips: file.iptables_fip_rule,
+            dnats: file.iptables_dnat_rule,
+            snats: file.iptables_snat_rule,
+        };
+        let nat = nat::nat_specs(tables, kubernetes.is_some(), &at)?;
+        let mut cfg = Config { ovn: file.ovn, daemon: file.daemon, kubernetes, nat, ..Default::default() };
         for v in file.vpc {
             let span = v.span();
             let mut spec = v.into_inner();

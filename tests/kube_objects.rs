@@ -64,13 +64,13 @@ fn render(widget: &Json) -> Vec<DesiredObject> {
     let mut out = vec![
         DesiredObject {
             id: ObjectId::new(ObjectKind::ConfigMap, "alpha", &format!("{name}-config")),
-            owner: owner.clone(),
+            owner: owner.clone().into(),
             labels: labels.clone(),
             fields: json!({"data": {"message": spec["message"]}}),
         },
         DesiredObject {
             id: ObjectId::new(ObjectKind::Deployment, "beta", name),
-            owner: owner.clone(),
+            owner: owner.clone().into(),
             labels: labels.clone(),
             fields: json!({"spec": {
                 "replicas": spec["replicas"],
@@ -82,7 +82,7 @@ fn render(widget: &Json) -> Vec<DesiredObject> {
     if spec["database"] != json!(false) {
         out.push(DesiredObject {
             id: ObjectId::new(ObjectKind::StatefulSet, "beta", &format!("{name}-db")),
-            owner,
+            owner: owner.into(),
             labels,
             fields: json!({"spec": {
                 "replicas": 1,

@@ -80,7 +80,13 @@ impl Desired {
         let t0 = Instant::now();
         let merged = match store {
             Some(s) => merge(config, s),
-            None => Merged { vpcs: config.vpcs.clone(), subnets: config.subnets.clone(), ..Merged::default() },
+            None => Merged {
+                vpcs: config.vpcs.clone(),
+                subnets: config.subnets.clone(),
+                nat: config.nat.clone(),
+                toml_gateways: config.nat.gateways.iter().map(|(n, _)| n.clone()).collect(),
+                ..Merged::default()
+            },
         };
         let t_merge = t0.elapsed();
         let reuse = prev.filter(|p| p.complete && nb.is_some() && p.merged == merged);
@@ -199,7 +205,8 @@ pub async fn reload(path: &Path, settle: &mut Settle, force: bool, metrics: &Met
         return match Loaded::new(&shown, text) {
             Ok(l) => {
                 let (vpcs, subnets) = (l.config.vpcs.len(), l.config.subnets.len());
-                tracing::info!(path = %shown, vpcs, subnets, "configuration loaded");
+                let nat_gateways = l.config.nat.gateways.len();
+                tracing::info!(path = %shown, vpcs, subnets, nat_gateways, "configuration loaded");
                 Some(l)
             }
             Err(e) => {

@@ -336,7 +336,8 @@ fn log_refusals(rejected: &[crate::model::validate::Rejection], last: &mut BTree
 /// the settings are read; what the reporter needs to judge them.
 fn workloads(k: &KubeSide, nat: &mut nat::NatSide, desired: &Desired, store: &Store) -> Arc<nat::readiness::NatView> {
     let settings = k.nat_settings.borrow().clone();
-    let (objects, view) = nat.render(&desired.model, &desired.derived.eips, store, settings.as_ref());
+    let toml = &desired.merged.toml_gateways;
+    let (objects, view) = nat.render(&desired.model, &desired.derived.eips, store, toml, settings.as_ref());
     if settings.is_some() && *k.leading.borrow() {
         k.set_workloads(objects);
     }

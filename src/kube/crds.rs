@@ -148,7 +148,9 @@ mod tests {
         use crate::kinds::iptables_dnat_rule::spec::Port;
         use crate::kinds::vpc_nat_gateway::spec::{GatewayRoute, InlineDnat, InlineEip, InlineFip, InlineSnat};
         let s = || "x".to_string();
+        // `name` is TOML-only (refused in a resource's spec): None here.
         let gw = crate::model::VpcNatGatewaySpec {
+            name: None,
             vpc: s(),
             subnet: s(),
             lan_ip: s(),
@@ -168,6 +170,7 @@ mod tests {
             snat_rules: vec![InlineSnat::default()],
         };
         let eip = crate::model::IptablesEipSpec {
+            name: None,
             nat_gw_dp: s(),
             v4ip: s(),
             v6ip: s(),

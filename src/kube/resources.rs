@@ -1,19 +1,22 @@
-//! The kubeovn.io/v1 resources (Vpc, Subnet, and the NAT gateway's kinds,
-//! which the TOML cannot hold yet) as a second source of desired state
-//! beside the TOML: pure merging, and the verdict each resource's status
+//! The kubeovn.io/v1 resources (Vpc, Subnet, and the NAT gateway's kinds)
+//! as a second source of desired state beside the TOML: pure merging, and the verdict each resource's status
 //! should show after a pass (for the NAT kinds `NotApplied` at best: the
 //! reporter refines it by the agents' reports, `daemon::nat::readiness`).
 //!
 //! - A name the TOML already defines is refused on the resource; the TOML
 //!   definition stays in force (and its rows are not protected: the refusal
-//!   concerns the resource only).
+//!   concerns the resource only). So for the NAT kinds: a TOML gateway's
+//!   workload stays the TOML's (owned by the anchor, `kube::objects`), and
+//!   only the resources get a status; the TOML objects' refusals and
+//!   notices are logged and printed by `plan`, as a TOML Vpc's are.
 //! - A resource being deleted (`deletionTimestamp`) is left out, so its rows
 //!   go; once they are gone the daemon removes its finalizer. An IptablesEIP
 //!   being deleted stays in while a FIP, DNAT or SNAT rule names it (its
 //!   address and the rules stay in force), and its finalizer stays until
 //!   none does ([`Merged::in_use`]); then it goes and its address is freed.
-//! - Each IptablesEIP's status as last written is read as its previous state
-//!   (`NatSpecs::eip_status`: the immutability checks).
+//! - Each IptablesEIP resource's status as last written is read as its
+//!   previous state (`NatSpecs::eip_status`: the immutability checks); a
+//!   TOML EIP has none (not even that of a refused resource of its name).
 //! - A spec is read without the defaults this daemon wrote into it
 //!   (`defaults::user_spec`): they are derived from it, never inputs.
 
@@ -171,8 +174,10 @@ impl Store {
 pub struct Merged {
     pub vpcs: Vec<NamedVpc>,
     pub subnets: Vec<NamedSubnet>,
-    /// The NAT gateway kinds (resources only, this slice).
+    /// The NAT gateway kinds, TOML first.
     pub nat: NatSpecs,
+    /// The gateways written in the TOML (their workloads are the anchor's).
+    pub toml_gateways: BTreeSet<String>,
     /// Resources refused before validation: the name is the TOML's, or the
     /// spec does not decode.
     pub refused: Vec<Rejection>,
@@ -270,6 +275,7 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
         vpcs: config.vpcs.clone(),
         subnets: config.subnets.clone(),
         default_vpc: config.daemon.default_vpc.clone(),
+        toml_gateways: config.nat.gateways.iter().map(|(n, _)| n.clone()).collect(),
         ..Merged::default()
     };
     let mut vpcs: Vec<(String, VpcSpec)> = vec![];
@@ -279,14 +285,16 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
     for (_, s) in &mut subnets {
         s.use_default_vpc(&config.daemon.default_vpc);
     }
-    let nat = &mut NatSpecs::default();
-    merge_kind(Kind::VpcNatGateway, &[], &store.nat_gateways, &mut nat.gateways, &mut merged);
-    merge_kind(Kind::IptablesEip, &[], &store.eips, &mut nat.eips, &mut merged);
-    merge_kind(Kind::IptablesFipRule, &[], &store.fip_rules, &mut nat.fips, &mut merged);
-    merge_kind(Kind::IptablesDnatRule, &[], &store.dnat_rules, &mut nat.dnats, &mut merged);
-    merge_kind(Kind::IptablesSnatRule, &[], &store.snat_rules, &mut nat.snats, &mut merged);
+    let toml = &config.nat;
+    let nat = &mut toml.clone();
+    merge_kind(Kind::VpcNatGateway, &toml.gateways, &store.nat_gateways, &mut nat.gateways, &mut merged);
+    merge_kind(Kind::IptablesEip, &toml.eips, &store.eips, &mut nat.eips, &mut merged);
+    merge_kind(Kind::IptablesFipRule, &toml.fips, &store.fip_rules, &mut nat.fips, &mut merged);
+    merge_kind(Kind::IptablesDnatRule, &toml.dnats, &store.dnat_rules, &mut nat.dnats, &mut merged);
+    merge_kind(Kind::IptablesSnatRule, &toml.snats, &store.snat_rules, &mut nat.snats, &mut merged);
     // An EIP being deleted stays while rules name it (see the module head).
-    for (name, obj) in store.eips.iter().filter(|(_, o)| is_deleting(o)) {
+    let toml_eip = |name: &str| toml.eips.iter().any(|(n, _)| n == name);
+    for (name, obj) in store.eips.iter().filter(|(n, o)| is_deleting(o) && !toml_eip(n)) {
         if nat_in_use(nat, name) {
             if let Ok(s) = spec(Kind::IptablesEip, obj) {
                 nat.eips.push((name.clone(), s));
@@ -296,6 +304,7 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
     nat.eip_status = store
         .eips
         .iter()
+        .filter(|(n, _)| !toml_eip(n))
         .map(|(n, o)| (n.clone(), crate::kinds::iptables_eip::status::EipStatus::of(o)))
         .filter(|(_, s)| *s != Default::default())
         .collect();
@@ -401,186 +410,5 @@ pub fn verdicts(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::validate::validate;
-    use serde_json::json;
-
-    fn obj(kind: &str, name: &str, spec: Json) -> Json {
-        json!({"apiVersion": "kubeovn.io/v1", "kind": kind, "metadata": {"name": name, "generation": 1}, "spec": spec})
-    }
-
-    fn arc(kind: &str, name: &str, spec: Json) -> Arc<Json> {
-        Arc::new(obj(kind, name, spec))
-    }
-
-    fn store() -> Store {
-        let mut s = Store { synced: true, ..Store::default() };
-        s.vpcs.insert(
-            "cr-vpc".into(),
-            arc(
-                "Vpc",
-                "cr-vpc",
-                json!({"staticRoutes": [
-            {"cidr": "0.0.0.0/0", "nextHopIP": "10.7.0.254", "policy": "policyDst"}]}),
-            ),
-        );
-        s.vpcs.insert("test-vpc-1".into(), arc("Vpc", "test-vpc-1", json!({})));
-        s.subnets
-            .insert("cr-net".into(), arc("Subnet", "cr-net", json!({"vpc": "cr-vpc", "cidrBlock": "10.7.0.0/24"})));
-        s.subnets.insert("bad".into(), arc("Subnet", "bad", json!({"vpc": "cr-vpc", "cidrBlock": 7})));
-        let mut gone = obj("Subnet", "gone", json!({"vpc": "cr-vpc", "cidrBlock": "10.8.0.0/24"}));
-        gone["metadata"]["deletionTimestamp"] = json!("2026-11-24T00:00:00Z");
-        gone["metadata"]["finalizers"] = json!([FINALIZER]);
-        s.subnets.insert("gone".into(), Arc::new(gone));
-        s
-    }
-
-    fn toml() -> Config {
-        Config::parse("t", include_str!("../../config/ovn-vpcd.toml")).unwrap()
-    }
-
-    #[test]
-    fn resources_join_the_toml_and_a_name_clash_is_refused_on_the_resource() {
-        let m = merge(&toml(), &store());
-        let vpcs: Vec<&str> = m.vpcs.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(vpcs, ["test-vpc-1", "test-vpc-2", "cr-vpc"]);
-        let subnets: Vec<&str> = m.subnets.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(subnets, ["net1", "net2", "cr-net"]);
-        // The TOML's test-vpc-1 keeps its routes: the resource's empty spec is not used.
-        assert_eq!(m.vpcs[0].1.static_routes.len(), 2);
-        let refused: Vec<String> = m.refused.iter().map(ToString::to_string).collect();
-        assert_eq!(refused.len(), 2, "{refused:?}");
-        assert!(refused[0].starts_with("Vpc \"test-vpc-1\": metadata.name: also defined in the TOML"), "{refused:?}");
-        assert!(refused[1].starts_with("Subnet \"bad\": spec: invalid type: integer `7`"), "{refused:?}");
-        assert_eq!(m.deleting, [ObjectKey::subnet("gone")]);
-    }
-
-    #[test]
-    fn verdicts_say_ready_or_why_not_and_skip_deleted_resources() {
-        let (s, config) = (store(), toml());
-        let m = merge(&config, &s);
-        let (model, rejected) = validate(&m.vpcs, &m.subnets);
-        assert!(rejected.is_empty(), "{rejected:?}");
-        let v = verdicts(&s, &m, &model, &rejected, &BTreeMap::new(), |n| if n == "cr-net" { 3 } else { 0 });
-        let by: BTreeMap<(&str, &str), &Verdict> =
-            v.iter().map(|v| ((v.object.kind.as_str(), v.object.name.as_str()), v)).collect();
-        assert_eq!(by.len(), 4, "the deleted subnet gets no verdict: {v:?}");
-        assert_eq!(by[&("Vpc", "cr-vpc")].outcome, Outcome::Ready);
-        match &by[&("Vpc", "cr-vpc")].fields {
-            StatusFields::Vpc(f) => assert_eq!(f.subnets, ["cr-net"]),
-            other => panic!("{other:?}"),
-        }
-        match &by[&("Subnet", "cr-net")].fields {
-            StatusFields::Subnet(u) => assert_eq!((u.v4_using, u.v4_available), (3, 250)),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(&by[&("Vpc", "test-vpc-1")].outcome, Outcome::Rejected(r) if r.field == "metadata.name"));
-        assert!(matches!(&by[&("Subnet", "bad")].outcome, Outcome::Rejected(r) if r.field == "spec"));
-    }
-
-    /// Kube-OVN's defaults written into a spec change the generation but
-    /// not what the spec decodes to: the merge still differs, so a pass
-    /// reports the status of the new generation.
-    #[test]
-    fn a_new_generation_is_a_new_input_even_when_the_spec_decodes_the_same() {
-        let mut s = store();
-        let before = merge(&Config::default(), &s);
-        let mut net = (*s.subnets["cr-net"]).clone();
-        net["spec"]["private"] = json!(false);
-        net["metadata"]["generation"] = json!(2);
-        s.subnets.insert("cr-net".into(), Arc::new(net));
-        let after = merge(&Config::default(), &s);
-        assert_eq!(after.subnets, before.subnets);
-        assert_ne!(after, before);
-        assert_eq!(after.generations[&ObjectKey::subnet("cr-net")], 2);
-    }
-
-    /// An EIP being deleted stays in the specs (and keeps its finalizer)
-    /// while a rule names it; its status is read as its previous state.
-    #[test]
-    fn an_eip_being_deleted_stays_while_rules_name_it() {
-        let mut s = Store::default();
-        let mut e = obj("IptablesEIP", "e", json!({"natGwDp": "gw"}));
-        e["metadata"]["deletionTimestamp"] = json!("2026-11-24T00:00:00Z");
-        e["status"] = json!({"ip": "172.16.3.9", "ready": true, "natGwDp": "gw"});
-        s.eips.insert("e".into(), Arc::new(e));
-        s.snat_rules
-            .insert("r".into(), arc("IptablesSnatRule", "r", json!({"eip": "e", "internalCIDR": "10.0.0.0/24"})));
-        let m = merge(&Config::default(), &s);
-        let key = ObjectKey::cluster(Kind::IptablesEip, "e");
-        assert_eq!((m.deleting.as_slice(), m.nat.eips.len()), (std::slice::from_ref(&key), 1));
-        assert!(m.in_use(&key));
-        let prev = &m.nat.eip_status["e"];
-        assert_eq!(
-            (prev.ip, prev.ready, prev.nat_gw_dp.as_deref()),
-            (Some("172.16.3.9".parse().unwrap()), true, Some("gw"))
-        );
-        s.snat_rules.remove("r");
-        let m = merge(&Config::default(), &s);
-        assert!(m.nat.eips.is_empty() && !m.in_use(&key));
-    }
-
-    #[test]
-    fn a_spec_naming_itself_is_refused() {
-        let mut s = Store::default();
-        s.vpcs.insert("v".into(), arc("Vpc", "v", json!({"name": "other"})));
-        let m = merge(&Config::default(), &s);
-        assert!(m.vpcs.is_empty());
-        assert_eq!(m.refused[0].field, "spec");
-    }
-
-    /// Kube-OVN's own fields (its controller writes `enableLb` into every
-    /// subnet) are accepted and named on the status; a field Kube-OVN does
-    /// not have either is refused by name; a subnet without `vpc` is the
-    /// default VPC's and waits for it.
-    #[test]
-    fn kube_ovn_fields_are_accepted_and_noticed_and_typos_refused() {
-        let mut s = Store { synced: true, ..Store::default() };
-        s.vpcs.insert(
-            "v".into(),
-            arc("Vpc", "v", json!({"enableExternal": true, "defaultSubnet": "s", "vpcPeerings": []})),
-        );
-        s.subnets.insert(
-            "s".into(),
-            arc(
-                "Subnet",
-                "s",
-                json!({"vpc": "v", "cidrBlock": "10.9.0.0/24", "enableLb": true, "vlan": "vlan1",
-                                      "u2oInterconnection": false, "acls": [], "provider": "ovn",
-                                      "gatewayType": "distributed", "excludeIps": ["10.9.0.1"]}),
-            ),
-        );
-        s.subnets.insert(
-            "typo".into(),
-            arc("Subnet", "typo", json!({"vpc": "v", "cidrBlock": "10.8.0.0/24", "enableLB": true})),
-        );
-        s.subnets.insert("nodefault".into(), arc("Subnet", "nodefault", json!({"cidrBlock": "10.7.0.0/24"})));
-        let m = merge(&Config::default(), &s);
-        assert_eq!(m.refused.len(), 1, "{:?}", m.refused);
-        assert!(
-            m.refused[0].to_string().starts_with("Subnet \"typo\": spec: unknown field `enableLB`"),
-            "{:?}",
-            m.refused
-        );
-        let (model, rejected) = validate(&m.vpcs, &m.subnets);
-        assert_eq!(rejected.len(), 1, "{rejected:?}");
-        assert!(
-            rejected[0].waiting
-                && rejected[0].to_string() == "Subnet \"nodefault\": vpc: VPC \"ovn-cluster\" is not defined"
-        );
-        let v = verdicts(&s, &m, &model, &rejected, &BTreeMap::new(), |_| 0);
-        let of = |n: &str| v.iter().find(|v| v.object.name == n).unwrap();
-        let fields = |n: &str| match &of(n).outcome {
-            Outcome::ReadyExcept(ns) => ns.iter().map(|n| (n.field.as_str(), n.effect)).collect::<Vec<_>>(),
-            other => panic!("{other:?}"),
-        };
-        use crate::model::validate::Effect::{NoEffect, NotRealised};
-        assert_eq!(fields("v"), [("enableExternal", NotRealised), ("defaultSubnet", NotRealised)]);
-        assert_eq!(fields("s"), [("vlan", NotRealised), ("enableLb", NoEffect)]);
-        match &of("v").fields {
-            StatusFields::Vpc(f) => assert!(f.standby, "the router exists once the pass converged"),
-            other => panic!("{other:?}"),
-        }
-    }
-}
+#[path = "resources_tests.rs"]
+mod tests;

@@ -5,6 +5,11 @@
 //! and what the reporter needs to say whether each gateway, EIP and rule
 //! is applied (`readiness.rs`).
 //!
+//! A gateway written in the TOML has no resource to own its workload: it is
+//! owned by the anchor of its namespace (`kube::objects::anchor`), which
+//! the object reconciler keeps; a resource of the same name (refused) never
+//! owns it.
+//!
 //! Invariants: no desired set is handed to the reconciler before the
 //! settings were read and a pass ran while leading (an empty set would
 //! delete every running gateway's workload); the sets rendered by this
@@ -15,7 +20,7 @@
 pub mod readiness;
 pub mod settings;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value as Json;
@@ -25,7 +30,7 @@ use crate::kinds::vpc_nat_gateway::rules::{rule_sets, EipAddresses};
 use crate::kinds::vpc_nat_gateway::workload::{objects, Names, DEFAULT_PREFIX};
 use crate::kube::client::KubeClient;
 use crate::kube::driver::{watch as watch_kind, WatchOptions};
-use crate::kube::objects::{DesiredObject, OwnerRef};
+use crate::kube::objects::{DesiredObject, Owner, OwnerRef};
 use crate::kube::resources::Store;
 use crate::kube::watcher::Event;
 use crate::model::validate::Model;
@@ -48,12 +53,15 @@ impl NatSide {
 
     /// Every accepted gateway's workload objects and view, from `model`,
     /// the EIPs' `addresses` (`Derived::eips`), the gateways' uids in
-    /// `store` and `settings` (`None`: not read yet).
+    /// `store` (the owners of their workloads), the gateways written in
+    /// the TOML (`toml`: owned by the anchor instead) and `settings`
+    /// (`None`: not read yet).
     pub fn render(
         &mut self,
         model: &Model,
         addresses: &EipAddresses,
         store: &Store,
+        toml: &BTreeSet<String>,
         settings: Option<&NatSettings>,
     ) -> (Vec<DesiredObject>, NatView) {
         let sets = rule_sets(model, addresses);
@@ -75,7 +83,11 @@ impl NatSide {
                 Some(Err(_)) | None => DEFAULT_PREFIX,
             };
             let names = Names::of(g, prefix, &self.namespace);
-            let workload = match (settings.map(|s| &s.workloads), owner(store, name)) {
+            let owner = match toml.contains(name) {
+                true => Some(Owner::Anchor),
+                false => owner(store, name).map(Owner::Resource),
+            };
+            let workload = match (settings.map(|s| &s.workloads), owner) {
                 (None, _) => Err(format!("the ConfigMaps {NAT_CONFIG} and {NAT_GW_CONFIG} are not read yet")),
                 (Some(Err(why)), _) => Err(why.clone()),
                 (Some(Ok(_)), None) => Err("not a VpcNatGateway resource: its workload needs an owner".into()),

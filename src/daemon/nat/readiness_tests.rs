@@ -78,7 +78,7 @@ fn reasons(v: &[Verdict]) -> Vec<(String, bool)> {
 fn ready_only_when_the_pod_reports_the_rendered_digest() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
-    let (_, view) = side.render(&model, &fixed_addresses(&model), &store(), Some(&on()));
+    let (_, view) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()));
     let digest = view["natgw"].digest.clone();
     let outcomes = applied(&view);
     let run = |s: &Store| {
@@ -112,7 +112,7 @@ fn ready_only_when_the_pod_reports_the_rendered_digest() {
 fn a_known_older_set_is_judged_rule_by_rule_and_an_unknown_one_leaves_ready_rules() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
-    let (_, first) = side.render(&model, &fixed_addresses(&model), &store(), Some(&on()));
+    let (_, first) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()));
     let old = first["natgw"].digest.clone();
     let mut nat = seed_003();
     nat.eips.push((
@@ -124,7 +124,7 @@ fn a_known_older_set_is_judged_rule_by_rule_and_an_unknown_one_leaves_ready_rule
         },
     ));
     let model2 = model_with(&nat);
-    let (_, view) = side.render(&model2, &fixed_addresses(&model2), &store(), Some(&on()));
+    let (_, view) = side.render(&model2, &fixed_addresses(&model2), &store(), &Default::default(), Some(&on()));
     assert_ne!(view["natgw"].digest, old);
     let outcomes = applied(&view);
     let mut v = verdicts(&model2);
@@ -157,14 +157,14 @@ fn settings_off_and_refused_objects_are_said_on_the_gateway() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
     let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()) };
-    let (desired, view) = side.render(&model, &fixed_addresses(&model), &store(), Some(&off));
+    let (desired, view) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&off));
     assert!(desired.is_empty());
     let mut v = verdicts(&model);
     refine(&mut v, &view, &model, &store(), &Outcomes::new());
     assert!(matches!(&v[0].outcome, Outcome::NotApplied { message } if message == "VPC NAT gateways are off"));
     assert!(matches!(&v[2].outcome, Outcome::NotApplied { message } if message.contains("VPC NAT gateways are off")));
 
-    let (desired, view) = side.render(&model, &fixed_addresses(&model), &store(), Some(&on()));
+    let (desired, view) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()));
     assert_eq!(desired.len(), 5);
     let mut outcomes = applied(&view);
     let sts = desired.iter().find(|d| d.id.kind == crate::kube::objects::ObjectKind::StatefulSet).unwrap();
@@ -177,6 +177,25 @@ fn settings_off_and_refused_objects_are_said_on_the_gateway() {
         v[0]
     );
     // No settings read yet: nothing is desired.
-    let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), None);
+    let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), None);
     assert!(desired.is_empty());
+}
+
+/// A gateway written in the TOML: its workload is the anchor's, even
+/// beside a (refused) resource of its name; without either it has none.
+#[test]
+fn a_toml_gateways_workload_is_owned_by_the_anchor() {
+    let model = model_with(&seed_003());
+    let mut side = NatSide::new("kube-system");
+    let toml = BTreeSet::from(["natgw".to_string()]);
+    for s in [store(), Store::default()] {
+        let (desired, view) = side.render(&model, &fixed_addresses(&model), &s, &toml, Some(&on()));
+        assert_eq!(desired.len(), 5);
+        assert!(desired.iter().all(|d| d.owner == crate::kube::objects::Owner::Anchor), "{desired:?}");
+        assert_eq!(view["natgw"].workload.as_ref().unwrap().len(), 5);
+    }
+    let (desired, view) =
+        side.render(&model, &fixed_addresses(&model), &Store::default(), &BTreeSet::new(), Some(&on()));
+    assert!(desired.is_empty());
+    assert!(view["natgw"].workload.as_ref().unwrap_err().contains("needs an owner"));
 }

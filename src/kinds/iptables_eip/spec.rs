@@ -9,6 +9,10 @@ pub const DEFAULT_EXTERNAL_SUBNET: &str = "ovn-vpc-external-network";
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IptablesEipSpec {
+    /// TOML only: the EIP's name (a custom resource's is `metadata.name`, and a
+    /// `name` in its spec is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// The VpcNatGateway that holds the address.
     #[serde(default)]
     pub nat_gw_dp: String,

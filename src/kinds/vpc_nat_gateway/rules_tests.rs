@@ -62,7 +62,10 @@ pub(crate) fn seed_003() -> NatSpecs {
             ("eipd01".into(), eip("172.16.3.203")),
             ("eipf01".into(), eip("172.16.3.205")),
         ],
-        fips: vec![("fip01".into(), IptablesFipRuleSpec { eip: "eipf01".into(), internal_ip: "10.0.1.5".into() })],
+        fips: vec![(
+            "fip01".into(),
+            IptablesFipRuleSpec { eip: "eipf01".into(), internal_ip: "10.0.1.5".into(), name: None },
+        )],
         dnats: vec![(
             "dnat01".into(),
             IptablesDnatRuleSpec {
@@ -71,11 +74,12 @@ pub(crate) fn seed_003() -> NatSpecs {
                 protocol: "tcp".into(),
                 internal_ip: "10.0.1.2".into(),
                 internal_port: Port::Text("80".into()),
+                name: None,
             },
         )],
         snats: vec![(
             "snat01".into(),
-            IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.0/24".into() },
+            IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.0/24".into(), name: None },
         )],
         ..NatSpecs::default()
     }

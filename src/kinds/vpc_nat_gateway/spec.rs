@@ -18,6 +18,10 @@ use crate::kinds::iptables_dnat_rule::spec::Port;
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VpcNatGatewaySpec {
+    /// TOML only: the gateway's name (a custom resource's is `metadata.name`, and a
+    /// `name` in its spec is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     #[serde(default)]
     pub vpc: String,
     #[serde(default)]

@@ -12,7 +12,8 @@
 //!
 //! Invariants: every object is owned by the VpcNatGateway (a cluster-scoped
 //! owner, so the reference crosses no namespace and the garbage collector
-//! removes the workload with the gateway); the Role grants `get`, `list`,
+//! removes the workload with the gateway), or for a gateway written in the
+//! TOML by the anchor of its namespace (`kube::objects::anchor`); the Role grants `get`, `list`,
 //! `watch` on the one rules ConfigMap and `get`, `patch` on the one pod,
 //! by `resourceNames`, and nothing else; the container has NET_ADMIN and
 //! NET_RAW and no other capability, and is not privileged.
@@ -22,7 +23,7 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value as Json};
 
 use super::validate::VpcNatGateway;
-use crate::kube::objects::{DesiredObject, ObjectId, ObjectKind, OwnerKind, OwnerRef};
+use crate::kube::objects::{DesiredObject, ObjectId, ObjectKind, Owner, OwnerKind};
 use crate::model::validate::Model;
 use crate::rules::nat::NatRuleSet;
 use crate::rules::DATA_KEY;
@@ -145,7 +146,7 @@ pub fn objects(
     model: &Model,
     g: &VpcNatGateway,
     set: &NatRuleSet,
-    owner: &OwnerRef,
+    owner: &Owner,
     names: &Names,
     image: &str,
 ) -> Vec<DesiredObject> {

@@ -4,14 +4,14 @@ use super::*;
 use crate::kinds::vpc_nat_gateway::rules::tests::{model_with, seed_003};
 use crate::kinds::vpc_nat_gateway::rules::{fixed_addresses, rule_set};
 
-fn owner() -> OwnerRef {
-    OwnerRef {
+fn owner() -> Owner {
+    Owner::Resource(crate::kube::objects::OwnerRef {
         api_version: "kubeovn.io/v1".into(),
         kind: "VpcNatGateway".into(),
         name: "natgw".into(),
         uid: "u-1".into(),
         namespace: None,
-    }
+    })
 }
 
 fn rendered(edit: impl Fn(&mut crate::model::validate::NatSpecs)) -> (Names, Vec<DesiredObject>, NatRuleSet) {

@@ -3,7 +3,9 @@
 //!
 //! Ownership: an observed object is ours when it carries
 //! `app.kubernetes.io/managed-by: ovn-vpcd` *and* its controller owner
-//! reference names one of the owner kinds the reconciler renders from. The
+//! reference names one of the owner kinds the reconciler renders from or
+//! the anchor (`anchor.rs`: the one owner of what the TOML renders, itself
+//! ours with the label, its annotation and no controller). The
 //! label alone is not enough (a label is easily copied: by a user, by a
 //! chart, by a controller stamping a template's labels on what it makes),
 //! and an owner reference alone is not either (someone else's controller
@@ -28,13 +30,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value as Json};
 
-use super::kind::{controller_of, has_managed_by, ObjectId, OwnerKind, OwnerRef, MANAGED_BY, MANAGED_BY_KEY};
+use super::anchor::{anchor_foreign_reason, is_anchor_id, names_anchor, ANCHOR_ABOUT, ANCHOR_ANNOTATION};
+use super::kind::{controller_of, has_managed_by, ObjectId, Owner, OwnerKind, MANAGED_BY, MANAGED_BY_KEY};
 
 /// An object as rendered from its owner's spec.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredObject {
     pub id: ObjectId,
-    pub owner: OwnerRef,
+    pub owner: Owner,
     /// Labels we own (`app.kubernetes.io/managed-by` is always added).
     pub labels: BTreeMap<String, String>,
     /// The top-level fields we own besides metadata, e.g. `{"data": {..}}`
@@ -52,11 +55,12 @@ impl DesiredObject {
 
     /// The whole object, for a create.
     pub fn body(&self) -> Json {
-        let mut md = json!({
-            "name": self.id.name,
-            "labels": self.all_labels(),
-            "ownerReferences": [self.owner.to_json()],
-        });
+        let mut md = json!({"name": self.id.name, "labels": self.all_labels()});
+        match &self.owner {
+            Owner::Resource(r) | Owner::Anchored(r) => md["ownerReferences"] = json!([r.to_json()]),
+            Owner::None => md["annotations"] = json!({ANCHOR_ANNOTATION: ANCHOR_ABOUT}),
+            Owner::Anchor => {}
+        }
         if self.id.kind.namespaced() {
             md["namespace"] = json!(self.id.namespace);
         }
@@ -78,15 +82,26 @@ impl DesiredObject {
                 false => format!("{} is cluster-scoped: no namespace may be given", id.kind),
             });
         }
-        if let Some(ns) = self.owner.namespace.as_deref().filter(|ns| *ns != id.namespace) {
+        let reference = self.owner.reference();
+        if let Some((r, ns)) =
+            reference.and_then(|r| Some((r, r.namespace.as_deref()?))).filter(|(_, ns)| *ns != id.namespace)
+        {
             return Some(format!(
-                "its owner {} is in namespace {ns}: an owner reference cannot cross namespaces (the garbage \
-                 collector would delete the object)",
-                self.owner
+                "its owner {r} is in namespace {ns}: an owner reference cannot cross namespaces (the garbage \
+                 collector would delete the object)"
             ));
         }
-        if !owners.contains(&self.owner.owner_kind()) {
-            return Some(format!("its owner's kind {} is not one the reconciler renders from", self.owner.kind));
+        match &self.owner {
+            Owner::Resource(r) if !owners.contains(&r.owner_kind()) => {
+                return Some(format!("its owner's kind {} is not one the reconciler renders from", r.kind));
+            }
+            Owner::Anchored(r) if !names_anchor(&r.to_json()) => {
+                return Some(format!("its owner {r} is not an anchor"));
+            }
+            Owner::None if !is_anchor_id(id) => {
+                return Some("it has no owner, and only the anchor may have none".into())
+            }
+            Owner::Resource(_) | Owner::Anchored(_) | Owner::None | Owner::Anchor => {}
         }
         let Some(fields) = self.fields.as_object() else {
             return Some("its fields are not a JSON object".into());
@@ -129,16 +144,19 @@ impl Action {
     }
 }
 
-/// Why `object` is not ours, or `None` if it is (see the module's doc).
-pub fn foreign_reason(owners: &[OwnerKind], object: &Json) -> Option<String> {
+/// Why `object`, at `id`, is not ours, or `None` if it is (see the module's doc).
+pub fn foreign_reason(owners: &[OwnerKind], id: &ObjectId, object: &Json) -> Option<String> {
     if !has_managed_by(object) {
         return Some(format!("it exists and is not labelled {MANAGED_BY_KEY}={MANAGED_BY}"));
+    }
+    if is_anchor_id(id) {
+        return anchor_foreign_reason(object);
     }
     let Some(c) = controller_of(object) else {
         return Some(format!("it is labelled {MANAGED_BY_KEY}={MANAGED_BY} but has no controller owner reference"));
     };
     let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or("");
-    if owners.iter().any(|o| o.names(s("apiVersion"), s("kind"))) {
+    if owners.iter().any(|o| o.names(s("apiVersion"), s("kind"))) || names_anchor(c) {
         return None;
     }
     Some(format!(
@@ -163,7 +181,7 @@ fn meta_str<'a>(o: &'a Json, key: &str) -> &'a str {
 /// object with the identity of an earlier one is refused.
 pub fn diff(owners: &[OwnerKind], desired: &[DesiredObject], observed: &BTreeMap<ObjectId, Json>) -> Vec<Action> {
     let mut actions = vec![];
-    let mut seen: BTreeMap<&ObjectId, &OwnerRef> = BTreeMap::new();
+    let mut seen: BTreeMap<&ObjectId, &Owner> = BTreeMap::new();
     for d in desired {
         let id = d.id.clone();
         if let Some(first) = seen.get(&d.id) {
@@ -176,11 +194,17 @@ pub fn diff(owners: &[OwnerKind], desired: &[DesiredObject], observed: &BTreeMap
             actions.push(Action::Refuse { id, reason });
             continue;
         }
+        if d.owner == Owner::Anchor {
+            let a = super::anchor::anchor_id(&d.id.namespace);
+            let reason = format!("its owner, the anchor {a}, is not there yet or not ovn-vpcd's (see its outcome)");
+            actions.push(Action::Wait { id, reason });
+            continue;
+        }
         let Some(o) = observed.get(&d.id) else {
             actions.push(Action::Create { id, body: d.body() });
             continue;
         };
-        if let Some(reason) = foreign_reason(owners, o) {
+        if let Some(reason) = foreign_reason(owners, &d.id, o) {
             actions.push(Action::Refuse { id, reason });
         } else if being_deleted(o) {
             actions.push(Action::Wait { id, reason: "it is being deleted; it is made again once gone".into() });
@@ -190,7 +214,7 @@ pub fn diff(owners: &[OwnerKind], desired: &[DesiredObject], observed: &BTreeMap
     }
     let desired_ids: BTreeSet<&ObjectId> = seen.into_keys().collect();
     for (id, o) in observed {
-        if desired_ids.contains(id) || being_deleted(o) || foreign_reason(owners, o).is_some() {
+        if desired_ids.contains(id) || being_deleted(o) || foreign_reason(owners, id, o).is_some() {
             continue;
         }
         let (uid, resource_version) = (meta_str(o, "uid").to_string(), meta_str(o, "resourceVersion").to_string());
@@ -215,12 +239,16 @@ pub fn owned_patch(d: &DesiredObject, o: &Json) -> Option<Json> {
         md.insert("labels".into(), Json::Object(label_patch));
     }
     let refs = o.pointer("/metadata/ownerReferences").and_then(Json::as_array).cloned().unwrap_or_default();
-    if !refs.iter().any(|r| d.owner.is(r) && r.get("controller").and_then(Json::as_bool) == Some(true)) {
+    let owner = d.owner.reference();
+    let controlled = |owner: &super::kind::OwnerRef| {
+        refs.iter().any(|r| owner.is(r) && r.get("controller").and_then(Json::as_bool) == Some(true))
+    };
+    if let Some(owner) = owner.filter(|o| !controlled(o)) {
         // A list is replaced whole: keep the references that are not a
         // controller's (ours is the controller; the old one is stale).
         let mut kept: Vec<Json> =
             refs.into_iter().filter(|r| r.get("controller").and_then(Json::as_bool) != Some(true)).collect();
-        kept.push(d.owner.to_json());
+        kept.push(owner.to_json());
         md.insert("ownerReferences".into(), Json::Array(kept));
     }
     if md.is_empty() && patch.as_object().is_some_and(Map::is_empty) {

@@ -210,7 +210,8 @@ pub async fn run(
         if !is_leading || !config.kinds.iter().all(|k| observed.listed.contains(k)) {
             continue;
         }
-        let want = desired.borrow_and_update().clone();
+        // The anchors, and the objects they own by the anchors' references.
+        let want = super::anchor::resolve(&desired.borrow_and_update(), &observed.objects);
         let mut now_desired = BTreeMap::new();
         for d in want.iter() {
             if last_desired.get(&d.id) != Some(d) {
@@ -338,7 +339,7 @@ async fn create(client: &KubeClient, owners: &[OwnerKind], id: &ObjectId, body: 
         Err(e) if e.code() == 404 => Err(WriteError::Decided(Sent::Refused(message(&e)))),
         // Exists, yet our label-selected watch does not show it: look.
         Err(e) if e.code() == 409 => Err(WriteError::Decided(match client.get(&id.path()).await {
-            Ok(o) => match foreign_reason(owners, &o) {
+            Ok(o) => match foreign_reason(owners, id, &o) {
                 Some(why) => Sent::Refused(format!("{}; {why}, so ovn-vpcd leaves it alone", message(&e))),
                 None => Sent::Conflict,
             },

@@ -229,6 +229,47 @@ impl fmt::Display for OwnerRef {
     }
 }
 
+/// Who owns a desired object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// A resource of a kind the reconciler renders from.
+    Resource(OwnerRef),
+    /// The anchor of the object's namespace (`anchor.rs`): an object
+    /// rendered from the TOML, which no resource holds. Resolved by the
+    /// reconciler to [`Owner::Anchored`] once the anchor exists.
+    Anchor,
+    /// The anchor of the object's namespace, by its reference.
+    Anchored(OwnerRef),
+    /// None: the anchor itself, and nothing else.
+    None,
+}
+
+impl Owner {
+    /// The controller reference it is written with, once known.
+    pub fn reference(&self) -> Option<&OwnerRef> {
+        match self {
+            Owner::Resource(r) | Owner::Anchored(r) => Some(r),
+            Owner::Anchor | Owner::None => None,
+        }
+    }
+}
+
+impl From<OwnerRef> for Owner {
+    fn from(r: OwnerRef) -> Owner {
+        Owner::Resource(r)
+    }
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Resource(r) => r.fmt(f),
+            Owner::Anchor | Owner::Anchored(_) => f.write_str("the anchor ConfigMap"),
+            Owner::None => f.write_str("no owner"),
+        }
+    }
+}
+
 /// The controller reference of `object` (`controller: true`), if any.
 pub fn controller_of(object: &Json) -> Option<&Json> {
     object

@@ -8,7 +8,9 @@
 //!
 //! - `kind`: the kinds as a type ([`ObjectKind`]: apiVersion, kind, REST
 //!   paths, scope), an object's identity ([`ObjectId`]), the owner
-//!   reference ([`OwnerRef`]) and the `app.kubernetes.io/managed-by` label;
+//!   ([`Owner`]: a resource's [`OwnerRef`] or the anchor) and the
+//!   `app.kubernetes.io/managed-by` label;
+//! - `anchor`: the owner of objects no resource holds (pure);
 //! - `diff`: ownership, owned fields and the [`Action`]s (pure);
 //! - `pace`: per object, when a write may be sent and what its answer means
 //!   (pure, on tokio's clock);
@@ -17,7 +19,10 @@
 //! Invariants (kept by `diff.rs` and `driver.rs`):
 //! - An object is ours only if it carries `app.kubernetes.io/managed-by:
 //!   ovn-vpcd` *and* its controller owner reference names a kind the
-//!   reconciler renders from; nothing else is ever patched or deleted, and a
+//!   reconciler renders from — or, the one other case, the anchor of its
+//!   namespace (`anchor.rs`: the ConfigMap `ovn-vpcd-toml-gateways` owning
+//!   what the TOML renders, itself ours with the label, the anchor
+//!   annotation and no controller); nothing else is ever patched or deleted, and a
 //!   desired object whose identity is taken by a foreign one is refused,
 //!   saying why. Taking the label off an object (or orphaning it with
 //!   `--cascade=orphan`) hands it over: it is not adopted back.
@@ -26,10 +31,12 @@
 //!   `resourceVersion`: defaults the API server adds, the controllers'
 //!   status, a user's extra labels, annotations or data keys stay, and a
 //!   concurrent write is a 409 (re-read), never overwritten.
-//! - Every managed object is created with its owner's reference
-//!   (`controller`, `blockOwnerDeletion`), so deleting the owner deletes it
-//!   through the API server's garbage collector even while the daemon is
-//!   down; an owner reference never crosses namespaces.
+//! - Every managed object but an anchor is created with its owner's
+//!   reference (`controller`, `blockOwnerDeletion`), so deleting the owner
+//!   deletes it through the API server's garbage collector even while the
+//!   daemon is down; an owner reference never crosses namespaces. An
+//!   object owned by the anchor waits until the anchor is there and ours,
+//!   and the anchor is deleted once it owns nothing desired.
 //! - Deletes carry the uid and resourceVersion read as preconditions.
 //! - Only the leader writes, only once every kind was listed, with at most
 //!   one request in flight per object, and not again before the watch shows
@@ -37,6 +44,7 @@
 //!
 //! Run by the daemon (`daemon::nat`) for the NAT gateways' workloads.
 
+pub mod anchor;
 mod diff;
 mod driver;
 mod kind;
@@ -45,8 +53,8 @@ mod pace;
 pub use diff::{contains, diff, foreign_reason, owned_patch, Action, DesiredObject};
 pub use driver::{run, ObjectsConfig, Outcome, Outcomes};
 pub use kind::{
-    controller_of, group_of, has_managed_by, ObjectId, ObjectKind, OwnerKind, OwnerRef, MANAGED_BY, MANAGED_BY_KEY,
-    MANAGED_BY_SELECTOR,
+    controller_of, group_of, has_managed_by, ObjectId, ObjectKind, Owner, OwnerKind, OwnerRef, MANAGED_BY,
+    MANAGED_BY_KEY, MANAGED_BY_SELECTOR,
 };
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ fn owner(uid: &str) -> OwnerRef {
 fn deployment() -> DesiredObject {
     DesiredObject {
         id: ObjectId::new(ObjectKind::Deployment, "beta", "w1"),
-        owner: owner("u1"),
+        owner: owner("u1").into(),
         labels: BTreeMap::from([("app".to_string(), "w1".to_string())]),
         fields: json!({"spec": {
             "replicas": 1,
@@ -38,7 +38,7 @@ fn deployment() -> DesiredObject {
 fn config_map() -> DesiredObject {
     DesiredObject {
         id: ObjectId::new(ObjectKind::ConfigMap, "alpha", "w1-config"),
-        owner: owner("u1"),
+        owner: owner("u1").into(),
         labels: BTreeMap::new(),
         fields: json!({"data": {"message": "hello"}}),
     }
@@ -235,14 +235,14 @@ fn foreign_objects_are_never_touched_and_their_desired_twins_are_refused() {
 fn desired_objects_that_cannot_be_owned_so_are_refused() {
     let mut cross = config_map();
     cross.id.name = "cross".into();
-    cross.owner.namespace = Some("gamma".into());
+    cross.owner = OwnerRef { namespace: Some("gamma".into()), ..owner("u1") }.into();
     let mut unknown = deployment();
-    unknown.owner.api_version = "other.test/v1".into();
+    unknown.owner = OwnerRef { api_version: "other.test/v1".into(), ..owner("u1") }.into();
     let mut status = deployment();
     status.id.name = "w2".into();
     status.fields = json!({"spec": {}, "status": {"replicas": 1}});
     let mut twice = config_map();
-    twice.owner = OwnerRef { name: "w9".into(), ..owner("u9") };
+    twice.owner = OwnerRef { name: "w9".into(), ..owner("u9") }.into();
     let mut no_ns = config_map();
     no_ns.id.name = "x".into();
     no_ns.id.namespace = String::new();

@@ -40,11 +40,12 @@ fn dnat(eip: &str, port: &str) -> IptablesDnatRuleSpec {
         protocol: "tcp".into(),
         internal_ip: "10.0.1.2".into(),
         internal_port: Port::Text("80".into()),
+        name: None,
     }
 }
 
 fn fip(eip: &str) -> IptablesFipRuleSpec {
-    IptablesFipRuleSpec { eip: eip.into(), internal_ip: "10.0.1.5".into() }
+    IptablesFipRuleSpec { eip: eip.into(), internal_ip: "10.0.1.5".into(), name: None }
 }
 
 /// Seed 003's NAT objects.
@@ -56,7 +57,7 @@ fn seed_003_nat() -> NatSpecs {
         dnats: vec![("dnat01".into(), dnat("eipd01", "8888"))],
         snats: vec![(
             "snat01".into(),
-            IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.0/24".into() },
+            IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.0/24".into(), name: None },
         )],
         ..NatSpecs::default()
     }
@@ -182,10 +183,11 @@ fn rule_fields_are_checked() {
         ("p0".into(), dnat("eipd01", "0")),
         ("p1".into(), IptablesDnatRuleSpec { protocol: "sctp".into(), ..dnat("eipd01", "1") }),
     ];
-    nat.fips = vec![("f6".into(), IptablesFipRuleSpec { eip: "eips01".into(), internal_ip: "fd00::1".into() })];
+    nat.fips =
+        vec![("f6".into(), IptablesFipRuleSpec { eip: "eips01".into(), internal_ip: "fd00::1".into(), name: None })];
     nat.snats = vec![
-        ("s6".into(), IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "fd00::/64".into() }),
-        ("s1".into(), IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.7".into() }),
+        ("s6".into(), IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "fd00::/64".into(), name: None }),
+        ("s1".into(), IptablesSnatRuleSpec { eip: "eips01".into(), internal_cidr: "10.0.1.7".into(), name: None }),
     ];
     let (model, rejected) = run(&nat);
     assert_eq!(
