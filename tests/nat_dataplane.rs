@@ -9,7 +9,9 @@
 //! container is `ovn-vpcd gateway nat` (the testbed's node agent runs this
 //! build's binary for it), which reads the rules ConfigMap with its own
 //! ServiceAccount token, under the Role the daemon made (RBAC enforced by
-//! the testbed API server).
+//! the testbed API server). Forwarding in the pod is switched on by its
+//! privileged init container `init-forwarding`, which the node agent runs
+//! to completion before the agent's container (checked once it is Ready).
 //!
 //! One cluster for the file: one test runs the cases in sequence.
 
@@ -170,6 +172,29 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
     wait_for("the gateway Ready (the agent applied the rendered set)", Duration::from_secs(60), || {
         bed.ready("vpc-nat-gateways", "natgw").then_some(())
     });
+
+    // Forwarding was switched on by the privileged init container, which
+    // ran to completion before the (unprivileged) agent started; the agent
+    // found it on and did not write it.
+    let pod = bed.json(&["get", "pod", GW_POD, "-n", "kube-system"]);
+    let init = &pod["status"]["initContainerStatuses"];
+    assert_eq!(init.as_array().map(Vec::len), Some(1), "{pod}");
+    assert_eq!(init[0]["name"], "init-forwarding", "{init}");
+    assert_eq!(init[0]["state"]["terminated"]["exitCode"], 0, "{init}");
+    assert_eq!(init[0]["state"]["terminated"]["reason"], "Completed", "{init}");
+    assert!(
+        pod["status"]["conditions"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["type"] == "Initialized" && c["status"] == "True")),
+        "{pod}"
+    );
+    assert_eq!(pod["spec"]["initContainers"][0]["securityContext"]["privileged"], true, "{pod}");
+    assert_eq!(pod["spec"]["containers"][0]["securityContext"]["privileged"], false, "{pod}");
+    let (ok, forwarding) = bed.exec("kube-system", GW_POD, &["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    assert!(ok && forwarding.trim() == "1", "ip_forward in the gateway pod: {forwarding}");
+    let log = bed.kubectl(&["logs", GW_POD, "-n", "kube-system", "-c", "vpc-nat-gw"]);
+    assert!(log.contains("applied the rule set"), "{log}");
+    assert!(!log.contains("forwarding_enabled=true"), "the agent had to switch forwarding on itself:\n{log}");
 
     // SNAT: the VPC pod reaches the internet host as the SNAT EIP.
     let t = bed.until("SNAT", Duration::from_secs(20), &format!("saw {SNAT_EIP}"), || {

@@ -17,6 +17,11 @@ use super::{RulesError, VERSION};
 pub const LAN_INTERFACE: &str = "eth0";
 /// The interface of its external leg (the Multus attachment).
 pub const EXTERNAL_INTERFACE: &str = "net1";
+/// The gateway pod's privileged init container that switches on
+/// `net.ipv4.ip_forward` before the agent starts: the agent is not
+/// privileged, and a container runtime mounts `/proc/sys` read-only in
+/// such a container, so the agent's own write fails on a real cluster.
+pub const FORWARDING_INIT_CONTAINER: &str = "init-forwarding";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

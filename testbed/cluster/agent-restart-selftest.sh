@@ -88,6 +88,7 @@ wait_for "  node-1's br-int: one port per pod, none twice" 50 ports_ok 1 "$NODE_
 wait_for "  the earlier containers of node-1 are gone" 50 gone_pids $old1
 expect "  node-2 untouched: its agent, pb's process and restartCount; the API server" \
     "$(cat "$CLUSTER_DIR/n2/agent.pid") $(cpid 2 pb) $(restarts pb) $(cat "$CLUSTER_DIR/kube/apiserver.pid")" "$agent2 $pb_pid $rb $api"
+init_after_restart
 
 # ---- restart-node 1 --reboot: every process and pod namespace of node-1 gone, made anew ----------
 ra=$(restarts pa)
@@ -122,5 +123,6 @@ expect "  the chassis namespace keeps only its NICs and OVS' devices" \
 expect "  encap IP back on br-phy" "$(ip -n "$NODE_1_NETNS" -br -4 addr show br-phy | awk '{print $3}')" "$NODE_1_ENCAP_IP/24"
 expect "  node-2 untouched: its agent, pb's process and restartCount; the API server" \
     "$(cat "$CLUSTER_DIR/n2/agent.pid") $(cpid 2 pb) $(restarts pb) $(cat "$CLUSTER_DIR/kube/apiserver.pid")" "$agent2 $pb_pid $rb $api"
+init_after_reboot
 expect_match "restart-node refuses a node the cluster lacks" "$("$CLUSTER" restart-node "$CLUSTER_DIR" 3 2>&1)" \
     "node index must be 1\.\.2"

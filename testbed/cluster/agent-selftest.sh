@@ -16,8 +16,10 @@
 # (refused by RBAC, then allowed by a ClusterRole), restarts by restartPolicy (Always,
 # OnFailure, Never), a Multus macvlan leg waiting for its provider's annotations and then reaching the external network, exec and logs on the agent's
 # socket with curl, a deleted pod's processes, namespace and OVS port gone, the same name again
-# working, an OOM kill (the agent's /kill) and `cluster.sh restart-node` without and with
-# --reboot (agent-restart-selftest.sh, sourced), and after stop nothing of the cluster left.
+# working, init containers (in order, before the containers, restarted by restartPolicy, their
+# status and `Init:0/2`; agent-init-selftest.sh, sourced), an OOM kill (the agent's /kill) and
+# `cluster.sh restart-node` without and with --reboot (agent-restart-selftest.sh, sourced: init
+# containers not run again / run again), and after stop nothing of the cluster left.
 set -uo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
@@ -367,6 +369,10 @@ if ((n)); then
     echo "POD_PING_P99_MS=$p99"
     echo "# pod create -> first ping answered over $n pods (alternating node-1 / node-2, ping from pa on node-1)"
 fi
+
+# ---- init containers (agent-init-selftest.sh) ------------------------------------------------------
+# shellcheck source=testbed/cluster/agent-init-selftest.sh
+. "$HERE/agent-init-selftest.sh"
 
 # ---- an OOM kill, restart-node without and with --reboot (agent-restart-selftest.sh) -------------
 # shellcheck source=testbed/cluster/agent-restart-selftest.sh

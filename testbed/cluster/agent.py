@@ -111,7 +111,9 @@ class Agent:
             out.append({"namespace": w.namespace, "name": w.pod_name, "uid": w.uid, "netns": w.netns,
                         "port": agent_net.port_name(w.namespace, w.pod_name),
                         "containers": [{"name": c.name, "pid": c.proc.pid if c.proc else None,
-                                        "restartCount": c.restarts, "log": w.log_path(c)} for c in w.containers]})
+                                        "restartCount": c.restarts, "log": w.log_path(c)} for c in w.containers],
+                        "initContainers": [{"name": c.name, "pid": c.proc.pid if c.proc else None,
+                                            "restartCount": c.restarts, "log": w.log_path(c)} for c in w.inits]})
         return out
 
     # -- list + watch --

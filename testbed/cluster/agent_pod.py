@@ -3,9 +3,10 @@
 A PodWorker thread owns one pod key (<namespace>/<name>) from the first time the pod is seen
 bound to this node until it is gone: it gets the pod's ServiceAccount token and makes the network
 once the annotations allow (agent_net) with the API server reachable in it (agent_apiserver),
-starts the containers (agent_run) with the downward-API env, restarts them by `restartPolicy`, reports the
-pod's status through the status subresource whenever it changes, and tears everything down when
-the pod is deleted, is being deleted, or is bound to another node.
+runs the init containers, then starts the containers (agent_run) with the downward-API env, restarts
+them by `restartPolicy`, reports the pod's status through the status subresource whenever it
+changes, and tears everything down when the pod is deleted, is being deleted, or is bound to
+another node.
 
 Invariants:
 - Only this thread starts or stops the pod's processes and makes or removes its network; the
@@ -21,6 +22,17 @@ Invariants:
   kubelet does after a node reboot: restartCount + 1, lastState terminated with reason Unknown
   and exit code 255 (what the old agent saw is not known), started again at once; a container
   that had terminated for good by its restartPolicy stays so.
+- Init containers (`spec.initContainers`) as kubelet runs them: in order, each to completion (exit
+  0) before the next and before any container starts; one that fails is started again after the
+  back-off unless `restartPolicy` is Never, which fails the pod (phase Failed, the containers
+  never start). Until all have succeeded the pod is Pending (podIP set: the sandbox exists), its
+  `Initialized` condition False, its containers waiting in `PodInitializing`. They run once per
+  sandbox: a worker that reuses the sandbox an earlier agent of the node left (the agent
+  restarted, not the node) does not run them again when the pod's status says they all
+  succeeded or a container ran (kubelet's findNextInitContainerToRun: the runtime still holds
+  their exited records); in a new sandbox (a reboot) they run again from the first,
+  restartCount + 1 for each that ran before. A pod whose containers all ended for good is not
+  initialised again.
 - Exit codes as a container runtime reports them: a process killed by signal N exits 128 + N.
   A kill asked through the exec endpoint (`POST /kill`, what an OOM kill does: SIGKILL to the
   container's process group) is done by this thread and reported with the reason asked
@@ -62,6 +74,10 @@ class Container:
         self.kill_reason = None  # a kill asked by /kill, until this worker did it
         self.killed = None       # reason of the kill done on the running instance
 
+    def succeeded(self):
+        """Terminated for good with exit code 0 (an init container that completed)."""
+        return self.done and self.last is not None and self.last["exitCode"] == 0
+
 
 def exit_code(returncode):
     """Popen's returncode (-N: killed by signal N) as a container runtime reports it."""
@@ -96,6 +112,8 @@ class PodWorker(threading.Thread):
         self.lock = threading.Lock()
         self.netns = None
         self.containers = []
+        self.inits = []          # the init containers, in order
+        self.initialized = False  # every init container succeeded (in this sandbox)
         self.log_dir = os.path.join(agent.pods_dir, "%s_%s" % (self.namespace, self.pod_name))
         self.waiting = "waiting for the network"
         self.sent = None
@@ -197,6 +215,7 @@ class PodWorker(threading.Thread):
             self.next_try = time.time() + RETRY
             return
         t0 = time.time()
+        reused = agent_net.netns_exists(agent_net.netns_name(self.agent.node.prefix, self.namespace, self.pod_name))
         try:
             self.netns = self.agent.node.setup(self.namespace, self.pod_name, eth0, legs, self.uid or "")
         except agent_net.SetupError as e:
@@ -217,7 +236,9 @@ class PodWorker(threading.Thread):
         self.waiting = None
         self.pod_ips = [ip for ip, _ in eth0["addrs"]]
         self.containers = [Container(c) for c in (pod.get("spec") or {}).get("containers") or []]
+        self.inits = [Container(c) for c in (pod.get("spec") or {}).get("initContainers") or []]
         self._resume(pod)
+        self._resume_inits(pod, reused)
         self.start_time = time.time()
         if ann.get(agent_net.NETNS_ANNOTATION) != self.netns:
             try:
@@ -251,10 +272,54 @@ class PodWorker(threading.Thread):
             self.agent.log("pod %s: container %s ran under an earlier agent: restartCount %d"
                            % (self.key, c.name, c.restarts))
 
+    def _resume_inits(self, pod, reused):
+        """Whether the init containers run in this sandbox (see the invariants): not when an
+        earlier agent's sandbox is reused and they had all succeeded or a container had run,
+        nor when every container ended for good; else from the first, each that ran before
+        with restartCount + 1."""
+        st = pod.get("status") or {}
+        before = {cs.get("name"): cs for cs in st.get("initContainerStatuses") or []}
+        term = lambda cs: (cs.get("state") or {}).get("terminated")  # noqa: E731
+        all_ok = bool(self.inits) and all(term(before.get(c.name) or {}) is not None
+                                          and int(term(before[c.name]).get("exitCode") or 0) == 0 for c in self.inits)
+        ran = any((cs.get("state") or {}).get("running") for cs in st.get("containerStatuses") or [])
+        ended = bool(self.containers) and all(c.done for c in self.containers)
+        if not self.inits or ended or (reused and (all_ok or ran)):
+            self.initialized = True
+            for c in self.inits:
+                cs = before.get(c.name) or {}
+                c.restarts = int(cs.get("restartCount") or 0)
+                t = term(cs) or {}
+                c.last = {"exitCode": int(t.get("exitCode") or 0), "startedAt": t.get("startedAt"),
+                          "finishedAt": t.get("finishedAt"), "reason": t.get("reason") or "Completed"}
+                c.done = True
+            return
+        policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
+        for c in self.inits:
+            cs = before.get(c.name) or {}
+            state = cs.get("state") or {}
+            t = state.get("terminated")
+            if not (cs.get("containerID") or cs.get("restartCount") or t or (cs.get("lastState") or {}).get("terminated")):
+                continue  # never ran
+            c.restarts = int(cs.get("restartCount") or 0)
+            if t is not None and int(t.get("exitCode") or 0) != 0 and policy == "Never":
+                c.done = True  # failed for good: the pod stays Failed
+                c.last = {k: t.get(k) for k in ("exitCode", "startedAt", "finishedAt", "reason")}
+                continue
+            c.restarts += 1
+            c.id = c.restarts
+            if t is not None:
+                c.last = {k: t.get(k) for k in ("exitCode", "startedAt", "finishedAt", "reason")}
+            else:
+                started = (state.get("running") or {}).get("startedAt")
+                c.last = {"exitCode": 255, "startedAt": started, "finishedAt": now_ts(), "reason": "Unknown"}
+            self.agent.log("pod %s: init container %s ran before (%s sandbox): run again, restartCount %d"
+                           % (self.key, c.name, "the same" if reused else "a new", c.restarts))
+
     def kill(self, name, reason, timeout=5.0):
         """Asks this worker to SIGKILL container `name`'s process group (an OOM kill); returns
         the killed pid once done, None when it was not running."""
-        c = next((c for c in self.containers if c.name == name), None)
+        c = self.container(name)
         if c is None or c.proc is None:
             return None
         pid = c.proc.pid
@@ -265,12 +330,56 @@ class PodWorker(threading.Thread):
             time.sleep(0.02)
         return pid
 
+    def container(self, name):
+        """The container or init container called `name`, or None."""
+        return next((c for c in self.containers + self.inits if c.name == name), None)
+
     def log_path(self, c, previous=False):
         return os.path.join(self.log_dir, c.name + ".log" + (".prev" if previous else ""))
+
+    def _supervise_inits(self, policy, now):
+        """Runs the init containers in order; sets `initialized` once all succeeded."""
+        for c in self.inits:
+            if c.succeeded():
+                continue
+            if c.done:
+                return  # failed for good (restartPolicy Never): the pod is Failed
+            if c.proc is not None and c.kill_reason is not None:
+                agent_run.kill_group_now(c.proc)
+                c.killed, c.kill_reason = c.kill_reason, None
+            if c.proc is not None:
+                code = c.proc.poll()
+                if code is None:
+                    return
+                code = exit_code(code)
+                c.last = {"exitCode": code, "startedAt": now_ts(c.started), "finishedAt": now_ts(now)}
+                if c.killed:
+                    c.last["reason"] = c.killed
+                c.killed = None
+                c.proc = None
+                if code == 0:
+                    c.done = True
+                    self.agent.log("pod %s: init container %s completed" % (self.key, c.name))
+                    continue
+                if policy == "Never":
+                    c.done = True
+                    self.agent.log("pod %s: init container %s failed (exit %d): the pod failed" % (self.key, c.name, code))
+                    return
+                c.next_start = now + min(BACKOFF_FIRST * (2 ** c.restarts), BACKOFF_MAX)
+                c.restarts += 1
+                return
+            if now >= c.next_start:
+                self._start(c)
+            return
+        self.initialized = True
 
     def _supervise(self, pod):
         policy = (pod.get("spec") or {}).get("restartPolicy") or "Always"
         now = time.time()
+        if not self.initialized:
+            self._supervise_inits(policy, now)
+            if not self.initialized:
+                return
         for c in self.containers:
             if c.proc is not None and c.kill_reason is not None:
                 agent_run.kill_group_now(c.proc)
@@ -319,12 +428,30 @@ class PodWorker(threading.Thread):
         return env, self.creds.dir if self.creds else "", agent_run.capabilities(c.spec)
 
     # -- status --
-    def _cond(self, t, status):
+    def _cond(self, t, status, reason=None, message=None):
         old = self.conds.get(t)
         if old is None or old[0] != status:
             self.conds[t] = (status, now_ts())
         s, ts = self.conds[t]
-        return {"type": t, "status": s, "lastProbeTime": None, "lastTransitionTime": ts}
+        cond = {"type": t, "status": s, "lastProbeTime": None, "lastTransitionTime": ts}
+        if reason:
+            cond.update(reason=reason, message=message)
+        return cond
+
+    def _initialized_cond(self, pending):
+        """The `Initialized` condition; `pending`: the init containers not yet succeeded."""
+        if not pending:
+            return self._cond("Initialized", "True")
+        return self._cond("Initialized", "False", "ContainersNotInitialized",
+                          "containers with incomplete status: [%s]" % " ".join(pending))
+
+    def _init_status(self, c):
+        """An initContainerStatus: ready once it succeeded, started while it runs."""
+        st = self._container_status(c)
+        st["ready"] = c.succeeded()
+        if c.proc is None and not c.done and c.last is None:
+            st["state"] = {"waiting": {"reason": "PodInitializing"}}
+        return st
 
     def _container_status(self, c):
         image = c.spec.get("image") or ""
@@ -348,29 +475,45 @@ class PodWorker(threading.Thread):
     def status(self, pod):
         spec = pod.get("spec") or {}
         st = {"hostIP": self.agent.host_ip, "hostIPs": [{"ip": self.agent.host_ip}] if self.agent.host_ip else []}
+        inits = spec.get("initContainers") or []
         if self.netns is None:
-            cs = [{"name": c.get("name"), "image": c.get("image") or "", "imageID": "", "restartCount": 0,
-                   "ready": False, "started": False, "lastState": {},
-                   "state": {"waiting": {"reason": "ContainerCreating", "message": self.waiting or ""}}}
-                  for c in spec.get("containers") or []]
+            # kubelet's before the sandbox: ContainerCreating, or PodInitializing behind init containers
+            waiting = {"reason": "PodInitializing"} if inits else \
+                {"reason": "ContainerCreating", "message": self.waiting or ""}
+            blank = lambda c, w: {"name": c.get("name"), "image": c.get("image") or "", "imageID": "",  # noqa: E731
+                                  "restartCount": 0, "ready": False, "started": False, "lastState": {},
+                                  "state": {"waiting": dict(w)}}
+            cs = [blank(c, waiting) for c in spec.get("containers") or []]
             st.update(phase="Pending", podIP=None, podIPs=None, startTime=None, reason=None, message=self.waiting,
                       containerStatuses=cs,
-                      conditions=[self._cond("PodScheduled", "True"), self._cond("Initialized", "True"),
+                      conditions=[self._cond("PodScheduled", "True"),
+                                  self._initialized_cond([c.get("name") for c in inits]),
                                   self._cond("ContainersReady", "False"), self._cond("Ready", "False")])
+            if inits:
+                st["initContainerStatuses"] = [blank(c, {"reason": "PodInitializing"}) for c in inits]
             return st
         ips = [ip for ip, _ in agent_net.eth0_config((pod.get("metadata") or {}).get("annotations") or {})["addrs"]]
         cs = [self._container_status(c) for c in self.containers]
-        ready = bool(cs) and all(c["ready"] for c in cs)
-        if self.containers and all(c.done for c in self.containers):
+        pending = [] if self.initialized else [c.name for c in self.inits if not c.succeeded()]
+        if not self.initialized:
+            for c, s in zip(self.containers, cs):
+                if not c.done:
+                    s["state"] = {"waiting": {"reason": "PodInitializing"}}
+        ready = self.initialized and bool(cs) and all(c["ready"] for c in cs)
+        if not self.initialized:
+            phase = "Failed" if any(c.done for c in self.inits if not c.succeeded()) else "Pending"
+        elif self.containers and all(c.done for c in self.containers):
             phase = "Succeeded" if all(c.last["exitCode"] == 0 for c in self.containers) else "Failed"
             ready = False
         else:
             phase = "Running"
         st.update(phase=phase, podIP=ips[0], podIPs=[{"ip": ip} for ip in ips], startTime=now_ts(self.start_time),
                   reason=None, message=None, containerStatuses=cs,
-                  conditions=[self._cond("PodScheduled", "True"), self._cond("Initialized", "True"),
+                  conditions=[self._cond("PodScheduled", "True"), self._initialized_cond(pending),
                               self._cond("ContainersReady", "True" if ready else "False"),
                               self._cond("Ready", "True" if ready else "False")])
+        if self.inits:
+            st["initContainerStatuses"] = [self._init_status(c) for c in self.inits]
         return st
 
     def _report(self, pod):
@@ -390,7 +533,7 @@ class PodWorker(threading.Thread):
     def _teardown(self, network=True):
         grace = min(float(((self.latest or {}).get("spec") or {}).get("terminationGracePeriodSeconds") or 30),
                     GRACE_MAX)
-        for c in self.containers:
+        for c in self.inits + self.containers:
             if c.proc is not None:
                 agent_run.kill(c.proc, grace)
                 c.proc = None

@@ -6,7 +6,8 @@ is in testbed/README.md "Node agent". In short:
 
   GET  /healthz                    -> 200 "ok"
   GET  /pods                       -> 200 JSON {"pods": [{namespace, name, uid, netns, port,
-                                      containers: [{name, pid, restartCount, log}]}]}
+                                      containers: [{name, pid, restartCount, log}],
+                                      initContainers: (the same)}]}
   POST /exec?namespace=NS&pod=P[&container=C]&command=ARG0&command=ARG1...[&stdin=true]
        With "Connection: Upgrade", "Upgrade: testbed-exec": 101, then both ways frames
        [stream u8][length u32 big-endian][payload]. Streams as Kubernetes' channel protocol:
@@ -118,7 +119,7 @@ def serve(agent, path):
             if w.netns is None or not w.containers:
                 raise Refused(400, "BadRequest", "pod %s/%s is not running yet: %s" % (ns, pod, w.waiting or ""))
             cname = (q.get("container") or [""])[0]
-            c = next((c for c in w.containers if c.name == cname), None) if cname else w.containers[0]
+            c = w.container(cname) if cname else w.containers[0]
             if c is None:
                 raise Refused(400, "BadRequest", "container %s is not valid for pod %s" % (cname, pod))
             return w, c
@@ -201,7 +202,7 @@ def serve(agent, path):
             if not w.containers:
                 raise Refused(400, "BadRequest", 'container in pod "%s" is waiting to start: ContainerCreating' % pod)
             cname = (q.get("container") or [""])[0]
-            c = next((c for c in w.containers if c.name == cname), None) if cname else w.containers[0]
+            c = w.container(cname) if cname else w.containers[0]
             if c is None:
                 raise Refused(400, "BadRequest", "container %s is not valid for pod %s" % (cname, pod))
             return w, c

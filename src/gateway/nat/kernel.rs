@@ -7,6 +7,14 @@
 //!
 //! The whole set is checked (rendered) before anything changes: a set that
 //! cannot be rendered changes nothing.
+//!
+//! Forwarding (`net.ipv4.ip_forward`) is the pod's privileged init
+//! container's job ([`FORWARDING_INIT_CONTAINER`]): this container is not
+//! privileged, and a container runtime mounts `/proc/sys` read-only in it.
+//! The agent reads it at each apply and writes it only when it is 0 (a
+//! testbed's container, or a node whose namespace was reset); a write that
+//! fails is the apply's error, naming the sysctl and the init container,
+//! and changes nothing else. Forwarding already on never writes.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -17,7 +25,7 @@ use tokio::process::Command;
 
 use super::net::{self, Arping};
 use super::{iptables, NatError};
-use crate::rules::nat::{NatRuleSet, EXTERNAL_INTERFACE};
+use crate::rules::nat::{NatRuleSet, EXTERNAL_INTERFACE, FORWARDING_INIT_CONTAINER};
 
 /// The longest a tool may run (an `iptables-restore` of thousands of rules
 /// takes well under a second).
@@ -33,8 +41,14 @@ pub enum KernelError {
     Failed { cmd: String, status: String, stderr: String },
     #[error("`{cmd}` did not finish within {TOOL_TIMEOUT:?}")]
     Timeout { cmd: String },
-    #[error("{path}: {source}")]
+    #[error("reading net.ipv4.ip_forward ({path}): {source}")]
     Sysctl { path: String, source: std::io::Error },
+    #[error(
+        "net.ipv4.ip_forward is off and this container cannot switch it on ({path}: {source}): \
+         the pod's privileged init container `{FORWARDING_INIT_CONTAINER}` does, before the agent starts \
+         (is it in the pod, and did it run?)"
+    )]
+    Forwarding { path: String, source: std::io::Error },
 }
 
 /// The tools and where forwarding is switched on.
@@ -198,17 +212,63 @@ impl Kernel {
     /// `net.ipv4.ip_forward = 1` in this namespace; `true` if it was off.
     fn enable_forwarding(&self) -> Result<bool, KernelError> {
         let path = &self.tools.ip_forward;
-        let err = |source| KernelError::Sysctl { path: path.display().to_string(), source };
-        if std::fs::read_to_string(path).map_err(err)?.trim() == "1" {
+        let shown = || path.display().to_string();
+        let now = std::fs::read_to_string(path).map_err(|source| KernelError::Sysctl { path: shown(), source })?;
+        if now.trim() == "1" {
             return Ok(false);
         }
-        std::fs::write(path, "1\n").map_err(err)?;
+        std::fs::write(path, "1\n").map_err(|source| KernelError::Forwarding { path: shown(), source })?;
         Ok(true)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn kernel(ip_forward: &str) -> Kernel {
+        Kernel {
+            tools: Tools { ip_forward: ip_forward.into(), ..Tools::default() },
+            arping: None,
+            announced_all: false,
+        }
+    }
+
+    /// A sysctl that cannot be written (as `/proc/sys` in an unprivileged
+    /// container): the error names the sysctl and the init container.
+    #[test]
+    fn a_forwarding_write_that_fails_names_the_init_container() {
+        // Mode 0444 in /proc/sys: not writable even by root, and not "1".
+        let e = kernel("/proc/sys/kernel/osrelease").enable_forwarding().unwrap_err();
+        assert!(matches!(e, KernelError::Forwarding { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.starts_with("net.ipv4.ip_forward is off and this container cannot switch it on"), "{text}");
+        assert!(text.contains("/proc/sys/kernel/osrelease: Permission denied"), "{text}");
+        assert!(text.contains("privileged init container `init-forwarding`"), "{text}");
+    }
+
+    /// Forwarding already on (the init container ran): read, never written.
+    #[test]
+    fn forwarding_already_on_is_not_written() {
+        let dir = std::env::temp_dir().join(format!("ovn-vpcd-fwd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let on = dir.join("on");
+        std::fs::write(&on, "1\n").unwrap();
+        let mut perms = std::fs::metadata(&on).unwrap().permissions();
+        perms.set_readonly(true);
+        std::fs::set_permissions(&on, perms).unwrap();
+        let before = std::fs::metadata(&on).unwrap().modified().unwrap();
+        assert!(!kernel(on.to_str().unwrap()).enable_forwarding().unwrap());
+        assert_eq!(std::fs::metadata(&on).unwrap().modified().unwrap(), before);
+        let off = dir.join("off");
+        std::fs::write(&off, "0\n").unwrap();
+        assert!(kernel(off.to_str().unwrap()).enable_forwarding().unwrap());
+        assert_eq!(std::fs::read_to_string(&off).unwrap(), "1\n");
+        let e = kernel(dir.join("missing").to_str().unwrap()).enable_forwarding().unwrap_err();
+        assert!(e.to_string().starts_with("reading net.ipv4.ip_forward ("), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// The gateway image (the repository's Containerfile) installs the
     /// Debian package of every tool the agent runs by default.
     #[test]
@@ -216,7 +276,7 @@ mod tests {
         let text = include_str!("../../../Containerfile");
         let install = text.lines().find(|l| l.contains("apt-get install")).expect("an apt-get install line");
         let packages: Vec<&str> = install.split_whitespace().filter(|w| !w.starts_with('-')).collect();
-        let t = super::Tools::default();
+        let t = Tools::default();
         for (tool, package) in
             [(&t.iptables, "iptables"), (&t.ip, "iproute2"), (&t.conntrack, "conntrack"), (&t.arping, "arping")]
         {

@@ -15,8 +15,14 @@
 //! removes the workload with the gateway), or for a gateway written in the
 //! TOML by the anchor of its namespace (`kube::objects::anchor`); the Role grants `get`, `list`,
 //! `watch` on the one rules ConfigMap and `get`, `patch` on the one pod,
-//! by `resourceNames`, and nothing else; the container has NET_ADMIN and
-//! NET_RAW and no other capability, and is not privileged.
+//! by `resourceNames`, and nothing else; the agent container has NET_ADMIN
+//! and NET_RAW and no other capability, and is not privileged. The one
+//! privileged thing is the init container [`FORWARDING_INIT_CONTAINER`]:
+//! the same image, `sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'`, run to
+//! completion before the agent starts (a runtime mounts `/proc/sys`
+//! read-only in an unprivileged container, and `securityContext.sysctls`
+//! would need every kubelet to allow the unsafe sysctl). So the image needs
+//! a POSIX `sh` besides `ovn-vpcd` and the agent's tools.
 
 use std::collections::BTreeMap;
 
@@ -25,7 +31,7 @@ use serde_json::{json, Value as Json};
 use super::validate::VpcNatGateway;
 use crate::kube::objects::{DesiredObject, ObjectId, ObjectKind, Owner, OwnerKind};
 use crate::model::validate::Model;
-use crate::rules::nat::NatRuleSet;
+use crate::rules::nat::{NatRuleSet, FORWARDING_INIT_CONTAINER};
 use crate::rules::DATA_KEY;
 
 /// The owner kind of every gateway workload object.
@@ -39,6 +45,8 @@ pub const DEFAULT_PREFIX: &str = "vpc-nat-gw";
 pub const GATEWAY_LABEL: &str = "ovn.kubernetes.io/vpc-nat-gw";
 /// The container's name.
 pub const CONTAINER: &str = "vpc-nat-gw";
+/// What the init container runs: forwarding on in the pod's namespace.
+pub const FORWARDING_COMMAND: [&str; 3] = ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"];
 
 /// Where and under which names a gateway's workload lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -125,6 +133,12 @@ fn statefulset_fields(model: &Model, g: &VpcNatGateway, names: &Names, image: &s
                 "nodeSelector": if selector.is_empty() { Json::Null } else { json!(selector) },
                 "tolerations": if g.spec.tolerations.is_empty() { Json::Null } else { json!(g.spec.tolerations) },
                 "affinity": g.spec.affinity.clone().unwrap_or(Json::Null),
+                "initContainers": [{
+                    "name": FORWARDING_INIT_CONTAINER,
+                    "image": image,
+                    "command": FORWARDING_COMMAND,
+                    "securityContext": {"privileged": true},
+                }],
                 "containers": [{
                     "name": CONTAINER,
                     "image": image,

@@ -120,6 +120,37 @@ fn the_statefulset_is_kube_ovns_with_the_agent_container() {
     assert!(pod["nodeSelector"].is_null() && pod["tolerations"].is_null() && pod["affinity"].is_null(), "{pod}");
 }
 
+/// Forwarding is switched on by one privileged init container, run before
+/// the agent's: exactly this spec; the agent container stays unprivileged
+/// with NET_ADMIN and NET_RAW only.
+#[test]
+fn the_init_container_alone_is_privileged_and_switches_forwarding_on() {
+    let (_, objects, _) = rendered(|_| {});
+    let pod = &find(&objects, ObjectKind::StatefulSet).fields["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["initContainers"],
+        json!([{
+            "name": "init-forwarding",
+            "image": "ovn-vpcd:test",
+            "command": ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"],
+            "securityContext": {"privileged": true},
+        }])
+    );
+    let containers = pod["containers"].as_array().unwrap();
+    assert_eq!(containers.len(), 1);
+    assert_eq!(containers[0]["name"], CONTAINER);
+    assert_eq!(
+        containers[0]["securityContext"],
+        json!({
+            "privileged": false,
+            "allowPrivilegeEscalation": false,
+            "capabilities": {"add": ["NET_ADMIN", "NET_RAW"], "drop": ["ALL"]},
+        })
+    );
+    // The agent's error names the same init container.
+    assert_eq!(pod["initContainers"][0]["name"], crate::rules::nat::FORWARDING_INIT_CONTAINER);
+}
+
 /// The Role grants reading the one rules ConfigMap and patching the one
 /// pod, by name, and nothing else; the binding gives it to the
 /// ServiceAccount only.

@@ -201,7 +201,8 @@ class PodStreams:
             node_name = (pod.get("spec") or {}).get("nodeName")
             phase = (pod.get("status") or {}).get("phase")
             node = api.get_obj(nodes, None, node_name) if node_name else None
-            names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+            spec = pod.get("spec") or {}
+            names = [c.get("name") for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])]
         if container and container not in names:
             raise err_bad_request("container %s is not valid for pod %s" % (container, name))
         if not node_name:

@@ -58,6 +58,29 @@ def _containers(o, spec):
     return ",".join(c.get("name", "") for c in cs), ",".join(c.get("image", "") for c in cs)
 
 
+def _init_reason(spec, st):
+    """kubectl's STATUS of a pod whose init containers have not all succeeded (`Init:0/1`,
+    `Init:Error`, `Init:CrashLoopBackOff`, ...) and their restarts, or (None, 0)."""
+    n = len(spec.get("initContainers") or [])
+    restarts = 0
+    for i, c in enumerate(st.get("initContainerStatuses") or []):
+        restarts += int(c.get("restartCount") or 0)
+        state = c.get("state") or {}
+        term, wait = state.get("terminated"), state.get("waiting") or {}
+        if term is not None and int(term.get("exitCode") or 0) == 0:
+            continue
+        if term is not None:
+            if term.get("reason"):
+                return "Init:" + term["reason"], restarts
+            if term.get("signal"):
+                return "Init:Signal:%d" % int(term["signal"]), restarts
+            return "Init:ExitCode:%d" % int(term.get("exitCode") or 0), restarts
+        if wait.get("reason") and wait["reason"] != "PodInitializing":
+            return "Init:" + wait["reason"], restarts
+        return "Init:%d/%d" % (i, n), restarts
+    return None, 0
+
+
 def _pod_row(o):
     spec, st = o.get("spec") or {}, o.get("status") or {}
     n = len(spec.get("containers") or [])
@@ -69,6 +92,10 @@ def _pod_row(o):
         w = (c.get("state") or {}).get("waiting") or {}
         if w.get("reason"):
             reason = w["reason"]
+    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True" for c in st.get("conditions") or [])
+    init_reason, init_restarts = _init_reason(spec, st)
+    if init_reason is not None and not initialized:
+        reason, restarts = init_reason, init_restarts
     if md_of(o).get("deletionTimestamp"):
         reason = "Terminating"
     return [_name(o), "%d/%d" % (ready, n), reason, str(restarts), age_of(o), st.get("podIP") or "<none>",
