@@ -223,13 +223,14 @@ impl Drop for Daemon {
 }
 
 /// The running testbed: cluster, daemon, an API client.
+/// Fields drop in order: the daemon stops before the cluster does.
 pub(crate) struct Bed {
-    pub(crate) cluster: Cluster,
-    pub(crate) bin: PathBuf,
     pub(crate) daemon: Option<Daemon>,
     pub(crate) client: Arc<KubeClient>,
     pub(crate) rt: Runtime,
+    pub(crate) bin: PathBuf,
     daemons: usize,
+    pub(crate) cluster: Cluster,
 }
 
 impl Bed {
@@ -271,6 +272,26 @@ impl Bed {
         let env = std::fs::read_to_string(self.cluster.dir().join("kube/env"))?;
         let pid = env.lines().find_map(|l| l.strip_prefix("KUBE_PID=")).context("KUBE_PID in kube/env")?;
         Ok(pid.trim().parse()?)
+    }
+
+    /// Waits until the daemon and the API server are idle (under 0.05 CPU-s
+    /// each in a second), at most 60 s; returns how long that took.
+    pub(crate) fn settle(&self) -> Result<f64> {
+        let daemon = self.daemon.as_ref().context("the daemon")?.pid();
+        let api = self.apiserver_pid()?;
+        let start = Instant::now();
+        let busy = |pid| cpu_seconds(pid, true);
+        let (mut d0, mut a0) = (busy(daemon), busy(api));
+        while start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_secs(1));
+            let (d1, a1) = (busy(daemon), busy(api));
+            if d1 - d0 < 0.05 && a1 - a0 < 0.05 {
+                return Ok(start.elapsed().as_secs_f64());
+            }
+            (d0, a0) = (d1, a1);
+        }
+        note("the daemon or the API server still busy after 60 s");
+        Ok(start.elapsed().as_secs_f64())
     }
 
     /// The daemon's WARN and ERROR lines so far (every daemon started).
@@ -342,7 +363,7 @@ fn set_up(bin: &Path) -> Result<Bed> {
     cluster.kubectl_stdin(&["apply", "-f", "-"], &String::from_utf8_lossy(&crds.stdout))?;
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let client = Arc::new(KubeClient::from_kubeconfig(&cluster.kubeconfig(), None)?);
-    let mut bed = Bed { cluster, bin: bin.to_path_buf(), daemon: None, client, rt, daemons: 0 };
+    let mut bed = Bed { daemon: None, client, rt, bin: bin.to_path_buf(), daemons: 0, cluster };
     bed.start_daemon()?;
     let nodes = bed.cluster.nodes();
     bed.apply(AROUND_003)?;
@@ -420,6 +441,7 @@ fn dnat(bed: &Bed, n: usize) -> Result<f64> {
     let agent = agent_pid(&netns).context("the gateway agent's pid")?;
     let daemon = bed.daemon.as_ref().context("the daemon")?.pid();
     let api = bed.apiserver_pid()?;
+    bed.settle()?;
     let file = dnat_file(n);
     let path = bed.cluster.dir().join("bench-dnat.yaml");
     std::fs::write(&path, &file)?;

@@ -35,6 +35,7 @@ pub fn run(bed: &Bed, n: usize) -> Result<f64> {
         Command::new("ip").args(["netns", "exec", &netns, "iptables", "-t", "nat", "-N", "SHARED_DNAT"]).status()?;
     ensure!(st.success(), "iptables -N SHARED_DNAT in {POD}");
 
+    bed.settle()?;
     let start = Instant::now();
     for _ in 0..FLOOR_CALLS {
         bed.kubectl(&["exec", "-n", TENANT_NS, POD, "--", "true"])?;

@@ -1,8 +1,14 @@
 //! `nat_recovery_1000`: the gateway with its DNAT rules applied, then
-//! (a) its container killed and (b) its pod deleted, until the rules are
+//! (b) its pod deleted and (a) its container killed, until the rules are
 //! back in the kernel, polled every 50 ms in the pod's namespace.
 //!
-//! (a) The daemon is stopped first. The agent is frozen (SIGSTOP), every
+//! (b) First, with the daemon running (the new pod's switch port and
+//! annotations are its work) and idle (`Bed::settle`): the pod is deleted
+//! through the API and the clock runs from the DELETE. The StatefulSet
+//! makes the pod again once the old one is gone, the node agent wires it,
+//! and its agent applies everything in the new namespace.
+//!
+//! (a) Then the daemon is stopped. The agent is frozen (SIGSTOP), every
 //! rule of our chains and the EIP addresses are removed from the kernel
 //! (as `tests/nat_dataplane.rs` does: only the new container can repair),
 //! then the agent is killed (SIGKILL): the clock runs from the kill. The
@@ -10,20 +16,17 @@
 //! restart, as `testbed/cluster/agent_pod.py` says; a kubelet's is 10 s),
 //! and the new agent re-applies from the API alone.
 //!
-//! (b) The daemon is started again (the new pod's switch port and
-//! annotations are its work), then the pod is deleted through the API: the
-//! clock runs from the DELETE. The StatefulSet makes the pod again once the
-//! old one is gone, the node agent wires it, and its agent applies
-//! everything in the new namespace.
-//!
-//! Figures (`nat_recovery_1000 <key>`): `container_killed_seconds` (all rules
-//! back), `container_killed_agent_started_seconds` (the new agent process
-//! seen), `container_killed_after_agent_start_seconds`,
-//! `container_killed_eip_seconds` (the EIP back on net1);
-//! `pod_deleted_seconds`, `pod_deleted_old_pod_gone_seconds` (the old pod's
+//! Figures (`nat_recovery_1000 <key>`): `pod_deleted_seconds` (all rules
+//! in the new pod), `pod_deleted_old_pod_gone_seconds` (the old pod's
 //! object gone from the API), `pod_deleted_new_pod_seconds` (the
-//! StatefulSet's new pod object seen), `pod_deleted_pod_running_seconds` (the new pod
-//! Running with its namespace), `pod_deleted_after_agent_start_seconds`.
+//! StatefulSet's new pod object seen), `pod_deleted_pod_running_seconds`
+//! (the new pod Running with its namespace),
+//! `pod_deleted_agent_started_seconds`,
+//! `pod_deleted_after_agent_start_seconds`, `settle_seconds` (the wait
+//! before the delete); `container_killed_seconds` (all rules back),
+//! `container_killed_agent_started_seconds` (the new agent process seen),
+//! `container_killed_after_agent_start_seconds`,
+//! `container_killed_eip_seconds` (the EIP back on net1).
 
 use std::process::Command;
 use std::time::Duration;
@@ -54,8 +57,8 @@ fn has_eip(netns: &str) -> bool {
 }
 
 pub fn run(bed: &mut Bed, n: usize) -> Result<()> {
-    container_killed(bed, n)?;
-    pod_deleted(bed, n)
+    pod_deleted(bed, n)?;
+    container_killed(bed, n)
 }
 
 fn container_killed(bed: &mut Bed, n: usize) -> Result<()> {
@@ -94,13 +97,9 @@ fn container_killed(bed: &mut Bed, n: usize) -> Result<()> {
     Ok(())
 }
 
-fn pod_deleted(bed: &mut Bed, n: usize) -> Result<()> {
-    bed.start_daemon()?;
+fn pod_deleted(bed: &Bed, n: usize) -> Result<()> {
     let (uid, _) = bed.wait_running(GW_NS, GW_POD)?;
-    // The daemon re-read everything: the gateway is Ready again.
-    poll("the gateway Ready after the daemon's restart", Duration::from_secs(60), || {
-        Ok(bed.ready("/apis/kubeovn.io/v1/vpc-nat-gateways/natgw").then_some(()))
-    })?;
+    let settle = bed.settle()?;
     note("the gateway pod deleted");
     let path = format!("/api/v1/namespaces/{GW_NS}/pods/{GW_POD}");
     let start = Instant::now();
@@ -136,5 +135,6 @@ fn pod_deleted(bed: &mut Bed, n: usize) -> Result<()> {
     figure(NAME, "pod_deleted_pod_running_seconds", running.as_secs_f64(), "s");
     figure(NAME, "pod_deleted_agent_started_seconds", started.as_secs_f64(), "s");
     figure(NAME, "pod_deleted_after_agent_start_seconds", (done - started).as_secs_f64(), "s");
+    figure(NAME, "settle_seconds", settle, "s");
     Ok(())
 }
