@@ -525,8 +525,15 @@ fn main() -> Result<()> {
     figure("nat_1000_dnat", "speedup_vs_kube_ovn_per_rule", theirs_per / ours_per, "x");
     recovery::run(&mut bed, n)?;
     let warnings = bed.daemon_warnings();
-    for w in warnings.iter().take(20) {
-        note(format!("daemon: {w}"));
+    // By what they say (module, then the message up to its first field).
+    let mut kinds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for w in &warnings {
+        let what = w.split_once(" WARN ").or_else(|| w.split_once(" ERROR ")).map_or(w.as_str(), |(_, r)| r);
+        let what = what.split_once('=').map_or(what, |(head, _)| head.rsplit_once(' ').map_or(head, |(h, _)| h));
+        *kinds.entry(what.to_string()).or_default() += 1;
+    }
+    for (what, count) in &kinds {
+        note(format!("daemon warnings: {count} x {what}"));
     }
     figure("nat_1000_dnat", "daemon_warnings", warnings.len() as f64, "count");
     note(format!("total {:.1} s", t0.elapsed().as_secs_f64()));

@@ -480,9 +480,11 @@ main() {
         line nat_recovery_1000 pod_deleted_seconds s "<" 1
         line nat_recovery_1000 pod_deleted_old_pod_gone_seconds s
         line nat_recovery_1000 pod_deleted_new_pod_seconds s
+        line nat_recovery_1000 pod_deleted_annotated_seconds s
         line nat_recovery_1000 pod_deleted_pod_running_seconds s
         line nat_recovery_1000 pod_deleted_agent_started_seconds s
         line nat_recovery_1000 pod_deleted_after_agent_start_seconds s
+        line nat_recovery_1000 settle_seconds s
     fi
     local busy
     busy=$(sort -u "$WORK/busy" | grep -c . || true)

@@ -19,7 +19,9 @@
 //! Figures (`nat_recovery_1000 <key>`): `pod_deleted_seconds` (all rules
 //! in the new pod), `pod_deleted_old_pod_gone_seconds` (the old pod's
 //! object gone from the API), `pod_deleted_new_pod_seconds` (the
-//! StatefulSet's new pod object seen), `pod_deleted_pod_running_seconds`
+//! StatefulSet's new pod object seen), `pod_deleted_annotated_seconds` (the
+//! daemon's `ovn.kubernetes.io/allocated` on it: the node agent wires a pod
+//! only then), `pod_deleted_pod_running_seconds`
 //! (the new pod Running with its namespace),
 //! `pod_deleted_agent_started_seconds`,
 //! `pod_deleted_after_agent_start_seconds`, `settle_seconds` (the wait
@@ -38,6 +40,7 @@ use tokio::time::Instant;
 use super::{agent_pid, bench_rules, check_rules, figure, note, poll, Bed, BENCH_EIP, GW_NS, GW_POD, LIMIT};
 
 const NAME: &str = "nat_recovery_1000";
+const ALLOCATED: &str = "ovn.kubernetes.io/allocated";
 const CHAINS: [&str; 5] = ["EXCLUSIVE_DNAT", "EXCLUSIVE_SNAT", "SHARED_DNAT", "SHARED_SNAT", "HAIRPIN_SNAT"];
 
 fn in_netns(netns: &str, args: &[&str]) -> Result<String> {
@@ -104,17 +107,22 @@ fn pod_deleted(bed: &Bed, n: usize) -> Result<()> {
     let path = format!("/api/v1/namespaces/{GW_NS}/pods/{GW_POD}");
     let start = Instant::now();
     bed.rt.block_on(bed.client.delete_with(&path, &json!({"propagationPolicy": "Background"})))?;
-    let (mut gone, mut made, mut running, mut started) = (None, None, None::<(Duration, String)>, None);
+    let (mut gone, mut made, mut annotated) = (None, None, None);
+    let (mut running, mut started) = (None::<(Duration, String)>, None);
     let done = poll("all rules in the new gateway pod", LIMIT, || {
         let now = start.elapsed();
-        if made.is_none() {
+        if annotated.is_none() {
             let pod = bed.pod(GW_NS, GW_POD);
             let uid_now = pod.as_ref().and_then(|p| p["metadata"]["uid"].as_str());
             if gone.is_none() && uid_now != Some(uid.as_str()) {
                 gone = Some(now);
             }
-            if uid_now.is_some_and(|u| u != uid) {
+            if made.is_none() && uid_now.is_some_and(|u| u != uid) {
                 made = Some(now);
+            }
+            // The daemon's addresses on the new pod (what the node agent waits for).
+            if made.is_some() && pod.is_some_and(|p| p["metadata"]["annotations"][ALLOCATED] == "true") {
+                annotated = Some(now);
             }
         }
         if running.is_none() {
@@ -132,6 +140,7 @@ fn pod_deleted(bed: &Bed, n: usize) -> Result<()> {
     figure(NAME, "pod_deleted_seconds", done.as_secs_f64(), "s");
     figure(NAME, "pod_deleted_old_pod_gone_seconds", gone.unwrap_or(running).as_secs_f64(), "s");
     figure(NAME, "pod_deleted_new_pod_seconds", made.unwrap_or(running).as_secs_f64(), "s");
+    figure(NAME, "pod_deleted_annotated_seconds", annotated.unwrap_or(running).as_secs_f64(), "s");
     figure(NAME, "pod_deleted_pod_running_seconds", running.as_secs_f64(), "s");
     figure(NAME, "pod_deleted_agent_started_seconds", started.as_secs_f64(), "s");
     figure(NAME, "pod_deleted_after_agent_start_seconds", (done - started).as_secs_f64(), "s");
