@@ -227,7 +227,7 @@ verdict() {
         print ok ? "met" : "MISSED" }'
 }
 mul() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a * b }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
+ratio() { awk -v a="$1" -v b="$2" -v p="${3:-2}" 'BEGIN { if (b > 0) printf "%.*f", p, a / b; else print "nan" }'; }
 
 line() { # line NAME KEY UNIT [TARGET_OP TARGET]
     local v
@@ -470,9 +470,14 @@ main() {
         line nat_kube_ovn_way seconds_per_rule s
         line nat_kube_ovn_way extrapolated_seconds_for_1000 s
         line nat_kube_ovn_way kubectl_exec_true_seconds_per_call s
+        line nat_kube_ovn_way kubectl_start_seconds_per_call s
+        line nat_kube_ovn_way seconds_per_rule_less_kubectl_start s
         # per rule: (ours / our rules) / (peer's / peer's rules)
         ratio_line nat_1000_dnat ratio_vs_kube_ovn_per_rule "$(mul "$nat_rs" "$nat_pn")" "$(mul "$nat_peer" "$nat_n")"
         ratio_line nat_1000_dnat speedup_vs_kube_ovn_per_rule "$(mul "$nat_peer" "$nat_n")" "$(mul "$nat_rs" "$nat_pn")"
+        # the same against the peer without kubectl's own start (Kube-OVN execs in-process)
+        ratio_line nat_1000_dnat ratio_vs_kube_ovn_per_rule_less_kubectl_start "$(ratio "$nat_rs" "$nat_n" 6)" \
+            "$(median nat_kube_ovn_way seconds_per_rule_less_kubectl_start)"
         line nat_recovery_1000 container_killed_seconds s "<" 1
         line nat_recovery_1000 container_killed_agent_started_seconds s
         line nat_recovery_1000 container_killed_after_agent_start_seconds s
