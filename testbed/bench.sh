@@ -8,13 +8,18 @@
 #        until all are routed; benches/kube/pods.rs), through the testbed API server.
 #   reload: the daemon's RSS across 1,000 config reloads of ~14,600 NB rows, and across 300
 #        rapid in-place edits (benches/vpc.rs reload_rss [in-place]), through the release binary.
+#   nat: the VPC NAT gateway on a 2-node testbed cluster (benches/nat.rs): nat_1000_dnat (1,000
+#        IptablesDnatRule objects in one kubectl apply, until all are in the gateway pod's kernel
+#        and ready), its peer nat_kube_ovn_way (one kubectl exec of iptables per rule, as Kube-OVN's
+#        controller runs nat-gateway.sh; BENCH_NAT_PEER_RULES of them, default 200), and
+#        nat_recovery_1000 (container killed, pod deleted); run BENCH_SLOW_REPS times.
 #
 #   testbed/bench.sh
 #
 # Env: BENCH_REPS (default 3): runs of each fast measurement, the median is reported;
 #      BENCH_SLOW_REPS (default 1): runs of the slow ones (1,000 ovn-nbctl processes,
 #      monitor_100k, the daemon figures);
-#      BENCH_FIGURES (default "nb vpc kube reload"): which groups to run;
+#      BENCH_FIGURES (default "nb vpc kube reload nat"): which groups to run;
 #      BENCH_PODS (default 10000): the pods of kube_10k_pods (run BENCH_SLOW_REPS times).
 # Prints samples as '# ...' lines, then one 'name key: value unit' line per figure and ratio.
 # Everything it starts (testbeds, bench processes, daemons) is stopped on exit, by pid / pidfile
@@ -27,7 +32,7 @@ PEERS=$ROOT/testbed/bench/peers.py
 PY=/usr/bin/python3 # Debian's interpreter: it sees python3-ovsdbapp
 REPS=${BENCH_REPS:-3}
 SLOW_REPS=${BENCH_SLOW_REPS:-1}
-FIGURES=${BENCH_FIGURES:-nb vpc kube reload}
+FIGURES=${BENCH_FIGURES:-nb vpc kube reload nat}
 ROUTES=10000
 SMALL=1000
 NEXTHOP=192.168.255.1
@@ -50,6 +55,14 @@ cleanup() {
         kill -KILL -- "-$CHILD" 2>/dev/null || true
     fi
     if [[ -n $WORK && -d $WORK ]]; then
+        # Testbed clusters a killed nat bench left (it writes each one's directory here).
+        if [[ -f $WORK/clusters ]]; then
+            while read -r d; do
+                [[ -n $d && -d $d ]] || continue
+                "$ROOT/testbed/cluster.sh" stop "$d" >/dev/null 2>&1 || log "could not stop cluster $d"
+                rm -rf -- "$d"
+            done <"$WORK/clusters"
+        fi
         # Testbeds left behind (ours, or the Rust bench's if it was killed): stop by pidfile.
         for d in "$WORK"/*/; do
             [[ -d $d ]] || continue
@@ -213,7 +226,8 @@ verdict() {
         ok = (op == "<=") ? v <= t : (op == ">=") ? v >= t : v < t
         print ok ? "met" : "MISSED" }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
+mul() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", a * b }'; }
+ratio() { awk -v a="$1" -v b="$2" -v p="${3:-2}" 'BEGIN { if (b > 0) printf "%.*f", p, a / b; else print "nan" }'; }
 
 line() { # line NAME KEY UNIT [TARGET_OP TARGET]
     local v
@@ -254,6 +268,11 @@ main() {
     [[ -x $VPC_EXE ]] || die "could not find the vpc bench executable"
     KUBE_EXE=$(artifact kube bench bench --bench kube --no-run)
     [[ -x $KUBE_EXE ]] || die "could not find the kube bench executable"
+    NAT_EXE=""
+    if [[ " $FIGURES " == *" nat "* ]]; then
+        NAT_EXE=$(artifact nat bench bench --bench nat --no-run)
+        [[ -x $NAT_EXE ]] || die "could not find the nat bench executable"
+    fi
 
     WORK=$(mktemp -d /tmp/nbb.XXXXXX)
     RESULTS=$WORK/results
@@ -311,6 +330,16 @@ main() {
             run_child "$WORK/kube.out" env TMPDIR="$WORK" OVN_VPCD_BIN="$BIN" KUBE_BENCH_PODS="${BENCH_PODS:-10000}" \
                 "$KUBE_EXE" kube_10k_pods || die "Kubernetes pods bench failed"
             mapfile -t lines <"$WORK/kube.out"
+            record "${lines[@]}"
+        done
+    fi
+
+    if [[ " $FIGURES " == *" nat "* ]]; then
+        for ((r = 1; r <= SLOW_REPS; r++)); do
+            log "NAT slow round $r/$SLOW_REPS: nat_1000_dnat, nat_kube_ovn_way, nat_recovery_1000 (testbed cluster)"
+            run_child "$WORK/nat.out" env TMPDIR="$WORK" OVN_VPCD_BIN="$BIN" NAT_BENCH_CLUSTER_FILE="$WORK/clusters" \
+                NAT_BENCH_PEER_RULES="${BENCH_NAT_PEER_RULES:-200}" "$NAT_EXE" || die "NAT bench failed"
+            mapfile -t lines <"$WORK/nat.out"
             record "${lines[@]}"
         done
     fi
@@ -413,6 +442,54 @@ main() {
         line reload_rss_in_place ratio x "<=" 1.10
         line reload_rss_in_place replaced_routers count "<=" 0
         line reload_rss_in_place loads count
+    fi
+    if [[ " $FIGURES " == *" nat "* ]]; then
+        local nat_rs nat_peer nat_n nat_pn
+        nat_rs=$(median nat_1000_dnat seconds_to_kernel)
+        nat_n=$(median nat_1000_dnat rules)
+        nat_peer=$(median nat_kube_ovn_way seconds)
+        nat_pn=$(median nat_kube_ovn_way rules)
+        echo "# NAT figures: seed 003's gateway on a 2-node testbed cluster, release daemon and agent;" \
+            "${nat_n%.*} IptablesDnatRule objects on one EIP in one kubectl apply; the peer: ${nat_pn%.*}" \
+            "kubectl exec of iptables -A SHARED_DNAT, one per rule (Kube-OVN's way), in a second pod"
+        line nat_1000_dnat apply_seconds s
+        line nat_1000_dnat seconds_to_kernel s
+        line nat_1000_dnat seconds_to_ready s
+        line nat_1000_dnat ms_per_rule_to_kernel ms
+        line nat_1000_dnat daemon_cpu_seconds_to_kernel s
+        line nat_1000_dnat agent_cpu_seconds_to_kernel s
+        line nat_1000_dnat daemon_cpu_seconds_to_ready s
+        line nat_1000_dnat agent_cpu_seconds_to_ready s
+        line nat_1000_dnat agent_own_cpu_seconds_to_ready s
+        line nat_1000_dnat apiserver_cpu_seconds_to_kernel s
+        line nat_1000_dnat apiserver_cpu_seconds_to_ready s
+        line nat_1000_dnat agent_rss MB
+        line nat_1000_dnat daemon_rss MB
+        line nat_1000_dnat daemon_warnings count
+        line nat_kube_ovn_way seconds s
+        line nat_kube_ovn_way seconds_per_rule s
+        line nat_kube_ovn_way extrapolated_seconds_for_1000 s
+        line nat_kube_ovn_way kubectl_exec_true_seconds_per_call s
+        line nat_kube_ovn_way kubectl_start_seconds_per_call s
+        line nat_kube_ovn_way seconds_per_rule_less_kubectl_start s
+        # per rule: (ours / our rules) / (peer's / peer's rules)
+        ratio_line nat_1000_dnat ratio_vs_kube_ovn_per_rule "$(mul "$nat_rs" "$nat_pn")" "$(mul "$nat_peer" "$nat_n")"
+        ratio_line nat_1000_dnat speedup_vs_kube_ovn_per_rule "$(mul "$nat_peer" "$nat_n")" "$(mul "$nat_rs" "$nat_pn")"
+        # the same against the peer without kubectl's own start (Kube-OVN execs in-process)
+        ratio_line nat_1000_dnat ratio_vs_kube_ovn_per_rule_less_kubectl_start "$(ratio "$nat_rs" "$nat_n" 6)" \
+            "$(median nat_kube_ovn_way seconds_per_rule_less_kubectl_start)"
+        line nat_recovery_1000 container_killed_seconds s "<" 1
+        line nat_recovery_1000 container_killed_agent_started_seconds s
+        line nat_recovery_1000 container_killed_after_agent_start_seconds s
+        line nat_recovery_1000 container_killed_eip_seconds s
+        line nat_recovery_1000 pod_deleted_seconds s "<" 1
+        line nat_recovery_1000 pod_deleted_old_pod_gone_seconds s
+        line nat_recovery_1000 pod_deleted_new_pod_seconds s
+        line nat_recovery_1000 pod_deleted_annotated_seconds s
+        line nat_recovery_1000 pod_deleted_pod_running_seconds s
+        line nat_recovery_1000 pod_deleted_agent_started_seconds s
+        line nat_recovery_1000 pod_deleted_after_agent_start_seconds s
+        line nat_recovery_1000 settle_seconds s
     fi
     local busy
     busy=$(sort -u "$WORK/busy" | grep -c . || true)
