@@ -224,7 +224,7 @@ async fn reporter(
     let mut defaulted: HashMap<String, i64> = HashMap::new();
     let mut annotated = Annotated::default();
     loop {
-        let retry = {
+        let round = {
             let mut report = reports.borrow_and_update().clone();
             let synced = store.borrow().synced;
             if *leading.borrow() && synced {
@@ -241,7 +241,7 @@ async fn reporter(
                 // copy every object meanwhile).
                 let snapshot =
                     needed(&store.borrow_and_update(), &report, &mut written, &mut defaulted, &mut annotated);
-                let retry = write_report(
+                let mut round = write_report(
                     &client,
                     &snapshot,
                     &report,
@@ -250,15 +250,18 @@ async fn reporter(
                     &mut defaulted,
                     &mut annotated,
                 )
-                .await
-                    | tell_pod_errors(&client, &snapshot, &report, &mut told).await;
-                tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, "report round");
-                retry
+                .await;
+                round.retry |= tell_pod_errors(&client, &snapshot, &report, &mut told).await;
+                tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, more = round.more, "report round");
+                round
             } else {
-                false
+                Round::default()
             }
         };
-        if retry {
+        if round.more {
+            continue;
+        }
+        if round.retry {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
                 r = reports.changed() => if r.is_err() { return },
@@ -316,8 +319,24 @@ fn needed(
     out
 }
 
-/// One round of writes; true if something should be retried.
-/// `store` holds what the round needs (see [`needed`]).
+/// Status and finalizer writes that succeed in one round at most: the round
+/// ends after them and the next starts at once, with the pods first, so a
+/// pod created meanwhile is not kept waiting behind a thousand statuses.
+/// (Only successes count: writes that fail do not make rounds spin.)
+const WRITES_PER_ROUND: usize = 32;
+
+/// What a round of writes left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Round {
+    /// Something lost a race or failed: again shortly.
+    retry: bool,
+    /// The round stopped at [`WRITES_PER_ROUND`]: again at once.
+    more: bool,
+}
+
+/// One round of writes: pods first, then at most [`WRITES_PER_ROUND`]
+/// status and finalizer writes. `store` holds what the round needs (see
+/// [`needed`]).
 async fn write_report(
     client: &KubeClient,
     store: &Store,
@@ -326,10 +345,14 @@ async fn write_report(
     pruned: &mut HashMap<Kind, BTreeSet<String>>,
     defaulted: &mut HashMap<String, i64>,
     annotated: &mut Annotated,
-) -> bool {
-    let mut retry = false;
+) -> Round {
+    let mut retry = annotate_pods(client, store, report, annotated).await;
+    let mut sent = 0;
     let now = wall_clock();
     for v in &report.verdicts {
+        if sent >= WRITES_PER_ROUND {
+            return Round { retry, more: true };
+        }
         let Some(seen) = store.of_kind(v.object.kind).get(&v.object.qualified_name()) else { continue };
         if seen.pointer("/metadata/generation").and_then(Json::as_i64) != v.generation {
             continue; // a newer spec: the next pass decides
@@ -345,7 +368,10 @@ async fn write_report(
         }
         if !has_finalizer(&current) {
             match set_finalizer(client, &v.object, &current, true).await {
-                Ok(o) => current = o,
+                Ok(o) => {
+                    sent += 1;
+                    current = o;
+                }
                 Err(e) => {
                     retry |= e.code() == 409;
                     if e.code() != 409 {
@@ -357,6 +383,7 @@ async fn write_report(
         }
         match write_defaults(client, v, &current, defaulted).await {
             Ok(Some(o)) => {
+                sent += 1;
                 // A new generation: its status comes with the next pass's verdict.
                 written.insert(key, (resource_version(seen).to_string(), o));
                 continue;
@@ -372,6 +399,7 @@ async fn write_report(
         let skip = pruned.entry(v.object.kind).or_default();
         match status::report_without(client, v.object.kind, &current, &v.outcome, &v.fields, &now, skip).await {
             Ok(r) => {
+                sent += usize::from(r.written.is_some());
                 if !r.pruned.is_empty() {
                     tracing::info!(kind = %v.object.kind, fields = ?r.pruned, "status fields pruned by the CRD schema; not written again");
                     skip.extend(r.pruned);
@@ -394,8 +422,14 @@ async fn write_report(
     for object in &report.finalize {
         let Some(obj) = store.of_kind(object.kind).get(&object.qualified_name()) else { continue };
         if has_finalizer(obj) {
+            if sent >= WRITES_PER_ROUND {
+                return Round { retry, more: true };
+            }
             match set_finalizer(client, object, obj, false).await {
-                Ok(_) => tracing::info!(%object, "rows removed; finalizer released"),
+                Ok(_) => {
+                    sent += 1;
+                    tracing::info!(%object, "rows removed; finalizer released");
+                }
                 Err(e) if e.code() == 404 => {}
                 Err(e) => {
                     retry = true;
@@ -404,6 +438,14 @@ async fn write_report(
             }
         }
     }
+    Round { retry, more: false }
+}
+
+/// Annotates the pods of `store` that need it (their addresses, `routed`);
+/// true if something should be retried. First in every round: a pod waits
+/// for these to start (its CNI does), while a status can wait.
+async fn annotate_pods(client: &KubeClient, store: &Store, report: &Report, annotated: &mut Annotated) -> bool {
+    let mut retry = false;
     for (key, pod) in &store.pods {
         let (port, attached) = (report.pods.pods.get(key), report.pods.attachments.get(key));
         if port.is_none() && attached.is_none() {
