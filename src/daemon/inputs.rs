@@ -114,7 +114,9 @@ impl Desired {
             (_, None) => (Arc::default(), false),
             (None, Some(_)) => (Arc::default(), true),
             (Some(s), Some(nb)) if s.synced => {
-                let (m, r, held, derived) = with_pods(pods, s, &nb.cache(), &validated_model, &validated, &nb_now);
+                let workloads = config.kubernetes.as_ref().map_or(crate::config::DEFAULT_NAMESPACE, |k| &k.namespace);
+                let (m, r, held, derived) =
+                    with_pods(pods, s, &nb.cache(), &validated_model, &validated, &nb_now, workloads);
                 (model, rejected) = (m, r);
                 t_pods = t0.elapsed();
                 rejected.extend(held_pods(&nb.cache(), &held));
@@ -296,6 +298,7 @@ fn with_pods(
     validated_model: &Arc<Model>,
     validated: &[Rejection],
     nb: &Arc<NbState>,
+    workloads: &str,
 ) -> (Arc<Model>, Vec<Rejection>, BTreeSet<String>, Arc<Derived>) {
     pods.restore_once(store, validated_model, cache);
     let mut evict = pods.would_evict(store, validated_model);
@@ -319,7 +322,7 @@ fn with_pods(
         let derived = pods.update(store, &model, cache, &held, nb);
         let after = if evict.is_empty() { BTreeMap::new() } else { pods.would_evict(store, validated_model) };
         if after == evict || rounds == 3 {
-            rejected.extend(nat_after_ipam(pods, store, &mut model, &derived));
+            rejected.extend(nat_after_ipam(pods, store, &mut model, &derived, workloads));
             return (model, rejected, held, derived);
         }
         evict = after;
@@ -331,9 +334,17 @@ fn with_pods(
 /// address it had: then it stays as it was), and a gateway whose `lanIp` a
 /// pod other than its own holds (out of the model with its EIPs and rules,
 /// which wait; the other pod keeps its address). A gateway's own pod is the
-/// one its StatefulSet makes: annotated `ovn.kubernetes.io/vpc_nat_gw` with
-/// the gateway's name, named `<prefix>-<gateway>-0`.
-fn nat_after_ipam(pods: &PodPorts, store: &Store, model: &mut Arc<Model>, derived: &Derived) -> Vec<Rejection> {
+/// one its StatefulSet makes: in the gateway's workload namespace (its
+/// `namespace`, else `workloads`, the daemon's), named `<prefix>-<gateway>-0`
+/// and annotated `ovn.kubernetes.io/vpc_nat_gw` with the gateway's name — a
+/// pod elsewhere wearing the name and annotation is another pod.
+fn nat_after_ipam(
+    pods: &PodPorts,
+    store: &Store,
+    model: &mut Arc<Model>,
+    derived: &Derived,
+    workloads: &str,
+) -> Vec<Rejection> {
     let mut out = vec![];
     for (name, why) in pods.eip_errors() {
         let Some(e) = model.eips.get(name) else { continue };
@@ -343,20 +354,21 @@ fn nat_after_ipam(pods: &PodPorts, store: &Store, model: &mut Arc<Model>, derive
             out.extend(drop_eip(Arc::make_mut(model), name));
         }
     }
-    let own = |key: &str, gateway: &str| {
+    let own = |key: &str, g: &crate::model::validate::VpcNatGateway| {
         let pod = store.pods.get(key);
         let annotated = pod
             .and_then(|p| p.pointer("/metadata/annotations/ovn.kubernetes.io~1vpc_nat_gw"))
             .and_then(serde_json::Value::as_str)
-            == Some(gateway);
-        annotated && key.ends_with(&format!("-{gateway}-0"))
+            == Some(g.name.as_str());
+        let namespace = if g.spec.namespace.is_empty() { workloads } else { &g.spec.namespace };
+        annotated && key.starts_with(&format!("{namespace}/")) && key.ends_with(&format!("-{}-0", g.name))
     };
     let taken: Vec<(String, String)> = model
         .nat_gateways
         .values()
         .filter_map(|g| {
             let holder = pods.holder(&g.spec.subnet, std::net::IpAddr::V4(g.lan_ip))?;
-            (!own(&holder, &g.name)).then(|| (g.name.clone(), format!("{} is taken by pod {holder}", g.lan_ip)))
+            (!own(&holder, g)).then(|| (g.name.clone(), format!("{} is taken by pod {holder}", g.lan_ip)))
         })
         .collect();
     for (name, why) in taken {
