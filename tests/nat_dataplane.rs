@@ -210,8 +210,22 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
     let (_, text) = bed.curl_from_inet(&format!("http://{DNAT_EIP}:8888/"));
     assert!(text.contains(&format!("saw {INET}")), "{text}");
 
-    // What an operator sees in the gateway pod: Kube-OVN's chains and rules.
+    // What an operator sees in the gateway pod: exactly the rendered set, in
+    // Kube-OVN's chains and rules.
+    let set = bed.kubectl(&[
+        "get",
+        "cm",
+        "vpc-nat-gw-natgw-rules",
+        "-n",
+        "kube-system",
+        "-o",
+        "jsonpath={.data.rules\\.json}",
+    ]);
+    let set = ovn_vpcd::rules::nat::NatRuleSet::from_json(&set).unwrap();
+    let [nat, _mangle] = ovn_vpcd::gateway::nat::iptables::desired(&set).unwrap();
+    let want = ovn_vpcd::gateway::nat::iptables::listing(&nat);
     let rules = bed.nat_rules();
+    assert_eq!(rules.lines().collect::<Vec<_>>(), want, "kubectl exec ... iptables -t nat -S");
     for want in [
         format!("-A SHARED_DNAT -d {DNAT_EIP}/32 -p tcp -m tcp --dport 8888 -j DNAT --to-destination 10.0.1.2:80"),
         format!("-A SHARED_SNAT -s 10.0.1.0/24 -o net1 -j SNAT --to-source {SNAT_EIP} --random-fully"),
