@@ -55,6 +55,7 @@ fn entries<T: Named>(
     items: Vec<Spanned<T>>,
     kubernetes: bool,
     at: At,
+    check: impl Fn(&T) -> Option<String>,
 ) -> Result<Vec<(String, T)>, ConfigError> {
     let mut out = vec![];
     for item in items {
@@ -70,19 +71,33 @@ fn entries<T: Named>(
         if name.is_empty() {
             return Err(at(Some(span), format!("[[{table}]] `name` must not be empty")));
         }
+        if let Some(why) = check(&spec) {
+            return Err(at(Some(span), format!("{why} ({name:?})")));
+        }
         out.push((name, spec));
     }
     Ok(out)
 }
 
+/// Why a TOML EIP needs `v4ip`.
+pub const EIP_NEEDS_V4IP: &str = "[[iptablesEip]] needs `v4ip` in the TOML: an allocated address is kept in \
+     a resource's status, and a TOML EIP has none, so it could change at the daemon's next start";
+
+/// TOML EIPs name their address (`v4ip`): the daemon restores an allocated
+/// one from the resource's `status.ip` at start, and a TOML object has no
+/// status, so an allocated address could move under a running gateway.
+fn fixed(eip: &IptablesEipSpec) -> Option<String> {
+    eip.v4ip.trim().is_empty().then(|| EIP_NEEDS_V4IP.to_string())
+}
+
 /// The NAT tables of `file` as specs; `kubernetes`: `[kubernetes]` is there.
 pub(super) fn nat_specs(file: NatFile, kubernetes: bool, at: At) -> Result<NatSpecs, ConfigError> {
     Ok(NatSpecs {
-        gateways: entries("vpcNatGateway", file.gateways, kubernetes, at)?,
-        eips: entries("iptablesEip", file.eips, kubernetes, at)?,
-        fips: entries("iptablesFipRule", file.fips, kubernetes, at)?,
-        dnats: entries("iptablesDnatRule", file.dnats, kubernetes, at)?,
-        snats: entries("iptablesSnatRule", file.snats, kubernetes, at)?,
+        gateways: entries("vpcNatGateway", file.gateways, kubernetes, at, |_| None)?,
+        eips: entries("iptablesEip", file.eips, kubernetes, at, fixed)?,
+        fips: entries("iptablesFipRule", file.fips, kubernetes, at, |_| None)?,
+        dnats: entries("iptablesDnatRule", file.dnats, kubernetes, at, |_| None)?,
+        snats: entries("iptablesSnatRule", file.snats, kubernetes, at, |_| None)?,
         eip_status: Default::default(),
     })
 }

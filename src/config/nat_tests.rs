@@ -97,7 +97,8 @@ fn each_nat_table_without_kubernetes_is_refused_at_its_position() {
 fn nat_table_errors_name_line_column_and_field() {
     let e = err(&format!("{KUBE}\n[[vpcNatGateway]]\nvpc = \"v\"\n"));
     assert_eq!(e, "t.toml:4:1: [[vpcNatGateway]] entry without `name`");
-    let e = err(&format!("{KUBE}[[iptablesEip]]\nname = \"a\"\n\n[[iptablesEip]]\nnatGwDp = \"g\"\n"));
+    let e =
+        err(&format!("{KUBE}[[iptablesEip]]\nname = \"a\"\nv4ip = \"172.16.3.9\"\n[[iptablesEip]]\nnatGwDp = \"g\"\n"));
     assert_eq!(e, "t.toml:6:1: [[iptablesEip]] entry without `name`");
     let e = err(&format!("{KUBE}[[iptablesSnatRule]]\nname = \"\"\neip = \"e\"\n"));
     assert_eq!(e, "t.toml:3:1: [[iptablesSnatRule]] `name` must not be empty");
@@ -120,4 +121,14 @@ fn nat_table_errors_name_line_column_and_field() {
     assert!(e.starts_with("t.toml:5:21: field `selector`: invalid type: integer"), "{e}");
     let e = err(&format!("{KUBE}[[iptablesDnatRule]]\nname = \"d\"\nexternalPort = true\n"));
     assert!(e.starts_with("t.toml:5:16: field `externalPort`:"), "{e}");
+}
+
+/// A TOML EIP names its address: an allocated one would live in a status,
+/// which a TOML object does not have, and could move at the next start.
+#[test]
+fn a_toml_eip_without_v4ip_is_refused_at_its_table() {
+    let text = format!("{KUBE}[[iptablesEip]]\nname = \"auto\"\nnatGwDp = \"natgw\"\n");
+    let e = err(&text);
+    assert!(e.starts_with("t.toml:3:1: [[iptablesEip]] needs `v4ip` in the TOML"), "{e}");
+    assert!(e.ends_with("(\"auto\")"), "{e}");
 }
