@@ -474,6 +474,15 @@ impl Ipam {
         self.pods.get(pod_key)
     }
 
+    /// The allocations whose key starts with `prefix`, in key order: a range
+    /// of the map, not a walk of every allocation.
+    pub fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a PodAddress)> + 'a {
+        self.pods
+            .range::<str, _>((std::ops::Bound::Included(prefix), std::ops::Bound::Unbounded))
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(k, a)| (k.as_str(), a))
+    }
+
     /// Every allocation, by pod key.
     pub fn pods(&self) -> impl Iterator<Item = (&str, &PodAddress)> {
         self.pods.iter().map(|(k, a)| (k.as_str(), a))

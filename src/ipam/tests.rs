@@ -393,3 +393,14 @@ fn pool_edges() {
     assert_eq!(free, [(x("10.0.0.6"), x("10.0.0.8")), (x("10.0.0.10"), x("10.0.0.13"))]);
     assert_eq!(p.excludes, [(x("10.0.0.0"), x("10.0.0.5")), (x("10.0.0.14"), x("10.0.0.15"))]);
 }
+
+/// `with_prefix` gives exactly the keys under a prefix (a range of the map).
+#[test]
+fn allocations_under_a_prefix_are_a_range() {
+    let mut i = ipam(&[("net1", spec("10.0.1.0/24", &[]))]);
+    for key in ["IptablesEIP/a", "ns/p", "IptablesEIP/b", "IptablesEIP0", "IptablesEIP", "A/b"] {
+        i.allocate(key, "net1", None, None).unwrap();
+    }
+    let keys: Vec<&str> = i.with_prefix("IptablesEIP/").map(|(k, _)| k).collect();
+    assert_eq!(keys, ["IptablesEIP/a", "IptablesEIP/b"]);
+}

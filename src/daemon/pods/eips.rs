@@ -102,7 +102,9 @@ fn first_v4(ips: &[IpAddr]) -> Option<Ipv4Addr> {
 /// `store` says which EIPs and gateways still exist.
 pub(super) fn derive(ipam: &mut Ipam, model: &Model, store: &Store) -> Derived {
     let mut out = Derived::default();
-    let held: BTreeSet<String> = ipam.pods().filter_map(|(k, _)| eip_of_key(k)).map(str::to_string).collect();
+    // The EIPs' keys only (a range of the IPAM's map): a pass costs per EIP, not per pod.
+    let held: BTreeSet<String> =
+        ipam.with_prefix(KEY_PREFIX).filter_map(|(k, _)| eip_of_key(k)).map(str::to_string).collect();
     for name in held.iter().filter(|n| !model.eips.contains_key(*n)) {
         if released(store, name) {
             if let Some(a) = ipam.release(&ipam_key(name)) {

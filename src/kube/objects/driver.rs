@@ -320,6 +320,11 @@ async fn send(client: &KubeClient, owners: &[OwnerKind], id: &ObjectId, write: W
         (Ok(_), None) => Sent::Done,
         (Err(WriteError::Decided(sent)), _) => sent,
         (Err(WriteError::Api(e)), _) if e.code() == 404 => Sent::Gone,
+        // Lost a race: expected (re-read, never overwritten), not worth a warning.
+        (Err(WriteError::Api(e)), _) if e.code() == 409 => {
+            tracing::debug!(object = %id, error = %e, "object write lost a race; re-reading");
+            classify(e)
+        }
         (Err(WriteError::Api(e)), _) => {
             tracing::warn!(object = %id, error = %e, "object write failed");
             classify(e)
