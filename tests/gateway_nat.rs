@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ovn_vpcd::rules::nat::{Dnat, Eip, External, Fip, Lan, NatRuleSet, Protocol, Route, Snat};
+use ovn_vpcd::rules::nat::{Dnat, NatRuleSet, Protocol};
 use ovn_vpcd::rules::{APPLIED_ANNOTATION, APPLY_ERROR_ANNOTATION, DATA_KEY, VERSION};
 use ovn_vpcd::testbed::Kube;
 use serde_json::{json, Value as Json};
@@ -255,29 +255,9 @@ fn ip(s: &str) -> std::net::Ipv4Addr {
 }
 
 /// Seed 003's set: SNAT EIP eips01 for the subnet, DNAT eipd01:8888 → the
-/// web pod's :80, plus a FIP.
+/// web pod's :80, plus a FIP (eipf01 → 10.0.1.5) and a VPC route.
 fn seed_003() -> NatRuleSet {
-    NatRuleSet {
-        version: VERSION,
-        gateway: "natgw".into(),
-        lan: Lan { ip: ip("10.0.1.254"), routes: vec![Route { cidr: "10.0.2.0/24".into(), via: ip("10.0.1.1") }] },
-        external: External { subnet: "ovn-vpc-external-network".into(), prefix_len: 24, gateway: ip("172.16.3.2") },
-        eips: vec![
-            Eip { name: "eipd01".into(), ip: ip("172.16.3.203") },
-            Eip { name: "eipf01".into(), ip: ip("172.16.3.204") },
-            Eip { name: "eips01".into(), ip: ip("172.16.3.208") },
-        ],
-        fips: vec![Fip { name: "fip01".into(), eip: ip("172.16.3.204"), internal_ip: ip("10.0.1.5") }],
-        dnats: vec![Dnat {
-            name: "dnat01".into(),
-            eip: ip("172.16.3.203"),
-            protocol: Protocol::Tcp,
-            external_port: 8888,
-            internal_ip: ip("10.0.1.2"),
-            internal_port: 80,
-        }],
-        snats: vec![Snat { name: "snat01".into(), eip: ip("172.16.3.208"), internal_cidr: "10.0.1.0/24".into() }],
-    }
+    NatRuleSet::from_json(include_str!("fixtures/seed-003-rules-fip.json")).unwrap()
 }
 
 fn hairpin(eip: &str) -> String {

@@ -243,28 +243,7 @@ fn rule_set(kube: &ovn_vpcd::testbed::Kube, cm: &str) -> Option<ovn_vpcd::rules:
 
 /// Seed 003's rule set as the daemon must render it.
 fn seed_003_set() -> ovn_vpcd::rules::nat::NatRuleSet {
-    use ovn_vpcd::rules::nat::*;
-    let ip = |s: &str| s.parse().unwrap();
-    NatRuleSet {
-        version: ovn_vpcd::rules::VERSION,
-        gateway: "natgw".into(),
-        lan: Lan { ip: ip("10.0.1.254"), routes: vec![] },
-        external: External { subnet: "ovn-vpc-external-network".into(), prefix_len: 24, gateway: ip("172.16.3.2") },
-        eips: vec![
-            Eip { name: "eipd01".into(), ip: ip("172.16.3.203") },
-            Eip { name: "eips01".into(), ip: ip("172.16.3.208") },
-        ],
-        fips: vec![],
-        dnats: vec![Dnat {
-            name: "dnat01".into(),
-            eip: ip("172.16.3.203"),
-            protocol: Protocol::Tcp,
-            external_port: 8888,
-            internal_ip: ip("10.0.1.2"),
-            internal_port: 80,
-        }],
-        snats: vec![Snat { name: "snat01".into(), eip: ip("172.16.3.208"), internal_cidr: "10.0.1.0/24".into() }],
-    }
+    ovn_vpcd::rules::nat::NatRuleSet::from_json(include_str!("fixtures/seed-003-rules.json")).unwrap()
 }
 
 fn ready(kube: &ovn_vpcd::testbed::Kube, plural: &str, name: &str) -> Option<(String, String)> {

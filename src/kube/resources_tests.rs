@@ -183,7 +183,7 @@ fn names<T>(v: &[(String, T)]) -> Vec<String> {
 #[test]
 fn toml_nat_objects_join_the_resources_and_a_name_clash_is_refused_on_the_resource() {
     let text = "[kubernetes]\nkubeconfig = \"k\"\n[[vpcNatGateway]]\nname = \"natgw\"\nvpc = \"v\"\nsubnet = \"s\"\n\
-                lanIp = \"10.0.1.254\"\n[[iptablesEip]]\nname = \"eips01\"\nnatGwDp = \"natgw\"\n\
+                lanIp = \"10.0.1.254\"\n[[iptablesEip]]\nname = \"eips01\"\nnatGwDp = \"natgw\"\nv4ip = \"172.16.3.208\"\n\
                 [[iptablesSnatRule]]\nname = \"snat01\"\neip = \"eips01\"\ninternalCIDR = \"10.0.1.0/24\"\n";
     let config = Config::parse("t.toml", text).unwrap();
     let mut s = Store { synced: true, ..Store::default() };

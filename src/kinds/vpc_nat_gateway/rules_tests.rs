@@ -60,7 +60,7 @@ pub(crate) fn seed_003() -> NatSpecs {
         eips: vec![
             ("eips01".into(), eip("172.16.3.208")),
             ("eipd01".into(), eip("172.16.3.203")),
-            ("eipf01".into(), eip("172.16.3.205")),
+            ("eipf01".into(), eip("172.16.3.204")),
         ],
         fips: vec![(
             "fip01".into(),
@@ -86,27 +86,7 @@ pub(crate) fn seed_003() -> NatSpecs {
 }
 
 fn expected_seed_003() -> NatRuleSet {
-    NatRuleSet {
-        version: VERSION,
-        gateway: "natgw".into(),
-        lan: Lan { ip: ip("10.0.1.254"), routes: vec![Route { cidr: "10.0.2.0/24".into(), via: ip("10.0.1.1") }] },
-        external: External { subnet: "ovn-vpc-external-network".into(), prefix_len: 24, gateway: ip("172.16.3.2") },
-        eips: vec![
-            Eip { name: "eipd01".into(), ip: ip("172.16.3.203") },
-            Eip { name: "eipf01".into(), ip: ip("172.16.3.205") },
-            Eip { name: "eips01".into(), ip: ip("172.16.3.208") },
-        ],
-        fips: vec![Fip { name: "fip01".into(), eip: ip("172.16.3.205"), internal_ip: ip("10.0.1.5") }],
-        dnats: vec![Dnat {
-            name: "dnat01".into(),
-            eip: ip("172.16.3.203"),
-            protocol: Protocol::Tcp,
-            external_port: 8888,
-            internal_ip: ip("10.0.1.2"),
-            internal_port: 80,
-        }],
-        snats: vec![Snat { name: "snat01".into(), eip: ip("172.16.3.208"), internal_cidr: "10.0.1.0/24".into() }],
-    }
+    NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules-fip.json")).unwrap()
 }
 
 #[test]
@@ -169,8 +149,8 @@ fn another_gateways_eips_are_not_in_the_set() {
 fn the_old_inline_form_renders_the_same_rules() {
     let mut inline = gw();
     let e = |c: &str| InlineEip { eip_cidr: c.into(), gateway: "172.16.3.2".into() };
-    inline.eips = vec![e("172.16.3.203/24"), e("172.16.3.208/24"), e("172.16.3.205/24")];
-    inline.floating_ip_rules = vec![InlineFip { eip: "172.16.3.205".into(), internal_ip: "10.0.1.5".into() }];
+    inline.eips = vec![e("172.16.3.203/24"), e("172.16.3.208/24"), e("172.16.3.204/24")];
+    inline.floating_ip_rules = vec![InlineFip { eip: "172.16.3.204".into(), internal_ip: "10.0.1.5".into() }];
     inline.dnat_rules = vec![InlineDnat {
         eip: "172.16.3.203".into(),
         external_port: Port::Number(8888),
@@ -186,7 +166,7 @@ fn the_old_inline_form_renders_the_same_rules() {
     want.eips = vec![
         Eip { name: "eips[0]".into(), ip: ip("172.16.3.203") },
         Eip { name: "eips[1]".into(), ip: ip("172.16.3.208") },
-        Eip { name: "eips[2]".into(), ip: ip("172.16.3.205") },
+        Eip { name: "eips[2]".into(), ip: ip("172.16.3.204") },
     ];
     want.fips[0].name = "floatingIpRules[0]".into();
     want.dnats[0].name = "dnatRules[0]".into();
