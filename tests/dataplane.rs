@@ -63,19 +63,12 @@ impl Bed {
     }
 
     fn running(&self, namespace: &str, pod: &str) {
-        wait_for(&format!("pod {namespace}/{pod} Running with its namespace"), Duration::from_secs(30), || {
-            let phase =
-                self.cluster.kubectl(&["get", "pod", pod, "-n", namespace, "-o", "jsonpath={.status.phase}"]).ok()?;
-            (phase == "Running").then_some(())?;
-            self.cluster.pod_netns(namespace, pod)
-        });
+        common::pods::running(&self.cluster, namespace, pod, Duration::from_secs(30));
     }
 
     /// `cmd` in the pod; (exit success, stdout + stderr).
     fn exec(&self, namespace: &str, pod: &str, cmd: &[&str]) -> (bool, String) {
-        let out = self.cluster.exec_in_pod(namespace, pod, cmd).unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        (out.status.success(), text)
+        common::pods::exec(&self.cluster, namespace, pod, cmd)
     }
 
     fn ping(&self, namespace: &str, pod: &str, dst: &str) -> (bool, String) {

@@ -3,6 +3,7 @@
 
 pub mod bed;
 pub mod kube;
+pub mod pods;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
