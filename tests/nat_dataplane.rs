@@ -268,6 +268,31 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
         bed.curl_from_pod("fipped", &format!("http://{DNAT_EIP}:8888/"))
     });
 
+    // An edit that is refused does not cost the working rule: dnat01 moved
+    // to an IPv6 internalIp (the iptables gateway is IPv4-only) is refused
+    // on its status, and eip:8888 still reaches the pod.
+    bed.kubectl(&[
+        "patch",
+        "iptables-dnat-rules",
+        "dnat01",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"internalIp":"fd00::2"}}"#,
+    ]);
+    wait_for("the refused edit of dnat01", Duration::from_secs(20), || {
+        let o = bed.json(&["get", "iptables-dnat-rules", "dnat01"]);
+        o["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Validated" && c["status"] == "False")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    bed.until("DNAT kept through the refused edit", Duration::from_secs(5), "Welcome to nginx! pod web", || {
+        bed.curl_from_inet(&format!("http://{DNAT_EIP}:8888/"))
+    });
+    assert!(bed.nat_rules().contains("--dport 8888 -j DNAT --to-destination 10.0.1.2:80"), "{}", bed.nat_rules());
+
     // Deleting a rule stops exactly its traffic.
     bed.kubectl(&["delete", "iptables-dnat-rules", "dnat01"]);
     wait_for("the DNAT gone", Duration::from_secs(20), || {

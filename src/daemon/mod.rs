@@ -337,7 +337,9 @@ fn log_refusals(rejected: &[crate::model::validate::Rejection], last: &mut BTree
 fn workloads(k: &KubeSide, nat: &mut nat::NatSide, desired: &Desired, store: &Store) -> Arc<nat::readiness::NatView> {
     let settings = k.nat_settings.borrow().clone();
     let toml = &desired.merged.toml_gateways;
-    let (objects, view) = nat.render(&desired.model, &desired.derived.eips, store, toml, settings.as_ref());
+    // NAT objects refused or waiting this pass keep what they had (`nat::hold`).
+    let held = desired.rejected.iter().map(|r| r.object.clone()).collect();
+    let (objects, view) = nat.render(&desired.model, &desired.derived.eips, store, toml, settings.as_ref(), &held);
     if settings.is_some() && *k.leading.borrow() {
         k.set_workloads(objects);
     }

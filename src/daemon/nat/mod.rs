@@ -17,6 +17,7 @@
 //! judged rule by rule, and one of an earlier process leaves ready rules
 //! as they are.
 
+pub mod hold;
 pub mod readiness;
 pub mod settings;
 
@@ -33,7 +34,9 @@ use crate::kube::driver::{watch as watch_kind, WatchOptions};
 use crate::kube::objects::{DesiredObject, Owner, OwnerRef};
 use crate::kube::resources::Store;
 use crate::kube::watcher::Event;
+use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
+use crate::rules::nat::NatRuleSet;
 use readiness::{GatewayView, NatView, RuleNames};
 use settings::{settings, NatSettings, NAT_CONFIG, NAT_GW_CONFIG};
 
@@ -44,18 +47,23 @@ const KNOWN_SETS: usize = 16;
 pub struct NatSide {
     namespace: String,
     known: BTreeMap<String, VecDeque<(String, RuleNames)>>,
+    /// Per gateway, the set and the workload objects last rendered: what a
+    /// refused gateway or rule keeps (`hold`).
+    last: BTreeMap<String, (NatRuleSet, Vec<DesiredObject>)>,
 }
 
 impl NatSide {
     pub fn new(namespace: &str) -> NatSide {
-        NatSide { namespace: namespace.to_string(), known: BTreeMap::new() }
+        NatSide { namespace: namespace.to_string(), known: BTreeMap::new(), last: BTreeMap::new() }
     }
 
     /// Every accepted gateway's workload objects and view, from `model`,
     /// the EIPs' `addresses` (`Derived::eips`), the gateways' uids in
     /// `store` (the owners of their workloads), the gateways written in
     /// the TOML (`toml`: owned by the anchor instead) and `settings`
-    /// (`None`: not read yet).
+    /// (`None`: not read yet). Objects refused or waiting this pass
+    /// (`held`) keep what they had: a gateway its last workload, a rule or
+    /// EIP its part of its gateway's last set (`hold`).
     pub fn render(
         &mut self,
         model: &Model,
@@ -63,11 +71,26 @@ impl NatSide {
         store: &Store,
         toml: &BTreeSet<String>,
         settings: Option<&NatSettings>,
+        held: &BTreeSet<ObjectKey>,
     ) -> (Vec<DesiredObject>, NatView) {
-        let sets = rule_sets(model, addresses);
+        let is_held = |kind: Kind, name: &str| held.contains(&ObjectKey::cluster(kind, name));
+        let mut sets = rule_sets(model, addresses);
+        for (name, set) in sets.iter_mut() {
+            if let Some((prev, _)) = self.last.get(name) {
+                *set = hold::hold(set.clone(), prev, is_held);
+            }
+        }
         let mut desired = vec![];
         let mut view = NatView::new();
-        self.known.retain(|g, _| sets.contains_key(g));
+        // A refused gateway keeps its workload as last rendered; one gone loses it.
+        self.last.retain(|g, _| sets.contains_key(g) || is_held(Kind::VpcNatGateway, g));
+        let on = matches!(settings.map(|s| &s.workloads), Some(Ok(_)));
+        for (g, (_, objs)) in self.last.iter().filter(|_| on) {
+            if !sets.contains_key(g) {
+                desired.extend(objs.iter().cloned());
+            }
+        }
+        self.known.retain(|g, _| sets.contains_key(g) || self.last.contains_key(g));
         for (name, set) in &sets {
             let g = &model.nat_gateways[name];
             let digest = set.digest();
@@ -94,6 +117,7 @@ impl NatSide {
                 (Some(Ok(w)), Some(owner)) => {
                     let objs = objects(model, g, set, &owner, &names, &w.image);
                     let ids = objs.iter().map(|o| o.id.clone()).collect();
+                    self.last.insert(name.clone(), (set.clone(), objs.clone()));
                     desired.extend(objs);
                     Ok(ids)
                 }

@@ -78,7 +78,8 @@ fn reasons(v: &[Verdict]) -> Vec<(String, bool)> {
 fn ready_only_when_the_pod_reports_the_rendered_digest() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
-    let (_, view) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()));
+    let (_, view) =
+        side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &Default::default());
     let digest = view["natgw"].digest.clone();
     let outcomes = applied(&view);
     let run = |s: &Store| {
@@ -112,7 +113,8 @@ fn ready_only_when_the_pod_reports_the_rendered_digest() {
 fn a_known_older_set_is_judged_rule_by_rule_and_an_unknown_one_leaves_ready_rules() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
-    let (_, first) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()));
+    let (_, first) =
+        side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &Default::default());
     let old = first["natgw"].digest.clone();
     let mut nat = seed_003();
     nat.eips.push((
@@ -124,7 +126,14 @@ fn a_known_older_set_is_judged_rule_by_rule_and_an_unknown_one_leaves_ready_rule
         },
     ));
     let model2 = model_with(&nat);
-    let (_, view) = side.render(&model2, &fixed_addresses(&model2), &store(), &Default::default(), Some(&on()));
+    let (_, view) = side.render(
+        &model2,
+        &fixed_addresses(&model2),
+        &store(),
+        &Default::default(),
+        Some(&on()),
+        &Default::default(),
+    );
     assert_ne!(view["natgw"].digest, old);
     let outcomes = applied(&view);
     let mut v = verdicts(&model2);
@@ -157,14 +166,16 @@ fn settings_off_and_refused_objects_are_said_on_the_gateway() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
     let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()) };
-    let (desired, view) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&off));
+    let (desired, view) =
+        side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&off), &Default::default());
     assert!(desired.is_empty());
     let mut v = verdicts(&model);
     refine(&mut v, &view, &model, &store(), &Outcomes::new());
     assert!(matches!(&v[0].outcome, Outcome::NotApplied { message } if message == "VPC NAT gateways are off"));
     assert!(matches!(&v[2].outcome, Outcome::NotApplied { message } if message.contains("VPC NAT gateways are off")));
 
-    let (desired, view) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()));
+    let (desired, view) =
+        side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &Default::default());
     assert_eq!(desired.len(), 5);
     let mut outcomes = applied(&view);
     let sts = desired.iter().find(|d| d.id.kind == crate::kube::objects::ObjectKind::StatefulSet).unwrap();
@@ -177,7 +188,8 @@ fn settings_off_and_refused_objects_are_said_on_the_gateway() {
         v[0]
     );
     // No settings read yet: nothing is desired.
-    let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), None);
+    let (desired, _) =
+        side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), None, &Default::default());
     assert!(desired.is_empty());
 }
 
@@ -189,13 +201,20 @@ fn a_toml_gateways_workload_is_owned_by_the_anchor() {
     let mut side = NatSide::new("kube-system");
     let toml = BTreeSet::from(["natgw".to_string()]);
     for s in [store(), Store::default()] {
-        let (desired, view) = side.render(&model, &fixed_addresses(&model), &s, &toml, Some(&on()));
+        let (desired, view) =
+            side.render(&model, &fixed_addresses(&model), &s, &toml, Some(&on()), &Default::default());
         assert_eq!(desired.len(), 5);
         assert!(desired.iter().all(|d| d.owner == crate::kube::objects::Owner::Anchor), "{desired:?}");
         assert_eq!(view["natgw"].workload.as_ref().unwrap().len(), 5);
     }
-    let (desired, view) =
-        side.render(&model, &fixed_addresses(&model), &Store::default(), &BTreeSet::new(), Some(&on()));
+    let (desired, view) = side.render(
+        &model,
+        &fixed_addresses(&model),
+        &Store::default(),
+        &BTreeSet::new(),
+        Some(&on()),
+        &Default::default(),
+    );
     assert!(desired.is_empty());
     assert!(view["natgw"].workload.as_ref().unwrap_err().contains("needs an owner"));
 }
