@@ -38,7 +38,7 @@ use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 use crate::rules::nat::NatRuleSet;
 use readiness::{GatewayView, NatView, RuleNames};
-use settings::{settings, NatSettings, NAT_CONFIG, NAT_GW_CONFIG};
+use settings::{settings, NatSettings, Workloads, NAT_CONFIG, NAT_GW_CONFIG};
 
 /// How many rendered sets are remembered per gateway.
 const KNOWN_SETS: usize = 16;
@@ -50,11 +50,14 @@ pub struct NatSide {
     /// Per gateway, the set and the workload objects last rendered: what a
     /// refused gateway or rule keeps (`hold`).
     last: BTreeMap<String, (NatRuleSet, Vec<DesiredObject>)>,
+    /// The last settings that rendered workloads: what running gateways keep
+    /// while the ConfigMaps say something that cannot be used.
+    last_good: Option<Workloads>,
 }
 
 impl NatSide {
     pub fn new(namespace: &str) -> NatSide {
-        NatSide { namespace: namespace.to_string(), known: BTreeMap::new(), last: BTreeMap::new() }
+        NatSide { namespace: namespace.to_string(), known: BTreeMap::new(), last: BTreeMap::new(), last_good: None }
     }
 
     /// Every accepted gateway's workload objects and view, from `model`,
@@ -74,6 +77,28 @@ impl NatSide {
         held: &BTreeSet<ObjectKey>,
     ) -> (Vec<DesiredObject>, NatView) {
         let is_held = |kind: Kind, name: &str| held.contains(&ObjectKey::cluster(kind, name));
+        // The settings to render with: bad ones keep the last good (said on
+        // the gateways' status); only `enable-vpc-nat-gw: "false"` turns
+        // running gateways off.
+        let (effective, kept): (Option<Result<Workloads, String>>, Option<String>) = match settings {
+            None => (None, None),
+            Some(NatSettings { workloads: Ok(w), .. }) => {
+                self.last_good = Some(w.clone());
+                (Some(Ok(w.clone())), None)
+            }
+            Some(NatSettings { workloads: Err(why), off: true }) => {
+                self.last_good = None;
+                (Some(Err(why.clone())), None)
+            }
+            Some(NatSettings { workloads: Err(why), off: false }) => match &self.last_good {
+                Some(w) => (Some(Ok(w.clone())), Some(why.clone())),
+                None => (Some(Err(why.clone())), None),
+            },
+        };
+        if let Some(why) = &kept {
+            tracing::warn!(reason = %why, "NAT gateway settings refused; the gateways keep the last good ones");
+        }
+        let settings = effective.as_ref();
         let mut sets = rule_sets(model, addresses);
         for (name, set) in sets.iter_mut() {
             if let Some((prev, _)) = self.last.get(name) {
@@ -84,7 +109,7 @@ impl NatSide {
         let mut view = NatView::new();
         // A refused gateway keeps its workload as last rendered; one gone loses it.
         self.last.retain(|g, _| sets.contains_key(g) || is_held(Kind::VpcNatGateway, g));
-        let on = matches!(settings.map(|s| &s.workloads), Some(Ok(_)));
+        let on = matches!(settings, Some(Ok(_)));
         for (g, (_, objs)) in self.last.iter().filter(|_| on) {
             if !sets.contains_key(g) {
                 desired.extend(objs.iter().cloned());
@@ -101,7 +126,7 @@ impl NatSide {
                     known.pop_front();
                 }
             }
-            let prefix = match settings.map(|s| &s.workloads) {
+            let prefix = match settings {
                 Some(Ok(w)) => w.prefix.as_str(),
                 Some(Err(_)) | None => DEFAULT_PREFIX,
             };
@@ -110,7 +135,7 @@ impl NatSide {
                 true => Some(Owner::Anchor),
                 false => owner(store, name).map(Owner::Resource),
             };
-            let workload = match (settings.map(|s| &s.workloads), owner) {
+            let workload = match (settings, owner) {
                 (None, _) => Err(format!("the ConfigMaps {NAT_CONFIG} and {NAT_GW_CONFIG} are not read yet")),
                 (Some(Err(why)), _) => Err(why.clone()),
                 (Some(Ok(_)), None) => Err("not a VpcNatGateway resource: its workload needs an owner".into()),
@@ -119,7 +144,13 @@ impl NatSide {
                     let ids = objs.iter().map(|o| o.id.clone()).collect();
                     self.last.insert(name.clone(), (set.clone(), objs.clone()));
                     desired.extend(objs);
-                    Ok(ids)
+                    match &kept {
+                        None => Ok(ids),
+                        Some(why) => Err(format!(
+                            "{why}: refused; the gateway keeps running with the last good settings (image {}, prefix {})",
+                            w.image, w.prefix
+                        )),
+                    }
                 }
             };
             let known = known.iter().cloned().collect();

@@ -11,7 +11,7 @@ use crate::kube::status::{EipFields, RuleFields};
 use crate::model::object::ObjectKey;
 
 fn on() -> NatSettings {
-    NatSettings { workloads: Ok(Workloads { image: "i".into(), prefix: "vpc-nat-gw".into() }) }
+    NatSettings { workloads: Ok(Workloads { image: "i".into(), prefix: "vpc-nat-gw".into() }), off: false }
 }
 
 fn store() -> Store {
@@ -165,7 +165,7 @@ fn a_known_older_set_is_judged_rule_by_rule_and_an_unknown_one_leaves_ready_rule
 fn settings_off_and_refused_objects_are_said_on_the_gateway() {
     let model = model_with(&seed_003());
     let mut side = NatSide::new("kube-system");
-    let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()) };
+    let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()), off: true };
     let (desired, view) =
         side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&off), &Default::default());
     assert!(desired.is_empty());
@@ -217,4 +217,34 @@ fn a_toml_gateways_workload_is_owned_by_the_anchor() {
     );
     assert!(desired.is_empty());
     assert!(view["natgw"].workload.as_ref().unwrap_err().contains("needs an owner"));
+}
+
+/// Settings that cannot be used (a typo, a ConfigMap gone, no image) keep
+/// the running gateways on the last good ones, said on their status; only
+/// `enable-vpc-nat-gw: "false"` takes the workloads away.
+#[test]
+fn bad_settings_keep_the_last_good_ones_and_only_false_turns_gateways_off() {
+    let model = model_with(&seed_003());
+    let mut side = NatSide::new("kube-system");
+    let render = |side: &mut NatSide, s: &NatSettings| {
+        side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(s), &Default::default())
+    };
+    // Never good: nothing runs.
+    let typo = NatSettings { workloads: Err("enable-vpc-nat-gw: \"yes\"".into()), off: false };
+    assert!(render(&mut side, &typo).0.is_empty());
+    let (good, _) = render(&mut side, &on());
+    assert_eq!(good.len(), 5);
+    let (kept, view) = render(&mut side, &typo);
+    assert_eq!(kept.iter().map(|d| &d.id).collect::<Vec<_>>(), good.iter().map(|d| &d.id).collect::<Vec<_>>());
+    let mut v = verdicts(&model);
+    refine(&mut v, &view, &model, &store(), &Outcomes::new());
+    assert!(
+        matches!(&v[0].outcome, Outcome::NotApplied { message } if message.contains("\"yes\"") && message.contains("keeps running with the last good settings")),
+        "{:?}",
+        v[0]
+    );
+    let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()), off: true };
+    assert!(render(&mut side, &off).0.is_empty());
+    // After an explicit off, a typo does not bring the old settings back.
+    assert!(render(&mut side, &typo).0.is_empty());
 }

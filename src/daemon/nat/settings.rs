@@ -2,11 +2,14 @@
 //! and `ovn-vpc-nat-gw-config` (`enable-vpc-nat-gw`) in the daemon's
 //! namespace say, with Kube-OVN's semantics. Pure.
 //!
-//! - `ovn-vpc-nat-gw-config` absent, or `enable-vpc-nat-gw: "false"`: VPC
-//!   NAT gateways are off (Kube-OVN's `resyncVpcNatGwConfig` cleans their
-//!   workloads up then; so do we: none is desired). `"true"` or the key
-//!   absent: on. Any other value is refused by name and counts as off
-//!   (Kube-OVN reads it as on; running a workload on a typo is worse).
+//! - `enable-vpc-nat-gw: "false"`: VPC NAT gateways are off (Kube-OVN's
+//!   `resyncVpcNatGwConfig` cleans their workloads up then; so do we: none
+//!   is desired). `"true"` or the key absent: on. `ovn-vpc-nat-gw-config`
+//!   absent, or any other value (refused by name): no gateway starts, but
+//!   running ones keep the last good settings (`NatSide::render`): a typo or
+//!   a ConfigMap deleted and made again by a chart upgrade must not take
+//!   every tenant's gateway down (Kube-OVN reads a typo as on, and cleans
+//!   up on an absent ConfigMap).
 //! - `ovn-vpc-nat-config` absent or without `image`: no workload can be
 //!   rendered; said, not guessed. `natGwNamePrefix` absent or empty:
 //!   `vpc-nat-gw`; one that cannot prefix a Kubernetes name is refused.
@@ -25,6 +28,11 @@ pub const ENABLE_KEY: &str = "enable-vpc-nat-gw";
 pub struct NatSettings {
     /// The image and name prefix, or why no workload is rendered.
     pub workloads: Result<Workloads, String>,
+    /// The operator said `enable-vpc-nat-gw: "false"`: gateways are off on
+    /// purpose. Any other reason (a ConfigMap missing, a typo, no image) is
+    /// an input to refuse: running gateways keep the last good settings
+    /// (`NatSide::render`), and only a daemon that never saw good ones runs none.
+    pub off: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +48,8 @@ fn data<'a>(cm: Option<&'a Json>, key: &str) -> Option<&'a str> {
 /// The settings `nat_config` and `gw_config` (the ConfigMaps as read, or
 /// absent) in `namespace` make.
 pub fn settings(namespace: &str, nat_config: Option<&Json>, gw_config: Option<&Json>) -> NatSettings {
-    NatSettings { workloads: workloads(namespace, nat_config, gw_config) }
+    let off = gw_config.is_some() && data(gw_config, ENABLE_KEY).map(str::trim) == Some("false");
+    NatSettings { workloads: workloads(namespace, nat_config, gw_config), off }
 }
 
 fn workloads(namespace: &str, nat_config: Option<&Json>, gw_config: Option<&Json>) -> Result<Workloads, String> {
@@ -125,5 +134,17 @@ mod tests {
         assert_eq!(prefixed.workloads, Ok(Workloads { image: "i".into(), prefix: "my-gw".into() }));
         let bad = settings("ns", Some(&cm(json!({"image": "i", "natGwNamePrefix": "My_GW"}))), Some(&on));
         assert!(bad.workloads.unwrap_err().contains("natGwNamePrefix \"My_GW\""));
+    }
+
+    /// Only an explicit "false" is off on purpose; a missing ConfigMap or a
+    /// typo is an input the running gateways do not follow.
+    #[test]
+    fn only_false_is_off_on_purpose() {
+        let image = cm(json!({"image": "reg/ovn-vpcd:1"}));
+        let off = |gw: Option<Json>| settings("kube-system", Some(&image), gw.as_ref()).off;
+        assert!(off(Some(cm(json!({ENABLE_KEY: "false"})))));
+        assert!(!off(None));
+        assert!(!off(Some(cm(json!({ENABLE_KEY: "yes"})))));
+        assert!(!off(Some(cm(json!({ENABLE_KEY: "true"})))));
     }
 }
