@@ -51,6 +51,16 @@ pub fn check_iptables_eip(name: &str, spec: &IptablesEipSpec, model: &Model) -> 
         true => gw.external_subnets[0].clone(),
         false => spec.external_subnet.clone(),
     };
+    // The gateway has one external leg (net1), on its first external subnet.
+    if external_subnet != gw.external_subnets[0] {
+        return Err(no(
+            "externalSubnet",
+            format!(
+                "{external_subnet:?} is not the external leg of VpcNatGateway {:?}, which is on {:?} (its first externalSubnets entry)",
+                spec.nat_gw_dp, gw.external_subnets[0]
+            ),
+        ));
+    }
     let Some(ext) = model.subnets.get(&external_subnet) else {
         return Err(wait("externalSubnet", format!("subnet {external_subnet:?} is not defined or refused")));
     };

@@ -41,6 +41,20 @@ fn no(name: &str, field: &str, why: String) -> Rejection {
 /// Checks one gateway against the validated VPCs and subnets.
 pub fn check_vpc_nat_gateway(name: &str, spec: &VpcNatGatewaySpec, model: &Model) -> Result<VpcNatGateway, Rejection> {
     crate::model::validate::check_name(Kind::VpcNatGateway, name)?;
+    // Its workload is named after it: the StatefulSet `vpc-nat-gw-<name>` is
+    // also a label value (no dots) and, for the StatefulSet controller's
+    // revision label, at most 52 characters.
+    let max = 52 - crate::kinds::vpc_nat_gateway::workload::DEFAULT_PREFIX.len() - 1;
+    if name.contains('.') || name.len() > max {
+        return Err(no(
+            name,
+            "name",
+            format!(
+                "its workload is named vpc-nat-gw-<name>: at most {max} characters and no '.' (this one has {})",
+                name.len()
+            ),
+        ));
+    }
     let wait = |field: &str, why: String| wait_for(Kind::VpcNatGateway, name, field, why);
     if spec.vpc.is_empty() {
         return Err(no(name, "vpc", "is required".into()));

@@ -318,3 +318,24 @@ fn a_gateway_its_vpc_routes_nothing_to_is_noticed() {
     validate_nat(&mut routed, &seed_003_nat());
     assert!(!routed.notices.iter().any(|n| n.kind == Kind::VpcNatGateway), "{:?}", routed.notices);
 }
+
+/// A gateway name its workload cannot carry, and an EIP on an external
+/// subnet the gateway has no leg on, are refused by name (before, both were
+/// accepted and never realised).
+#[test]
+fn names_the_workload_cannot_carry_and_eips_off_the_external_leg_are_refused() {
+    let long = "g".repeat(42);
+    let mut nat = seed_003_nat();
+    nat.gateways = vec![(long.clone(), gw("10.0.1.254")), ("a.b".into(), gw("10.0.1.253"))];
+    let (_, rejected) = run(&nat);
+    assert!(rejected.iter().any(|r| r.contains(&long) && r.contains("at most 41 characters")), "{rejected:?}");
+    assert!(rejected.iter().any(|r| r.contains("\"a.b\"") && r.contains("no '.'")), "{rejected:?}");
+    let mut nat = seed_003_nat();
+    nat.eips.push(("eipx".into(), IptablesEipSpec { external_subnet: "other".into(), ..eip("") }));
+    let (model, rejected) = run(&nat);
+    assert!(
+        rejected.iter().any(|r| r.contains("eipx") && r.contains("not the external leg of VpcNatGateway \"natgw\"")),
+        "{rejected:?}"
+    );
+    assert!(model.eips.contains_key("eips01"), "the others are untouched");
+}
