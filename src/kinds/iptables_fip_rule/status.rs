@@ -1,5 +1,5 @@
 //! What a NAT rule's `status` shows besides the conditions, as Kube-OVN
-//! shows it: `ready` (false until an agent applies it: next slice), `v4ip`
+//! shows it: `ready` (true once its gateway's agent reports a set holding it), `v4ip`
 //! (its EIP's address), `natGwDp` (its EIP's gateway) and the rule's own
 //! fields. Shared by the three rule kinds. Pure.
 

@@ -1,9 +1,9 @@
 //! Kube-OVN's `IptablesSnatRule` (`kubeovn.io/v1`, cluster-scoped): source NAT of an internal CIDR to an EIP.
 //!
-//! This slice: spec, validation and status only. It renders no NB rows
-//! (a gateway's rules are applied by its agent, not in the NB) and nothing
-//! applies it yet (the gateway's rule set and agent are the next slice), so
-//! its status never claims `Ready`. Its objects do not count as tenants
+//! Spec, validation and status here; it renders no NB rows: its gateway's
+//! rule set (`kinds::vpc_nat_gateway::rules`) carries it to the gateway's
+//! agent, and its status says `Ready` once the agent reports a set holding it
+//! (`daemon::nat::readiness`). Its objects do not count as tenants
 //! for `reconcile::removal`.
 
 pub mod spec;
