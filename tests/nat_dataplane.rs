@@ -304,10 +304,11 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
     });
     assert!(!bed.nat_rules().contains("--dport 8888"), "{}", bed.nat_rules());
 
-    // A conflict is refused alone: a second FIP on eipf01.
-    bed.apply("kind: IptablesFIPRule\napiVersion: kubeovn.io/v1\nmetadata: {name: fip02}\nspec: {eip: eipf01, internalIp: 10.0.1.2}\n");
-    wait_for("fip02 refused", Duration::from_secs(20), || {
-        let o = bed.json(&["get", "iptables-fip-rules", "fip02"]);
+    // A conflict is refused alone: a second FIP on eipf01, named before the
+    // working one (the one in force keeps its EIP, whatever the names).
+    bed.apply("kind: IptablesFIPRule\napiVersion: kubeovn.io/v1\nmetadata: {name: fip00}\nspec: {eip: eipf01, internalIp: 10.0.1.2}\n");
+    wait_for("fip00 refused", Duration::from_secs(20), || {
+        let o = bed.json(&["get", "iptables-fip-rules", "fip00"]);
         o["status"]["conditions"]
             .as_array()?
             .iter()
@@ -318,7 +319,7 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
         bed.curl_from_inet(&format!("http://{FIP_EIP}/"))
     });
     assert!(!bed.nat_rules().contains("--to-destination 10.0.1.2\n"), "{}", bed.nat_rules());
-    bed.kubectl(&["delete", "iptables-fip-rules", "fip02"]);
+    bed.kubectl(&["delete", "iptables-fip-rules", "fip00"]);
 
     // With the daemon stopped, someone flushes a chain: the agent repairs it.
     bed.daemon.take();

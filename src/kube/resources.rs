@@ -26,6 +26,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
+use crate::kinds::iptables_fip_rule::status::RuleStatus;
 use crate::kinds::vpc_nat_gateway::status::OLD_FORM;
 use crate::kube::defaults::subnet_defaults;
 use crate::kube::keyed::Keyed;
@@ -308,6 +309,16 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
         .map(|(n, o)| (n.clone(), crate::kinds::iptables_eip::status::EipStatus::of(o)))
         .filter(|(_, s)| *s != Default::default())
         .collect();
+    fn rule_status<S>(objects: &Keyed, toml: &[(String, S)]) -> BTreeMap<String, RuleStatus> {
+        objects
+            .iter()
+            .filter(|(n, _)| !toml.iter().any(|(t, _)| t == *n))
+            .map(|(n, o)| (n.clone(), RuleStatus::of(o)))
+            .filter(|(_, s)| s.ready)
+            .collect()
+    }
+    nat.fip_status = rule_status(&store.fip_rules, &toml.fips);
+    nat.dnat_status = rule_status(&store.dnat_rules, &toml.dnats);
     merged.nat = std::mem::take(nat);
     merged.vpcs.extend(vpcs);
     merged.subnets.extend(subnets);
@@ -397,9 +408,9 @@ pub fn verdicts(
                         true => (not_applied(), StatusFields::Eip(EipFields::of(model, name, eips))),
                         false => (Outcome::Pending, StatusFields::None),
                     },
-                    Kind::IptablesFipRule => rule(RuleFields::fip(model, name)),
-                    Kind::IptablesDnatRule => rule(crate::kinds::iptables_dnat_rule::status::fields(model, name)),
-                    Kind::IptablesSnatRule => rule(crate::kinds::iptables_snat_rule::status::fields(model, name)),
+                    Kind::IptablesFipRule => rule(RuleFields::fip(model, eips, name)),
+                    Kind::IptablesDnatRule => rule(crate::kinds::iptables_dnat_rule::status::fields(model, eips, name)),
+                    Kind::IptablesSnatRule => rule(crate::kinds::iptables_snat_rule::status::fields(model, eips, name)),
                 },
             };
             let generation = obj.pointer("/metadata/generation").and_then(Json::as_i64);

@@ -46,7 +46,11 @@ fn verdicts(model: &Model) -> Vec<Verdict> {
             "eipd01",
             StatusFields::Eip(EipFields::of(model, "eipd01", &fixed_addresses(model))),
         ),
-        not_applied(Kind::IptablesDnatRule, "dnat01", StatusFields::Rule(RuleFields::on(model, "eipd01", vec![]))),
+        not_applied(
+            Kind::IptablesDnatRule,
+            "dnat01",
+            StatusFields::Rule(RuleFields::on(model, &Default::default(), "eipd01", vec![])),
+        ),
     ]
 }
 

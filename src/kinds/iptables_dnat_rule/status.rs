@@ -3,10 +3,13 @@
 //! `internalPort` and `externalPort`. Pure.
 
 pub use crate::kinds::iptables_fip_rule::status::RuleFields;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
 use crate::model::validate::Model;
 
 /// DNAT rule `name` of a validated `model`.
-pub fn fields(model: &Model, name: &str) -> Option<RuleFields> {
+pub fn fields(model: &Model, addresses: &BTreeMap<String, Ipv4Addr>, name: &str) -> Option<RuleFields> {
     let r = model.dnat_rules.get(name)?;
     let own = vec![
         ("protocol", r.protocol.clone()),
@@ -14,5 +17,5 @@ pub fn fields(model: &Model, name: &str) -> Option<RuleFields> {
         ("internalPort", r.internal_port.to_string()),
         ("externalPort", r.external_port.to_string()),
     ];
-    Some(RuleFields::on(model, &r.eip, own))
+    Some(RuleFields::on(model, addresses, &r.eip, own))
 }

@@ -39,6 +39,7 @@ pub use crate::kinds::vpc_nat_gateway::validate::VpcNatGateway;
 pub use nat::{drop_eip, drop_gateway, validate_nat, NatSpecs};
 pub(crate) use nat::{eip_of, ipv4};
 
+mod claims;
 mod nat;
 
 /// OVN's range for `Logical_Router_Policy.priority`.

@@ -1,8 +1,10 @@
 //! The NAT gateway kinds' checks, in order: gateways (against the validated
 //! VPCs and subnets), EIPs (against the gateways), then FIP, DNAT and SNAT
 //! rules (against the EIPs), then what concerns several objects of one
-//! kind: an address taken by two EIPs (the one holding it keeps it), two FIPs on one EIP, a FIP on an EIP
-//! that DNAT rules use, a DNAT (eip, externalPort, protocol) used twice.
+//! kind: an address taken by two EIPs (the one holding it keeps it), and
+//! the rules' conflicts (`claims.rs`): two FIPs on one EIP or one internal
+//! address, a FIP on an EIP that DNAT rules use, a DNAT (eip, externalPort,
+//! protocol) used twice.
 //!
 //! Checks that need the previous state read it from the EIP's status as
 //! last written (`EipStatus`, kept in `NatSpecs::eip_status`): `natGwDp`
@@ -12,8 +14,9 @@
 //! its address stay in force (the refusal is on its status, with one Event).
 //!
 //! Invariants: a refusal stops at its object — of two objects wanting one
-//! thing, the later in name order is refused and the first keeps it (a FIP,
-//! which asks for its EIP alone, is the one refused beside DNAT rules); an
+//! thing, the one holding it keeps it (an EIP whose status shows the
+//! address, a rule whose status shows it in force: `claims.rs`), else the
+//! first by name; an
 //! object naming a missing or refused one waits (no Event), as a VPC's
 //! subnets do. The VPC and subnet model is read, never changed. Pure.
 
@@ -27,6 +30,7 @@ use crate::kinds::iptables_eip::spec::IptablesEipSpec;
 use crate::kinds::iptables_eip::status::EipStatus;
 use crate::kinds::iptables_eip::validate::{check_iptables_eip, IptablesEip};
 use crate::kinds::iptables_fip_rule::spec::IptablesFipRuleSpec;
+use crate::kinds::iptables_fip_rule::status::RuleStatus;
 use crate::kinds::iptables_fip_rule::validate::check_iptables_fip_rule;
 use crate::kinds::iptables_snat_rule::spec::IptablesSnatRuleSpec;
 use crate::kinds::iptables_snat_rule::validate::check_iptables_snat_rule;
@@ -44,6 +48,10 @@ pub struct NatSpecs {
     pub snats: Vec<(String, IptablesSnatRuleSpec)>,
     /// Each EIP's status as last written (the previous state), by name.
     pub eip_status: BTreeMap<String, EipStatus>,
+    /// Each FIP and DNAT rule's status as last written, by name: which
+    /// rule holds a claim two rules make (`claims`).
+    pub fip_status: BTreeMap<String, RuleStatus>,
+    pub dnat_status: BTreeMap<String, RuleStatus>,
 }
 
 /// Whether EIP `name`'s `spec` changes what its previous state fixes: the
@@ -158,49 +166,7 @@ pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
     let mut fips = each(Kind::IptablesFipRule, &nat.fips, model, check_iptables_fip_rule, &mut rejected);
     let mut dnats = each(Kind::IptablesDnatRule, &nat.dnats, model, check_iptables_dnat_rule, &mut rejected);
     model.snat_rules = each(Kind::IptablesSnatRule, &nat.snats, model, check_iptables_snat_rule, &mut rejected);
-    // A DNAT (eip, externalPort, protocol) once.
-    let mut ports: BTreeMap<(&str, u16, &str), &str> = BTreeMap::new();
-    for d in dnats.values() {
-        let key = (d.eip.as_str(), d.external_port, d.protocol.as_str());
-        match ports.get(&key) {
-            Some(first) => rejected.push(reject(
-                Kind::IptablesDnatRule,
-                &d.name,
-                "externalPort",
-                format!(
-                    "{}/{} of IptablesEIP {:?} is used by IptablesDnatRule {first:?}",
-                    d.external_port, d.protocol, d.eip
-                ),
-            )),
-            None => {
-                ports.insert(key, &d.name);
-            }
-        }
-    }
-    dnats.retain(|n, _| !rejected.iter().any(|r| r.is(Kind::IptablesDnatRule, n)));
-    // A FIP has its EIP alone: no second FIP, no DNAT beside it.
-    let mut fip_of: BTreeMap<&str, &str> = BTreeMap::new();
-    for f in fips.values() {
-        let dnat = dnats.values().find(|d| d.eip == f.eip);
-        match (fip_of.get(f.eip.as_str()), dnat) {
-            (Some(first), _) => rejected.push(reject(
-                Kind::IptablesFipRule,
-                &f.name,
-                "eip",
-                format!("IptablesEIP {:?} is the FIP of IptablesFIPRule {first:?}", f.eip),
-            )),
-            (None, Some(d)) => rejected.push(reject(
-                Kind::IptablesFipRule,
-                &f.name,
-                "eip",
-                format!("IptablesEIP {:?} is used by IptablesDnatRule {:?}; a FIP needs its EIP alone", f.eip, d.name),
-            )),
-            (None, None) => {
-                fip_of.insert(&f.eip, &f.name);
-            }
-        }
-    }
-    fips.retain(|n, _| !rejected.iter().any(|r| r.is(Kind::IptablesFipRule, n)));
+    rejected.extend(super::claims::settle(model, nat, &mut fips, &mut dnats));
     model.fip_rules = fips;
     model.dnat_rules = dnats;
     let notes = super::nat_notices(model);

@@ -1,5 +1,6 @@
 use super::*;
 use crate::kinds::iptables_dnat_rule::spec::Port;
+use crate::kinds::iptables_fip_rule::status::RuleStatus;
 use crate::model::validate::validate;
 use crate::model::{SubnetSpec, VpcSpec};
 
@@ -161,14 +162,17 @@ fn rules_conflicting_on_one_eip_are_refused_and_the_first_keeps_it() {
     nat.fips = vec![
         ("fip01".into(), fip("eipf01")),
         ("fip02".into(), fip("eipf01")),
-        ("fip03".into(), fip("eipd01")),
+        ("fip03".into(), IptablesFipRuleSpec { internal_ip: "10.0.1.6".into(), ..fip("eipd01") }),
         ("fip04".into(), fip("nowhere")),
+        ("fip05".into(), fip("eipf05")),
     ];
+    nat.eips.push(("eipf05".into(), eip("172.16.3.225")));
     let (model, rejected) = run(&nat);
     assert_eq!(rejected, [
         "waiting IptablesFIPRule \"fip04\": eip: IptablesEIP \"nowhere\" is not defined or refused",
         "IptablesDnatRule \"dnat02\": externalPort: 8888/tcp of IptablesEIP \"eipd01\" is used by IptablesDnatRule \"dnat01\"",
         "IptablesFIPRule \"fip02\": eip: IptablesEIP \"eipf01\" is the FIP of IptablesFIPRule \"fip01\"",
+        "IptablesFIPRule \"fip05\": internalIp: 10.0.1.5 has a FIP already on VpcNatGateway \"natgw\": IptablesFIPRule \"fip01\"",
         "IptablesFIPRule \"fip03\": eip: IptablesEIP \"eipd01\" is used by IptablesDnatRule \"dnat01\"; a FIP needs its EIP alone",
     ]);
     assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["dnat01", "dnat03-udp"]);
@@ -338,4 +342,83 @@ fn names_the_workload_cannot_carry_and_eips_off_the_external_leg_are_refused() {
         "{rejected:?}"
     );
     assert!(model.eips.contains_key("eips01"), "the others are untouched");
+}
+
+/// A rule's status as the reporter writes it once the agent applied it.
+fn ready(v4ip: &str, internal_ip: &str, port: Option<u16>) -> RuleStatus {
+    RuleStatus {
+        ready: true,
+        v4ip: Some(v4ip.parse().unwrap()),
+        internal_ip: Some(internal_ip.parse().unwrap()),
+        external_port: port,
+        protocol: port.map(|_| "tcp".to_string()),
+        ..RuleStatus::default()
+    }
+}
+
+#[test]
+fn a_rule_in_force_keeps_its_claim_against_an_earlier_named_newcomer() {
+    // dnat01 is in force on 172.16.3.203:8888; "a-new" asks for the same.
+    let mut nat = seed_003_nat();
+    nat.dnats.push(("a-new".into(), dnat("eipd01", "8888")));
+    nat.dnat_status.insert("dnat01".into(), ready("172.16.3.203", "10.0.1.2", Some(8888)));
+    let (model, rejected) = run(&nat);
+    assert_eq!(rejected, [
+        "IptablesDnatRule \"a-new\": externalPort: 8888/tcp of IptablesEIP \"eipd01\" is used by IptablesDnatRule \"dnat01\"",
+    ]);
+    assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["dnat01"]);
+    // Its status showing another port (an edit since) holds nothing.
+    nat.dnat_status.insert("dnat01".into(), ready("172.16.3.203", "10.0.1.2", Some(80)));
+    let (model, _) = run(&nat);
+    assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["a-new"]);
+
+    // fip01 is in force on eipf01; "a-fip" on its EIP, and "a-dnat" beside it, are refused.
+    let mut nat = seed_003_nat();
+    nat.eips.push(("eipf01".into(), eip("172.16.3.220")));
+    nat.fips = vec![("fip01".into(), fip("eipf01")), ("a-fip".into(), fip("eipf01"))];
+    nat.dnats.push(("a-dnat".into(), dnat("eipf01", "80")));
+    nat.fip_status.insert("fip01".into(), ready("172.16.3.220", "10.0.1.5", None));
+    let (model, rejected) = run(&nat);
+    assert_eq!(
+        rejected,
+        [
+            "IptablesFIPRule \"a-fip\": eip: IptablesEIP \"eipf01\" is the FIP of IptablesFIPRule \"fip01\"",
+            "IptablesDnatRule \"a-dnat\": eip: IptablesEIP \"eipf01\" is the FIP of IptablesFIPRule \"fip01\"",
+        ]
+    );
+    assert_eq!(model.fip_rules.keys().collect::<Vec<_>>(), ["fip01"]);
+    assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["dnat01"]);
+}
+
+#[test]
+fn a_rule_whose_edit_is_refused_keeps_its_claim() {
+    // dnat01 was in force on :8888 and is edited to an IPv6 internalIp (refused,
+    // kept as it was by the hold); "a-new" cannot take :8888 meanwhile.
+    let mut nat = seed_003_nat();
+    nat.dnats[0].1.internal_ip = "fd00::2".into();
+    nat.dnats.push(("a-new".into(), dnat("eipd01", "8888")));
+    nat.dnat_status.insert("dnat01".into(), ready("172.16.3.203", "10.0.1.2", Some(8888)));
+    let (model, rejected) = run(&nat);
+    assert!(rejected[0].starts_with("IptablesDnatRule \"dnat01\": internalIp:"), "{rejected:?}");
+    assert_eq!(rejected[1..], [
+        "IptablesDnatRule \"a-new\": externalPort: 8888/tcp of IptablesEIP \"eipd01\" is used by IptablesDnatRule \"dnat01\"",
+    ]);
+    assert!(model.dnat_rules.is_empty());
+
+    // A FIP in force whose edit is refused keeps its EIP and its internal address.
+    let mut nat = seed_003_nat();
+    nat.eips.push(("eipf01".into(), eip("172.16.3.220")));
+    nat.eips.push(("eipf02".into(), eip("172.16.3.221")));
+    let mut edited = fip("eipf01");
+    edited.internal_ip = "fd00::5".into();
+    nat.fips = vec![("fip01".into(), edited), ("a-fip".into(), fip("eipf01")), ("b-fip".into(), fip("eipf02"))];
+    nat.dnats.push(("a-dnat".into(), dnat("eipf01", "80")));
+    nat.fip_status.insert("fip01".into(), ready("172.16.3.220", "10.0.1.5", None));
+    let (model, rejected) = run(&nat);
+    assert_eq!(rejected[1..], [
+        "IptablesFIPRule \"a-fip\": eip: IptablesEIP \"eipf01\" is the FIP of IptablesFIPRule \"fip01\"",
+        "IptablesFIPRule \"b-fip\": internalIp: 10.0.1.5 has a FIP already on VpcNatGateway \"natgw\": IptablesFIPRule \"fip01\"",
+        "IptablesDnatRule \"a-dnat\": eip: IptablesEIP \"eipf01\" is the FIP of IptablesFIPRule \"fip01\"",
+    ]);
+    assert!(model.fip_rules.is_empty());
 }
