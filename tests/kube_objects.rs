@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use ovn_vpcd::kube::client::KubeClient;
 use ovn_vpcd::kube::objects::{
-    run, DesiredObject, ObjectId, ObjectKind, ObjectsConfig, Outcome, Outcomes, OwnerKind, OwnerRef,
+    run, Desired, DesiredObject, ObjectId, ObjectKind, ObjectsConfig, Outcome, Outcomes, OwnerKind, OwnerRef,
 };
 use ovn_vpcd::testbed::Kube;
 use serde_json::{json, Value as Json};
@@ -96,7 +96,7 @@ fn render(widget: &Json) -> Vec<DesiredObject> {
 }
 
 struct Reconciler {
-    desired: watch::Sender<Arc<Vec<DesiredObject>>>,
+    desired: watch::Sender<Arc<Desired>>,
     leading: watch::Sender<bool>,
     outcomes: watch::Receiver<Arc<Outcomes>>,
     task: tokio::task::JoinHandle<()>,
@@ -109,7 +109,7 @@ impl Drop for Reconciler {
 }
 
 fn start_reconciler(client: &Arc<KubeClient>, leading: bool) -> Reconciler {
-    let (desired, desired_rx) = watch::channel(Arc::new(vec![]));
+    let (desired, desired_rx) = watch::channel(Arc::new(Desired::default()));
     let (leading, leading_rx) = watch::channel(leading);
     let (outcomes_tx, outcomes) = watch::channel(Arc::new(Outcomes::new()));
     let config = ObjectsConfig::new(vec![OwnerKind::new("example.test", "Widget")]);
@@ -122,7 +122,7 @@ impl Reconciler {
     async fn render_from(&self, client: &KubeClient) {
         let list = client.get(WIDGETS).await.unwrap();
         let desired = list["items"].as_array().unwrap().iter().flat_map(render).collect();
-        self.desired.send_replace(Arc::new(desired));
+        self.desired.send_replace(Arc::new(Desired { objects: desired, ..Desired::default() }));
     }
 
     async fn wait_outcomes(&mut self, what: &str, ok: impl Fn(&Outcomes) -> bool) -> Arc<Outcomes> {

@@ -292,6 +292,19 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
         bed.curl_from_inet(&format!("http://{DNAT_EIP}:8888/"))
     });
     assert!(bed.nat_rules().contains("--dport 8888 -j DNAT --to-destination 10.0.1.2:80"), "{}", bed.nat_rules());
+    // The daemon restarted while the edit is still refused: the new process
+    // never rendered dnat01, and keeps it as its status shows it in force.
+    bed.daemon.take();
+    bed.start_daemon();
+    wait_for("the restarted daemon's first pass", Duration::from_secs(30), || {
+        bed.daemon.as_ref().unwrap().log().contains("NAT gateway settings").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let rules = bed.json(&["get", "configmap", "-n", "kube-system", "vpc-nat-gw-natgw-rules"]);
+    assert!(rules["data"]["rules.json"].as_str().unwrap().contains("\"dnat01\""), "{rules}");
+    bed.until("DNAT kept through a restart while refused", Duration::from_secs(5), "Welcome to nginx! pod web", || {
+        bed.curl_from_inet(&format!("http://{DNAT_EIP}:8888/"))
+    });
 
     // Deleting a rule stops exactly its traffic.
     bed.kubectl(&["delete", "iptables-dnat-rules", "dnat01"]);

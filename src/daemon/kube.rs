@@ -24,7 +24,7 @@ use crate::kube::defaults;
 use crate::kube::driver::{watch as watch_resource, WatchOptions};
 use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
-use crate::kube::objects::{self as workload_objects, DesiredObject, ObjectsConfig, Outcomes};
+use crate::kube::objects::{self as workload_objects, Desired, ObjectsConfig, Outcomes};
 use crate::kube::resources::{api_path, apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER};
 use crate::kube::status::{self, object_path};
 use crate::model::derived::{AttachmentAddress, Derived, PodPort};
@@ -68,7 +68,7 @@ pub struct KubeSide {
     pub nat_settings: watch::Receiver<Option<super::nat::settings::NatSettings>>,
     /// The gateway workloads the object reconciler keeps, and whether it
     /// may write (leading, and a set was handed to it this term).
-    objects: watch::Sender<Arc<Vec<DesiredObject>>>,
+    objects: watch::Sender<Arc<Desired>>,
     objects_leading: watch::Sender<bool>,
     reports: watch::Sender<Arc<Report>>,
     lock: LeaseLock,
@@ -100,7 +100,7 @@ impl KubeSide {
         // The NAT gateways' settings and workloads.
         let (settings_tx, nat_settings) = watch::channel(None);
         tasks.push(tokio::spawn(super::nat::watch_settings(client.clone(), section.namespace.clone(), settings_tx)));
-        let (objects, objects_rx) = watch::channel(Arc::new(vec![]));
+        let (objects, objects_rx) = watch::channel(Arc::new(Desired::default()));
         let (objects_leading, objects_leading_rx) = watch::channel(false);
         let (outcomes_tx, outcomes) = watch::channel(Arc::new(Outcomes::new()));
         let config = ObjectsConfig::new(vec![crate::kinds::vpc_nat_gateway::workload::owner_kind()]);
@@ -120,7 +120,7 @@ impl KubeSide {
 
     /// Hands the object reconciler the gateway workloads of a pass, and lets
     /// it write while we lead.
-    pub fn set_workloads(&self, desired: Vec<DesiredObject>) {
+    pub fn set_workloads(&self, desired: Desired) {
         self.objects.send_if_modified(|d| {
             let changed = **d != desired;
             if changed {

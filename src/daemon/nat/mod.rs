@@ -15,7 +15,8 @@
 //! delete every running gateway's workload); the sets rendered by this
 //! process are remembered, a few per gateway, so a report of one of them is
 //! judged rule by rule, and one of an earlier process leaves ready rules
-//! as they are.
+//! as they are; a refused gateway's running objects are never deleted
+//! (rendered as last time, or left alone: `Desired::left_alone`).
 
 pub mod hold;
 pub mod readiness;
@@ -28,10 +29,10 @@ use serde_json::Value as Json;
 use tokio::sync::{mpsc, watch};
 
 use crate::kinds::vpc_nat_gateway::rules::{rule_sets, EipAddresses};
-use crate::kinds::vpc_nat_gateway::workload::{objects, Names, DEFAULT_PREFIX};
+use crate::kinds::vpc_nat_gateway::workload::{objects, workload_name, Names, APP_LABEL, DEFAULT_PREFIX};
 use crate::kube::client::KubeClient;
 use crate::kube::driver::{watch as watch_kind, WatchOptions};
-use crate::kube::objects::{DesiredObject, Owner, OwnerRef};
+use crate::kube::objects::{Desired as DesiredWorkloads, DesiredObject, Owner, OwnerRef};
 use crate::kube::resources::Store;
 use crate::kube::watcher::Event;
 use crate::model::object::{Kind, ObjectKey};
@@ -75,7 +76,7 @@ impl NatSide {
         toml: &BTreeSet<String>,
         settings: Option<&NatSettings>,
         held: &BTreeSet<ObjectKey>,
-    ) -> (Vec<DesiredObject>, NatView) {
+    ) -> (DesiredWorkloads, NatView) {
         let is_held = |kind: Kind, name: &str| held.contains(&ObjectKey::cluster(kind, name));
         // The settings to render with: bad ones keep the last good (said on
         // the gateways' status); only `enable-vpc-nat-gw: "false"` turns
@@ -101,9 +102,9 @@ impl NatSide {
         let settings = effective.as_ref();
         let mut sets = rule_sets(model, addresses);
         for (name, set) in sets.iter_mut() {
-            if let Some((prev, _)) = self.last.get(name) {
-                *set = hold::hold(set.clone(), prev, is_held);
-            }
+            let status = hold::from_status(store, name, is_held);
+            let prev = hold::join(self.last.get(name).map(|(s, _)| s), status);
+            *set = hold::hold(set.clone(), &prev, is_held);
         }
         let mut desired = vec![];
         let mut view = NatView::new();
@@ -115,6 +116,17 @@ impl NatSide {
                 desired.extend(objs.iter().cloned());
             }
         }
+        let prefix = match settings {
+            Some(Ok(w)) => w.prefix.as_str(),
+            Some(Err(_)) | None => DEFAULT_PREFIX,
+        };
+        // A refused gateway's objects are left as they run, whether or not
+        // this process rendered them (after a restart it did not).
+        let left_alone = held
+            .iter()
+            .filter(|k| on && k.kind == Kind::VpcNatGateway)
+            .map(|k| (APP_LABEL.to_string(), workload_name(prefix, &k.name)))
+            .collect();
         self.known.retain(|g, _| sets.contains_key(g) || self.last.contains_key(g));
         for (name, set) in &sets {
             let g = &model.nat_gateways[name];
@@ -126,10 +138,6 @@ impl NatSide {
                     known.pop_front();
                 }
             }
-            let prefix = match settings {
-                Some(Ok(w)) => w.prefix.as_str(),
-                Some(Err(_)) | None => DEFAULT_PREFIX,
-            };
             let names = Names::of(g, prefix, &self.namespace);
             let owner = match toml.contains(name) {
                 true => Some(Owner::Anchor),
@@ -156,7 +164,7 @@ impl NatSide {
             let known = known.iter().cloned().collect();
             view.insert(name.clone(), GatewayView { names, workload, digest, known, inline: g.spec.is_inline() });
         }
-        (desired, view)
+        (DesiredWorkloads { objects: desired, left_alone }, view)
     }
 }
 

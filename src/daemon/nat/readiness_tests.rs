@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -172,7 +173,7 @@ fn settings_off_and_refused_objects_are_said_on_the_gateway() {
     let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()), off: true };
     let (desired, view) =
         side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&off), &Default::default());
-    assert!(desired.is_empty());
+    assert!(desired.objects.is_empty());
     let mut v = verdicts(&model);
     refine(&mut v, &view, &model, &store(), &Outcomes::new());
     assert!(matches!(&v[0].outcome, Outcome::NotApplied { message } if message == "VPC NAT gateways are off"));
@@ -180,9 +181,9 @@ fn settings_off_and_refused_objects_are_said_on_the_gateway() {
 
     let (desired, view) =
         side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &Default::default());
-    assert_eq!(desired.len(), 5);
+    assert_eq!(desired.objects.len(), 5);
     let mut outcomes = applied(&view);
-    let sts = desired.iter().find(|d| d.id.kind == crate::kube::objects::ObjectKind::StatefulSet).unwrap();
+    let sts = desired.objects.iter().find(|d| d.id.kind == crate::kube::objects::ObjectKind::StatefulSet).unwrap();
     outcomes.insert(sts.id.clone(), ObjectOutcome::Refused("it exists and is not labelled".into()));
     let mut v = verdicts(&model);
     refine(&mut v, &view, &model, &with_pod(store(), json!({})), &outcomes);
@@ -194,7 +195,7 @@ fn settings_off_and_refused_objects_are_said_on_the_gateway() {
     // No settings read yet: nothing is desired.
     let (desired, _) =
         side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), None, &Default::default());
-    assert!(desired.is_empty());
+    assert!(desired.objects.is_empty());
 }
 
 /// A gateway written in the TOML: its workload is the anchor's, even
@@ -207,8 +208,8 @@ fn a_toml_gateways_workload_is_owned_by_the_anchor() {
     for s in [store(), Store::default()] {
         let (desired, view) =
             side.render(&model, &fixed_addresses(&model), &s, &toml, Some(&on()), &Default::default());
-        assert_eq!(desired.len(), 5);
-        assert!(desired.iter().all(|d| d.owner == crate::kube::objects::Owner::Anchor), "{desired:?}");
+        assert_eq!(desired.objects.len(), 5);
+        assert!(desired.objects.iter().all(|d| d.owner == crate::kube::objects::Owner::Anchor), "{desired:?}");
         assert_eq!(view["natgw"].workload.as_ref().unwrap().len(), 5);
     }
     let (desired, view) = side.render(
@@ -219,7 +220,7 @@ fn a_toml_gateways_workload_is_owned_by_the_anchor() {
         Some(&on()),
         &Default::default(),
     );
-    assert!(desired.is_empty());
+    assert!(desired.objects.is_empty());
     assert!(view["natgw"].workload.as_ref().unwrap_err().contains("needs an owner"));
 }
 
@@ -235,11 +236,14 @@ fn bad_settings_keep_the_last_good_ones_and_only_false_turns_gateways_off() {
     };
     // Never good: nothing runs.
     let typo = NatSettings { workloads: Err("enable-vpc-nat-gw: \"yes\"".into()), off: false };
-    assert!(render(&mut side, &typo).0.is_empty());
+    assert!(render(&mut side, &typo).0.objects.is_empty());
     let (good, _) = render(&mut side, &on());
-    assert_eq!(good.len(), 5);
+    assert_eq!(good.objects.len(), 5);
     let (kept, view) = render(&mut side, &typo);
-    assert_eq!(kept.iter().map(|d| &d.id).collect::<Vec<_>>(), good.iter().map(|d| &d.id).collect::<Vec<_>>());
+    assert_eq!(
+        kept.objects.iter().map(|d| &d.id).collect::<Vec<_>>(),
+        good.objects.iter().map(|d| &d.id).collect::<Vec<_>>()
+    );
     let mut v = verdicts(&model);
     refine(&mut v, &view, &model, &store(), &Outcomes::new());
     assert!(
@@ -248,7 +252,25 @@ fn bad_settings_keep_the_last_good_ones_and_only_false_turns_gateways_off() {
         v[0]
     );
     let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()), off: true };
-    assert!(render(&mut side, &off).0.is_empty());
+    assert!(render(&mut side, &off).0.objects.is_empty());
     // After an explicit off, a typo does not bring the old settings back.
-    assert!(render(&mut side, &typo).0.is_empty());
+    assert!(render(&mut side, &typo).0.objects.is_empty());
+}
+
+/// Just restarted (nothing rendered by this process), a refused gateway's
+/// running objects are left alone (not deleted), unless gateways are off.
+#[test]
+fn after_a_restart_a_refused_gateways_workload_is_left_alone() {
+    let mut refused = seed_003();
+    // natgw refused this pass: neither it nor its EIPs and rules (waiting) in the model.
+    (refused.gateways, refused.eips, refused.fips, refused.dnats, refused.snats) = Default::default();
+    let model = model_with(&refused);
+    let held = BTreeSet::from([ObjectKey::cluster(Kind::VpcNatGateway, "natgw")]);
+    let mut side = NatSide::new("kube-system");
+    let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &held);
+    assert!(desired.objects.is_empty());
+    assert_eq!(desired.left_alone, BTreeSet::from([("app".to_string(), "vpc-nat-gw-natgw".to_string())]));
+    let off = NatSettings { workloads: Err("VPC NAT gateways are off".into()), off: true };
+    let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&off), &held);
+    assert!(desired.left_alone.is_empty());
 }

@@ -48,6 +48,15 @@ pub const CONTAINER: &str = "vpc-nat-gw";
 /// What the init container runs: forwarding on in the pod's namespace.
 pub const FORWARDING_COMMAND: [&str; 3] = ["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"];
 
+/// The label every object of a gateway's workload carries, valued
+/// [`workload_name`].
+pub const APP_LABEL: &str = "app";
+
+/// The name of gateway `gateway`'s StatefulSet (and its `app` label).
+pub fn workload_name(prefix: &str, gateway: &str) -> String {
+    format!("{prefix}-{gateway}")
+}
+
 /// Where and under which names a gateway's workload lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Names {
@@ -64,7 +73,7 @@ impl Names {
             true => default_namespace.to_string(),
             false => g.spec.namespace.clone(),
         };
-        let workload = format!("{prefix}-{}", g.name);
+        let workload = workload_name(prefix, &g.name);
         Names { namespace, configmap: format!("{workload}-rules"), pod: format!("{workload}-0"), workload }
     }
 }
@@ -115,7 +124,7 @@ pub fn role_rules(names: &Names) -> Json {
 
 /// The StatefulSet's owned fields.
 fn statefulset_fields(model: &Model, g: &VpcNatGateway, names: &Names, image: &str) -> Json {
-    let labels = json!({"app": names.workload, GATEWAY_LABEL: "true"});
+    let labels = json!({APP_LABEL: names.workload, GATEWAY_LABEL: "true"});
     let selector = node_selector(&g.spec.selector);
     let field = |path: &str| json!({"valueFrom": {"fieldRef": {"fieldPath": path}}});
     let mut pod_name = field("metadata.name");
@@ -170,7 +179,7 @@ pub fn objects(
         labels,
         fields,
     };
-    let app = BTreeMap::from([("app".to_string(), names.workload.clone())]);
+    let app = BTreeMap::from([(APP_LABEL.to_string(), names.workload.clone())]);
     let mut sts_labels = app.clone();
     sts_labels.insert(GATEWAY_LABEL.into(), "true".into());
     let w = names.workload.as_str();

@@ -1,6 +1,6 @@
 //! The anchor (`anchor.rs`) through `resolve` and the diff.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value as Json};
 
@@ -32,7 +32,7 @@ fn observed(objects: &[(ObjectKind, Json)]) -> BTreeMap<ObjectId, Json> {
 }
 
 fn actions(desired: &[DesiredObject], seen: &BTreeMap<ObjectId, Json>) -> Vec<Action> {
-    diff(&owners(), &resolve(desired, seen), seen)
+    diff(&owners(), &resolve(desired, seen), seen, &Default::default())
 }
 
 /// The anchor of what the diff saw first, as the API server stores it.
@@ -124,4 +124,26 @@ fn a_foreign_object_of_the_anchors_name_is_never_adopted() {
         json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "someone", "uid": "c", "controller": true}]);
     let seen = observed(&[(ObjectKind::StatefulSet, other)]);
     assert!(actions(&[], &seen).is_empty(), "not ours: left");
+}
+
+/// Objects labelled as left alone (a refused owner's, not rendered this
+/// pass) are neither deleted nor is their anchor; without the label they go.
+#[test]
+fn objects_left_alone_stay_and_so_does_their_anchor() {
+    let mut d = sts();
+    d.owner = Owner::Anchored(OwnerRef {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        name: ANCHOR_NAME.into(),
+        uid: "a1".into(),
+        namespace: Some("kube-system".into()),
+    });
+    let seen =
+        observed(&[(ObjectKind::ConfigMap, our_anchor("a1")), (ObjectKind::StatefulSet, stored(d.body(), "s1"))]);
+    let alone = BTreeSet::from([("app".to_string(), "vpc-nat-gw-natgw".to_string())]);
+    assert_eq!(diff(&owners(), &resolve(&[], &seen), &seen, &alone), vec![]);
+    let other = BTreeSet::from([("app".to_string(), "vpc-nat-gw-other".to_string())]);
+    let a = diff(&owners(), &resolve(&[], &seen), &seen, &other);
+    assert_eq!(a.len(), 2, "the StatefulSet and the anchor owning nothing go: {a:?}");
+    assert!(a.iter().all(|a| matches!(a, Action::Delete { .. })), "{a:?}");
 }

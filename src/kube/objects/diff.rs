@@ -25,6 +25,12 @@
 //! carrying the object's `resourceVersion`, so a concurrent write makes it
 //! a 409 instead of being overwritten. Status is never rendered, so the
 //! controllers' own writes are never fought.
+//!
+//! Left alone: observed objects carrying one of [`Desired::left_alone`]'s
+//! labels (those of an owner refused this pass whose last rendering this
+//! process does not know, e.g. just after a restart) are neither patched
+//! nor deleted, and neither is the anchor owning one of them: a refusal
+//! never deletes what was running.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,6 +38,20 @@ use serde_json::{json, Map, Value as Json};
 
 use super::anchor::{anchor_foreign_reason, is_anchor_id, names_anchor, ANCHOR_ABOUT, ANCHOR_ANNOTATION};
 use super::kind::{controller_of, has_managed_by, ObjectId, Owner, OwnerKind, MANAGED_BY, MANAGED_BY_KEY};
+
+/// What the reconciler is handed: the objects as rendered, and the labels
+/// (key, value) of observed objects to leave as they are.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Desired {
+    pub objects: Vec<DesiredObject>,
+    pub left_alone: BTreeSet<(String, String)>,
+}
+
+/// Whether `o` carries one of `labels`.
+fn labelled(o: &Json, labels: &BTreeSet<(String, String)>) -> bool {
+    let Some(ls) = o.pointer("/metadata/labels").and_then(Json::as_object) else { return false };
+    ls.iter().any(|(k, v)| v.as_str().is_some_and(|v| labels.contains(&(k.clone(), v.to_string()))))
+}
 
 /// An object as rendered from its owner's spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -178,8 +198,14 @@ fn meta_str<'a>(o: &'a Json, key: &str) -> &'a str {
 
 /// Every action that brings `observed` to `desired`. Desired objects come
 /// first, in their order, then the deletions by identity. A second desired
-/// object with the identity of an earlier one is refused.
-pub fn diff(owners: &[OwnerKind], desired: &[DesiredObject], observed: &BTreeMap<ObjectId, Json>) -> Vec<Action> {
+/// object with the identity of an earlier one is refused. Objects carrying
+/// a label of `left_alone`, and the anchors owning them, are not deleted.
+pub fn diff(
+    owners: &[OwnerKind],
+    desired: &[DesiredObject],
+    observed: &BTreeMap<ObjectId, Json>,
+    left_alone: &BTreeSet<(String, String)>,
+) -> Vec<Action> {
     let mut actions = vec![];
     let mut seen: BTreeMap<&ObjectId, &Owner> = BTreeMap::new();
     for d in desired {
@@ -213,8 +239,19 @@ pub fn diff(owners: &[OwnerKind], desired: &[DesiredObject], observed: &BTreeMap
         }
     }
     let desired_ids: BTreeSet<&ObjectId> = seen.into_keys().collect();
+    let anchored = |o: &Json| {
+        o.pointer("/metadata/ownerReferences").and_then(Json::as_array).is_some_and(|rs| rs.iter().any(names_anchor))
+    };
+    let kept_anchors: BTreeSet<&str> = observed
+        .iter()
+        .filter(|(_, o)| labelled(o, left_alone) && anchored(o))
+        .map(|(id, _)| id.namespace.as_str())
+        .collect();
     for (id, o) in observed {
         if desired_ids.contains(id) || being_deleted(o) || foreign_reason(owners, id, o).is_some() {
+            continue;
+        }
+        if labelled(o, left_alone) || (is_anchor_id(id) && kept_anchors.contains(id.namespace.as_str())) {
             continue;
         }
         let (uid, resource_version) = (meta_str(o, "uid").to_string(), meta_str(o, "resourceVersion").to_string());

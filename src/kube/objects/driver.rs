@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::diff::{diff, foreign_reason, owned_patch, Action, DesiredObject};
+use super::diff::{diff, foreign_reason, owned_patch, Action, Desired, DesiredObject};
 use super::kind::{ObjectId, ObjectKind, OwnerKind, MANAGED_BY_SELECTOR};
 use super::pace::{Pacer, Sent};
 use crate::backoff::BackoffConfig;
@@ -140,7 +140,7 @@ enum Write {
 pub async fn run(
     client: Arc<KubeClient>,
     config: ObjectsConfig,
-    mut desired: watch::Receiver<Arc<Vec<DesiredObject>>>,
+    mut desired: watch::Receiver<Arc<Desired>>,
     mut leading: watch::Receiver<bool>,
     outcomes: watch::Sender<Arc<Outcomes>>,
 ) {
@@ -211,7 +211,8 @@ pub async fn run(
             continue;
         }
         // The anchors, and the objects they own by the anchors' references.
-        let want = super::anchor::resolve(&desired.borrow_and_update(), &observed.objects);
+        let handed = desired.borrow_and_update().clone();
+        let want = super::anchor::resolve(&handed.objects, &observed.objects);
         let mut now_desired = BTreeMap::new();
         for d in want.iter() {
             if last_desired.get(&d.id) != Some(d) {
@@ -222,7 +223,7 @@ pub async fn run(
         last_desired = now_desired;
         let mut acted = BTreeSet::new();
         let now = Instant::now();
-        for action in diff(&owners, &want, &observed.objects) {
+        for action in diff(&owners, &want, &observed.objects, &handed.left_alone) {
             let id = action.id().clone();
             acted.insert(id.clone());
             let write = match action {

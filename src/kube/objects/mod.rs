@@ -50,7 +50,7 @@ mod driver;
 mod kind;
 mod pace;
 
-pub use diff::{contains, diff, foreign_reason, owned_patch, Action, DesiredObject};
+pub use diff::{contains, diff, foreign_reason, owned_patch, Action, Desired, DesiredObject};
 pub use driver::{run, ObjectsConfig, Outcome, Outcomes};
 pub use kind::{
     controller_of, group_of, has_managed_by, ObjectId, ObjectKind, Owner, OwnerKind, OwnerRef, MANAGED_BY,

@@ -1,4 +1,4 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Value as Json};
 
@@ -84,7 +84,7 @@ fn patch_of(actions: &[Action]) -> &Json {
 
 #[test]
 fn absent_objects_are_created_with_the_label_and_the_owner_reference() {
-    let actions = diff(&owners(), &[config_map(), deployment()], &BTreeMap::new());
+    let actions = diff(&owners(), &[config_map(), deployment()], &BTreeMap::new(), &BTreeSet::new());
     assert_eq!(actions.len(), 2, "{actions:?}");
     let Action::Create { id, body } = &actions[0] else { panic!("{actions:?}") };
     assert_eq!(id.path(), "/api/v1/namespaces/alpha/configmaps/w1-config");
@@ -110,7 +110,7 @@ fn absent_objects_are_created_with_the_label_and_the_owner_reference() {
 #[test]
 fn nothing_to_do_when_the_owned_fields_show_as_rendered_whatever_the_server_added() {
     let observed = store(&[as_stored(&config_map(), "10"), as_stored(&deployment(), "11")]);
-    assert_eq!(diff(&owners(), &[config_map(), deployment()], &observed), vec![]);
+    assert_eq!(diff(&owners(), &[config_map(), deployment()], &observed, &BTreeSet::new()), vec![]);
 }
 
 #[test]
@@ -118,7 +118,7 @@ fn a_hand_edit_of_an_owned_field_is_restored_and_nothing_else_is_sent() {
     let mut edited = as_stored(&deployment(), "12");
     edited["spec"]["replicas"] = json!(3);
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("evil:latest");
-    let actions = diff(&owners(), &[deployment()], &store(&[edited.clone()]));
+    let actions = diff(&owners(), &[deployment()], &store(&[edited.clone()]), &BTreeSet::new());
     let patch = patch_of(&actions);
     // Exactly the differing owned fields, the container list whole (a merge
     // patch replaces lists), and the version read as a precondition.
@@ -145,10 +145,10 @@ fn a_hand_added_label_annotation_or_data_key_is_kept() {
     o["metadata"]["labels"]["team"] = json!("blue");
     o["metadata"]["annotations"]["note"] = json!("mine");
     o["data"]["extra"] = json!("x");
-    assert_eq!(diff(&owners(), &[config_map()], &store(&[o.clone()])), vec![]);
+    assert_eq!(diff(&owners(), &[config_map()], &store(&[o.clone()]), &BTreeSet::new()), vec![]);
     // And restoring an owned field leaves them be.
     o["data"]["message"] = json!("tampered");
-    let actions = diff(&owners(), &[config_map()], &store(&[o.clone()]));
+    let actions = diff(&owners(), &[config_map()], &store(&[o.clone()]), &BTreeSet::new());
     let patch = patch_of(&actions);
     assert_eq!(patch, &json!({"metadata": {"resourceVersion": "13"}, "data": {"message": "hello"}}));
     apply_merge_patch(&mut o, patch);
@@ -168,7 +168,7 @@ fn a_removed_owned_label_and_a_stale_owner_reference_are_restored() {
     o["metadata"]["ownerReferences"] = json!([owner("old").to_json(), extra]);
     let mut d = config_map();
     d.labels.insert("app".into(), "w1".into());
-    let actions = diff(&owners(), &[d], &store(&[o]));
+    let actions = diff(&owners(), &[d], &store(&[o]), &BTreeSet::new());
     let patch = patch_of(&actions);
     assert_eq!(patch["metadata"]["labels"], json!({"app": "w1"}));
     assert_eq!(patch["metadata"]["ownerReferences"], json!([extra, owner("u1").to_json()]));
@@ -178,7 +178,7 @@ fn a_removed_owned_label_and_a_stale_owner_reference_are_restored() {
 #[test]
 fn an_owned_object_no_longer_desired_is_deleted_on_condition_it_is_the_one_read() {
     let observed = store(&[as_stored(&config_map(), "15"), as_stored(&deployment(), "16")]);
-    let actions = diff(&owners(), &[deployment()], &observed);
+    let actions = diff(&owners(), &[deployment()], &observed, &BTreeSet::new());
     assert_eq!(
         actions,
         vec![Action::Delete { id: config_map().id, uid: "obj-w1-config".into(), resource_version: "15".into() }]
@@ -186,7 +186,7 @@ fn an_owned_object_no_longer_desired_is_deleted_on_condition_it_is_the_one_read(
     // Already being deleted: nothing more to send.
     let mut going = as_stored(&config_map(), "17");
     going["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:01Z");
-    assert_eq!(diff(&owners(), &[], &store(&[going])), vec![]);
+    assert_eq!(diff(&owners(), &[], &store(&[going]), &BTreeSet::new()), vec![]);
 }
 
 #[test]
@@ -208,9 +208,9 @@ fn foreign_objects_are_never_touched_and_their_desired_twins_are_refused() {
     let observed = store(&[unlabelled, copied, orphan]);
 
     // Nothing desired: nothing deleted.
-    assert_eq!(diff(&owners(), &[], &observed), vec![]);
+    assert_eq!(diff(&owners(), &[], &observed, &BTreeSet::new()), vec![]);
     // Their twins desired: refused, saying why, and nothing sent.
-    let actions = diff(&owners(), &[config_map(), deployment()], &observed);
+    let actions = diff(&owners(), &[config_map(), deployment()], &observed, &BTreeSet::new());
     let reasons: Vec<(&ObjectId, &str)> = actions
         .iter()
         .map(|a| match a {
@@ -224,7 +224,7 @@ fn foreign_objects_are_never_touched_and_their_desired_twins_are_refused() {
     let orphan_id = ObjectId::new(ObjectKind::ConfigMap, "alpha", "orphan");
     let mut d = config_map();
     d.id = orphan_id;
-    let actions = diff(&owners(), &[d], &observed);
+    let actions = diff(&owners(), &[d], &observed, &BTreeSet::new());
     assert!(
         matches!(&actions[..], [Action::Refuse { reason, .. }] if reason.contains("no controller owner reference")),
         "{actions:?}"
@@ -246,7 +246,8 @@ fn desired_objects_that_cannot_be_owned_so_are_refused() {
     let mut no_ns = config_map();
     no_ns.id.name = "x".into();
     no_ns.id.namespace = String::new();
-    let actions = diff(&owners(), &[cross, unknown, status, config_map(), twice, no_ns], &BTreeMap::new());
+    let actions =
+        diff(&owners(), &[cross, unknown, status, config_map(), twice, no_ns], &BTreeMap::new(), &BTreeSet::new());
     let reason = |i: usize| match &actions[i] {
         Action::Refuse { reason, .. } => reason.clone(),
         other => panic!("{i}: {other:?}"),
@@ -265,9 +266,9 @@ fn a_rendered_null_means_absent() {
     d.fields = json!({"data": {"message": "hello", "old": null}});
     assert_eq!(d.body()["data"], json!({"message": "hello"}));
     let mut o = as_stored(&config_map(), "30");
-    assert_eq!(diff(&owners(), std::slice::from_ref(&d), &store(&[o.clone()])), vec![]);
+    assert_eq!(diff(&owners(), std::slice::from_ref(&d), &store(&[o.clone()]), &BTreeSet::new()), vec![]);
     o["data"]["old"] = json!("x");
-    let actions = diff(&owners(), &[d], &store(&[o]));
+    let actions = diff(&owners(), &[d], &store(&[o]), &BTreeSet::new());
     assert_eq!(patch_of(&actions)["data"], json!({"old": null}));
 }
 
