@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use ovn_vpcd::rules::nat::{Dnat, NatRuleSet, Protocol};
+use ovn_vpcd::rules::nat::{Dnat, NatRuleSet, Protocol, Route};
 use ovn_vpcd::rules::{APPLIED_ANNOTATION, APPLY_ERROR_ANNOTATION, DATA_KEY, VERSION};
 use ovn_vpcd::testbed::Kube;
 use serde_json::{json, Value as Json};
@@ -384,6 +384,48 @@ async fn seed_003_is_applied_kept_repaired_and_re_applied_after_a_restart() {
     tokio::time::sleep(RECHECK * 2).await;
     assert_seed_003_state(&g, true, true);
     drop(agent);
+}
+
+/// A set with a route whose next hop the kernel cannot reach, written
+/// straight into the ConfigMap (the daemon refuses it; the agent must not
+/// trust it): the NAT rules, the EIPs and the other routes are applied
+/// anyway, the failed line is reported with the kernel's reason, the set's
+/// digest is not reported as applied, and the apply is retried. The route
+/// fixed, the set is applied and reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_the_kernel_refuses_leaves_the_nat_rules_and_eips_applied_and_is_reported() {
+    let g = Gateway::start();
+    let mut set = seed_003();
+    set.lan.routes.insert(0, Route { cidr: "10.9.0.0/16".into(), via: ip("192.168.77.1") });
+    g.set_rules("create", &set);
+    let _agent = g.agent();
+    g.until("an apply error reported", Duration::from_secs(30), |g| g.annotation(APPLY_ERROR_ANNOTATION).is_some())
+        .await;
+    assert_seed_003_state(&g, true, true);
+    let error = g.annotation(APPLY_ERROR_ANNOTATION).unwrap();
+    assert_eq!(
+        error,
+        "`ip -force -batch -`: 1 line failed (the other lines applied): \
+         `route replace 10.9.0.0/16 via 192.168.77.1 dev eth0 proto 157`: Error: Nexthop has invalid gateway."
+    );
+    assert_eq!(g.annotation(APPLIED_ANNOTATION).as_deref(), Some("none"), "not reported as applied");
+    assert!(!g.netns.run("ip route show").contains("10.9.0.0/16"));
+
+    // Retried (with backoff), the rest kept as it is, nothing duplicated.
+    g.until("the apply retried", Duration::from_secs(10), |g| {
+        std::fs::read_to_string(g.log_path()).unwrap().matches("applying the rule set failed").count() >= 3
+    })
+    .await;
+    assert_seed_003_state(&g, true, true);
+    assert_eq!(g.annotation(APPLY_ERROR_ANNOTATION).as_deref(), Some(error.as_str()));
+
+    // A next hop on eth0: applied and reported, the error gone.
+    set.lan.routes[0].via = ip("10.0.1.9");
+    g.set_rules("replace", &set);
+    g.until_applied(&set).await;
+    assert_seed_003_state(&g, true, true);
+    let routes = g.netns.lines("ip route show");
+    assert!(routes.contains(&"10.9.0.0/16 via 10.0.1.9 dev eth0 proto 157 ".into()), "{routes:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

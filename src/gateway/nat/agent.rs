@@ -13,8 +13,9 @@
 //!   re-check period: an apply diffs the kernel against the set, so drift
 //!   (a chain flushed by hand) is repaired within that period, and a
 //!   no-op costs reading the kernel.
-//! - Failed applies and failed reports are retried with backoff, each on
-//!   its own: an API server that is down never stops the kernel from
+//! - Failed applies (also one the kernel applied in part: `kernel.rs`
+//!   applies every line it can, and says which failed) and failed reports
+//!   are retried with backoff, each on its own: an API server that is down never stops the kernel from
 //!   being kept, and a failing kernel never stops the reports.
 //! - The report says the digest of the last set applied successfully by
 //!   this process (`none` before the first), and the current error, if

@@ -1,12 +1,19 @@
 //! The NAT agent's kernel side, I/O: reads the pod's tables, addresses and
-//! routes, and applies a set's diff — one `ip -batch -`, one
+//! routes, and applies a set's diff — one `ip -force -batch -`, one
 //! `iptables-restore --noflush`, a `conntrack -D` per DNAT or FIP removed,
 //! and `arping` for each EIP added (in the background: three ARPs a
 //! second apart must not hold the apply up). What to change is decided by
 //! the pure `iptables` and `net` modules; this module only runs the tools.
 //!
 //! The whole set is checked (rendered) before anything changes: a set that
-//! cannot be rendered changes nothing.
+//! cannot be rendered changes nothing. Once it is, the two steps —
+//! addresses and routes, the nat and mangle tables — are independent: one
+//! bad route (or any line the kernel refuses) never takes the NAT rules
+//! down with it. `ip -force` runs every line it can (it exits non-zero if
+//! any failed); the tables are applied whatever the net step did; the
+//! apply is an error (naming each failed line) when either step failed,
+//! so the agent does not report the set's digest as applied and retries
+//! it (`agent.rs`).
 //!
 //! Forwarding (`net.ipv4.ip_forward`) is the pod's privileged init
 //! container's job ([`FORWARDING_INIT_CONTAINER`]): this container is not
@@ -39,6 +46,12 @@ pub enum KernelError {
     Spawn { cmd: String, source: std::io::Error },
     #[error("`{cmd}` exited with {status}: {stderr}")]
     Failed { cmd: String, status: String, stderr: String },
+    /// Lines of the net step the kernel refused (the others were applied).
+    #[error("`ip -force -batch -`: {} failed (the other lines applied): {}", lines(failed.len()), failed.join("; "))]
+    NetLines { failed: Vec<String> },
+    /// Both steps failed (addresses and routes, the tables).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; and "))]
+    Steps(Vec<KernelError>),
     #[error("`{cmd}` did not finish within {TOOL_TIMEOUT:?}")]
     Timeout { cmd: String },
     #[error("reading net.ipv4.ip_forward ({path}): {source}")]
@@ -133,6 +146,11 @@ async fn run(program: &str, args: &[String], stdin: Option<&str>) -> Result<Stri
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// "1 line", "2 lines".
+fn lines(n: usize) -> String {
+    format!("{n} line{}", if n == 1 { "" } else { "s" })
+}
+
 fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
@@ -155,58 +173,109 @@ impl Kernel {
     }
 
     /// Brings the namespace to `set`: forwarding, addresses and routes,
-    /// the nat and mangle tables, conntrack and announcements.
+    /// the nat and mangle tables, conntrack and announcements. The two
+    /// steps are independent: addresses and routes failing (a line the
+    /// kernel refuses) never keeps the tables from being applied, nor the
+    /// other way round; whatever failed is the error, after both ran.
     pub async fn apply(&mut self, set: &NatRuleSet) -> Result<Changes, KernelError> {
-        let t = self.tools.clone();
         let rules = iptables::desired(set)?;
         net::desired_routes(set)?;
-        let saved = iptables::parse_save(&run(&format!("{}-save", t.iptables), &[], None).await?)?;
+        let mut changes = Changes { forwarding_enabled: self.enable_forwarding()?, ..Changes::default() };
+        let mut failed = vec![];
+        let added = match self.apply_net(set).await {
+            Ok((plan, lines, error)) => {
+                changes.net_lines = lines;
+                failed.extend(error);
+                plan.announce
+            }
+            Err(e) => {
+                failed.push(e);
+                vec![]
+            }
+        };
+        match self.apply_tables(&rules).await {
+            Ok((lines, flushes)) => (changes.restore_lines, changes.conntrack_flushes) = (lines, flushes),
+            Err(e) => failed.push(e),
+        }
+        changes.announced = self.announce(set, added);
+        match failed.len() {
+            0 => Ok(changes),
+            1 => Err(failed.remove(0)),
+            _ => Err(KernelError::Steps(failed)),
+        }
+    }
+
+    /// `net1`'s addresses and our routes: read, diffed, changed in one
+    /// `ip -force -batch -` (every line it can). The plan, the lines run,
+    /// and the lines that failed; `Err` when nothing could be read or run.
+    async fn apply_net(&self, set: &NatRuleSet) -> Result<(net::NetPlan, usize, Option<KernelError>), KernelError> {
+        let t = &self.tools;
         let addresses =
             net::parse_addresses(&run(&t.ip, &args(&["-j", "addr", "show", "dev", EXTERNAL_INTERFACE]), None).await?)?;
         let proto = net::ROUTE_PROTO.to_string();
         let routes = net::parse_routes(
             &run(&t.ip, &args(&["-j", "route", "show", "table", "main", "proto", &proto]), None).await?,
         )?;
-        let tables = iptables::plan(&rules, &saved);
-        let net_plan = net::plan(set, &addresses, &routes)?;
-        let mut changes = Changes { forwarding_enabled: self.enable_forwarding()?, ..Changes::default() };
-
-        let batch = net_plan.batch();
-        if !batch.is_empty() {
-            let mut input = batch.join("\n");
-            input.push('\n');
-            run(&t.ip, &args(&["-batch", "-"]), Some(&input)).await?;
-            changes.net_lines = batch.len();
+        let plan = net::plan(set, &addresses, &routes)?;
+        let batch = plan.batch();
+        if batch.is_empty() {
+            return Ok((plan, 0, None));
         }
+        let mut input = batch.join("\n");
+        input.push('\n');
+        let error = match run(&t.ip, &args(&["-force", "-batch", "-"]), Some(&input)).await {
+            Ok(_) => None,
+            Err(KernelError::Failed { cmd, status, stderr }) => match net::batch_failures(&batch, &stderr) {
+                lines if lines.is_empty() => Some(KernelError::Failed { cmd, status, stderr }),
+                lines => Some(KernelError::NetLines { failed: lines }),
+            },
+            Err(e) => return Err(e),
+        };
+        Ok((plan, batch.len(), error))
+    }
+
+    /// The nat and mangle tables: read, diffed, changed in one
+    /// `iptables-restore --noflush`, then the conntrack entries of the
+    /// rules removed flushed. The lines restored and the flushes.
+    async fn apply_tables(&self, rules: &[iptables::TableRules; 2]) -> Result<(usize, usize), KernelError> {
+        let t = &self.tools;
+        let saved = iptables::parse_save(&run(&format!("{}-save", t.iptables), &[], None).await?)?;
+        let tables = iptables::plan(rules, &saved);
+        let mut lines = 0;
         if let Some(input) = &tables.restore {
             run(&format!("{}-restore", t.iptables), &args(&["-w", "5", "--noflush"]), Some(input)).await?;
-            changes.restore_lines = input.lines().count();
+            lines = input.lines().count();
         }
+        let mut flushes = 0;
         for f in &tables.flushes {
             // `conntrack -D` exits 1 when no entry matched: not a failure.
             match run(&t.conntrack, &f.args(), None).await {
-                Ok(_) | Err(KernelError::Failed { .. }) => changes.conntrack_flushes += 1,
+                Ok(_) | Err(KernelError::Failed { .. }) => flushes += 1,
                 Err(e) => tracing::warn!(error = %e, "conntrack flush failed"),
             }
         }
-        let announce = if self.announced_all { net_plan.announce } else { set.eips.iter().map(|e| e.ip).collect() };
+        Ok((lines, flushes))
+    }
+
+    /// Gratuitous ARP for the EIPs `added` (every EIP of `set` the first
+    /// time in this process), in the background; how many.
+    fn announce(&mut self, set: &NatRuleSet, added: Vec<std::net::Ipv4Addr>) -> usize {
+        let announce = if self.announced_all { added } else { set.eips.iter().map(|e| e.ip).collect() };
         self.announced_all = true;
-        if let Some(flavour) = self.arping {
-            for ip in announce {
-                changes.announced += 1;
-                let (program, a) = (t.arping.clone(), flavour.announce_args(ip));
-                // arping exits 1 when nobody answers, as no one does to an
-                // unsolicited ARP: only a failure to run it is worth a word.
-                tokio::spawn(async move {
-                    if let Err(e @ (KernelError::Spawn { .. } | KernelError::Timeout { .. })) =
-                        run(&program, &a, None).await
-                    {
-                        tracing::warn!(%ip, error = %e, "gratuitous ARP failed");
-                    }
-                });
-            }
+        let Some(flavour) = self.arping else { return 0 };
+        for &ip in &announce {
+            let (program, a) = (self.tools.arping.clone(), flavour.announce_args(ip));
+            // arping exits 1 when nobody answers, as no one does to an
+            // unsolicited ARP: only a failure to run it is worth a word.
+            tokio::spawn(async move {
+                if let Err(e @ (KernelError::Spawn { .. } | KernelError::Timeout { .. })) =
+                    run(&program, &a, None).await
+                {
+                    tracing::warn!(%ip, error = %e, "gratuitous ARP failed");
+                }
+            });
         }
-        Ok(changes)
+        announce.len()
     }
 
     /// `net.ipv4.ip_forward = 1` in this namespace; `true` if it was off.

@@ -25,6 +25,11 @@
 //! - The tables change in one `iptables-restore --noflush` process, never
 //!   one process per rule, and the jumps from the built-in chains exist
 //!   exactly once.
+//! - Addresses and routes (one `ip -force -batch -`) and the tables are
+//!   applied independently ([`kernel`]): a line the kernel refuses (a
+//!   route whose next hop it cannot reach) applies everything else, and
+//!   the apply is still an error, reported by line, not reported as
+//!   applied, and retried.
 
 pub mod agent;
 pub mod driver;

@@ -1,5 +1,5 @@
 //! The gateway pod's addresses and routes, pure: what `ip -j` shows read
-//! back, the changes to make as one `ip -batch -` input, and the
+//! back, the changes to make as one `ip -force -batch -` input, and the
 //! gratuitous ARP to send for each EIP added.
 //!
 //! Invariants:
@@ -11,6 +11,16 @@
 //!   are ever removed: the default route via the external gateway
 //!   (`dev net1 onlink`, replacing the CNI's default) and `lan.routes` via
 //!   `eth0`.
+//! - The set is not trusted (the daemon validates it; a set written by
+//!   hand or by another release may not be): each destination is planned
+//!   once, spelled as `ip -j route show` shows it back (host bits cleared,
+//!   `default`, a bare address for a /32), the first route to it winning —
+//!   the default route via `net1` before any LAN route, a LAN route before
+//!   a later one to the same destination. So an applied set plans nothing
+//!   at the next re-check: no route is re-planned every period.
+//! - The batch is run with `ip -force`: a line the kernel refuses (a next
+//!   hop it cannot reach) does not stop the lines after it, and
+//!   [`batch_failures`] names each failed line and the kernel's reason.
 
 use std::net::Ipv4Addr;
 
@@ -113,12 +123,16 @@ fn route_dst(cidr: &str) -> Result<String, NatError> {
     })
 }
 
-/// The routes the set wants, in order: the default route first.
+/// The routes the set wants, in order: the default route first, then one
+/// route per other destination (the first of `lan.routes` to it).
 pub fn desired_routes(set: &NatRuleSet) -> Result<Vec<Route>, NatError> {
     let mut routes =
         vec![Route { dst: "default".into(), via: Some(set.external.gateway), dev: EXTERNAL_INTERFACE.into() }];
     for r in &set.lan.routes {
-        routes.push(Route { dst: route_dst(&r.cidr)?, via: Some(r.via), dev: LAN_INTERFACE.into() });
+        let dst = route_dst(&r.cidr)?;
+        if !routes.iter().any(|have| have.dst == dst) {
+            routes.push(Route { dst, via: Some(r.via), dev: LAN_INTERFACE.into() });
+        }
     }
     Ok(routes)
 }
@@ -165,7 +179,7 @@ impl NetPlan {
         self.batch().is_empty()
     }
 
-    /// The changes as `ip -batch -` lines: addresses first (a route's
+    /// The changes as `ip -force -batch -` lines: addresses first (a route's
     /// gateway may need one), removals before additions.
     pub fn batch(&self) -> Vec<String> {
         let mut out = Vec::new();
@@ -188,6 +202,25 @@ impl NetPlan {
         }
         out
     }
+}
+
+/// The lines of `batch` that `ip -force -batch -` reports as failed on
+/// its `stderr` (the kernel's message, then `Command failed -:N`), each as
+/// ``"`line`: message"``, in order.
+pub fn batch_failures(batch: &[String], stderr: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut message: Vec<&str> = vec![];
+    for l in stderr.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        match l.strip_prefix("Command failed -:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => {
+                let line = n.checked_sub(1).and_then(|i| batch.get(i)).map_or("?", String::as_str);
+                out.push(format!("`{line}`: {}", message.join(" ")));
+                message.clear();
+            }
+            None => message.push(l),
+        }
+    }
+    out
 }
 
 /// The two `arping`s Debian ships take different flags.

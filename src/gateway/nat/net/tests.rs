@@ -109,3 +109,65 @@ fn unreadable_output_is_an_error() {
     assert!(matches!(parse_addresses("not json"), Err(NatError::Parse { .. })));
     assert!(matches!(parse_routes("{"), Err(NatError::Parse { .. })));
 }
+
+/// A set the daemon did not validate: a default route among the LAN
+/// routes, a CIDR with host bits set and one destination twice. Each
+/// destination is planned once, as `ip -j route show` shows it back, so
+/// the next re-check plans nothing (no route re-planned every period).
+#[test]
+fn an_untrusted_sets_routes_are_planned_once_per_destination_and_do_not_flap() {
+    use crate::rules::nat::Route as SetRoute;
+    let mut set = seed_003();
+    let via = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+    set.lan.routes = vec![
+        SetRoute { cidr: "10.0.2.0/24".into(), via: via("10.0.1.1") },
+        SetRoute { cidr: "0.0.0.0/0".into(), via: via("10.0.1.1") },
+        SetRoute { cidr: "10.9.0.1/16".into(), via: via("10.0.1.9") },
+        SetRoute { cidr: "10.9.0.0/16".into(), via: via("10.0.1.8") },
+        SetRoute { cidr: "10.0.2.0/24".into(), via: via("10.0.1.7") },
+    ];
+    let p = plan(&set, &[], &[]).unwrap();
+    let routes: Vec<String> = p.batch().into_iter().filter(|l| l.starts_with("route")).collect();
+    assert_eq!(
+        routes,
+        [
+            "route replace default via 172.16.3.2 dev net1 onlink proto 157",
+            "route replace 10.0.2.0/24 via 10.0.1.1 dev eth0 proto 157",
+            "route replace 10.9.0.0/16 via 10.0.1.9 dev eth0 proto 157",
+        ]
+    );
+    // What `ip -j route show table main proto 157` shows once applied.
+    let shown = parse_routes(
+        r#"[{"dst":"default","gateway":"172.16.3.2","dev":"net1","protocol":"157","flags":["onlink"]},
+            {"dst":"10.0.2.0/24","gateway":"10.0.1.1","dev":"eth0","protocol":"157","flags":[]},
+            {"dst":"10.9.0.0/16","gateway":"10.0.1.9","dev":"eth0","protocol":"157","flags":[]}]"#,
+    )
+    .unwrap();
+    let again = plan(&set, &[], &shown).unwrap();
+    assert!(again.remove_routes.is_empty() && again.add_routes.is_empty(), "{again:?}");
+}
+
+/// `ip -force -batch -`'s stderr (as iproute2 6.1 prints it) names the
+/// failed lines by number: each is reported with the kernel's reason.
+#[test]
+fn batch_failures_name_each_failed_line_and_its_reason() {
+    let batch: Vec<String> = [
+        "address del 172.16.3.99/24 dev net1",
+        "route replace 10.9.0.0/24 via 192.168.77.1 dev eth0 proto 157",
+        "route replace 10.8.0.0/24 via 10.0.1.1 dev eth0 proto 157",
+        "route del 10.7.0.0/24 via 10.0.1.1 dev eth0 proto 157",
+    ]
+    .map(String::from)
+    .into();
+    let stderr = "Error: ipv4: Address not found.\nCommand failed -:1\nError: Nexthop has invalid gateway.\n\
+                  Command failed -:2\nRTNETLINK answers: No such process\nCommand failed -:4\n";
+    assert_eq!(
+        batch_failures(&batch, stderr),
+        [
+            "`address del 172.16.3.99/24 dev net1`: Error: ipv4: Address not found.",
+            "`route replace 10.9.0.0/24 via 192.168.77.1 dev eth0 proto 157`: Error: Nexthop has invalid gateway.",
+            "`route del 10.7.0.0/24 via 10.0.1.1 dev eth0 proto 157`: RTNETLINK answers: No such process",
+        ]
+    );
+    assert!(batch_failures(&batch, "").is_empty());
+}
