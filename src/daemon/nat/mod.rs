@@ -143,6 +143,24 @@ impl NatSide {
                 true => Some(Owner::Anchor),
                 false => owner(store, name).map(Owner::Resource),
             };
+            // A running gateway does not move: its workload stays where it
+            // runs, and the new namespace is refused on its status.
+            let running_in = self.last.get(name).and_then(|(_, objs)| objs.first()).map(|o| o.id.namespace.clone());
+            if let (true, Some(ns)) = (on, running_in.filter(|ns| *ns != names.namespace)) {
+                desired.extend(self.last[name].1.iter().cloned());
+                let why = format!(
+                    "spec.namespace {:?}: refused; a running gateway does not move (it runs in {ns:?}): \
+                     delete the VpcNatGateway and create it again to move it",
+                    names.namespace
+                );
+                let known = known.iter().cloned().collect();
+                let names = Names { namespace: ns, ..names };
+                view.insert(
+                    name.clone(),
+                    GatewayView { names, workload: Err(why), digest, known, inline: g.spec.is_inline() },
+                );
+                continue;
+            }
             let workload = match (settings, owner) {
                 (None, _) => Err(format!("the ConfigMaps {NAT_CONFIG} and {NAT_GW_CONFIG} are not read yet")),
                 (Some(Err(why)), _) => Err(why.clone()),

@@ -274,3 +274,35 @@ fn after_a_restart_a_refused_gateways_workload_is_left_alone() {
     let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&off), &held);
     assert!(desired.left_alone.is_empty());
 }
+
+/// A running gateway whose `spec.namespace` is edited (a typo, a move)
+/// keeps running where it is, and says why on its status.
+#[test]
+fn a_running_gateway_does_not_move_namespace() {
+    let nat = seed_003();
+    let model = model_with(&nat);
+    let mut side = NatSide::new("kube-system");
+    let none = BTreeSet::new();
+    let (running, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
+    assert!(running.objects.iter().all(|o| o.id.namespace == "kube-system"));
+    let mut moved = nat.clone();
+    moved.gateways[0].1.namespace = "kube-sytem".into();
+    let model2 = model_with(&moved);
+    let (desired, view) =
+        side.render(&model2, &fixed_addresses(&model2), &store(), &Default::default(), Some(&on()), &none);
+    assert_eq!(desired.objects, running.objects);
+    let why = view["natgw"].workload.as_ref().unwrap_err();
+    assert!(why.contains("\"kube-sytem\"") && why.contains("does not move"), "{why}");
+    let mut v = verdicts(&model2);
+    refine(&mut v, &view, &model2, &store(), &Outcomes::new());
+    assert!(
+        matches!(&v[0].outcome, Outcome::NotApplied { message } if message.contains("does not move")),
+        "{:?}",
+        v[0]
+    );
+    // Put back: as before.
+    let (desired, view) =
+        side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
+    assert_eq!(desired.objects, running.objects);
+    assert!(view["natgw"].workload.is_ok());
+}

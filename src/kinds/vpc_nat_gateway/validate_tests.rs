@@ -171,7 +171,11 @@ fn a_bad_edit_of_a_running_gateways_routes_leaves_it_running_as_it_was() {
         let cm = desired.iter().find(|d| d.id.name == "vpc-nat-gw-natgw-rules").expect("the rules ConfigMap");
         cm.fields["data"][crate::rules::DATA_KEY].as_str().unwrap().to_string()
     };
-    assert!(rules(&running.objects).contains(r#"{"cidr":"10.9.0.0/16","via":"10.0.1.9"}"#), "{}", rules(&running.objects));
+    assert!(
+        rules(&running.objects).contains(r#"{"cidr":"10.9.0.0/16","via":"10.0.1.9"}"#),
+        "{}",
+        rules(&running.objects)
+    );
 
     for bad in [
         route("10.9.0.0/16", "192.168.77.1"),
@@ -198,5 +202,9 @@ fn a_bad_edit_of_a_running_gateways_routes_leaves_it_running_as_it_was() {
     fixed.gateways[0].1.routes = vec![route("10.9.0.0/16", "10.0.1.9"), route("10.8.0.0/16", "10.0.1.8")];
     let model = model_with(&fixed);
     let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
-    assert!(rules(&desired.objects).contains(r#"{"cidr":"10.8.0.0/16","via":"10.0.1.8"}"#), "{}", rules(&desired.objects));
+    assert!(
+        rules(&desired.objects).contains(r#"{"cidr":"10.8.0.0/16","via":"10.0.1.8"}"#),
+        "{}",
+        rules(&desired.objects)
+    );
 }
