@@ -111,9 +111,14 @@ pub fn said(e: &IpamError) -> String {
 /// annotated `ovn.kubernetes.io/vpc_nat_gw` with the gateway's name. A pod
 /// elsewhere wearing the name and annotation is another pod.
 pub fn own_pod(key: &str, pod: Option<&Json>, g: &VpcNatGateway, workloads: &str) -> bool {
-    let annotated = pod.and_then(|p| p.pointer(GATEWAY_ANNOTATION)).and_then(Json::as_str) == Some(g.name.as_str());
-    let namespace = if g.spec.namespace.is_empty() { workloads } else { &g.spec.namespace };
-    annotated && key.starts_with(&format!("{namespace}/")) && key.ends_with(&format!("-{}-0", g.name))
+    own_pod_of(key, pod, &g.name, &g.spec.namespace, workloads)
+}
+
+/// As [`own_pod`], of gateway `gw` whose `spec.namespace` is `namespace`.
+fn own_pod_of(key: &str, pod: Option<&Json>, gw: &str, namespace: &str, workloads: &str) -> bool {
+    let annotated = pod.and_then(|p| p.pointer(GATEWAY_ANNOTATION)).and_then(Json::as_str) == Some(gw);
+    let namespace = if namespace.is_empty() { workloads } else { namespace };
+    annotated && key.starts_with(&format!("{namespace}/")) && key.ends_with(&format!("-{gw}-0"))
 }
 
 /// Whether a gateway's object says, for its current generation, that it
@@ -237,26 +242,42 @@ fn lan_ip(ipam: &mut Ipam, g: &VpcNatGateway, store: &Store, workloads: &str) ->
 /// The reservation of a gateway's `lanIp` that pod `key` (object `pod`,
 /// asking for `requested` in `subnet`) takes over, released for it: the
 /// key and address, to be restored if the pod gets no address after all.
-/// `None` unless the pod is the gateway's own and asks for its `lanIp`.
+/// `None` unless the pod is the gateway's own and asks for the reserved
+/// address. A gateway refused (out of `model`) but whose object is in
+/// `store` keeps its reservation, and its pod (its workload is kept
+/// running) takes it over as well: its namespace is read from the object.
 pub(super) fn hand_over(
     ipam: &mut Ipam,
     key: &str,
     pod: &Json,
     subnet: &str,
     requested: Option<&str>,
-    model: &Model,
-    workloads: &str,
+    ctx: &Context,
 ) -> Option<(String, PodAddress)> {
     let gw = pod.pointer(GATEWAY_ANNOTATION).and_then(Json::as_str)?;
-    let g = model.nat_gateways.get(gw)?;
-    let asks = requested.is_some_and(|r| r.split(',').any(|p| p.trim().parse() == Ok(g.lan_ip)));
-    if !asks || g.spec.subnet != subnet || !own_pod(key, Some(pod), g, workloads) {
+    let namespace = match ctx.model.nat_gateways.get(gw) {
+        Some(g) => g.spec.namespace.as_str(),
+        None => ctx.store.nat_gateways.get(gw)?.pointer("/spec/namespace").and_then(Json::as_str).unwrap_or(""),
+    };
+    if !own_pod_of(key, Some(pod), gw, namespace, ctx.workloads) {
         return None;
     }
     let lan = lan_key(gw);
-    ipam.lookup(&lan).filter(|a| holds(a, subnet, g.lan_ip))?;
+    let reserved = ipam.lookup(&lan)?;
+    let asks = |ip: &IpAddr| requested.is_some_and(|r| r.split(',').any(|p| p.trim().parse() == Ok(*ip)));
+    if reserved.subnet != subnet || !reserved.ips.iter().any(asks) {
+        return None;
+    }
     let a = ipam.release(&lan)?;
     Some((lan, a))
+}
+
+/// What [`hand_over`] reads besides the pod.
+pub(super) struct Context<'a> {
+    pub model: &'a Model,
+    pub store: &'a Store,
+    /// The daemon's namespace (a gateway's pod's by default).
+    pub workloads: &'a str,
 }
 
 /// The IPAM's reason, said of a gateway's address.

@@ -261,3 +261,28 @@ fn inline_eips_of_an_accepted_gateway_are_restored_before_any_pod() {
     assert_eq!(field, "eips[0]");
     assert!(why.contains("taken by the attachment of pod sukai263/p"), "{why}");
 }
+
+/// A gateway refused after it held its lanIp (an edit refused: its workload
+/// is kept running) keeps the reservation, and its pod, recreated, gets it.
+#[test]
+fn a_refused_gateways_pod_still_takes_its_lan_ip_over() {
+    let m = model(&[("natgw", gateway("10.0.1.2", &[]))], &[]);
+    let mut ports = PodPorts::default();
+    update(&mut ports, &store(&["natgw"], &[], &[]), &m);
+    let refused = model(&[], &[]);
+    let web = pod("sukai263/web", json!({}));
+    let d = update(&mut ports, &store(&["natgw"], &[], std::slice::from_ref(&web)), &refused);
+    assert_eq!(ip_of(&d, "sukai263/web").as_deref(), Some("10.0.1.3"), "the lanIp stays reserved");
+    let d = update(&mut ports, &store(&["natgw"], &[], &[web, own("10.0.1.2")]), &refused);
+    assert_eq!(ip_of(&d, OWN).as_deref(), Some("10.0.1.2"), "{:?}", ports.errors());
+}
+
+#[test]
+fn two_gateways_with_one_lan_ip_the_later_is_refused() {
+    let m = model(&[("a", gateway("10.0.1.9", &[])), ("b", gateway("10.0.1.9", &[]))], &[]);
+    let mut ports = PodPorts::default();
+    update(&mut ports, &store(&["a", "b"], &[], &[]), &m);
+    let (field, why) = &ports.gateway_errors()["b"];
+    assert_eq!((field.as_str(), why.as_str()), ("lanIp", "10.0.1.9 is taken by VpcNatGateway \"a\" (its lanIp)"));
+    assert!(!ports.gateway_errors().contains_key("a"));
+}

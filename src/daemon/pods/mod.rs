@@ -287,7 +287,8 @@ impl PodPorts {
         }
         self.eip_errors = eips.errors;
         let b = self.basis.as_ref().expect("set above");
-        let basis = Inputs { model, held, names, subnet_ports: &b.subnet_ports, workloads: &workloads };
+        let gateway = gateways::Context { model, store, workloads: &workloads };
+        let basis = Inputs { model, held, names, subnet_ports: &b.subnet_ports, gateway };
         let mut release: Vec<String> = vec![];
         for (key, pod) in todo {
             self.rederived += 1;
@@ -456,8 +457,8 @@ struct Inputs<'a> {
     names: &'a NbState,
     /// The valid subnets' switch port names, and which subnet derives each.
     subnet_ports: &'a BTreeMap<String, String>,
-    /// The daemon's namespace (which pod is a gateway's own).
-    workloads: &'a str,
+    /// Which pod is a gateway's own (it takes the gateway's lanIp over).
+    gateway: gateways::Context<'a>,
 }
 
 /// Derives one pod's port: allocates (or keeps, on a held subnet), records
@@ -469,7 +470,7 @@ fn derive_one(
     pod: &Json,
     inputs: &Inputs,
 ) -> (Outcome, Option<Arc<PodPort>>) {
-    let Inputs { model, held, names, subnet_ports, workloads } = *inputs;
+    let Inputs { model, held, names, subnet_ports, ref gateway } = *inputs;
     let on_held = ipam.lookup(key).map(|a| a.subnet.as_str()).or_else(|| annotation(pod, LOGICAL_SWITCH));
     if on_held.is_some_and(|s| held.contains(s)) && !is_deleting(pod) {
         // Its subnet waits or is refused: the pod keeps what it has.
@@ -482,7 +483,7 @@ fn derive_one(
             None => {
                 let (ip, mac) = requested(pod);
                 // A gateway's own pod takes its lanIp over from the reservation.
-                let handed = gateways::hand_over(ipam, key, pod, &subnet, ip, model, workloads);
+                let handed = gateways::hand_over(ipam, key, pod, &subnet, ip, gateway);
                 let got = ipam.allocate(key, &subnet, ip, mac);
                 if let (Err(_), Some((k, a))) = (&got, &handed) {
                     if let Err(e) = ipam.restore(k, &a.subnet, &a.ips, &a.mac) {
