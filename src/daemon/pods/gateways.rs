@@ -17,9 +17,11 @@
 //! - An accepted gateway's `lanIp` is held for it while its pod is away
 //!   (deleted, recreated, its node restarting): no pod is given it by the
 //!   lowest-free rule. Its own pod (the one its StatefulSet makes, see
-//!   [`own_pod`]) takes it over from the reservation ([`hand_over`]), and
+//!   [`own_pod`]) takes it over from the reservation ([`hand_over`]; also
+//!   while the gateway is refused and keeps it, its workload running), and
 //!   while it holds it there is no reservation; when it goes, the address
-//!   is reserved again in the same update, before any pod allocates.
+//!   is reserved again in the same update, before any pod allocates (for a
+//!   gateway in the model: a refused one reserves nothing anew).
 //! - Inline EIPs always give their address (fixed): held while the gateway
 //!   is in the model with them; an address no longer listed, or in another
 //!   external subnet, is released.
