@@ -319,10 +319,11 @@ fn with_pods(
             Arc::make_mut(&mut model).subnets.remove(subnet);
             held.insert(subnet.clone());
         }
+        pods.set_workloads(workloads);
         let derived = pods.update(store, &model, cache, &held, nb);
         let after = if evict.is_empty() { BTreeMap::new() } else { pods.would_evict(store, validated_model) };
         if after == evict || rounds == 3 {
-            rejected.extend(nat_after_ipam(pods, store, &mut model, &derived, workloads));
+            rejected.extend(nat_after_ipam(pods, &mut model, &derived));
             return (model, rejected, held, derived);
         }
         evict = after;
@@ -331,20 +332,11 @@ fn with_pods(
 
 /// The refusals of the NAT kinds that need the IPAM: an EIP whose address
 /// could not be had (out of the model, its rules waiting, unless it keeps the
-/// address it had: then it stays as it was), and a gateway whose `lanIp` a
-/// pod other than its own holds (out of the model with its EIPs and rules,
-/// which wait; the other pod keeps its address). A gateway's own pod is the
-/// one its StatefulSet makes: in the gateway's workload namespace (its
-/// `namespace`, else `workloads`, the daemon's), named `<prefix>-<gateway>-0`
-/// and annotated `ovn.kubernetes.io/vpc_nat_gw` with the gateway's name — a
-/// pod elsewhere wearing the name and annotation is another pod.
-fn nat_after_ipam(
-    pods: &PodPorts,
-    store: &Store,
-    model: &mut Arc<Model>,
-    derived: &Derived,
-    workloads: &str,
-) -> Vec<Rejection> {
+/// address it had: then it stays as it was), and a gateway whose `lanIp` or
+/// inline EIP another holds (out of the model with its EIPs and rules, which
+/// wait; the holder keeps its address). Which pod is a gateway's own, and
+/// what a gateway holds, is `daemon::pods::gateways`'.
+fn nat_after_ipam(pods: &PodPorts, model: &mut Arc<Model>, derived: &Derived) -> Vec<Rejection> {
     let mut out = vec![];
     for (name, why) in pods.eip_errors() {
         let Some(e) = model.eips.get(name) else { continue };
@@ -354,26 +346,12 @@ fn nat_after_ipam(
             out.extend(drop_eip(Arc::make_mut(model), name));
         }
     }
-    let own = |key: &str, g: &crate::model::validate::VpcNatGateway| {
-        let pod = store.pods.get(key);
-        let annotated = pod
-            .and_then(|p| p.pointer("/metadata/annotations/ovn.kubernetes.io~1vpc_nat_gw"))
-            .and_then(serde_json::Value::as_str)
-            == Some(g.name.as_str());
-        let namespace = if g.spec.namespace.is_empty() { workloads } else { &g.spec.namespace };
-        annotated && key.starts_with(&format!("{namespace}/")) && key.ends_with(&format!("-{}-0", g.name))
-    };
-    let taken: Vec<(String, String)> = model
-        .nat_gateways
-        .values()
-        .filter_map(|g| {
-            let holder = pods.holder(&g.spec.subnet, std::net::IpAddr::V4(g.lan_ip))?;
-            (!own(&holder, g)).then(|| (g.name.clone(), format!("{} is taken by pod {holder}", g.lan_ip)))
-        })
-        .collect();
-    for (name, why) in taken {
-        out.push(Rejection::new(ObjectKey::cluster(Kind::VpcNatGateway, &name), "lanIp", why));
-        out.extend(drop_gateway(Arc::make_mut(model), &name));
+    for (name, (field, why)) in pods.gateway_errors() {
+        if !model.nat_gateways.contains_key(name) {
+            continue;
+        }
+        out.push(Rejection::new(ObjectKey::cluster(Kind::VpcNatGateway, name), field.as_str(), why.clone()));
+        out.extend(drop_gateway(Arc::make_mut(model), name));
     }
     out
 }

@@ -60,7 +60,7 @@ pub(super) fn derive(
                 let (ip, mac) = attach::requested(pod, &provider);
                 match ipam.allocate(&ik, &subnet, ip.as_deref(), mac.as_deref()) {
                     Ok(x) => out.addresses.push(address(&provider, &x)),
-                    Err(e) => out.errors.push(format!("attachment {provider:?}: {e}")),
+                    Err(e) => out.errors.push(format!("attachment {provider:?}: {}", super::gateways::said(&e))),
                 }
             }
         }

@@ -54,7 +54,13 @@ pub fn status_ip(obj: &Json) -> Option<Ipv4Addr> {
 /// Records EIP `name`'s address `ip` in `subnet` at start (from its
 /// status), with a MAC derived from its key as an allocation would give.
 pub fn restore(ipam: &mut Ipam, name: &str, subnet: &str, ip: Ipv4Addr) -> Result<(), IpamError> {
-    let key = ipam_key(name);
+    restore_key(ipam, &ipam_key(name), subnet, ip)
+}
+
+/// Records `ip` in `subnet` under `key` (an EIP's, or a gateway's inline
+/// EIP's) at start, with a MAC derived from the key as an allocation would give.
+pub fn restore_key(ipam: &mut Ipam, key: &str, subnet: &str, ip: Ipv4Addr) -> Result<(), IpamError> {
+    let key = key.to_string();
     let mut last = None;
     for n in 0..8 {
         let mac = derived_mac(&key, n);
@@ -173,11 +179,7 @@ fn reason(e: &IpamError) -> String {
     match e {
         IpamError::Refused { ip, subnet, reason, .. } => {
             let holder = match reason {
-                crate::ipam::Refusal::Taken { holder } => match eip_of_key(holder) {
-                    Some(eip) => format!("is taken by IptablesEIP {eip:?}"),
-                    None if holder.contains('@') => format!("is taken by the attachment of pod {holder}"),
-                    None => format!("is taken by pod {holder}"),
-                },
+                crate::ipam::Refusal::Taken { holder } => format!("is taken by {}", super::gateways::describe(holder)),
                 other => other.to_string(),
             };
             format!("{ip} in subnet {subnet} {holder}")

@@ -32,6 +32,14 @@
 //! before any pod or attachment, so a running gateway's EIP is never given
 //! to a pod; derived at every update before the pods, so a pod created
 //! together with an EIP asking for the same address does not get it.
+//!
+//! The VpcNatGateways' addresses (`gateways`: each `lanIp`, held for the
+//! gateway while its pod is away, and the old form's inline EIPs) live
+//! there too, derived before the IptablesEIPs at every update (an inline
+//! EIP is fixed; an IptablesEIP may take any free address) and again after
+//! the update's releases, so no pod allocates while a gateway's address is
+//! free; the inline EIPs of a gateway accepted for its current generation
+//! are restored at start right after the EIPs (see `gateways`' head for why).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -136,6 +144,12 @@ pub struct PodPorts {
     /// Why an EIP of the last update's model holds no address (or not the
     /// one it asks for), by name.
     eip_errors: BTreeMap<String, String>,
+    /// Why a gateway of the last update's model cannot have an address it
+    /// names, by name: (field, reason).
+    gateway_errors: BTreeMap<String, (String, String)>,
+    /// The daemon's namespace, where a gateway's pod is by default (empty:
+    /// [`crate::config::DEFAULT_NAMESPACE`]).
+    workloads: String,
 }
 
 impl PodPorts {
@@ -192,8 +206,31 @@ impl PodPorts {
         &self.eip_errors
     }
 
+    /// Why gateways of the last update's model cannot have their `lanIp`
+    /// or an inline EIP, by name: (field, reason).
+    pub fn gateway_errors(&self) -> &BTreeMap<String, (String, String)> {
+        &self.gateway_errors
+    }
+
+    /// The daemon's namespace, where a gateway's pod is by default: which
+    /// pod is a gateway's own depends on it (a change derives every pod anew).
+    pub fn set_workloads(&mut self, namespace: &str) {
+        if self.workloads() != namespace {
+            self.workloads = namespace.to_string();
+            self.basis = None;
+        }
+    }
+
+    fn workloads(&self) -> &str {
+        match self.workloads.is_empty() {
+            true => crate::config::DEFAULT_NAMESPACE,
+            false => &self.workloads,
+        }
+    }
+
     /// Who holds `ip` in `subnet` (an IPAM key: `<ns>/<pod>`, an
-    /// attachment's `<ns>/<pod>@<provider>`, an EIP's `IptablesEIP/<name>`).
+    /// attachment's `<ns>/<pod>@<provider>`, an EIP's `IptablesEIP/<name>`,
+    /// a gateway's `VpcNatGateway/<gw>[/eips/<ip>]`).
     pub fn holder(&self, subnet: &str, ip: std::net::IpAddr) -> Option<String> {
         self.ipam.as_ref()?.holder(subnet, &ip).map(str::to_string)
     }
@@ -236,7 +273,9 @@ impl PodPorts {
             self.release(key);
             self.release_attachments(key);
         }
+        let workloads = self.workloads().to_string();
         let ipam = self.ipam.as_mut().expect("restored above");
+        let gateways = gateways::derive(ipam, model, store, &workloads);
         let eips = eips::derive(ipam, model, store);
         if self.derived.eips != eips.addresses {
             Arc::make_mut(&mut self.derived).eips = eips.addresses;
@@ -248,7 +287,8 @@ impl PodPorts {
         }
         self.eip_errors = eips.errors;
         let b = self.basis.as_ref().expect("set above");
-        let basis = Inputs { model, held, names, subnet_ports: &b.subnet_ports };
+        let gateway = gateways::Context { model, store, workloads: &workloads };
+        let basis = Inputs { model, held, names, subnet_ports: &b.subnet_ports, gateway };
         let mut release: Vec<String> = vec![];
         for (key, pod) in todo {
             self.rederived += 1;
@@ -299,7 +339,8 @@ impl PodPorts {
                 self.derived.attachments.get(pod).is_some_and(|v| v.iter().any(|a| a.provider == provider))
             };
             let wanted = |k: &str| match k.split_once('@') {
-                _ if eips::eip_of_key(k).is_some() => true, // `eips::derive` decides
+                _ if eips::eip_of_key(k).is_some() => true,         // `eips::derive` decides
+                _ if gateways::gateway_of_key(k).is_some() => true, // `gateways::derive` decides
                 Some((pod, provider)) => attached(pod, provider),
                 None => self.seen.get(k).is_some_and(|s| s.outcome == Outcome::Wanted),
             };
@@ -308,6 +349,16 @@ impl PodPorts {
         for key in &release {
             self.release(key);
         }
+        // An address released just now (a gateway's pod gone) is reserved
+        // again before anyone allocates.
+        let ipam = self.ipam.as_mut().expect("restored above");
+        let gateways = if release.is_empty() { gateways } else { gateways::derive(ipam, model, store, &workloads) };
+        for (name, (field, e)) in &gateways.errors {
+            if self.gateway_errors.get(name) != Some(&(field.clone(), e.clone())) {
+                tracing::error!(gateway = %name, field = %field, error = %e, "gateway address cannot be had");
+            }
+        }
+        self.gateway_errors = gateways.errors;
         self.derived.clone()
     }
 
@@ -406,6 +457,8 @@ struct Inputs<'a> {
     names: &'a NbState,
     /// The valid subnets' switch port names, and which subnet derives each.
     subnet_ports: &'a BTreeMap<String, String>,
+    /// Which pod is a gateway's own (it takes the gateway's lanIp over).
+    gateway: gateways::Context<'a>,
 }
 
 /// Derives one pod's port: allocates (or keeps, on a held subnet), records
@@ -417,7 +470,7 @@ fn derive_one(
     pod: &Json,
     inputs: &Inputs,
 ) -> (Outcome, Option<Arc<PodPort>>) {
-    let Inputs { model, held, names, subnet_ports } = *inputs;
+    let Inputs { model, held, names, subnet_ports, ref gateway } = *inputs;
     let on_held = ipam.lookup(key).map(|a| a.subnet.as_str()).or_else(|| annotation(pod, LOGICAL_SWITCH));
     if on_held.is_some_and(|s| held.contains(s)) && !is_deleting(pod) {
         // Its subnet waits or is refused: the pod keeps what it has.
@@ -429,7 +482,15 @@ fn derive_one(
             Some(why) => Err(why),
             None => {
                 let (ip, mac) = requested(pod);
-                ipam.allocate(key, &subnet, ip, mac).map(Some).map_err(|e| e.to_string())
+                // A gateway's own pod takes its lanIp over from the reservation.
+                let handed = gateways::hand_over(ipam, key, pod, &subnet, ip, gateway);
+                let got = ipam.allocate(key, &subnet, ip, mac);
+                if let (Err(_), Some((k, a))) = (&got, &handed) {
+                    if let Err(e) = ipam.restore(k, &a.subnet, &a.ips, &a.mac) {
+                        tracing::warn!(reservation = %k, error = %e, "lanIp reservation not restored");
+                    }
+                }
+                got.map(Some).map_err(|e| gateways::said(&e))
             }
         },
         Ok(None) => Ok(None),
@@ -490,6 +551,8 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<Stri
             Err(e) => tracing::warn!(eip = %name, %ip, error = %e, "EIP address not restored"),
         }
     }
+    // Then the inline EIPs of the gateways accepted as they are.
+    gateways::restore(&mut ipam, store, model);
     let mut restore = |key: &str, subnet: &str, ips: &[std::net::IpAddr], mac: &str, from: &'static str| {
         if ipam.lookup(key).is_some() || waiting.contains(key) {
             return;
@@ -531,6 +594,7 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<Stri
 
 mod attach;
 pub mod eips;
+pub mod gateways;
 
 #[cfg(test)]
 mod tests;

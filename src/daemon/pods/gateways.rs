@@ -1,0 +1,303 @@
+//! VpcNatGateways' addresses in the IPAM, derived as the IptablesEIPs' are
+//! (`eips`): a gateway's `lanIp` in its subnet and its inline EIPs (the old
+//! inline form's `spec.eips`) in its first external subnet, each under a key
+//! of its own that no pod, attachment or EIP key can spell (a pod key's
+//! namespace is lowercase; an EIP's key is `IptablesEIP/<name>`):
+//! `VpcNatGateway/<gw>` for the `lanIp`, `VpcNatGateway/<gw>/eips/<ip>` for
+//! an inline EIP. An inline EIP is keyed by its address, not its place in
+//! the spec: it has no name, the rules name it by address, and a reordered
+//! `spec.eips` moves nothing.
+//!
+//! Invariants:
+//! - The holder in the IPAM keeps an address (the incumbent): a gateway
+//!   whose `lanIp` or inline EIP another holds is refused (`errors`, by the
+//!   field: `lanIp` or `eips[i]`, with the IPAM's reason) and takes nothing
+//!   from it; a pod, attachment or EIP asking for a gateway's address is
+//!   refused with a reason naming the gateway.
+//! - An accepted gateway's `lanIp` is held for it while its pod is away
+//!   (deleted, recreated, its node restarting): no pod is given it by the
+//!   lowest-free rule. Its own pod (the one its StatefulSet makes, see
+//!   [`own_pod`]) takes it over from the reservation ([`hand_over`]; also
+//!   while the gateway is refused and keeps it, its workload running), and
+//!   while it holds it there is no reservation; when it goes, the address
+//!   is reserved again in the same update, before any pod allocates (for a
+//!   gateway in the model: a refused one reserves nothing anew).
+//! - Inline EIPs always give their address (fixed): held while the gateway
+//!   is in the model with them; an address no longer listed, or in another
+//!   external subnet, is released.
+//! - Everything a gateway holds is released when its object is gone from
+//!   the store or being deleted (a TOML gateway has no object: released once
+//!   out of the model, as a TOML EIP is); a gateway refused or waiting for
+//!   another reason keeps what it holds (a refusal stops at its object).
+//!
+//! Restore after a restart: the IPAM is rebuilt from what exists, and the
+//! holder is whatever is restored first. The `lanIp` is not restored for the
+//! gateway: the gateway's own pod restores it from its annotations, and a
+//! pod that held it before the gateway existed keeps it (the gateway stays
+//! refused); a reservation is made at the first update, before any pod
+//! allocates. An inline EIP has no `status.ip` to restore from; it is
+//! restored from the gateway's own status instead: a gateway whose
+//! `Validated` condition is `True` for its current generation held all its
+//! inline EIPs when that was written, so they are restored (after the
+//! IptablesEIPs' `status.ip`, before any pod or attachment), as an
+//! IptablesEIP's `status.ip` is. A gateway refused then (or edited since)
+//! is not: its inline EIPs are allocated at the first update, after the
+//! pods' addresses are back, so a holder restored from its annotations
+//! keeps what it had. (The rules ConfigMap would say the same, but the
+//! daemon's store does not watch ConfigMaps.)
+//!
+//! Pure apart from the IPAM it is handed.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use serde_json::Value as Json;
+
+use crate::ipam::{Ipam, IpamError, PodAddress, Refusal};
+use crate::kube::resources::Store;
+use crate::model::validate::{Model, VpcNatGateway};
+
+/// What a gateway's IPAM keys start with.
+pub const KEY_PREFIX: &str = "VpcNatGateway/";
+
+/// The pod annotation naming the gateway a gateway pod belongs to.
+const GATEWAY_ANNOTATION: &str = "/metadata/annotations/ovn.kubernetes.io~1vpc_nat_gw";
+
+/// The IPAM key of gateway `gw`'s `lanIp` reservation.
+pub fn lan_key(gw: &str) -> String {
+    format!("{KEY_PREFIX}{gw}")
+}
+
+/// The IPAM key of gateway `gw`'s inline EIP `ip`.
+pub fn inline_key(gw: &str, ip: Ipv4Addr) -> String {
+    format!("{KEY_PREFIX}{gw}/eips/{ip}")
+}
+
+/// The gateway an IPAM key is held for, if it is a gateway's.
+pub fn gateway_of_key(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(KEY_PREFIX)?;
+    Some(rest.split_once('/').map_or(rest, |(gw, _)| gw))
+}
+
+/// Who an IPAM key is, said in a refusal ("is taken by …").
+pub fn describe(key: &str) -> String {
+    if let Some(rest) = key.strip_prefix(KEY_PREFIX) {
+        return match rest.split_once("/eips/") {
+            Some((gw, _)) => format!("an inline EIP of VpcNatGateway {gw:?}"),
+            None => format!("VpcNatGateway {rest:?} (its lanIp)"),
+        };
+    }
+    match super::eips::eip_of_key(key) {
+        Some(eip) => format!("IptablesEIP {eip:?}"),
+        None if key.contains('@') => format!("the attachment of pod {key}"),
+        None => format!("pod {key}"),
+    }
+}
+
+/// An IPAM error as said to a pod: a holder that is no pod is named as
+/// what it is (a gateway, an EIP), not as "pod" (a pod's or attachment's
+/// key is said as the IPAM says it).
+pub fn said(e: &IpamError) -> String {
+    let other_kind = |h: &str| gateway_of_key(h).is_some() || super::eips::eip_of_key(h).is_some();
+    match e {
+        IpamError::Refused { pod, what, ip, subnet, reason: Refusal::Taken { holder } } if other_kind(holder) => {
+            format!("pod {pod}: {what} {ip} in subnet {subnet} is taken by {}", describe(holder))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Whether pod `key` (its object `pod`) is gateway `g`'s own: the one its
+/// StatefulSet makes, in the gateway's workload namespace (its `namespace`,
+/// else `workloads`, the daemon's), named `<prefix>-<gateway>-0` and
+/// annotated `ovn.kubernetes.io/vpc_nat_gw` with the gateway's name. A pod
+/// elsewhere wearing the name and annotation is another pod.
+pub fn own_pod(key: &str, pod: Option<&Json>, g: &VpcNatGateway, workloads: &str) -> bool {
+    own_pod_of(key, pod, &g.name, &g.spec.namespace, workloads)
+}
+
+/// As [`own_pod`], of gateway `gw` whose `spec.namespace` is `namespace`.
+fn own_pod_of(key: &str, pod: Option<&Json>, gw: &str, namespace: &str, workloads: &str) -> bool {
+    let annotated = pod.and_then(|p| p.pointer(GATEWAY_ANNOTATION)).and_then(Json::as_str) == Some(gw);
+    let namespace = if namespace.is_empty() { workloads } else { namespace };
+    annotated && key.starts_with(&format!("{namespace}/")) && key.ends_with(&format!("-{gw}-0"))
+}
+
+/// Whether a gateway's object says, for its current generation, that it
+/// was accepted (`Validated` is `True`): it held its inline EIPs then.
+fn was_accepted(obj: &Json) -> bool {
+    let generation = obj.pointer("/metadata/generation").and_then(Json::as_i64);
+    let conditions = obj.pointer("/status/conditions").and_then(Json::as_array);
+    conditions.into_iter().flatten().any(|c| {
+        c.get("type").and_then(Json::as_str) == Some("Validated")
+            && c.get("status").and_then(Json::as_str) == Some("True")
+            && c.get("observedGeneration").and_then(Json::as_i64) == generation
+    })
+}
+
+/// Restores at start the inline EIPs of the gateways of `model` whose
+/// object says they were accepted as they are (see the module head).
+pub(super) fn restore(ipam: &mut Ipam, store: &Store, model: &Model) {
+    for (name, obj) in &store.nat_gateways {
+        let Some(g) = model.nat_gateways.get(name).filter(|_| was_accepted(obj)) else { continue };
+        for ip in &g.inline.eips {
+            match super::eips::restore_key(ipam, &inline_key(name, *ip), &g.external_subnets[0], *ip) {
+                Ok(()) => tracing::debug!(gateway = %name, %ip, "inline EIP address restored"),
+                Err(e) => tracing::warn!(gateway = %name, %ip, error = %e, "inline EIP address not restored"),
+            }
+        }
+    }
+}
+
+/// One derivation of the gateways' addresses.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Derived {
+    /// Why a gateway of the model cannot have an address it names, by
+    /// name: (field, reason). The first such field only.
+    pub errors: BTreeMap<String, (String, String)>,
+}
+
+fn deleting(obj: &Json) -> bool {
+    obj.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null())
+}
+
+/// Whether what gateway `name` holds is released: its object is gone or
+/// being deleted (in the model or not; a TOML gateway in the model stays).
+fn released(store: &Store, model: &Model, name: &str) -> bool {
+    match store.nat_gateways.get(name) {
+        Some(obj) => deleting(obj),
+        None => !model.nat_gateways.contains_key(name),
+    }
+}
+
+fn holds(a: &PodAddress, subnet: &str, ip: Ipv4Addr) -> bool {
+    a.subnet == subnet && a.ips.contains(&IpAddr::V4(ip))
+}
+
+/// Brings the gateways' addresses in line with `model` (see the module
+/// head). `store` says which gateways and pods exist; `workloads` is the
+/// daemon's namespace (where a gateway's pod is by default).
+pub(super) fn derive(ipam: &mut Ipam, model: &Model, store: &Store, workloads: &str) -> Derived {
+    let mut out = Derived::default();
+    // The gateways' keys only (a range of the IPAM's map): a pass costs per gateway, not per pod.
+    let held: Vec<(String, PodAddress)> =
+        ipam.with_prefix(KEY_PREFIX).map(|(k, a)| (k.to_string(), a.clone())).collect();
+    for (key, a) in &held {
+        let Some(gw) = gateway_of_key(key) else { continue };
+        let keep = match model.nat_gateways.get(gw) {
+            _ if released(store, model, gw) => false,
+            None => true, // refused or waiting: it keeps what it holds
+            Some(g) if *key == lan_key(gw) => holds(a, &g.spec.subnet, g.lan_ip),
+            Some(g) => {
+                g.inline.eips.iter().any(|ip| *key == inline_key(gw, *ip) && holds(a, &g.external_subnets[0], *ip))
+            }
+        };
+        if !keep {
+            ipam.release(key);
+            tracing::info!(gateway = %gw, key = %key, ip = %a.ip_list(), "gateway address released");
+        }
+    }
+    for g in model.nat_gateways.values() {
+        if released(store, model, &g.name) {
+            continue;
+        }
+        if let Some(why) = lan_ip(ipam, g, store, workloads) {
+            out.errors.insert(g.name.clone(), ("lanIp".into(), why));
+        }
+        let ext = &g.external_subnets[0];
+        for (i, ip) in g.inline.eips.iter().enumerate() {
+            let key = inline_key(&g.name, *ip);
+            if ipam.lookup(&key).is_some() {
+                continue;
+            }
+            match ipam.allocate(&key, ext, Some(&ip.to_string()), None) {
+                Ok(_) => tracing::info!(gateway = %g.name, %ip, subnet = %ext, "inline EIP address held"),
+                Err(e) => {
+                    out.errors.entry(g.name.clone()).or_insert_with(|| (format!("eips[{i}]"), reason(&e)));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reserves gateway `g`'s `lanIp` unless its own pod holds it; why it
+/// cannot have it, if another holds it.
+fn lan_ip(ipam: &mut Ipam, g: &VpcNatGateway, store: &Store, workloads: &str) -> Option<String> {
+    let key = lan_key(&g.name);
+    let subnet = &g.spec.subnet;
+    let ip = IpAddr::V4(g.lan_ip);
+    match ipam.holder(subnet, &ip).map(str::to_string) {
+        Some(h) if h == key => None,
+        Some(h) if own_pod(&h, store.pods.get(&h).map(|p| &**p), g, workloads) => None,
+        Some(h) => Some(format!("{} is taken by {}", g.lan_ip, describe(&h))),
+        None => match ipam.allocate(&key, subnet, Some(&g.lan_ip.to_string()), None) {
+            Ok(_) => {
+                tracing::info!(gateway = %g.name, ip = %g.lan_ip, %subnet, "lanIp reserved for the gateway");
+                None
+            }
+            Err(e) => Some(reason(&e)),
+        },
+    }
+}
+
+/// The reservation of a gateway's `lanIp` that pod `key` (object `pod`,
+/// asking for `requested` in `subnet`) takes over, released for it: the
+/// key and address, to be restored if the pod gets no address after all.
+/// `None` unless the pod is the gateway's own and asks for the reserved
+/// address. A gateway refused (out of `model`) but whose object is in
+/// `store` keeps its reservation, and its pod (its workload is kept
+/// running) takes it over as well: its namespace is read from the object.
+pub(super) fn hand_over(
+    ipam: &mut Ipam,
+    key: &str,
+    pod: &Json,
+    subnet: &str,
+    requested: Option<&str>,
+    ctx: &Context,
+) -> Option<(String, PodAddress)> {
+    let gw = pod.pointer(GATEWAY_ANNOTATION).and_then(Json::as_str)?;
+    let namespace = match ctx.model.nat_gateways.get(gw) {
+        Some(g) => g.spec.namespace.as_str(),
+        None => ctx.store.nat_gateways.get(gw)?.pointer("/spec/namespace").and_then(Json::as_str).unwrap_or(""),
+    };
+    if !own_pod_of(key, Some(pod), gw, namespace, ctx.workloads) {
+        return None;
+    }
+    let lan = lan_key(gw);
+    let reserved = ipam.lookup(&lan)?;
+    let asks = |ip: &IpAddr| requested.is_some_and(|r| r.split(',').any(|p| p.trim().parse() == Ok(*ip)));
+    if reserved.subnet != subnet || !reserved.ips.iter().any(asks) {
+        return None;
+    }
+    let a = ipam.release(&lan)?;
+    Some((lan, a))
+}
+
+/// What [`hand_over`] reads besides the pod.
+pub(super) struct Context<'a> {
+    pub model: &'a Model,
+    pub store: &'a Store,
+    /// The daemon's namespace (a gateway's pod's by default).
+    pub workloads: &'a str,
+}
+
+/// The IPAM's reason, said of a gateway's address.
+fn reason(e: &IpamError) -> String {
+    match e {
+        IpamError::Refused { ip, subnet, reason, .. } => {
+            let why = match reason {
+                Refusal::Taken { holder } => format!("is taken by {}", describe(holder)),
+                other => other.to_string(),
+            };
+            format!("{ip} in subnet {subnet} {why}")
+        }
+        IpamError::Exhausted { subnet, family, .. } => format!("subnet {subnet} has no free {family} address"),
+        IpamError::UnknownSubnet { subnet, .. } => format!("subnet {subnet} does not exist (or is not valid)"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+#[path = "gateways_tests.rs"]
+mod tests;
