@@ -28,9 +28,11 @@
 //!   broadcast address. `gateway` means the subnet's IPv4 gateway, as in
 //!   Kube-OVN.
 //!
-//! Checked elsewhere: `lanIp` used by a pod other than the gateway's own,
-//! against the IPAM (`daemon::inputs`, after the pods' update). Not checked
-//! yet: a changed `vpc`/`subnet` of a running gateway.
+//! Checked elsewhere: `lanIp` and the inline EIPs held in the IPAM (taken
+//! by another pod, EIP or gateway: `daemon::pods::gateways`, reported from
+//! `daemon::inputs`); a running gateway's `namespace` (it does not move:
+//! `daemon::nat`). Not checked yet: a changed `vpc`/`subnet` of a running
+//! gateway.
 
 use std::net::{IpAddr, Ipv4Addr};
 
