@@ -9,7 +9,10 @@
 //! among newcomers, the first by name. A rule refused or waiting this pass
 //! whose status shows it ready keeps its claim too: its previous version
 //! stays in force (`daemon::nat::hold`), so a rule cannot take the place of
-//! a working one whose edit is refused. Of a FIP and DNAT rules on one EIP,
+//! a working one whose edit is refused — as long as it still names the EIP
+//! at the address its status shows, exactly when `daemon::nat::hold` keeps
+//! it in force (a rule whose EIP was deleted, its address given to another,
+//! holds nothing). Of a FIP and DNAT rules on one EIP,
 //! the newcomer goes; of two newcomers, the FIP (it asks for its EIP alone).
 //!
 //! The previous state is the rules' statuses as last written
@@ -78,17 +81,17 @@ impl<'a> Held<'a> {
         dnats: &BTreeMap<String, IptablesDnatRule>,
     ) -> Reserved {
         let mut r = Reserved::default();
-        for (name, _) in self.nat.dnats.iter().filter(|(n, _)| !dnats.contains_key(n)) {
+        for (name, spec) in self.nat.dnats.iter().filter(|(n, _)| !dnats.contains_key(n)) {
             let Some(s) = self.nat.dnat_status.get(name) else { continue };
-            let Some(eip) = self.eip_at(s.v4ip) else { continue };
+            let Some(eip) = self.eip_at(s.v4ip).filter(|e| *e == spec.eip) else { continue };
             if let (Some(port), Some(proto)) = (s.external_port, &s.protocol) {
                 r.ports.insert((eip.to_string(), port, proto.clone()), name.clone());
             }
             r.dnat_eips.entry(eip.to_string()).or_insert_with(|| name.clone());
         }
-        for (name, _) in self.nat.fips.iter().filter(|(n, _)| !fips.contains_key(n)) {
+        for (name, spec) in self.nat.fips.iter().filter(|(n, _)| !fips.contains_key(n)) {
             let Some(s) = self.nat.fip_status.get(name) else { continue };
-            let Some(eip) = self.eip_at(s.v4ip) else { continue };
+            let Some(eip) = self.eip_at(s.v4ip).filter(|e| *e == spec.eip) else { continue };
             r.fip_eips.insert(eip.to_string(), name.clone());
             if let (Some(g), Some(ip)) = (self.gateway_of(eip), s.internal_ip) {
                 r.internal.insert((g.to_string(), ip), name.clone());

@@ -422,3 +422,20 @@ fn a_rule_whose_edit_is_refused_keeps_its_claim() {
     ]);
     assert!(model.fip_rules.is_empty());
 }
+
+#[test]
+fn a_rule_whose_eip_is_gone_holds_nothing_at_its_old_address() {
+    // dnat01 was in force on eipd01 (172.16.3.203:8888); eipd01 is deleted and
+    // "eip-new" takes its address: dnat01 waits, and "a-new" on eip-new:8888 is accepted.
+    let mut nat = seed_003_nat();
+    nat.eips.retain(|(n, _)| n != "eipd01");
+    nat.eips.push(("eip-new".into(), eip("172.16.3.203")));
+    nat.dnats.push(("a-new".into(), dnat("eip-new", "8888")));
+    nat.dnat_status.insert("dnat01".into(), ready("172.16.3.203", "10.0.1.2", Some(8888)));
+    let (model, rejected) = run(&nat);
+    assert_eq!(
+        rejected,
+        ["waiting IptablesDnatRule \"dnat01\": eip: IptablesEIP \"eipd01\" is not defined or refused"]
+    );
+    assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["a-new"]);
+}
