@@ -150,6 +150,17 @@ fn a_toml_gateways_workload_is_owned_by_the_anchor_and_goes_with_the_toml() {
     assert_eq!(tmpl["metadata"]["annotations"]["ovn.kubernetes.io/ip_address"], "10.0.1.254", "{sts}");
     assert_eq!(tmpl["spec"]["containers"][0]["image"], "ovn-vpcd:test", "{sts}");
     wait_for("the gateway pod", Duration::from_secs(20), || get_ns(&kube, "pod", "vpc-nat-gw-natgw-0"));
+    // It has no status: where it stands is logged, once per change; the
+    // agent's report (played on its pod) makes it applied.
+    wait_for("the TOML gateway said not applied", Duration::from_secs(20), || {
+        daemon.log().contains("TOML VpcNatGateway not applied").then_some(())
+    });
+    let annotate = format!("ovn-vpcd.io/applied-rules={}", seed_003_set().digest());
+    kube.kubectl(&["annotate", "pod", "-n", "kube-system", "vpc-nat-gw-natgw-0", "--overwrite", &annotate]).unwrap();
+    wait_for("the TOML gateway said applied", Duration::from_secs(20), || {
+        daemon.log().contains("TOML VpcNatGateway applied").then_some(())
+    });
+    assert_eq!(daemon.log().matches("TOML VpcNatGateway applied").count(), 1, "{}", daemon.log());
     let ids = uuids(&ovn);
     assert!(ids.iter().any(|r| r.starts_with("Logical_Router_Static_Route ")), "{ids:?}");
 

@@ -7,7 +7,7 @@
 //! hands the reporter the verdicts of each pass; only the leader's loop
 //! reconciles and reports, so only the leader writes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -199,6 +199,20 @@ async fn keep_store(
     }
 }
 
+/// Logs where each TOML gateway stands when it changes (it has no status).
+fn log_toml_gateways(now: BTreeMap<String, (bool, String)>, said: &mut BTreeMap<String, (bool, String)>) {
+    for (name, (applied, message)) in &now {
+        if said.get(name) == Some(&(*applied, message.clone())) {
+            continue;
+        }
+        match applied {
+            true => tracing::info!(gateway = %name, %message, "TOML VpcNatGateway applied"),
+            false => tracing::warn!(gateway = %name, %message, "TOML VpcNatGateway not applied"),
+        }
+    }
+    *said = now;
+}
+
 /// Writes what the latest report asks for, while leading. A write that
 /// loses a race (409) is retried against the newer object shortly after.
 /// The report is also held against every new store snapshot, so a status
@@ -223,6 +237,8 @@ async fn reporter(
     // server drops what it is sent.
     let mut defaulted: HashMap<String, i64> = HashMap::new();
     let mut annotated = Annotated::default();
+    // What was last logged of each TOML gateway.
+    let mut toml_said: BTreeMap<String, (bool, String)> = BTreeMap::new();
     loop {
         let round = {
             let mut report = reports.borrow_and_update().clone();
@@ -233,6 +249,10 @@ async fn reporter(
                     let outcomes = outcomes.borrow_and_update().clone();
                     let mut r = (*report).clone();
                     super::nat::readiness::refine(&mut r.verdicts, &r.nat, &r.model, &store.borrow(), &outcomes);
+                    log_toml_gateways(
+                        super::nat::readiness::toml_gateways(&r.nat, &store.borrow(), &outcomes),
+                        &mut toml_said,
+                    );
                     report = Arc::new(r);
                 }
                 let started = tokio::time::Instant::now();

@@ -157,7 +157,14 @@ impl NatSide {
                 let names = Names { namespace: ns, ..names };
                 view.insert(
                     name.clone(),
-                    GatewayView { names, workload: Err(why), digest, known, inline: g.spec.is_inline() },
+                    GatewayView {
+                        names,
+                        workload: Err(why),
+                        digest,
+                        known,
+                        inline: g.spec.is_inline(),
+                        toml: toml.contains(name),
+                    },
                 );
                 continue;
             }
@@ -180,7 +187,10 @@ impl NatSide {
                 }
             };
             let known = known.iter().cloned().collect();
-            view.insert(name.clone(), GatewayView { names, workload, digest, known, inline: g.spec.is_inline() });
+            view.insert(
+                name.clone(),
+                GatewayView { names, workload, digest, known, inline: g.spec.is_inline(), toml: toml.contains(name) },
+            );
         }
         (DesiredWorkloads { objects: desired, left_alone }, view)
     }

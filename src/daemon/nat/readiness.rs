@@ -76,6 +76,8 @@ pub struct GatewayView {
     pub known: BTreeMap<String, RuleNames>,
     /// The spec uses the old inline form.
     pub inline: bool,
+    /// Written in the TOML (no status: where it stands is logged).
+    pub toml: bool,
 }
 
 /// Every accepted gateway's view, by name.
@@ -149,6 +151,45 @@ fn shows_ready(store: &Store, kind: Kind, name: &str) -> bool {
     store.of_kind(kind).get(name).and_then(|o| o.pointer("/status/ready")).and_then(Json::as_bool) == Some(true)
 }
 
+/// A gateway's outcome: applied only when its pod reports the digest
+/// rendered now.
+fn gateway_outcome(g: &GatewayView, st: &State) -> Outcome {
+    let old_form = |m: String| if g.inline { format!("{m}; {OLD_FORM}") } else { m };
+    match st {
+        State::None(why) => Outcome::NotApplied { message: old_form(why.clone()) },
+        State::Refused(why) => Outcome::WorkloadRefused { message: why.clone() },
+        State::Writing(why) => Outcome::NotApplied { message: old_form(why.clone()) },
+        State::Running { pod, error: Some(e), .. } => Outcome::NotApplied {
+            message: old_form(format!("the gateway agent in pod {pod} reports a failed apply: {e}")),
+        },
+        State::Running { pod, applied: Some(a), error: None } if *a == g.digest => {
+            Outcome::Applied { message: old_form(format!("the gateway agent in pod {pod} applied rule set {a}")) }
+        }
+        State::Running { pod, applied, error: None } => Outcome::NotApplied {
+            message: old_form(format!(
+                "the gateway agent in pod {pod} has applied {}, not rule set {} yet",
+                applied.as_deref().map_or("nothing".to_string(), |a| format!("rule set {a}")),
+                g.digest
+            )),
+        },
+    }
+}
+
+/// The gateways written in the TOML, which have no status to say where
+/// they stand: (applied, what their status would say), by name, for the
+/// log.
+pub fn toml_gateways(view: &NatView, store: &Store, outcomes: &Outcomes) -> BTreeMap<String, (bool, String)> {
+    let said = |o: Outcome| match o {
+        Outcome::Applied { message } => (true, message),
+        Outcome::NotApplied { message } | Outcome::WorkloadRefused { message } => (false, message),
+        other => (false, format!("{other:?}")),
+    };
+    view.iter()
+        .filter(|(_, g)| g.toml)
+        .map(|(name, g)| (name.clone(), said(gateway_outcome(g, &state(g, store, outcomes)))))
+        .collect()
+}
+
 /// Rewrites the NAT kinds' `NotApplied` verdicts (accepted, nothing known
 /// applied) by what the workload and the agent show; drops the verdict of
 /// an EIP or rule that is to be left as it is.
@@ -163,25 +204,7 @@ pub fn refine(verdicts: &mut Vec<Verdict>, view: &NatView, model: &Model, store:
         let Some(gw) = gateway_of(model, kind, name) else { return true };
         let (Some(g), Some(st)) = (view.get(gw), states.get(gw)) else { return true };
         if kind == Kind::VpcNatGateway {
-            let old_form = |m: String| if g.inline { format!("{m}; {OLD_FORM}") } else { m };
-            v.outcome = match st {
-                State::None(why) => Outcome::NotApplied { message: old_form(why.clone()) },
-                State::Refused(why) => Outcome::WorkloadRefused { message: why.clone() },
-                State::Writing(why) => Outcome::NotApplied { message: old_form(why.clone()) },
-                State::Running { pod, error: Some(e), .. } => Outcome::NotApplied {
-                    message: old_form(format!("the gateway agent in pod {pod} reports a failed apply: {e}")),
-                },
-                State::Running { pod, applied: Some(a), error: None } if *a == g.digest => Outcome::Applied {
-                    message: old_form(format!("the gateway agent in pod {pod} applied rule set {a}")),
-                },
-                State::Running { pod, applied, error: None } => Outcome::NotApplied {
-                    message: old_form(format!(
-                        "the gateway agent in pod {pod} has applied {}, not rule set {} yet",
-                        applied.as_deref().map_or("nothing".to_string(), |a| format!("rule set {a}")),
-                        g.digest
-                    )),
-                },
-            };
+            v.outcome = gateway_outcome(g, st);
             return true;
         }
         let why = match st {
