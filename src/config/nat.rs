@@ -99,8 +99,7 @@ pub(super) fn nat_specs(file: NatFile, kubernetes: bool, at: At) -> Result<NatSp
         dnats: entries("iptablesDnatRule", file.dnats, kubernetes, at, |_| None)?,
         snats: entries("iptablesSnatRule", file.snats, kubernetes, at, |_| None)?,
         eip_status: Default::default(),
-        fip_status: Default::default(),
-        dnat_status: Default::default(),
+        running: Default::default(),
     })
 }
 

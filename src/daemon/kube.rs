@@ -24,8 +24,10 @@ use crate::kube::defaults;
 use crate::kube::driver::{watch as watch_resource, WatchOptions};
 use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
-use crate::kube::objects::{self as workload_objects, Desired, ObjectsConfig, Outcomes};
-use crate::kube::resources::{api_path, apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER};
+use crate::kube::objects::{self as workload_objects, Desired, ObjectsConfig, Outcomes, MANAGED_BY_SELECTOR};
+use crate::kube::resources::{
+    api_path, apply_feed, has_finalizer, name_of, Feed, Store, Verdict, FINALIZER, RULE_SETS_PATH,
+};
 use crate::kube::status::{self, object_path};
 use crate::model::derived::{AttachmentAddress, Derived, PodPort};
 use crate::model::object::{Kind, ObjectKey};
@@ -89,8 +91,13 @@ impl KubeSide {
             let (tx, rx) = mpsc::channel(256);
             let opts = WatchOptions { decode: crate::kube::resources::decoder(kind), ..WatchOptions::default() };
             tasks.push(tokio::spawn(watch_resource(client.clone(), path.into(), opts, tx)));
-            feeds.push((kind, rx));
+            feeds.push((Feed::Kind(kind), rx));
         }
+        // What the NAT gateways run: the rules ConfigMaps we wrote.
+        let (tx, rx) = mpsc::channel(64);
+        let opts = WatchOptions { label_selector: Some(MANAGED_BY_SELECTOR.into()), ..WatchOptions::default() };
+        tasks.push(tokio::spawn(watch_resource(client.clone(), RULE_SETS_PATH.into(), opts, tx)));
+        feeds.push((Feed::RuleSets, rx));
         tasks.push(tokio::spawn(keep_store(feeds, store_tx)));
         // The election.
         let lock = LeaseLock::new(client.clone(), &section.lease_namespace, &section.lease_name);
@@ -169,7 +176,7 @@ impl KubeSide {
 /// copy of the whole store per burst), and copied once when somebody does:
 /// a snapshot taken never changes.
 async fn keep_store(
-    mut feeds: Vec<(Kind, mpsc::Receiver<crate::kube::watcher::Event>)>,
+    mut feeds: Vec<(Feed, mpsc::Receiver<crate::kube::watcher::Event>)>,
     tx: watch::Sender<Arc<Store>>,
 ) {
     use crate::kube::watcher::Event;
@@ -192,7 +199,7 @@ async fn keep_store(
             let store = Arc::make_mut(snapshot);
             for (j, e) in batch {
                 listed[j] |= matches!(e, Event::Restarted(_));
-                apply_event(store, feeds[j].0, e);
+                apply_feed(store, feeds[j].0, e);
             }
             store.synced = listed.iter().all(|l| *l);
         });

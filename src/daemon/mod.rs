@@ -340,7 +340,7 @@ fn workloads(k: &KubeSide, nat: &mut nat::NatSide, desired: &Desired, store: &St
     // NAT objects refused or waiting this pass keep what they had (`nat::hold`).
     let held = desired.rejected.iter().map(|r| r.object.clone()).collect();
     let (objects, view) = nat.render(&desired.model, &desired.derived.eips, store, toml, settings.as_ref(), &held);
-    if settings.is_some() && *k.leading.borrow() {
+    if let (Some(objects), true) = (objects, *k.leading.borrow()) {
         k.set_workloads(objects);
     }
     Arc::new(view)

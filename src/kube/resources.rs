@@ -26,7 +26,6 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
-use crate::kinds::iptables_fip_rule::status::RuleStatus;
 use crate::kinds::vpc_nat_gateway::status::OLD_FORM;
 use crate::kube::defaults::subnet_defaults;
 use crate::kube::keyed::Keyed;
@@ -121,6 +120,18 @@ pub async fn list_store(client: &crate::kube::client::KubeClient) -> Result<Stor
         }
         apply_event(&mut store, kind, Event::Restarted(all));
     }
+    let mut all = vec![];
+    let mut cont: Option<String> = None;
+    loop {
+        let selector = Some(crate::kube::objects::MANAGED_BY_SELECTOR);
+        let (items, next, _) = client.list_page_selected(RULE_SETS_PATH, selector, 500, cont.as_deref()).await?;
+        all.extend(items);
+        match next {
+            Some(c) => cont = Some(c),
+            None => break,
+        }
+    }
+    apply_feed(&mut store, Feed::RuleSets, Event::Restarted(all));
     store.synced = true;
     Ok(store)
 }
@@ -137,9 +148,51 @@ pub struct Store {
     pub fip_rules: Keyed,
     pub dnat_rules: Keyed,
     pub snat_rules: Keyed,
+    /// The NAT gateways' rules ConfigMaps ovn-vpcd wrote (labelled ours,
+    /// holding a rule set), by `<namespace>/<name>`: what each gateway runs
+    /// (`kinds::vpc_nat_gateway::running`).
+    pub rule_sets: Keyed,
     /// Every initial list has arrived: before that, an absent resource
     /// may simply not be listed yet, and nothing may be deleted for it.
     pub synced: bool,
+}
+
+/// What a watch feeds into the store: a kind's resources, or the rules
+/// ConfigMaps ([`Store::rule_sets`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Feed {
+    Kind(Kind),
+    RuleSets,
+}
+
+/// Where the rules ConfigMaps are listed and watched (with
+/// [`crate::kube::objects::MANAGED_BY_SELECTOR`]).
+pub const RULE_SETS_PATH: &str = "/api/v1/configmaps";
+
+/// Applies a watch event of `feed` to `store`.
+pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Event) {
+    use crate::kube::watcher::Event;
+    let kind = match feed {
+        Feed::Kind(kind) => return apply_event(store, kind, event),
+        Feed::RuleSets => crate::kube::objects::ObjectKind::ConfigMap,
+    };
+    let key = |o: &Json| {
+        let id = crate::kube::objects::ObjectId::of(kind, o)
+            .unwrap_or_else(|| crate::kube::objects::ObjectId::new(kind, "", ""));
+        format!("{}/{}", id.namespace, id.name)
+    };
+    let is_set = |o: &Json| o.pointer(&format!("/data/{}", crate::rules::DATA_KEY)).is_some();
+    match event {
+        Event::Restarted(all) => {
+            store.rule_sets.replace_all(all.into_iter().filter(is_set).map(|o| (key(&o), Arc::new(o))))
+        }
+        Event::Applied(o) if is_set(&o) => {
+            store.rule_sets.insert(key(&o), Arc::new(o));
+        }
+        Event::Applied(o) | Event::Deleted(o) => {
+            store.rule_sets.remove(&key(&o));
+        }
+    }
 }
 
 impl Store {
@@ -309,16 +362,7 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
         .map(|(n, o)| (n.clone(), crate::kinds::iptables_eip::status::EipStatus::of(o)))
         .filter(|(_, s)| *s != Default::default())
         .collect();
-    fn rule_status<S>(objects: &Keyed, toml: &[(String, S)]) -> BTreeMap<String, RuleStatus> {
-        objects
-            .iter()
-            .filter(|(n, _)| !toml.iter().any(|(t, _)| t == *n))
-            .map(|(n, o)| (n.clone(), RuleStatus::of(o)))
-            .filter(|(_, s)| s.ready)
-            .collect()
-    }
-    nat.fip_status = rule_status(&store.fip_rules, &toml.fips);
-    nat.dnat_status = rule_status(&store.dnat_rules, &toml.dnats);
+    nat.running = crate::kinds::vpc_nat_gateway::running::running_sets(store.rule_sets.values().map(|o| &**o));
     merged.nat = std::mem::take(nat);
     merged.vpcs.extend(vpcs);
     merged.subnets.extend(subnets);

@@ -115,29 +115,6 @@ fn an_eip_being_deleted_stays_while_rules_name_it() {
     assert!(m.nat.eips.is_empty() && !m.in_use(&key));
 }
 
-/// A ready rule's status is read back as what it holds (Kube-OVN's
-/// status fields: ports may be numbers or strings); one not ready holds
-/// nothing.
-#[test]
-fn a_ready_rules_status_is_read_as_its_claim() {
-    let mut s = Store::default();
-    let mut d = obj("IptablesDnatRule", "d", json!({"eip": "e", "externalPort": "80"}));
-    d["status"] = json!({"ready": true, "v4ip": "172.16.3.9", "externalPort": "8888", "protocol": "TCP",
-        "internalIp": "10.0.1.2", "internalPort": 80});
-    s.dnat_rules.insert("d".into(), Arc::new(d));
-    let mut f = obj("IptablesFIPRule", "f", json!({"eip": "e2", "internalIp": "10.0.1.5"}));
-    f["status"] = json!({"ready": false, "v4ip": "172.16.3.10", "internalIp": "10.0.1.5"});
-    s.fip_rules.insert("f".into(), Arc::new(f));
-    let m = merge(&Config::default(), &s);
-    let d = &m.nat.dnat_status["d"];
-    assert_eq!(
-        (d.v4ip, d.external_port, d.protocol.as_deref(), d.internal_port),
-        (Some("172.16.3.9".parse().unwrap()), Some(8888), Some("tcp"), Some(80))
-    );
-    assert!(d.ready_on(Some("172.16.3.9".parse().unwrap())));
-    assert!(m.nat.fip_status.is_empty());
-}
-
 #[test]
 fn a_spec_naming_itself_is_refused() {
     let mut s = Store::default();

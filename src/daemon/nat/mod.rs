@@ -29,6 +29,7 @@ use serde_json::Value as Json;
 use tokio::sync::{mpsc, watch};
 
 use crate::kinds::vpc_nat_gateway::rules::{rule_sets, EipAddresses};
+use crate::kinds::vpc_nat_gateway::running::running_sets;
 use crate::kinds::vpc_nat_gateway::workload::{objects, workload_name, Names, APP_LABEL, DEFAULT_PREFIX};
 use crate::kube::client::KubeClient;
 use crate::kube::driver::{watch as watch_kind, WatchOptions};
@@ -76,7 +77,7 @@ impl NatSide {
         toml: &BTreeSet<String>,
         settings: Option<&NatSettings>,
         held: &BTreeSet<ObjectKey>,
-    ) -> (DesiredWorkloads, NatView) {
+    ) -> (Option<DesiredWorkloads>, NatView) {
         let is_held = |kind: Kind, name: &str| held.contains(&ObjectKey::cluster(kind, name));
         // The settings to render with: bad ones keep the last good (said on
         // the gateways' status); only `enable-vpc-nat-gw: "false"` turns
@@ -99,12 +100,13 @@ impl NatSide {
         if let Some(why) = &kept {
             tracing::warn!(reason = %why, "NAT gateway settings refused; the gateways keep the last good ones");
         }
+        let off = matches!(settings, Some(NatSettings { off: true, .. }));
         let settings = effective.as_ref();
         let mut sets = rule_sets(model, addresses);
+        let running = running_sets(store.rule_sets.values().map(|o| &**o));
         for (name, set) in sets.iter_mut() {
-            let status = hold::from_status(store, name, is_held);
-            let prev = hold::join(self.last.get(name).map(|(s, _)| s), status);
-            *set = hold::hold(set.clone(), &prev, is_held);
+            let prev = hold::previous(self.last.get(name).map(|(s, _)| s), running.get(name).map(|r| &r.set));
+            *set = hold::hold(set.clone(), &prev, addresses, is_held);
         }
         let mut desired = vec![];
         let mut view = NatView::new();
@@ -192,7 +194,12 @@ impl NatSide {
                 GatewayView { names, workload, digest, known, inline: g.spec.is_inline(), toml: toml.contains(name) },
             );
         }
-        (DesiredWorkloads { objects: desired, left_alone }, view)
+        // Nothing is handed to the reconciler (what runs stays as it is)
+        // unless the settings are usable, or say off on purpose: settings
+        // unreadable since this process started (a typo, a ConfigMap gone)
+        // must not delete every gateway (there is no last good to keep).
+        let hand = on || off;
+        (hand.then_some(DesiredWorkloads { objects: desired, left_alone }), view)
     }
 }
 

@@ -14,6 +14,7 @@
 
 pub mod inline;
 pub mod rules;
+pub mod running;
 pub mod spec;
 pub mod status;
 pub mod validate;

@@ -166,15 +166,15 @@ fn a_bad_edit_of_a_running_gateways_routes_leaves_it_running_as_it_was() {
     let mut side = NatSide::new("kube-system");
     let none = BTreeSet::new();
     let (running, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
-    assert_eq!(running.objects.len(), 5);
+    assert_eq!(running.as_ref().unwrap().objects.len(), 5);
     let rules = |desired: &[crate::kube::objects::DesiredObject]| -> String {
         let cm = desired.iter().find(|d| d.id.name == "vpc-nat-gw-natgw-rules").expect("the rules ConfigMap");
         cm.fields["data"][crate::rules::DATA_KEY].as_str().unwrap().to_string()
     };
     assert!(
-        rules(&running.objects).contains(r#"{"cidr":"10.9.0.0/16","via":"10.0.1.9"}"#),
+        rules(&running.as_ref().unwrap().objects).contains(r#"{"cidr":"10.9.0.0/16","via":"10.0.1.9"}"#),
         "{}",
-        rules(&running.objects)
+        rules(&running.as_ref().unwrap().objects)
     );
 
     for bad in [
@@ -194,7 +194,11 @@ fn a_bad_edit_of_a_running_gateways_routes_leaves_it_running_as_it_was() {
         let held = rejected.iter().map(|r| r.object.clone()).collect();
         let (desired, view) =
             side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &held);
-        assert_eq!(desired.objects, running.objects, "{bad:?}: the running gateway's workload as it was");
+        assert_eq!(
+            desired.as_ref().unwrap().objects,
+            running.as_ref().unwrap().objects,
+            "{bad:?}: the running gateway's workload as it was"
+        );
         assert!(!view.contains_key("natgw"));
     }
 
@@ -203,8 +207,8 @@ fn a_bad_edit_of_a_running_gateways_routes_leaves_it_running_as_it_was() {
     let model = model_with(&fixed);
     let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
     assert!(
-        rules(&desired.objects).contains(r#"{"cidr":"10.8.0.0/16","via":"10.0.1.8"}"#),
+        rules(&desired.as_ref().unwrap().objects).contains(r#"{"cidr":"10.8.0.0/16","via":"10.0.1.8"}"#),
         "{}",
-        rules(&desired.objects)
+        rules(&desired.as_ref().unwrap().objects)
     );
 }

@@ -4,21 +4,19 @@
 //! FIP, as Kube-OVN's webhook has it).
 //!
 //! Who keeps a claim is settled by who holds it, never by name alone: a
-//! rule whose status shows it ready with that claim (it is in force in its
-//! gateway) keeps it, and the newcomer is refused, whatever their names;
-//! among newcomers, the first by name. A rule refused or waiting this pass
-//! whose status shows it ready keeps its claim too: its previous version
-//! stays in force (`daemon::nat::hold`), so a rule cannot take the place of
-//! a working one whose edit is refused — as long as it still names the EIP
-//! at the address its status shows, exactly when `daemon::nat::hold` keeps
-//! it in force (a rule whose EIP was deleted, its address given to another,
-//! holds nothing). Of a FIP and DNAT rules on one EIP,
-//! the newcomer goes; of two newcomers, the FIP (it asks for its EIP alone).
+//! rule its gateway runs with that claim (in the gateway's rules ConfigMap,
+//! `kinds::vpc_nat_gateway::running`: what the agent applies) keeps it, and
+//! the newcomer is refused, whatever their names; among newcomers, the
+//! first by name. A rule refused or waiting this pass that its gateway runs,
+//! on the EIP it still names, keeps its claim too: that version stays in
+//! force (`daemon::nat::hold`), so a rule cannot take the place of a working
+//! one whose edit is refused. Of a FIP and DNAT rules on one EIP, the
+//! newcomer goes; of two newcomers, the FIP (it asks for its EIP alone).
 //!
-//! The previous state is the rules' statuses as last written
-//! (`NatSpecs::fip_status`, `dnat_status`: ready ones only), and an EIP's
-//! address its fixed `v4ip` or its status's `ip`. A TOML rule has no
-//! status: TOML rules settle by name. Pure.
+//! What runs is read from the daemon's own output, never from statuses: a
+//! status says `ready: false` while a gateway pod restarts (the claim must
+//! not lapse then), and a status can be written by whoever may patch the
+//! status subresource. TOML rules are in the running sets as any other. Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -27,54 +25,53 @@ use super::{reject, Model, NatSpecs, Rejection};
 use crate::kinds::iptables_dnat_rule::validate::IptablesDnatRule;
 use crate::kinds::iptables_fip_rule::validate::IptablesFipRule;
 use crate::model::object::Kind;
+use crate::rules::nat::{Dnat, Fip, NatRuleSet};
 
 /// A DNAT's claim: (EIP, externalPort, protocol).
 type PortKey = (String, u16, String);
 
-/// The claims rules hold from their statuses.
+/// The claims rules hold by what their gateways run.
 struct Held<'a> {
     model: &'a Model,
     nat: &'a NatSpecs,
 }
 
 impl<'a> Held<'a> {
-    /// EIP `name`'s address as far as validation knows it.
-    fn address(&self, eip: &str) -> Option<Ipv4Addr> {
-        let e = self.model.eips.get(eip)?;
-        e.v4ip.or_else(|| self.nat.eip_status.get(eip).and_then(|s| s.ip))
+    /// The set EIP `eip`'s gateway runs, and the EIP's address in it.
+    fn running(&self, eip: &str) -> Option<(&'a NatRuleSet, Ipv4Addr)> {
+        let gateway = match self.model.eips.get(eip) {
+            Some(e) => e.gateway.as_str(),
+            None => self.nat.eips.iter().find(|(n, _)| n == eip).map(|(_, s)| s.nat_gw_dp.as_str())?,
+        };
+        let set = &self.nat.running.get(gateway)?.set;
+        Some((set, set.eips.iter().find(|e| e.name == eip)?.ip))
     }
 
-    /// The EIP whose address is `ip`.
-    fn eip_at(&self, ip: Option<Ipv4Addr>) -> Option<&'a str> {
-        let ip = ip?;
-        let found = self.model.eips.values().find(|e| self.address(&e.name) == Some(ip))?;
-        Some(found.name.as_str())
+    /// DNAT `name` as its gateway runs it, on EIP `eip` (by name and address).
+    fn running_dnat(&self, name: &str, eip: &str) -> Option<&'a Dnat> {
+        let (set, ip) = self.running(eip)?;
+        set.dnats.iter().find(|r| r.name == name && r.eip == ip)
     }
 
-    fn gateway_of(&self, eip: &str) -> Option<&'a str> {
-        self.model.eips.get(eip).map(|e| e.gateway.as_str())
+    fn running_fip(&self, name: &str, eip: &str) -> Option<(&'a NatRuleSet, &'a Fip)> {
+        let (set, ip) = self.running(eip)?;
+        Some((set, set.fips.iter().find(|r| r.name == name && r.eip == ip)?))
     }
 
     /// Whether DNAT `d` is in force as it is now.
     fn holds_dnat(&self, d: &IptablesDnatRule) -> bool {
-        self.nat.dnat_status.get(&d.name).is_some_and(|s| {
-            s.ready_on(self.address(&d.eip))
-                && s.external_port == Some(d.external_port)
-                && s.protocol.as_deref() == Some(d.protocol.as_str())
-        })
+        self.running_dnat(&d.name, &d.eip)
+            .is_some_and(|r| r.external_port == d.external_port && r.protocol.as_str() == d.protocol)
     }
 
     /// Whether FIP `f` is in force as it is now.
     fn holds_fip(&self, f: &IptablesFipRule) -> bool {
-        self.nat
-            .fip_status
-            .get(&f.name)
-            .is_some_and(|s| s.ready_on(self.address(&f.eip)) && s.internal_ip == Some(f.internal_ip))
+        self.running_fip(&f.name, &f.eip).is_some_and(|(_, r)| r.internal_ip == f.internal_ip)
     }
 
-    /// The claims of the rules not accepted this pass that were in force:
-    /// (DNAT keys, FIP EIPs, DNAT EIPs, FIP (gateway, internalIp)), each
-    /// with the rule's name.
+    /// The claims of the rules not accepted this pass that are in force,
+    /// on the EIP they name: (DNAT keys, FIP EIPs, DNAT EIPs, FIP (gateway,
+    /// internalIp)), each with the rule's name.
     fn reserved(
         &self,
         fips: &BTreeMap<String, IptablesFipRule>,
@@ -82,20 +79,14 @@ impl<'a> Held<'a> {
     ) -> Reserved {
         let mut r = Reserved::default();
         for (name, spec) in self.nat.dnats.iter().filter(|(n, _)| !dnats.contains_key(n)) {
-            let Some(s) = self.nat.dnat_status.get(name) else { continue };
-            let Some(eip) = self.eip_at(s.v4ip).filter(|e| *e == spec.eip) else { continue };
-            if let (Some(port), Some(proto)) = (s.external_port, &s.protocol) {
-                r.ports.insert((eip.to_string(), port, proto.clone()), name.clone());
-            }
-            r.dnat_eips.entry(eip.to_string()).or_insert_with(|| name.clone());
+            let Some(d) = self.running_dnat(name, &spec.eip) else { continue };
+            r.ports.insert((spec.eip.clone(), d.external_port, d.protocol.as_str().to_string()), name.clone());
+            r.dnat_eips.entry(spec.eip.clone()).or_insert_with(|| name.clone());
         }
         for (name, spec) in self.nat.fips.iter().filter(|(n, _)| !fips.contains_key(n)) {
-            let Some(s) = self.nat.fip_status.get(name) else { continue };
-            let Some(eip) = self.eip_at(s.v4ip).filter(|e| *e == spec.eip) else { continue };
-            r.fip_eips.insert(eip.to_string(), name.clone());
-            if let (Some(g), Some(ip)) = (self.gateway_of(eip), s.internal_ip) {
-                r.internal.insert((g.to_string(), ip), name.clone());
-            }
+            let Some((set, f)) = self.running_fip(name, &spec.eip) else { continue };
+            r.fip_eips.insert(spec.eip.clone(), name.clone());
+            r.internal.insert((set.gateway.clone(), f.internal_ip), name.clone());
         }
         r
     }
@@ -152,7 +143,7 @@ pub(super) fn settle(
     let mut fip_of = reserved.fip_eips.clone();
     let mut internal = reserved.internal.clone();
     for f in holders_first(fips, |f| held.holds_fip(f)) {
-        let at = (held.gateway_of(&f.eip).unwrap_or_default().to_string(), f.internal_ip);
+        let at = (model.eips.get(&f.eip).map(|e| e.gateway.clone()).unwrap_or_default(), f.internal_ip);
         let (field, why) = match (fip_of.get(&f.eip), internal.get(&at), reserved.dnat_eips.get(&f.eip)) {
             (Some(first), _, _) => ("eip", format!("IptablesEIP {:?} is the FIP of IptablesFIPRule {first:?}", f.eip)),
             (None, Some(first), _) => (

@@ -30,10 +30,10 @@ use crate::kinds::iptables_eip::spec::IptablesEipSpec;
 use crate::kinds::iptables_eip::status::EipStatus;
 use crate::kinds::iptables_eip::validate::{check_iptables_eip, IptablesEip};
 use crate::kinds::iptables_fip_rule::spec::IptablesFipRuleSpec;
-use crate::kinds::iptables_fip_rule::status::RuleStatus;
 use crate::kinds::iptables_fip_rule::validate::check_iptables_fip_rule;
 use crate::kinds::iptables_snat_rule::spec::IptablesSnatRuleSpec;
 use crate::kinds::iptables_snat_rule::validate::check_iptables_snat_rule;
+use crate::kinds::vpc_nat_gateway::running::RunningSets;
 use crate::kinds::vpc_nat_gateway::spec::VpcNatGatewaySpec;
 use crate::kinds::vpc_nat_gateway::validate::check_vpc_nat_gateway;
 use crate::model::object::Kind;
@@ -48,10 +48,9 @@ pub struct NatSpecs {
     pub snats: Vec<(String, IptablesSnatRuleSpec)>,
     /// Each EIP's status as last written (the previous state), by name.
     pub eip_status: BTreeMap<String, EipStatus>,
-    /// Each FIP and DNAT rule's status as last written, by name: which
-    /// rule holds a claim two rules make (`claims`).
-    pub fip_status: BTreeMap<String, RuleStatus>,
-    pub dnat_status: BTreeMap<String, RuleStatus>,
+    /// What each gateway runs (its rules ConfigMap): which rule holds a
+    /// claim two rules make (`claims`), and whether an EIP is in force.
+    pub running: RunningSets,
 }
 
 /// Whether EIP `name`'s `spec` changes what its previous state fixes: the
@@ -73,6 +72,25 @@ fn immutable(name: &str, spec: &IptablesEipSpec, prev: &EipStatus) -> Option<(Re
         }
     }
     refusal.map(|r| (r, kept))
+}
+
+/// EIP `name`'s previous state: its status, and what its gateway runs —
+/// an EIP in a running set is in force there, at that address (so it stays
+/// immutable while its pod restarts and its status says not ready, and on
+/// Kube-OVN's CRD, whose EIP status has no `natGwDp`).
+fn previous(nat: &NatSpecs, name: &str) -> Option<EipStatus> {
+    let status = nat.eip_status.get(name).cloned();
+    let running = nat.running.values().find_map(|r| {
+        let e = r.set.eips.iter().find(|e| e.name == name)?;
+        Some((r.set.gateway.clone(), e.ip))
+    });
+    match (status, running) {
+        (status, None) => status,
+        (status, Some((gateway, ip))) => {
+            let s = status.unwrap_or_default();
+            Some(EipStatus { ip: Some(ip), ready: true, nat_gw_dp: s.nat_gw_dp.or(Some(gateway)) })
+        }
+    }
 }
 
 /// An IPv4 address in `field` (the iptables gateway is IPv4-only).
@@ -126,10 +144,8 @@ pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
     model.nat_gateways = each(Kind::VpcNatGateway, &nat.gateways, model, check_vpc_nat_gateway, &mut rejected);
     // An EIP changing what its previous state fixes is checked as it was.
     let mut kept: Vec<Rejection> = vec![];
-    let check_eip = |name: &str, spec: &IptablesEipSpec, model: &Model| match nat
-        .eip_status
-        .get(name)
-        .and_then(|prev| immutable(name, spec, prev))
+    let check_eip = |name: &str, spec: &IptablesEipSpec, model: &Model| match previous(nat, name)
+        .and_then(|prev| immutable(name, spec, &prev))
     {
         None => check_iptables_eip(name, spec, model),
         Some((refusal, was)) => {
@@ -142,7 +158,7 @@ pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
     // One address, one EIP (per external subnet): the one whose status
     // shows it (it holds it) keeps it, else the first by name.
     let mut taken: BTreeMap<(String, Ipv4Addr), String> = BTreeMap::new();
-    let holds = |e: &&IptablesEip| e.v4ip.is_some() && nat.eip_status.get(&e.name).and_then(|s| s.ip) == e.v4ip;
+    let holds = |e: &&IptablesEip| e.v4ip.is_some() && previous(nat, &e.name).and_then(|s| s.ip) == e.v4ip;
     let (holders, others): (Vec<&IptablesEip>, Vec<&IptablesEip>) = eips.values().partition(holds);
     for e in holders.into_iter().chain(others) {
         let Some(ip) = e.v4ip else { continue };

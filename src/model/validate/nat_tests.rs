@@ -1,6 +1,5 @@
 use super::*;
 use crate::kinds::iptables_dnat_rule::spec::Port;
-use crate::kinds::iptables_fip_rule::status::RuleStatus;
 use crate::model::validate::validate;
 use crate::model::{SubnetSpec, VpcSpec};
 
@@ -265,6 +264,17 @@ fn an_eip_changing_what_its_previous_state_fixes_is_refused_and_kept_as_it_was()
     let (model, rejected) = run(&nat);
     assert_eq!(rejected.len(), 1, "{rejected:?}");
     assert_eq!(model.eips["eipd01"].v4ip, Some("172.16.3.233".parse().unwrap()));
+    // Not ready because its gateway's pod restarts (status `ready: false`),
+    // but in force in what the gateway runs: immutable all the same; and a
+    // status without natGwDp (Kube-OVN's CRD prunes it) is no way around.
+    let mut restarting = nat.clone();
+    restarting.eip_status.insert("eips01".into(), EipStatus { nat_gw_dp: None, ..was("172.16.3.208", false) });
+    runs(&mut restarting, "dnat01", "eipd01", "172.16.3.203", "10.0.1.2", Some(8888));
+    runs(&mut restarting, "snat01", "eips01", "172.16.3.208", "10.0.1.9", None);
+    let (model, rejected) = run(&restarting);
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    assert_eq!(model.eips["eipd01"].v4ip, Some("172.16.3.203".parse().unwrap()), "kept as it runs");
+    assert_eq!(model.eips["eips01"].gateway, "natgw");
     // The same address, or none (an allocated one kept): nothing to refuse.
     nat.eips[1].1.v4ip = String::new();
     nat.eips[0].1.nat_gw_dp = "natgw".into();
@@ -344,15 +354,31 @@ fn names_the_workload_cannot_carry_and_eips_off_the_external_leg_are_refused() {
     assert!(model.eips.contains_key("eips01"), "the others are untouched");
 }
 
-/// A rule's status as the reporter writes it once the agent applied it.
-fn ready(v4ip: &str, internal_ip: &str, port: Option<u16>) -> RuleStatus {
-    RuleStatus {
-        ready: true,
-        v4ip: Some(v4ip.parse().unwrap()),
-        internal_ip: Some(internal_ip.parse().unwrap()),
-        external_port: port,
-        protocol: port.map(|_| "tcp".to_string()),
-        ..RuleStatus::default()
+/// natgw runs `rule` (a FIP when `port` is `None`, else a DNAT), named
+/// `name`, on EIP `eip` at `ip`: its rules ConfigMap as the watch shows it.
+fn runs(nat: &mut NatSpecs, name: &str, eip: &str, ip: &str, internal_ip: &str, port: Option<u16>) {
+    use crate::kinds::vpc_nat_gateway::running::Running;
+    use crate::rules::nat::{Dnat, Eip, Fip, NatRuleSet, Protocol};
+    let base = NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules.json")).unwrap();
+    let r = nat.running.entry("natgw".into()).or_insert_with(|| Running {
+        namespace: "kube-system".into(),
+        set: NatRuleSet { eips: vec![], fips: vec![], dnats: vec![], snats: vec![], ..base },
+    });
+    let ip = ip.parse().unwrap();
+    if !r.set.eips.iter().any(|e| e.name == eip) {
+        r.set.eips.push(Eip { name: eip.into(), ip });
+    }
+    let internal_ip = internal_ip.parse().unwrap();
+    match port {
+        None => r.set.fips.push(Fip { name: name.into(), eip: ip, internal_ip }),
+        Some(external_port) => r.set.dnats.push(Dnat {
+            name: name.into(),
+            eip: ip,
+            protocol: Protocol::Tcp,
+            external_port,
+            internal_ip,
+            internal_port: 80,
+        }),
     }
 }
 
@@ -361,14 +387,15 @@ fn a_rule_in_force_keeps_its_claim_against_an_earlier_named_newcomer() {
     // dnat01 is in force on 172.16.3.203:8888; "a-new" asks for the same.
     let mut nat = seed_003_nat();
     nat.dnats.push(("a-new".into(), dnat("eipd01", "8888")));
-    nat.dnat_status.insert("dnat01".into(), ready("172.16.3.203", "10.0.1.2", Some(8888)));
+    runs(&mut nat, "dnat01", "eipd01", "172.16.3.203", "10.0.1.2", Some(8888));
     let (model, rejected) = run(&nat);
     assert_eq!(rejected, [
         "IptablesDnatRule \"a-new\": externalPort: 8888/tcp of IptablesEIP \"eipd01\" is used by IptablesDnatRule \"dnat01\"",
     ]);
     assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["dnat01"]);
     // Its status showing another port (an edit since) holds nothing.
-    nat.dnat_status.insert("dnat01".into(), ready("172.16.3.203", "10.0.1.2", Some(80)));
+    nat.running.clear();
+    runs(&mut nat, "dnat01", "eipd01", "172.16.3.203", "10.0.1.2", Some(80));
     let (model, _) = run(&nat);
     assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["a-new"]);
 
@@ -377,7 +404,7 @@ fn a_rule_in_force_keeps_its_claim_against_an_earlier_named_newcomer() {
     nat.eips.push(("eipf01".into(), eip("172.16.3.220")));
     nat.fips = vec![("fip01".into(), fip("eipf01")), ("a-fip".into(), fip("eipf01"))];
     nat.dnats.push(("a-dnat".into(), dnat("eipf01", "80")));
-    nat.fip_status.insert("fip01".into(), ready("172.16.3.220", "10.0.1.5", None));
+    runs(&mut nat, "fip01", "eipf01", "172.16.3.220", "10.0.1.5", None);
     let (model, rejected) = run(&nat);
     assert_eq!(
         rejected,
@@ -397,7 +424,7 @@ fn a_rule_whose_edit_is_refused_keeps_its_claim() {
     let mut nat = seed_003_nat();
     nat.dnats[0].1.internal_ip = "fd00::2".into();
     nat.dnats.push(("a-new".into(), dnat("eipd01", "8888")));
-    nat.dnat_status.insert("dnat01".into(), ready("172.16.3.203", "10.0.1.2", Some(8888)));
+    runs(&mut nat, "dnat01", "eipd01", "172.16.3.203", "10.0.1.2", Some(8888));
     let (model, rejected) = run(&nat);
     assert!(rejected[0].starts_with("IptablesDnatRule \"dnat01\": internalIp:"), "{rejected:?}");
     assert_eq!(rejected[1..], [
@@ -413,7 +440,7 @@ fn a_rule_whose_edit_is_refused_keeps_its_claim() {
     edited.internal_ip = "fd00::5".into();
     nat.fips = vec![("fip01".into(), edited), ("a-fip".into(), fip("eipf01")), ("b-fip".into(), fip("eipf02"))];
     nat.dnats.push(("a-dnat".into(), dnat("eipf01", "80")));
-    nat.fip_status.insert("fip01".into(), ready("172.16.3.220", "10.0.1.5", None));
+    runs(&mut nat, "fip01", "eipf01", "172.16.3.220", "10.0.1.5", None);
     let (model, rejected) = run(&nat);
     assert_eq!(rejected[1..], [
         "IptablesFIPRule \"a-fip\": eip: IptablesEIP \"eipf01\" is the FIP of IptablesFIPRule \"fip01\"",
@@ -431,7 +458,7 @@ fn a_rule_whose_eip_is_gone_holds_nothing_at_its_old_address() {
     nat.eips.retain(|(n, _)| n != "eipd01");
     nat.eips.push(("eip-new".into(), eip("172.16.3.203")));
     nat.dnats.push(("a-new".into(), dnat("eip-new", "8888")));
-    nat.dnat_status.insert("dnat01".into(), ready("172.16.3.203", "10.0.1.2", Some(8888)));
+    runs(&mut nat, "dnat01", "eipd01", "172.16.3.203", "10.0.1.2", Some(8888));
     let (model, rejected) = run(&nat);
     assert_eq!(
         rejected,
