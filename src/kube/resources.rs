@@ -26,6 +26,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
+use crate::kinds::vpc_nat_gateway::running::{running_sets, RunningSets};
 use crate::kinds::vpc_nat_gateway::status::OLD_FORM;
 use crate::kube::defaults::subnet_defaults;
 use crate::kube::keyed::Keyed;
@@ -152,6 +153,8 @@ pub struct Store {
     /// holding a rule set), by `<namespace>/<name>`: what each gateway runs
     /// (`kinds::vpc_nat_gateway::running`).
     pub rule_sets: Keyed,
+    /// The rule sets of `rule_sets`, by gateway: decoded once per change.
+    pub running: Arc<RunningSets>,
     /// Every initial list has arrived: before that, an absent resource
     /// may simply not be listed yet, and nothing may be deleted for it.
     pub synced: bool,
@@ -193,6 +196,7 @@ pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Ev
             store.rule_sets.remove(&key(&o));
         }
     }
+    store.running = Arc::new(running_sets(store.rule_sets.values().map(|o| &**o)));
 }
 
 impl Store {
@@ -362,7 +366,7 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
         .map(|(n, o)| (n.clone(), crate::kinds::iptables_eip::status::EipStatus::of(o)))
         .filter(|(_, s)| *s != Default::default())
         .collect();
-    nat.running = crate::kinds::vpc_nat_gateway::running::running_sets(store.rule_sets.values().map(|o| &**o));
+    nat.running = (*store.running).clone();
     merged.nat = std::mem::take(nat);
     merged.vpcs.extend(vpcs);
     merged.subnets.extend(subnets);

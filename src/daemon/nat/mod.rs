@@ -29,7 +29,6 @@ use serde_json::Value as Json;
 use tokio::sync::{mpsc, watch};
 
 use crate::kinds::vpc_nat_gateway::rules::{rule_sets, EipAddresses};
-use crate::kinds::vpc_nat_gateway::running::running_sets;
 use crate::kinds::vpc_nat_gateway::workload::{objects, workload_name, Names, APP_LABEL, DEFAULT_PREFIX};
 use crate::kube::client::KubeClient;
 use crate::kube::driver::{watch as watch_kind, WatchOptions};
@@ -103,7 +102,7 @@ impl NatSide {
         let off = matches!(settings, Some(NatSettings { off: true, .. }));
         let settings = effective.as_ref();
         let mut sets = rule_sets(model, addresses);
-        let running = running_sets(store.rule_sets.values().map(|o| &**o));
+        let running = &store.running;
         for (name, set) in sets.iter_mut() {
             let prev = hold::previous(self.last.get(name).map(|(s, _)| s), running.get(name).map(|r| &r.set));
             *set = hold::hold(set.clone(), &prev, addresses, is_held);
@@ -124,7 +123,7 @@ impl NatSide {
         };
         // A refused gateway's objects are left as they run, whether or not
         // this process rendered them (after a restart it did not).
-        let left_alone = held
+        let mut left_alone: BTreeSet<(String, String)> = held
             .iter()
             .filter(|k| on && k.kind == Kind::VpcNatGateway)
             .map(|k| (APP_LABEL.to_string(), workload_name(prefix, &k.name)))
@@ -147,9 +146,15 @@ impl NatSide {
             };
             // A running gateway does not move: its workload stays where it
             // runs, and the new namespace is refused on its status.
-            let running_in = self.last.get(name).and_then(|(_, objs)| objs.first()).map(|o| o.id.namespace.clone());
+            let running_in = running.get(name).map(|r| r.namespace.clone());
             if let (true, Some(ns)) = (on, running_in.filter(|ns| *ns != names.namespace)) {
-                desired.extend(self.last[name].1.iter().cloned());
+                // As last rendered, or (just restarted) left as it runs.
+                match self.last.get(name) {
+                    Some((_, objs)) => desired.extend(objs.iter().cloned()),
+                    None => {
+                        left_alone.insert((APP_LABEL.to_string(), workload_name(prefix, name)));
+                    }
+                }
                 let why = format!(
                     "spec.namespace {:?}: refused; a running gateway does not move (it runs in {ns:?}): \
                      delete the VpcNatGateway and create it again to move it",

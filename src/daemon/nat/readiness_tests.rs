@@ -298,24 +298,37 @@ fn a_running_gateway_does_not_move_namespace() {
     let none = BTreeSet::new();
     let (running, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
     assert!(running.as_ref().unwrap().objects.iter().all(|o| o.id.namespace == "kube-system"));
+    // The watch shows its rules ConfigMap: it runs in kube-system.
+    let mut store = store();
+    let cm = running.as_ref().unwrap().objects.iter().find(|o| o.id.name == "vpc-nat-gw-natgw-rules").unwrap();
+    let event = crate::kube::watcher::Event::Applied(cm.body());
+    crate::kube::resources::apply_feed(&mut store, crate::kube::resources::Feed::RuleSets, event);
+    assert_eq!(store.running["natgw"].namespace, "kube-system");
     let mut moved = nat.clone();
     moved.gateways[0].1.namespace = "kube-sytem".into();
     let model2 = model_with(&moved);
     let (desired, view) =
-        side.render(&model2, &fixed_addresses(&model2), &store(), &Default::default(), Some(&on()), &none);
+        side.render(&model2, &fixed_addresses(&model2), &store, &Default::default(), Some(&on()), &none);
     assert_eq!(desired.as_ref().unwrap().objects, running.as_ref().unwrap().objects);
     let why = view["natgw"].workload.as_ref().unwrap_err();
     assert!(why.contains("\"kube-sytem\"") && why.contains("does not move"), "{why}");
     let mut v = verdicts(&model2);
-    refine(&mut v, &view, &model2, &store(), &Outcomes::new());
+    refine(&mut v, &view, &model2, &store, &Outcomes::new());
     assert!(
         matches!(&v[0].outcome, Outcome::NotApplied { message } if message.contains("does not move")),
         "{:?}",
         v[0]
     );
+    // Just restarted (nothing rendered by this process): left as it runs.
+    let mut fresh = NatSide::new("kube-system");
+    let (desired, _) =
+        fresh.render(&model2, &fixed_addresses(&model2), &store, &Default::default(), Some(&on()), &none);
+    let desired = desired.unwrap();
+    assert!(desired.objects.iter().all(|o| o.id.namespace != "kube-sytem"), "{:?}", desired.objects);
+    assert!(desired.left_alone.contains(&("app".to_string(), "vpc-nat-gw-natgw".to_string())));
     // Put back: as before.
     let (desired, view) =
-        side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
+        side.render(&model, &fixed_addresses(&model), &store, &Default::default(), Some(&on()), &none);
     assert_eq!(desired.as_ref().unwrap().objects, running.as_ref().unwrap().objects);
     assert!(view["natgw"].workload.is_ok());
 }

@@ -111,16 +111,21 @@ pub fn said(e: &IpamError) -> String {
 /// StatefulSet makes, in the gateway's workload namespace (its `namespace`,
 /// else `workloads`, the daemon's), named `<prefix>-<gateway>-0` and
 /// annotated `ovn.kubernetes.io/vpc_nat_gw` with the gateway's name. A pod
-/// elsewhere wearing the name and annotation is another pod.
-pub fn own_pod(key: &str, pod: Option<&Json>, g: &VpcNatGateway, workloads: &str) -> bool {
-    own_pod_of(key, pod, &g.name, &g.spec.namespace, workloads)
+/// elsewhere wearing the name and annotation is another pod — but for the
+/// namespace the gateway runs in (its rules ConfigMap's, `store.running`):
+/// a running gateway does not move (`daemon::nat`), so after an edit of its
+/// `namespace` its pod is still made there, and is still its own.
+pub fn own_pod(key: &str, pod: Option<&Json>, g: &VpcNatGateway, workloads: &str, store: &Store) -> bool {
+    own_pod_of(key, pod, &g.name, &g.spec.namespace, workloads, store)
 }
 
 /// As [`own_pod`], of gateway `gw` whose `spec.namespace` is `namespace`.
-fn own_pod_of(key: &str, pod: Option<&Json>, gw: &str, namespace: &str, workloads: &str) -> bool {
+fn own_pod_of(key: &str, pod: Option<&Json>, gw: &str, namespace: &str, workloads: &str, store: &Store) -> bool {
     let annotated = pod.and_then(|p| p.pointer(GATEWAY_ANNOTATION)).and_then(Json::as_str) == Some(gw);
     let namespace = if namespace.is_empty() { workloads } else { namespace };
-    annotated && key.starts_with(&format!("{namespace}/")) && key.ends_with(&format!("-{gw}-0"))
+    let running = store.running.get(gw).map(|r| r.namespace.as_str());
+    let in_namespace = |ns: &str| key.starts_with(&format!("{ns}/"));
+    annotated && (in_namespace(namespace) || running.is_some_and(in_namespace)) && key.ends_with(&format!("-{gw}-0"))
 }
 
 /// Whether a gateway's object says, for its current generation, that it
@@ -229,7 +234,7 @@ fn lan_ip(ipam: &mut Ipam, g: &VpcNatGateway, store: &Store, workloads: &str) ->
     let ip = IpAddr::V4(g.lan_ip);
     match ipam.holder(subnet, &ip).map(str::to_string) {
         Some(h) if h == key => None,
-        Some(h) if own_pod(&h, store.pods.get(&h).map(|p| &**p), g, workloads) => None,
+        Some(h) if own_pod(&h, store.pods.get(&h).map(|p| &**p), g, workloads, store) => None,
         Some(h) => Some(format!("{} is taken by {}", g.lan_ip, describe(&h))),
         None => match ipam.allocate(&key, subnet, Some(&g.lan_ip.to_string()), None) {
             Ok(_) => {
@@ -261,7 +266,7 @@ pub(super) fn hand_over(
         Some(g) => g.spec.namespace.as_str(),
         None => ctx.store.nat_gateways.get(gw)?.pointer("/spec/namespace").and_then(Json::as_str).unwrap_or(""),
     };
-    if !own_pod_of(key, Some(pod), gw, namespace, ctx.workloads) {
+    if !own_pod_of(key, Some(pod), gw, namespace, ctx.workloads, ctx.store) {
         return None;
     }
     let lan = lan_key(gw);

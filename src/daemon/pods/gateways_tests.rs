@@ -286,3 +286,26 @@ fn two_gateways_with_one_lan_ip_the_later_is_refused() {
     assert_eq!((field.as_str(), why.as_str()), ("lanIp", "10.0.1.9 is taken by VpcNatGateway \"a\" (its lanIp)"));
     assert!(!ports.gateway_errors().contains_key("a"));
 }
+
+/// A running gateway's `namespace` edited (a typo): its workload stays
+/// where it runs (`daemon::nat`), so the pod its StatefulSet makes there is
+/// still its own and gets the lanIp.
+#[test]
+fn after_a_namespace_edit_the_pod_where_the_gateway_runs_is_still_its_own() {
+    let moved = VpcNatGatewaySpec { namespace: "kube-sytem".into(), ..gateway("10.0.1.2", &[]) };
+    let m = model(&[("natgw", moved)], &[]);
+    let mut s = store(&["natgw"], &[], &[own("10.0.1.2")]);
+    let mut ports = PodPorts::default();
+    // Without knowing where it runs: the pod in kube-system is not its own.
+    update(&mut ports, &s, &m);
+    assert!(!ports.gateway_errors().is_empty() || ports.errors().iter().any(|(k, _)| k == OWN));
+    // Its rules ConfigMap shows it runs in kube-system.
+    let set =
+        crate::rules::nat::NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules.json")).unwrap();
+    let running = crate::kinds::vpc_nat_gateway::running::Running { namespace: "kube-system".into(), set };
+    s.running = Arc::new([("natgw".to_string(), running)].into());
+    let mut ports = PodPorts::default();
+    let d = update(&mut ports, &s, &m);
+    assert_eq!(ip_of(&d, OWN).as_deref(), Some("10.0.1.2"), "{:?}", ports.errors());
+    assert!(ports.gateway_errors().is_empty(), "{:?}", ports.gateway_errors());
+}
