@@ -332,7 +332,7 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
         bed.curl_from_inet(&format!("http://{FIP_EIP}/"))
     });
     assert!(!bed.nat_rules().contains("--to-destination 10.0.1.2\n"), "{}", bed.nat_rules());
-    bed.kubectl(&["delete", "iptables-fip-rules", "fip00"]);
+    // fip00 stays while the gateway's container, daemon and pod restart below.
 
     // With the daemon stopped, someone flushes a chain: the agent repairs it.
     bed.daemon.take();
@@ -393,6 +393,14 @@ fn seed_003_nat_gateway_carries_snat_dnat_and_fip_traffic() {
         bed.curl_from_pod("web", &format!("http://{INET}/"))
     });
     eprintln!("gateway pod deleted → FIP and SNAT traffic again in {:?}", start.elapsed());
+    // Through the restarts (the pod away: fip01's status said not ready), the
+    // conflicting fip00 stayed refused and fip01 kept its EIP.
+    let o = bed.json(&["get", "iptables-fip-rules", "fip00"]);
+    let validated =
+        o["status"]["conditions"].as_array().and_then(|cs| cs.iter().find(|c| c["type"] == "Validated").cloned());
+    assert_eq!(validated.as_ref().map(|c| c["status"].clone()), Some(Json::from("False")), "{o}");
+    assert!(!bed.nat_rules().contains("--to-destination 10.0.1.2\n"), "{}", bed.nat_rules());
+    bed.kubectl(&["delete", "iptables-fip-rules", "fip00"]);
 
     // A fast create/delete loop of 100 FIPs (#5115 #5799) leaves no rule.
     let mut batch = String::new();
