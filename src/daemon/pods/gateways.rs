@@ -43,8 +43,10 @@
 //! IptablesEIP's `status.ip` is. A gateway refused then (or edited since)
 //! is not: its inline EIPs are allocated at the first update, after the
 //! pods' addresses are back, so a holder restored from its annotations
-//! keeps what it had. (The rules ConfigMap would say the same, but the
-//! daemon's store does not watch ConfigMaps.)
+//! keeps what it had. Reservations are made for the gateways that run with
+//! their `lanIp` first (their rules ConfigMap, `Store::running`), then the
+//! others by name: of two gateways wanting one `lanIp`, the running one
+//! keeps it, also after a restart with its pod away.
 //!
 //! Pure apart from the IPAM it is handed.
 
@@ -202,7 +204,12 @@ pub(super) fn derive(ipam: &mut Ipam, model: &Model, store: &Store, workloads: &
             tracing::info!(gateway = %gw, key = %key, ip = %a.ip_list(), "gateway address released");
         }
     }
-    for g in model.nat_gateways.values() {
+    // A gateway that runs with its lanIp (its rules ConfigMap says so)
+    // reserves first: of two wanting one lanIp, the running one keeps it,
+    // also just restarted with its pod away.
+    let runs = |g: &&VpcNatGateway| store.running.get(&g.name).is_some_and(|r| r.set.lan.ip == g.lan_ip);
+    let (running, others): (Vec<&VpcNatGateway>, Vec<&VpcNatGateway>) = model.nat_gateways.values().partition(runs);
+    for g in running.into_iter().chain(others) {
         if released(store, model, &g.name) {
             continue;
         }

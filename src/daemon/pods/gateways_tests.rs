@@ -309,3 +309,24 @@ fn after_a_namespace_edit_the_pod_where_the_gateway_runs_is_still_its_own() {
     assert_eq!(ip_of(&d, OWN).as_deref(), Some("10.0.1.2"), "{:?}", ports.errors());
     assert!(ports.gateway_errors().is_empty(), "{:?}", ports.gateway_errors());
 }
+
+/// Just restarted with the running gateway's pod away: of two gateways
+/// wanting one lanIp, the one that runs with it reserves it, not the
+/// newcomer first by name.
+#[test]
+fn of_two_gateways_wanting_one_lan_ip_the_running_one_reserves_it_after_a_restart() {
+    let m = model(&[("a-new", gateway("10.0.1.2", &[])), ("natgw", gateway("10.0.1.2", &[]))], &[]);
+    let mut s = store(&["a-new", "natgw"], &[], &[]);
+    let set =
+        crate::rules::nat::NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules.json")).unwrap();
+    let set = crate::rules::nat::NatRuleSet {
+        lan: crate::rules::nat::Lan { ip: "10.0.1.2".parse().unwrap(), ..set.lan.clone() },
+        ..set
+    };
+    let running = crate::kinds::vpc_nat_gateway::running::Running { namespace: "kube-system".into(), set };
+    s.running = Arc::new([("natgw".to_string(), running)].into());
+    let mut ports = PodPorts::default();
+    update(&mut ports, &s, &m);
+    assert_eq!(holder(&ports, "vmservers", "10.0.1.2").as_deref(), Some("VpcNatGateway/natgw"));
+    assert_eq!(ports.gateway_errors().keys().collect::<Vec<_>>(), ["a-new"], "{:?}", ports.gateway_errors());
+}
