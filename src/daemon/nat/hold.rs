@@ -82,6 +82,11 @@ pub fn hold(
     set.canonical()
 }
 
+/// `set` without its EIPs and rules (what a refused gateway holds into).
+pub fn emptied(set: &NatRuleSet) -> NatRuleSet {
+    NatRuleSet { eips: vec![], fips: vec![], dnats: vec![], snats: vec![], ..set.clone() }
+}
+
 /// What was last in force: the set this process last rendered, else (just
 /// restarted) the one the gateway runs (its rules ConfigMap).
 pub fn previous(memory: Option<&NatRuleSet>, running: Option<&NatRuleSet>) -> Parts {

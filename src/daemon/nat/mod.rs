@@ -112,9 +112,12 @@ impl NatSide {
         // A refused gateway keeps its workload as last rendered; one gone loses it.
         self.last.retain(|g, _| sets.contains_key(g) || is_held(Kind::VpcNatGateway, g));
         let on = matches!(settings, Some(Ok(_)));
-        for (g, (_, objs)) in self.last.iter().filter(|_| on) {
+        // Its rule set as last rendered, less what was deleted since (an
+        // EIP deleted meanwhile leaves it: its address is free for others).
+        for (g, (set, objs)) in self.last.iter().filter(|_| on) {
             if !sets.contains_key(g) {
-                desired.extend(objs.iter().cloned());
+                let kept = hold::hold(hold::emptied(set), &hold::Parts::of(set), addresses, is_held);
+                desired.extend(objs.iter().map(|o| with_set(o, &kept)));
             }
         }
         let prefix = match settings {
@@ -123,7 +126,7 @@ impl NatSide {
         };
         // A refused gateway's objects are left as they run, whether or not
         // this process rendered them (after a restart it did not).
-        let mut left_alone: BTreeSet<(String, String)> = held
+        let left_alone: BTreeSet<(String, String)> = held
             .iter()
             .filter(|k| on && k.kind == Kind::VpcNatGateway)
             .map(|k| (APP_LABEL.to_string(), workload_name(prefix, &k.name)))
@@ -139,42 +142,24 @@ impl NatSide {
                     known.pop_front();
                 }
             }
-            let names = Names::of(g, prefix, &self.namespace);
+            let mut names = Names::of(g, prefix, &self.namespace);
             let owner = match toml.contains(name) {
                 true => Some(Owner::Anchor),
                 false => owner(store, name).map(Owner::Resource),
             };
-            // A running gateway does not move: its workload stays where it
-            // runs, and the new namespace is refused on its status.
-            let running_in = running.get(name).map(|r| r.namespace.clone());
-            if let (true, Some(ns)) = (on, running_in.filter(|ns| *ns != names.namespace)) {
-                // As last rendered, or (just restarted) left as it runs.
-                match self.last.get(name) {
-                    Some((_, objs)) => desired.extend(objs.iter().cloned()),
-                    None => {
-                        left_alone.insert((APP_LABEL.to_string(), workload_name(prefix, name)));
-                    }
-                }
+            // A running gateway does not move: it is rendered where it runs
+            // (its rules ConfigMap's namespace), and the new namespace is
+            // refused on its status; the rest of it is applied as usual.
+            let moved = running.get(name).map(|r| r.namespace.clone()).filter(|ns| on && *ns != names.namespace);
+            let moved = moved.map(|ns| {
                 let why = format!(
                     "spec.namespace {:?}: refused; a running gateway does not move (it runs in {ns:?}): \
                      delete the VpcNatGateway and create it again to move it",
                     names.namespace
                 );
-                let known = known.iter().cloned().collect();
-                let names = Names { namespace: ns, ..names };
-                view.insert(
-                    name.clone(),
-                    GatewayView {
-                        names,
-                        workload: Err(why),
-                        digest,
-                        known,
-                        inline: g.spec.is_inline(),
-                        toml: toml.contains(name),
-                    },
-                );
-                continue;
-            }
+                names.namespace = ns;
+                why
+            });
             let workload = match (settings, owner) {
                 (None, _) => Err(format!("the ConfigMaps {NAT_CONFIG} and {NAT_GW_CONFIG} are not read yet")),
                 (Some(Err(why)), _) => Err(why.clone()),
@@ -184,9 +169,10 @@ impl NatSide {
                     let ids = objs.iter().map(|o| o.id.clone()).collect();
                     self.last.insert(name.clone(), (set.clone(), objs.clone()));
                     desired.extend(objs);
-                    match &kept {
-                        None => Ok(ids),
-                        Some(why) => Err(format!(
+                    match (&kept, moved) {
+                        (_, Some(why)) => Err(why),
+                        (None, None) => Ok(ids),
+                        (Some(why), None) => Err(format!(
                             "{why}: refused; the gateway keeps running with the last good settings (image {}, prefix {})",
                             w.image, w.prefix
                         )),
@@ -206,6 +192,15 @@ impl NatSide {
         let hand = on || off;
         (hand.then_some(DesiredWorkloads { objects: desired, left_alone }), view)
     }
+}
+
+/// `o`, carrying `set` if it is the rules ConfigMap.
+fn with_set(o: &DesiredObject, set: &NatRuleSet) -> DesiredObject {
+    let mut o = o.clone();
+    if let Some(data) = o.fields.pointer_mut(&format!("/data/{}", crate::rules::DATA_KEY)) {
+        *data = Json::String(set.to_json());
+    }
+    o
 }
 
 /// The owner reference of VpcNatGateway `name` as the store has it.
