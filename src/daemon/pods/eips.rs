@@ -51,6 +51,29 @@ pub fn status_ip(obj: &Json) -> Option<Ipv4Addr> {
     obj.pointer("/status/ip")?.as_str()?.trim().parse().ok()
 }
 
+/// Restores every EIP's address at start: first those its gateway runs
+/// (its rules ConfigMap, `Store::running`: the address on its `net1`), then
+/// the others from their `status.ip`. A status is written by the daemon but
+/// could be patched by anyone allowed to: what runs is restored first, so
+/// no status can take a running EIP's address at a restart.
+pub fn restore_all(ipam: &mut Ipam, store: &Store, model: &Model) {
+    let running = store.running.values().flat_map(|r| {
+        r.set.eips.iter().filter(|e| model.eips.get(&e.name).is_some_and(|m| m.gateway == r.set.gateway))
+    });
+    let running: Vec<(&str, Ipv4Addr)> = running.map(|e| (e.name.as_str(), e.ip)).collect();
+    let from_status = store.eips.iter().filter_map(|(name, obj)| Some((name.as_str(), status_ip(obj)?)));
+    for (name, ip) in running.into_iter().chain(from_status) {
+        let Some(e) = model.eips.get(name) else { continue };
+        if ipam.lookup(&ipam_key(name)).is_some() {
+            continue;
+        }
+        match restore(ipam, name, &e.external_subnet, ip) {
+            Ok(()) => tracing::debug!(eip = %name, %ip, "EIP address restored"),
+            Err(e) => tracing::warn!(eip = %name, %ip, error = %e, "EIP address not restored"),
+        }
+    }
+}
+
 /// Records EIP `name`'s address `ip` in `subnet` at start (from its
 /// status), with a MAC derived from its key as an allocation would give.
 pub fn restore(ipam: &mut Ipam, name: &str, subnet: &str, ip: Ipv4Addr) -> Result<(), IpamError> {

@@ -171,3 +171,22 @@ fn a_new_v4ip_that_cannot_be_had_keeps_the_old_address() {
     assert!(ports.eip_errors().is_empty());
     assert_eq!(ports.using("ovn-vpc-external-network"), 2);
 }
+
+/// At a restart, an EIP its gateway runs gets its running address back
+/// first: another EIP whose status claims that address (written by hand,
+/// or stale) does not take it, whatever the names.
+#[test]
+fn what_a_gateway_runs_is_restored_before_any_status() {
+    let m = model(&[("a-claims", ""), ("runs", "")]);
+    let mut s = store(&[("a-claims", "172.16.3.77"), ("runs", "172.16.3.78")], &[]);
+    let set =
+        crate::rules::nat::NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules.json")).unwrap();
+    let eips = vec![crate::rules::nat::Eip { name: "runs".into(), ip: ip("172.16.3.77") }];
+    let set = crate::rules::nat::NatRuleSet { eips, ..set };
+    let running = crate::kinds::vpc_nat_gateway::running::Running { namespace: "kube-system".into(), set };
+    s.running = Arc::new([("natgw".to_string(), running)].into());
+    let mut ports = PodPorts::default();
+    let d = update(&mut ports, &s, &m);
+    assert_eq!(d.eips.get("runs"), Some(&ip("172.16.3.77")), "{:?}", ports.eip_errors());
+    assert_ne!(d.eips.get("a-claims"), Some(&ip("172.16.3.77")));
+}

@@ -543,14 +543,8 @@ fn restored(store: &Store, model: &Model, cache: &Cache) -> (Ipam, BTreeMap<Stri
     // The annotations come first; the NB's port of the same pod is not a second address.
     let mut waiting: BTreeSet<String> = BTreeSet::new();
     ipam.sync_subnets(model);
-    // The EIPs first, from their status: no pod may be given one's address.
-    for (name, obj) in &store.eips {
-        let (Some(e), Some(ip)) = (model.eips.get(name), eips::status_ip(obj)) else { continue };
-        match eips::restore(&mut ipam, name, &e.external_subnet, ip) {
-            Ok(()) => tracing::debug!(eip = %name, %ip, "EIP address restored"),
-            Err(e) => tracing::warn!(eip = %name, %ip, error = %e, "EIP address not restored"),
-        }
-    }
+    // The EIPs first: no pod may be given one's address.
+    eips::restore_all(&mut ipam, store, model);
     // Then the inline EIPs of the gateways accepted as they are.
     gateways::restore(&mut ipam, store, model);
     let mut restore = |key: &str, subnet: &str, ips: &[std::net::IpAddr], mac: &str, from: &'static str| {
