@@ -366,7 +366,7 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
         .map(|(n, o)| (n.clone(), crate::kinds::iptables_eip::status::EipStatus::of(o)))
         .filter(|(_, s)| *s != Default::default())
         .collect();
-    nat.running = (*store.running).clone();
+    nat.running = crate::model::validate::Running((*store.running).clone());
     merged.nat = std::mem::take(nat);
     merged.vpcs.extend(vpcs);
     merged.subnets.extend(subnets);

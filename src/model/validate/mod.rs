@@ -36,7 +36,7 @@ pub use crate::kinds::subnet::validate::Subnet;
 pub use crate::kinds::vpc::validate::Vpc;
 use crate::kinds::vpc::validate::{self as vpc, check_vpc};
 pub use crate::kinds::vpc_nat_gateway::validate::VpcNatGateway;
-pub use nat::{drop_eip, drop_gateway, validate_nat, NatSpecs};
+pub use nat::{drop_eip, drop_gateway, validate_nat, NatSpecs, Running};
 pub(crate) use nat::{eip_of, ipv4};
 
 mod claims;

@@ -50,7 +50,31 @@ pub struct NatSpecs {
     pub eip_status: BTreeMap<String, EipStatus>,
     /// What each gateway runs (its rules ConfigMap): which rule holds a
     /// claim two rules make (`claims`), and whether an EIP is in force.
-    pub running: RunningSets,
+    pub running: Running,
+}
+
+/// What the gateways run, carried beside the specs but never itself a
+/// reason to validate again (it compares equal): it changes after each of
+/// our own writes, and what it decides — who holds a claim, what an EIP is
+/// fixed to — matters only when a spec changes, which validates again and
+/// reads it then. (At start, no pass runs before it is listed: the store is
+/// synced only then.)
+#[derive(Clone, Debug, Default)]
+pub struct Running(pub RunningSets);
+
+impl PartialEq for Running {
+    fn eq(&self, _: &Running) -> bool {
+        true
+    }
+}
+
+impl Eq for Running {}
+
+impl std::ops::Deref for Running {
+    type Target = RunningSets;
+    fn deref(&self) -> &RunningSets {
+        &self.0
+    }
 }
 
 /// Whether EIP `name`'s `spec` changes what its previous state fixes: the

@@ -360,7 +360,7 @@ fn runs(nat: &mut NatSpecs, name: &str, eip: &str, ip: &str, internal_ip: &str, 
     use crate::kinds::vpc_nat_gateway::running::Running;
     use crate::rules::nat::{Dnat, Eip, Fip, NatRuleSet, Protocol};
     let base = NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules.json")).unwrap();
-    let r = nat.running.entry("natgw".into()).or_insert_with(|| Running {
+    let r = nat.running.0.entry("natgw".into()).or_insert_with(|| Running {
         namespace: "kube-system".into(),
         set: NatRuleSet { eips: vec![], fips: vec![], dnats: vec![], snats: vec![], ..base },
     });
@@ -394,7 +394,7 @@ fn a_rule_in_force_keeps_its_claim_against_an_earlier_named_newcomer() {
     ]);
     assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["dnat01"]);
     // Its status showing another port (an edit since) holds nothing.
-    nat.running.clear();
+    nat.running.0.clear();
     runs(&mut nat, "dnat01", "eipd01", "172.16.3.203", "10.0.1.2", Some(80));
     let (model, _) = run(&nat);
     assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["a-new"]);
