@@ -84,7 +84,8 @@ impl KubeSide {
         let identity = section.identity()?;
         let mut tasks = vec![];
         // Watches → one store.
-        let (store_tx, store) = watch::channel(Arc::new(Store::default()));
+        let (store_tx, store) =
+            watch::channel(Arc::new(Store { workloads: section.namespace.clone(), ..Store::default() }));
         let mut feeds = vec![];
         for kind in Kind::ALL {
             let path = api_path(kind);

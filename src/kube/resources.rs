@@ -155,6 +155,11 @@ pub struct Store {
     pub rule_sets: Keyed,
     /// The rule sets of `rule_sets`, by gateway: decoded once per change.
     pub running: Arc<RunningSets>,
+    /// The daemon's namespace (`[kubernetes] namespace`; empty: the
+    /// default), where gateway workloads go unless their spec names another:
+    /// a rules ConfigMap counts only there or in its gateway's
+    /// `spec.namespace` (a tenant may write ConfigMaps elsewhere).
+    pub workloads: String,
     /// Every initial list has arrived: before that, an absent resource
     /// may simply not be listed yet, and nothing may be deleted for it.
     pub synced: bool,
@@ -176,7 +181,13 @@ pub const RULE_SETS_PATH: &str = "/api/v1/configmaps";
 pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Event) {
     use crate::kube::watcher::Event;
     let kind = match feed {
-        Feed::Kind(kind) => return apply_event(store, kind, event),
+        Feed::Kind(kind) => {
+            apply_event(store, kind, event);
+            if kind == Kind::VpcNatGateway {
+                refresh_running(store);
+            }
+            return;
+        }
         Feed::RuleSets => crate::kube::objects::ObjectKind::ConfigMap,
     };
     let key = |o: &Json| {
@@ -196,7 +207,27 @@ pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Ev
             store.rule_sets.remove(&key(&o));
         }
     }
-    store.running = Arc::new(running_sets(store.rule_sets.values().map(|o| &**o)));
+    refresh_running(store);
+}
+
+/// Decodes what the gateways run ([`Store::running`]) anew: after a change
+/// of the rules ConfigMaps or of the gateways (their uids).
+fn refresh_running(store: &mut Store) {
+    let uid = |g: &str| {
+        let o = store.nat_gateways.get(g)?;
+        o.pointer("/metadata/uid").and_then(Json::as_str).map(str::to_string)
+    };
+    let workloads = match store.workloads.is_empty() {
+        true => crate::config::DEFAULT_NAMESPACE,
+        false => store.workloads.as_str(),
+    };
+    let named = |g: &str| {
+        let o = store.nat_gateways.get(g)?;
+        o.pointer("/spec/namespace").and_then(Json::as_str).filter(|n| !n.is_empty()).map(str::to_string)
+    };
+    let place = |g: &str, ns: &str, anchored: bool| ns == workloads || (!anchored && named(g).as_deref() == Some(ns));
+    let running = running_sets(store.rule_sets.values().map(|o| &**o), uid, place);
+    store.running = Arc::new(running);
 }
 
 impl Store {

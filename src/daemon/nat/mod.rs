@@ -150,7 +150,11 @@ impl NatSide {
             // A running gateway does not move: it is rendered where it runs
             // (its rules ConfigMap's namespace), and the new namespace is
             // refused on its status; the rest of it is applied as usual.
-            let moved = running.get(name).map(|r| r.namespace.clone()).filter(|ns| on && *ns != names.namespace);
+            let runs_in = match self.last.get(name).and_then(|(_, objs)| objs.first()) {
+                Some(o) => Some(o.id.namespace.clone()),
+                None => running.get(name).map(|r| r.namespace.clone()),
+            };
+            let moved = runs_in.filter(|ns| on && *ns != names.namespace);
             let moved = moved.map(|ns| {
                 let why = format!(
                     "spec.namespace {:?}: refused; a running gateway does not move (it runs in {ns:?}): \

@@ -7,11 +7,18 @@
 //!
 //! Invariants: only a ConfigMap that is ovn-vpcd's counts — labelled
 //! `app.kubernetes.io/managed-by: ovn-vpcd`, named `<prefix>-<gateway>-rules`,
-//! its controller a VpcNatGateway of that name or the anchor (a TOML
-//! gateway), its `rules.json` decoding to that gateway's set. Tenants
-//! cannot write it (it lives in the workloads' namespace, and the gateway's
-//! own Role only reads it), unlike a resource's status, which is why what
-//! runs is read from here and never from statuses. Of two ConfigMaps for
+//! its controller the VpcNatGateway of that name *and uid* (a gateway
+//! deleted and made again under its name is another gateway: its
+//! predecessor's ConfigMap, still being garbage-collected, says nothing of
+//! it) or the anchor (a TOML gateway), its `rules.json` decoding to that
+//! gateway's set, not being deleted — and in a namespace the gateway's
+//! workload may be in (the daemon's, or the one its spec names; an
+//! anchor-owned one only the daemon's; checked by the caller, `place`).
+//! Owner references are free-form, so a tenant allowed to write ConfigMaps
+//! in its own namespace could make a lookalike; it neither counts nor hides
+//! the real one. In those namespaces tenants cannot write (the gateway's own
+//! Role only reads it), unlike a resource's status, which is why what runs
+//! is read from here and never from statuses. Of two ConfigMaps for
 //! one gateway (a prefix being changed), the first by namespace and name
 //! counts.
 
@@ -34,19 +41,30 @@ pub struct Running {
 /// Every gateway's running set, by gateway name.
 pub type RunningSets = BTreeMap<String, Running>;
 
-/// The running sets in `config_maps` (the watched ConfigMaps labelled ours).
-pub fn running_sets<'a>(config_maps: impl IntoIterator<Item = &'a Json>) -> RunningSets {
+/// The running sets in `config_maps` (the watched ConfigMaps labelled ours);
+/// `uid`: a VpcNatGateway resource's uid, by name; `place`: whether a
+/// gateway's workload may be in a namespace (the daemon's, or the one its
+/// spec names: a tenant may write ConfigMaps elsewhere, and a ConfigMap
+/// elsewhere never counts, nor hides the real one), `true` for an
+/// anchor-owned one (a TOML gateway's: only the daemon's namespace).
+pub fn running_sets<'a>(
+    config_maps: impl IntoIterator<Item = &'a Json>,
+    uid: impl Fn(&str) -> Option<String>,
+    place: impl Fn(&str, &str, bool) -> bool,
+) -> RunningSets {
     let mut out = RunningSets::new();
     for cm in config_maps {
-        if let Some((gateway, running)) = running(cm) {
+        let Some((gateway, running, anchored)) = running(cm, &uid) else { continue };
+        if place(&gateway, &running.namespace, anchored) {
             out.entry(gateway).or_insert(running);
         }
     }
     out
 }
 
-fn running(cm: &Json) -> Option<(String, Running)> {
-    if !has_managed_by(cm) {
+fn running(cm: &Json, uid: impl Fn(&str) -> Option<String>) -> Option<(String, Running, bool)> {
+    let deleting = cm.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
+    if !has_managed_by(cm) || deleting {
         return None;
     }
     let meta = |k: &str| cm.pointer(&format!("/metadata/{k}")).and_then(Json::as_str);
@@ -57,12 +75,14 @@ fn running(cm: &Json) -> Option<(String, Running)> {
     }
     let c = controller_of(cm)?;
     let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or("");
-    let by_gateway =
-        s("apiVersion").starts_with("kubeovn.io/") && s("kind") == "VpcNatGateway" && s("name") == set.gateway;
+    let by_gateway = s("apiVersion").starts_with("kubeovn.io/")
+        && s("kind") == "VpcNatGateway"
+        && s("name") == set.gateway
+        && uid(&set.gateway).is_some_and(|u| u == s("uid"));
     if !by_gateway && !names_anchor(c) {
         return None;
     }
-    Some((set.gateway.clone(), Running { namespace: namespace.to_string(), set }))
+    Some((set.gateway.clone(), Running { namespace: namespace.to_string(), set }, !by_gateway))
 }
 
 #[cfg(test)]
@@ -83,10 +103,23 @@ mod tests {
         let anchor = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "ovn-vpcd-toml-gateways", "uid": "a", "controller": true});
         let other = json!({"apiVersion": "kubeovn.io/v1", "kind": "VpcNatGateway", "name": "other", "uid": "o", "controller": true});
         let ours = cm("vpc-nat-gw-natgw-rules", gw.clone(), set);
-        let r = running_sets([&ours]);
+        let uid = |g: &str| (g == "natgw").then(|| "u".to_string());
+        let r = running_sets([&ours], uid, |_, _, _| true);
         assert_eq!(r["natgw"].namespace, "kube-system");
         assert_eq!(r["natgw"].set, NatRuleSet::from_json(set).unwrap());
-        assert_eq!(running_sets([&cm("vpc-nat-gw-natgw-rules", anchor, set)]).len(), 1);
+        assert_eq!(running_sets([&cm("vpc-nat-gw-natgw-rules", anchor, set)], uid, |_, _, _| true).len(), 1);
+        // natgw deleted and made again (another uid): its predecessor's set is not its.
+        assert!(running_sets([&ours], |_| Some("u2".to_string()), |_, _, _| true).is_empty());
+        assert!(running_sets([&ours], |_| None, |_, _, _| true).is_empty());
+        // A lookalike in a namespace the gateway's workload may not be in
+        // (a tenant's) neither counts nor hides ours.
+        let mut forged = ours.clone();
+        forged["metadata"]["namespace"] = json!("a-tenant");
+        forged["data"][DATA_KEY] = json!(set.replace("10.0.1.254", "10.0.1.99"));
+        let place = |_: &str, ns: &str, _| ns == "kube-system";
+        let r = running_sets([&forged, &ours], uid, place);
+        assert_eq!(r["natgw"].namespace, "kube-system");
+        assert_eq!(r["natgw"].set, NatRuleSet::from_json(set).unwrap());
         // Not ours: another gateway's controller, a name not the gateway's, no label, not a set.
         let mut unlabelled = ours.clone();
         unlabelled["metadata"]["labels"] = json!({});
@@ -96,7 +129,11 @@ mod tests {
             cm("vpc-nat-gw-natgw-rules", gw, "{\"version\": 1}"),
             unlabelled,
         ] {
-            assert!(running_sets([&not]).is_empty(), "{not}");
+            assert!(running_sets([&not], uid, |_, _, _| true).is_empty(), "{not}");
         }
+        // One being deleted (a finalizer of someone's holding it) does not count.
+        let mut going = ours.clone();
+        going["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:00Z");
+        assert!(running_sets([&going], uid, |_, _, _| true).is_empty());
     }
 }
