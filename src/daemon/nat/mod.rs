@@ -126,10 +126,12 @@ impl NatSide {
         };
         // A refused gateway's objects are left as they run, whether or not
         // this process rendered them (after a restart it did not).
+        // Under the prefix now and the default one: a prefix changed while
+        // the daemon was down leaves the old objects alone too.
         let left_alone: BTreeSet<(String, String)> = held
             .iter()
             .filter(|k| on && k.kind == Kind::VpcNatGateway)
-            .map(|k| (APP_LABEL.to_string(), workload_name(prefix, &k.name)))
+            .flat_map(|k| [prefix, DEFAULT_PREFIX].map(|p| (APP_LABEL.to_string(), workload_name(p, &k.name))))
             .collect();
         self.known.retain(|g, _| sets.contains_key(g) || self.last.contains_key(g));
         for (name, set) in &sets {
