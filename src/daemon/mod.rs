@@ -257,7 +257,12 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     || pod_ports.errors() != errors
                     || !(Arc::ptr_eq(&new.model, &desired.model) || new.model == desired.model)
                     || new.rejected != desired.rejected;
-                (new.merged != desired.merged || pods_changed).then(|| inputs(new, &mut desired, &applied_model))
+                if new.merged != desired.merged || pods_changed {
+                    Some(inputs(new, &mut desired, &applied_model))
+                } else {
+                    desired.merged_from_newer(&new);
+                    None
+                }
             }
             true = changed(&mut nat_settings_rx) => {
                 // The gateways' workloads follow at once, and their status says so.

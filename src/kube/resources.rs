@@ -143,7 +143,28 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn of_kind(&self, kind: Kind) -> &BTreeMap<String, Arc<Json>> {
+    pub fn of_kind(&self, kind: Kind) -> &imbl::OrdMap<String, Arc<Json>> {
+        self.keyed(kind)
+    }
+
+    /// The store with only the maps [`merge`] reads (a copy: the maps are
+    /// persistent, so it shares every object and node with `self`).
+    pub fn merge_inputs(&self) -> Store {
+        let mut out = Store { synced: self.synced, ..Store::default() };
+        for kind in Kind::ALL.into_iter().filter(|k| merged(*k)) {
+            *out.of_kind_mut(kind) = self.keyed(kind).clone();
+        }
+        out
+    }
+
+    /// Whether [`merge`] reads the same versions of its maps in `self` and
+    /// `other`: the same map nodes, compared by pointer (so a map changed and
+    /// changed back counts as changed, which only costs a merge).
+    pub fn same_merge_inputs(&self, other: &Store) -> bool {
+        Kind::ALL.into_iter().filter(|k| merged(*k)).all(|k| self.of_kind(k).ptr_eq(other.of_kind(k)))
+    }
+
+    fn keyed(&self, kind: Kind) -> &Keyed {
         match kind {
             Kind::Vpc => &self.vpcs,
             Kind::Subnet => &self.subnets,
@@ -220,7 +241,7 @@ fn spec<T: serde::de::DeserializeOwned>(kind: Kind, obj: &Json) -> Result<T, Rej
 fn merge_kind<T: serde::de::DeserializeOwned>(
     kind: Kind,
     toml: &[(String, T)],
-    objects: &BTreeMap<String, Arc<Json>>,
+    objects: &imbl::OrdMap<String, Arc<Json>>,
     out: &mut Vec<(String, T)>,
     merged: &mut Merged,
 ) {
@@ -270,7 +291,23 @@ impl Merged {
     }
 }
 
-/// TOML first, then the resources whose names it does not use.
+/// Whether [`merge`] reads the objects of `kind` (pods are derived from,
+/// not merged).
+fn merged(kind: Kind) -> bool {
+    match kind {
+        Kind::Vpc
+        | Kind::Subnet
+        | Kind::VpcNatGateway
+        | Kind::IptablesEip
+        | Kind::IptablesFipRule
+        | Kind::IptablesDnatRule
+        | Kind::IptablesSnatRule => true,
+        Kind::Pod => false,
+    }
+}
+
+/// TOML first, then the resources whose names it does not use (the kinds
+/// [`merged`] names, and only those: see [`Store::same_merge_inputs`]).
 pub fn merge(config: &Config, store: &Store) -> Merged {
     let mut merged = Merged {
         vpcs: config.vpcs.clone(),
