@@ -106,7 +106,8 @@ impl Desired {
             },
         };
         let t_merge = t0.elapsed();
-        let reuse = prev.filter(|p| p.complete && nb.is_some() && p.merged == merged);
+        // (Merged again from the same sources: equal without comparing.)
+        let reuse = prev.filter(|p| p.complete && nb.is_some() && (merged_again.is_some() || p.merged == merged));
         let (validated_model, nb_now, validated) = match reuse {
             Some(p) => (p.validated_model.clone(), p.nb.clone(), p.validated.clone()),
             None => {
