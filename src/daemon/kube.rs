@@ -25,7 +25,7 @@ use crate::kube::driver::{watch as watch_resource, WatchOptions};
 use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
 use crate::kube::objects::{self as workload_objects, Desired, ObjectsConfig, Outcomes};
-use crate::kube::resources::{api_path, apply_event, has_finalizer, name_of, Store, Verdict, FINALIZER};
+use crate::kube::resources::{api_path, apply_decoded, has_finalizer, name_of, Store, Verdict, FINALIZER};
 use crate::kube::status::{self, object_path};
 use crate::model::derived::{AttachmentAddress, Derived, PodPort};
 use crate::model::object::{Kind, ObjectKey};
@@ -192,7 +192,8 @@ async fn keep_store(
             let store = Arc::make_mut(snapshot);
             for (j, e) in batch {
                 listed[j] |= matches!(e, Event::Restarted(_));
-                apply_event(store, feeds[j].0, e);
+                // Decoded by `resources::decoder`: as the store keeps them.
+                apply_decoded(store, feeds[j].0, e);
             }
             store.synced = listed.iter().all(|l| *l);
         });

@@ -83,17 +83,26 @@ pub fn decoder(kind: Kind) -> crate::kube::client::Decode {
     }
 }
 
-/// Applies one watch event of `kind`.
+/// Applies one watch event of `kind` (its objects as the API serves them).
 pub fn apply_event(store: &mut Store, kind: Kind, event: crate::kube::watcher::Event) {
+    use crate::kube::watcher::Event;
+    let event = match event {
+        Event::Restarted(all) => Event::Restarted(all.into_iter().map(|o| kept(kind, o)).collect()),
+        Event::Applied(o) => Event::Applied(kept(kind, o)),
+        Event::Deleted(o) => Event::Deleted(o),
+    };
+    apply_decoded(store, kind, event);
+}
+
+/// As [`apply_event`], for an event whose objects [`decoder`] decoded:
+/// they are what the store keeps already (a pod is not trimmed twice).
+pub fn apply_decoded(store: &mut Store, kind: Kind, event: crate::kube::watcher::Event) {
     use crate::kube::watcher::Event;
     let map = store.of_kind_mut(kind);
     let key = |o: &Json| store_key(kind, o);
     match event {
-        Event::Restarted(all) => {
-            map.replace_all(all.into_iter().map(|o| kept(kind, o)).map(|o| (key(&o), Arc::new(o))))
-        }
+        Event::Restarted(all) => map.replace_all(all.into_iter().map(|o| (key(&o), Arc::new(o)))),
         Event::Applied(o) => {
-            let o = kept(kind, o);
             map.insert(key(&o), Arc::new(o));
         }
         Event::Deleted(o) => {
