@@ -57,6 +57,10 @@ pub struct Desired {
     /// listed, so the pods' ports are derived too (the IPAM is rebuilt
     /// from both). A pass must not run before.
     pub complete: bool,
+    /// What `merged` was merged from: the configuration and the store's
+    /// maps that the merge reads (`None` without a store). A store whose
+    /// maps are these same versions merges the same (see [`Desired::after`]).
+    merged_from: Option<Arc<(Config, Store)>>,
 }
 
 impl Desired {
@@ -78,9 +82,22 @@ impl Desired {
         nb: Option<&Client>,
     ) -> Desired {
         let t0 = Instant::now();
-        let merged = match store {
-            Some(s) => merge(config, s),
-            None => Merged {
+        // The same configuration and the same versions of the merged maps
+        // (persistent maps: a pointer comparison each) merge the same: a
+        // burst of pod events does not decode every resource again.
+        let same_sources = |p: &&Desired| {
+            p.merged_from.as_ref().zip(store).is_some_and(|(from, s)| from.1.same_merge_inputs(s) && from.0 == *config)
+        };
+        let merged_again = prev.filter(same_sources);
+        let merged_from = match (merged_again, store) {
+            (Some(p), _) => p.merged_from.clone(),
+            (None, Some(s)) => Some(Arc::new((config.clone(), s.merge_inputs()))),
+            (None, None) => None,
+        };
+        let merged = match (merged_again, store) {
+            (Some(p), _) => p.merged.clone(),
+            (None, Some(s)) => merge(config, s),
+            (None, None) => Merged {
                 vpcs: config.vpcs.clone(),
                 subnets: config.subnets.clone(),
                 nat: config.nat.clone(),
@@ -89,7 +106,8 @@ impl Desired {
             },
         };
         let t_merge = t0.elapsed();
-        let reuse = prev.filter(|p| p.complete && nb.is_some() && p.merged == merged);
+        // (Merged again from the same sources: equal without comparing.)
+        let reuse = prev.filter(|p| p.complete && nb.is_some() && (merged_again.is_some() || p.merged == merged));
         let (validated_model, nb_now, validated) = match reuse {
             Some(p) => (p.validated_model.clone(), p.nb.clone(), p.validated.clone()),
             None => {
@@ -127,6 +145,7 @@ impl Desired {
         let us = |d: std::time::Duration| d.as_micros() as u64;
         tracing::debug!(
             merge_us = us(t_merge),
+            merged = merged_again.is_none(),
             validate_us = us(t_validate - t_merge),
             revalidated = reuse.is_none(),
             pods_us = us(t_pods - t_validate),
@@ -135,7 +154,16 @@ impl Desired {
             pods = derived.pods.len(),
             "inputs derived"
         );
-        Desired { merged, model, validated_model, derived, rejected, validated, nb: nb_now, complete }
+        Desired { merged, model, validated_model, derived, rejected, validated, nb: nb_now, complete, merged_from }
+    }
+
+    /// `newer` merged the same specs from newer versions of the store's
+    /// maps (a status written, say): later derivations compare against
+    /// those, so that they need not merge again.
+    pub fn merged_from_newer(&mut self, newer: &Desired) {
+        if newer.merged == self.merged {
+            self.merged_from.clone_from(&newer.merged_from);
+        }
     }
 
     /// The NB no longer holds what this state was validated against.

@@ -200,6 +200,7 @@ async fn keep_store(
             let store = Arc::make_mut(snapshot);
             for (j, e) in batch {
                 listed[j] |= matches!(e, Event::Restarted(_));
+                // Decoded by `resources::decoder`: as the store keeps them.
                 apply_feed(store, feeds[j].0, e);
             }
             store.synced = listed.iter().all(|l| *l);

@@ -94,7 +94,20 @@ async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
     }
 }
 
+/// Runs the daemon until SIGTERM or SIGINT. The loop is a task of the
+/// runtime, not the future the calling thread blocks on: its wake-ups (each
+/// burst of watch events, each NB update) then stay among the runtime's
+/// workers instead of waking a parked thread of their own each time.
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
+    match tokio::spawn(run_loop(opts)).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Cancelled: the runtime is shutting down.
+        Err(_) => Ok(()),
+    }
+}
+
+async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
     let io = |what: &str| {
         let what = what.to_string();
         move |source| DaemonError::Io { what, source }
@@ -257,7 +270,12 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
                     || pod_ports.errors() != errors
                     || !(Arc::ptr_eq(&new.model, &desired.model) || new.model == desired.model)
                     || new.rejected != desired.rejected;
-                (new.merged != desired.merged || pods_changed).then(|| inputs(new, &mut desired, &applied_model))
+                if new.merged != desired.merged || pods_changed {
+                    Some(inputs(new, &mut desired, &applied_model))
+                } else {
+                    desired.merged_from_newer(&new);
+                    None
+                }
             }
             true = changed(&mut nat_settings_rx) => {
                 // The gateways' workloads follow at once, and their status says so.

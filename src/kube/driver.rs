@@ -50,8 +50,9 @@ pub async fn watch(client: Arc<KubeClient>, path: String, opts: WatchOptions, tx
     let mut stream: Option<WatchStream> = None;
     let selectors = Selectors { label: opts.label_selector.as_deref(), field: opts.field_selector.as_deref() };
     loop {
-        let s = step(state, input);
-        for e in s.events.iter().cloned() {
+        let mut s = step(state, input);
+        // Moved, not copied: a relist's events hold every object.
+        for e in std::mem::take(&mut s.events) {
             if tx.send(e).await.is_err() {
                 return;
             }

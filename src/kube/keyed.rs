@@ -12,12 +12,18 @@
 //! be changed after (the store's published snapshots never change again;
 //! `Arc::make_mut` changes the copy). Equality compares the objects only
 //! (the log is bookkeeping).
+//!
+//! The map is persistent ([`imbl::OrdMap`]): a clone shares every node, and
+//! a change to one of the two copies copies only the path to its key; the
+//! log too ([`imbl::Vector`]). So
+//! the store's snapshot (`daemon::kube::keep_store`), copied whenever a
+//! reader still holds the previous one, costs per change, not per object.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use imbl::{OrdMap, Vector};
 use serde_json::Value as Json;
 
 /// How many changed keys the log keeps.
@@ -39,17 +45,17 @@ fn new_epoch() -> u64 {
 
 #[derive(Clone, Debug)]
 pub struct Keyed {
-    map: BTreeMap<String, Arc<Json>>,
+    map: OrdMap<String, Arc<Json>>,
     /// New with every map and every `replace_all`.
     epoch: u64,
     /// The position of `log[0]` within the epoch.
     start: u64,
-    log: VecDeque<String>,
+    log: Vector<String>,
 }
 
 impl Default for Keyed {
     fn default() -> Keyed {
-        Keyed { map: BTreeMap::new(), epoch: new_epoch(), start: 0, log: VecDeque::new() }
+        Keyed { map: OrdMap::new(), epoch: new_epoch(), start: 0, log: Vector::new() }
     }
 }
 
@@ -60,7 +66,7 @@ impl PartialEq for Keyed {
 }
 
 impl Deref for Keyed {
-    type Target = BTreeMap<String, Arc<Json>>;
+    type Target = OrdMap<String, Arc<Json>>;
     fn deref(&self) -> &Self::Target {
         &self.map
     }
@@ -68,7 +74,7 @@ impl Deref for Keyed {
 
 impl<'a> IntoIterator for &'a Keyed {
     type Item = (&'a String, &'a Arc<Json>);
-    type IntoIter = std::collections::btree_map::Iter<'a, String, Arc<Json>>;
+    type IntoIter = imbl::ordmap::Iter<'a, String, Arc<Json>, imbl::shared_ptr::DefaultSharedPtr>;
     fn into_iter(self) -> Self::IntoIter {
         self.map.iter()
     }
@@ -108,7 +114,7 @@ impl Keyed {
         if mark.epoch != self.epoch || mark.at < self.start || mark.at > end {
             return None;
         }
-        Some(self.log.range((mark.at - self.start) as usize..))
+        Some(((mark.at - self.start) as usize..self.log.len()).map(|i| &self.log[i]))
     }
 
     fn record(&mut self, key: String) {

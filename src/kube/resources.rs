@@ -83,17 +83,26 @@ pub fn decoder(kind: Kind) -> crate::kube::client::Decode {
     }
 }
 
-/// Applies one watch event of `kind`.
+/// Applies one watch event of `kind` (its objects as the API serves them).
 pub fn apply_event(store: &mut Store, kind: Kind, event: crate::kube::watcher::Event) {
+    use crate::kube::watcher::Event;
+    let event = match event {
+        Event::Restarted(all) => Event::Restarted(all.into_iter().map(|o| kept(kind, o)).collect()),
+        Event::Applied(o) => Event::Applied(kept(kind, o)),
+        Event::Deleted(o) => Event::Deleted(o),
+    };
+    apply_decoded(store, kind, event);
+}
+
+/// As [`apply_event`], for an event whose objects [`decoder`] decoded:
+/// they are what the store keeps already (a pod is not trimmed twice).
+pub fn apply_decoded(store: &mut Store, kind: Kind, event: crate::kube::watcher::Event) {
     use crate::kube::watcher::Event;
     let map = store.of_kind_mut(kind);
     let key = |o: &Json| store_key(kind, o);
     match event {
-        Event::Restarted(all) => {
-            map.replace_all(all.into_iter().map(|o| kept(kind, o)).map(|o| (key(&o), Arc::new(o))))
-        }
+        Event::Restarted(all) => map.replace_all(all.into_iter().map(|o| (key(&o), Arc::new(o)))),
         Event::Applied(o) => {
-            let o = kept(kind, o);
             map.insert(key(&o), Arc::new(o));
         }
         Event::Deleted(o) => {
@@ -177,12 +186,13 @@ pub enum Feed {
 /// [`crate::kube::objects::MANAGED_BY_SELECTOR`]).
 pub const RULE_SETS_PATH: &str = "/api/v1/configmaps";
 
-/// Applies a watch event of `feed` to `store`.
+/// Applies a watch event of `feed` to `store`: a kind's objects decoded by
+/// [`decoder`] (as the store keeps them), the rules ConfigMaps whole.
 pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Event) {
     use crate::kube::watcher::Event;
     let kind = match feed {
         Feed::Kind(kind) => {
-            apply_event(store, kind, event);
+            apply_decoded(store, kind, event);
             if kind == Kind::VpcNatGateway {
                 refresh_running(store);
             }
@@ -231,7 +241,28 @@ fn refresh_running(store: &mut Store) {
 }
 
 impl Store {
-    pub fn of_kind(&self, kind: Kind) -> &BTreeMap<String, Arc<Json>> {
+    pub fn of_kind(&self, kind: Kind) -> &imbl::OrdMap<String, Arc<Json>> {
+        self.keyed(kind)
+    }
+
+    /// The store with only the maps [`merge`] reads (a copy: the maps are
+    /// persistent, so it shares every object and node with `self`).
+    pub fn merge_inputs(&self) -> Store {
+        let mut out = Store { synced: self.synced, ..Store::default() };
+        for kind in Kind::ALL.into_iter().filter(|k| merged(*k)) {
+            *out.of_kind_mut(kind) = self.keyed(kind).clone();
+        }
+        out
+    }
+
+    /// Whether [`merge`] reads the same versions of its maps in `self` and
+    /// `other`: the same map nodes, compared by pointer (so a map changed and
+    /// changed back counts as changed, which only costs a merge).
+    pub fn same_merge_inputs(&self, other: &Store) -> bool {
+        Kind::ALL.into_iter().filter(|k| merged(*k)).all(|k| self.of_kind(k).ptr_eq(other.of_kind(k)))
+    }
+
+    fn keyed(&self, kind: Kind) -> &Keyed {
         match kind {
             Kind::Vpc => &self.vpcs,
             Kind::Subnet => &self.subnets,
@@ -308,7 +339,7 @@ fn spec<T: serde::de::DeserializeOwned>(kind: Kind, obj: &Json) -> Result<T, Rej
 fn merge_kind<T: serde::de::DeserializeOwned>(
     kind: Kind,
     toml: &[(String, T)],
-    objects: &BTreeMap<String, Arc<Json>>,
+    objects: &imbl::OrdMap<String, Arc<Json>>,
     out: &mut Vec<(String, T)>,
     merged: &mut Merged,
 ) {
@@ -358,7 +389,23 @@ impl Merged {
     }
 }
 
-/// TOML first, then the resources whose names it does not use.
+/// Whether [`merge`] reads the objects of `kind` (pods are derived from,
+/// not merged).
+fn merged(kind: Kind) -> bool {
+    match kind {
+        Kind::Vpc
+        | Kind::Subnet
+        | Kind::VpcNatGateway
+        | Kind::IptablesEip
+        | Kind::IptablesFipRule
+        | Kind::IptablesDnatRule
+        | Kind::IptablesSnatRule => true,
+        Kind::Pod => false,
+    }
+}
+
+/// TOML first, then the resources whose names it does not use (the kinds
+/// [`merged`] names, and only those: see [`Store::same_merge_inputs`]).
 pub fn merge(config: &Config, store: &Store) -> Merged {
     let mut merged = Merged {
         vpcs: config.vpcs.clone(),

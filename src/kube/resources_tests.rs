@@ -211,3 +211,22 @@ fn toml_nat_objects_join_the_resources_and_a_name_clash_is_refused_on_the_resour
         ]
     );
 }
+
+/// The merge is reused across pod events only: any change of a merged kind
+/// (a status written back counts) merges again, and a copy of the store
+/// shares the versions it was taken from.
+#[test]
+fn the_merge_inputs_follow_every_merged_kind_but_not_pods() {
+    let mut s = store();
+    let from = s.merge_inputs();
+    assert!(from.same_merge_inputs(&s) && from.pods.is_empty());
+    s.pods.insert("ns/p".into(), Arc::new(json!({"metadata": {"namespace": "ns", "name": "p"}})));
+    assert!(from.same_merge_inputs(&s), "a pod is not merged");
+    let copy = s.clone();
+    s.subnets.insert("cr-net".into(), arc("Subnet", "cr-net", json!({"vpc": "cr-vpc", "cidrBlock": "10.9.0.0/24"})));
+    assert!(!from.same_merge_inputs(&s), "a subnet changed");
+    assert!(from.same_merge_inputs(&copy), "the copy kept the version it shared");
+    let mut s = copy;
+    s.dnat_rules.insert("d".into(), arc("IptablesDnatRule", "d", json!({})));
+    assert!(!from.same_merge_inputs(&s), "a NAT kind changed");
+}

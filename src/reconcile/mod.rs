@@ -106,7 +106,11 @@ pub fn changed_owners(old: (&Model, &Derived), new: (&Model, &Derived)) -> BTree
     }
     let mut out: BTreeSet<ObjectKey> = differ(|n| ObjectKey::vpc(n), &old.vpcs, &new.vpcs).into_iter().collect();
     out.extend(differ(|n| ObjectKey::subnet(n), &old.subnets, &new.subnets));
-    out.extend(differ(ObjectKey::pod, &old_derived.pods, &new_derived.pods));
+    // Persistent maps: only the nodes the two versions do not share are walked.
+    out.extend(old_derived.pods.diff(&new_derived.pods).map(|d| match d {
+        imbl::ordmap::DiffItem::Add(k, _) | imbl::ordmap::DiffItem::Remove(k, _) => ObjectKey::pod(k),
+        imbl::ordmap::DiffItem::Update { new: (k, _), .. } => ObjectKey::pod(k),
+    }));
     // The NAT gateway kinds have no rows yet: a change re-reports their status.
     out.extend(differ(|n| ObjectKey::cluster(Kind::VpcNatGateway, n), &old.nat_gateways, &new.nat_gateways));
     out.extend(differ(|n| ObjectKey::cluster(Kind::IptablesEip, n), &old.eips, &new.eips));

@@ -105,10 +105,17 @@ impl Basis {
 
     /// The same basis: the NB compared by what pods' ports depend on only
     /// (an NB that differs in owned rows, as after every commit, is the same).
-    fn same(&self, model: &Arc<Model>, held: &BTreeSet<String>, nb: &Arc<NbState>) -> bool {
-        (Arc::ptr_eq(&self.model, model) || *self.model == **model)
+    /// When it is, the basis takes the new `model` and `nb` (equal, perhaps
+    /// validated anew), so that the next update compares them by pointer.
+    fn same(&mut self, model: &Arc<Model>, held: &BTreeSet<String>, nb: &Arc<NbState>) -> bool {
+        let same = (Arc::ptr_eq(&self.model, model) || *self.model == **model)
             && self.held == *held
-            && (Arc::ptr_eq(&self.nb, nb) || self.foreign_ports == nb.foreign_names(NameTable::SwitchPort))
+            && (Arc::ptr_eq(&self.nb, nb) || self.foreign_ports == nb.foreign_names(NameTable::SwitchPort));
+        if same {
+            self.model = model.clone();
+            self.nb = nb.clone();
+        }
+        same
     }
 }
 
@@ -255,7 +262,7 @@ impl PodPorts {
         names: &Arc<NbState>,
     ) -> Arc<Derived> {
         self.restore_once(store, model, nb);
-        let same_basis = self.basis.as_ref().is_some_and(|b| b.same(model, held, names));
+        let same_basis = self.basis.as_mut().is_some_and(|b| b.same(model, held, names));
         if !same_basis {
             self.rebase(store, model, held, names);
         }

@@ -71,76 +71,86 @@ pub fn port_security(pod: &Json) -> bool {
 /// and `managedFields` are most of it). The metadata fields are listed
 /// explicitly: one Kubernetes may add is not kept until it is named here.
 pub fn decode_trimmed(raw: &serde_json::value::RawValue) -> Result<Json, serde_json::Error> {
-    use serde::{Deserialize, Serialize};
+    use serde::Deserialize;
     type Field = Option<Json>;
-    #[derive(Deserialize, Serialize)]
+    #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Wire {
-        #[serde(skip_serializing_if = "Option::is_none")]
         api_version: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         kind: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         metadata: Option<Meta>,
-        #[serde(skip_serializing_if = "Option::is_none")]
         spec: Option<Spec>,
-        #[serde(skip_serializing_if = "Option::is_none")]
         status: Option<Status>,
     }
-    #[derive(Deserialize, Serialize)]
+    #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Meta {
-        #[serde(skip_serializing_if = "Option::is_none")]
         name: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         generate_name: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         namespace: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         self_link: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         uid: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         resource_version: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         generation: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         creation_timestamp: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         deletion_timestamp: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         deletion_grace_period_seconds: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         labels: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         annotations: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         owner_references: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         finalizers: Field,
     }
-    #[derive(Deserialize, Serialize)]
+    #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Spec {
-        #[serde(skip_serializing_if = "Option::is_none")]
         host_network: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         node_name: Field,
     }
-    #[derive(Deserialize, Serialize)]
+    #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Status {
-        #[serde(skip_serializing_if = "Option::is_none")]
         phase: Field,
-        #[serde(rename = "podIP", skip_serializing_if = "Option::is_none")]
+        #[serde(rename = "podIP")]
         pod_ip: Field,
-        #[serde(rename = "podIPs", skip_serializing_if = "Option::is_none")]
+        #[serde(rename = "podIPs")]
         pod_ips: Field,
-        #[serde(skip_serializing_if = "Option::is_none")]
         conditions: Field,
     }
+    /// The object of the fields present (a field absent or null is left
+    /// out), the values moved, not copied.
+    fn object<const N: usize>(fields: [(&str, Field); N]) -> Json {
+        Json::Object(fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect())
+    }
     let wire: Wire = serde_json::from_str(raw.get())?;
-    serde_json::to_value(wire)
+    let metadata = wire.metadata.map(|m| {
+        object([
+            ("name", m.name),
+            ("generateName", m.generate_name),
+            ("namespace", m.namespace),
+            ("selfLink", m.self_link),
+            ("uid", m.uid),
+            ("resourceVersion", m.resource_version),
+            ("generation", m.generation),
+            ("creationTimestamp", m.creation_timestamp),
+            ("deletionTimestamp", m.deletion_timestamp),
+            ("deletionGracePeriodSeconds", m.deletion_grace_period_seconds),
+            ("labels", m.labels),
+            ("annotations", m.annotations),
+            ("ownerReferences", m.owner_references),
+            ("finalizers", m.finalizers),
+        ])
+    });
+    let spec = wire.spec.map(|s| object([("hostNetwork", s.host_network), ("nodeName", s.node_name)]));
+    let status = wire.status.map(|s| {
+        object([("phase", s.phase), ("podIP", s.pod_ip), ("podIPs", s.pod_ips), ("conditions", s.conditions)])
+    });
+    Ok(object([
+        ("apiVersion", wire.api_version),
+        ("kind", wire.kind),
+        ("metadata", metadata),
+        ("spec", spec),
+        ("status", status),
+    ]))
 }
 
 /// What the store keeps of `pod` (see the module head).
@@ -367,6 +377,10 @@ mod tests {
         assert_eq!(decode_trimmed(&raw).unwrap(), trimmed(pod));
         let bare: Box<serde_json::value::RawValue> = serde_json::from_str(r#"{"metadata": {"name": "p"}}"#).unwrap();
         assert_eq!(decode_trimmed(&bare).unwrap(), json!({"metadata": {"name": "p"}}));
+        // A null is no field; an empty section stays (as it always did).
+        let nulls: Box<serde_json::value::RawValue> =
+            serde_json::from_str(r#"{"metadata": {"name": "p", "deletionTimestamp": null}, "spec": {}}"#).unwrap();
+        assert_eq!(decode_trimmed(&nulls).unwrap(), json!({"metadata": {"name": "p"}, "spec": {}}));
     }
     use crate::kube::apply_merge_patch as merge;
     use crate::model::validate::validate;
