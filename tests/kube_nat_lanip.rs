@@ -159,8 +159,11 @@ fn a_gateway_pods_lan_ip_is_not_given_to_a_pod_created_while_it_is_away() {
         Some(port_of(&ovn, "sukai263", "web")).filter(|p| !p.is_empty())
     });
     assert!(port.ends_with(" 10.0.1.3"), "web is given the next address, not the gateway's lanIp: {port}");
-    let pod = kubectl_json(&kube, &["get", "pod", "web", "-n", "sukai263", "-o", "json"]).unwrap();
-    assert_eq!(pod["metadata"]["annotations"]["ovn.kubernetes.io/ip_address"], "10.0.1.3", "{pod}");
+    // The annotation follows the port (the reporter writes it after the pass).
+    wait_for("web annotated with 10.0.1.3", Duration::from_secs(20), || {
+        let pod = kubectl_json(&kube, &["get", "pod", "web", "-n", "sukai263", "-o", "json"])?;
+        (pod["metadata"]["annotations"]["ovn.kubernetes.io/ip_address"] == "10.0.1.3").then_some(())
+    });
 
     // The gateway pod back: it gets its lanIp, and the gateway was never refused.
     apply_json(&kube, &dir, "own.json", OWN_POD);
