@@ -358,7 +358,11 @@ fn workloads(k: &KubeSide, nat: &mut nat::NatSide, desired: &Desired, store: &St
     // NAT objects refused or waiting this pass keep what they had (`nat::hold`).
     let held = desired.rejected.iter().map(|r| r.object.clone()).collect();
     let (objects, view) = nat.render(&desired.model, &desired.derived.eips, store, toml, settings.as_ref(), &held);
-    if let (Some(objects), true) = (objects, *k.leading.borrow()) {
+    // Read, and the borrow dropped, before handing the set: `set_workloads`
+    // reads `leading` again, and a read held across it would deadlock with
+    // the election's write (a writer waiting blocks a second read).
+    let leading = *k.leading.borrow();
+    if let (Some(objects), true) = (objects, leading) {
         k.set_workloads(objects);
     }
     Arc::new(view)
