@@ -8,9 +8,10 @@
 //! Invariants: only objects refused or waiting this pass (`held`) are
 //! kept, and only what was last in force for them; an object deleted (not
 //! in the inputs any more) is never held, so its rule goes. What was in
-//! force is the set this process last rendered, or, for what it never
-//! rendered (just restarted), what the objects' statuses show ready
-//! (`from_status`): a restart does not cost a refused object its rule. A
+//! force is the set this process last rendered, or, just restarted, the
+//! set the gateway runs (its rules ConfigMap, `kinds::vpc_nat_gateway::running`;
+//! never a status, which anyone allowed to patch it could forge): a
+//! restart does not cost a refused object its rule. A
 //! held rule never takes what an accepted object has, and never follows its
 //! address to another EIP; a held EIP never keeps an address the IPAM gives
 //! another. A refused gateway keeps its workload: as last

@@ -14,9 +14,9 @@
 //! its address stay in force (the refusal is on its status, with one Event).
 //!
 //! Invariants: a refusal stops at its object — of two objects wanting one
-//! thing, the one holding it keeps it (an EIP whose status shows the
-//! address, a rule whose status shows it in force: `claims.rs`), else the
-//! first by name; an
+//! thing, the one holding it keeps it (an EIP its gateway runs at that
+//! address, or whose status shows it; a rule its gateway runs: `claims.rs`),
+//! else the first by name; an
 //! object naming a missing or refused one waits (no Event), as a VPC's
 //! subnets do. The VPC and subnet model is read, never changed. Pure.
 
