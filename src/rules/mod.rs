@@ -8,7 +8,12 @@
 //! - Each set carries [`VERSION`]; a reader refuses a set of another
 //!   version by name ([`RulesError::Version`]) rather than applying what it
 //!   may misread, so a daemon and an agent of different releases see that
-//!   they disagree.
+//!   they disagree. The daemon, reading what a gateway runs (its rules
+//!   ConfigMap), reads every earlier released version too
+//!   ([`nat::NatRuleSet::from_running_json`]): an upgraded daemon keeps
+//!   knowing who holds which EIP and port while the agents still run the
+//!   old sets. A frozen set of each released version is in
+//!   `tests/fixtures/frozen/`, and a test reads each.
 //! - A set's [`digest`](nat::NatRuleSet::digest) is a pure function of its
 //!   content (canonical JSON, FNV-1a): the daemon and the agent compute it
 //!   alike, a restarted daemon renders the same digest for the same specs,

@@ -146,15 +146,26 @@ impl NatRuleSet {
 
     /// Reads a set, refusing another version by name.
     pub fn from_json(text: &str) -> Result<NatRuleSet, RulesError> {
-        #[derive(Deserialize)]
-        struct Versioned {
-            version: u32,
-        }
-        let v: Versioned = serde_json::from_str(text).map_err(|e| RulesError::Decode(e.to_string()))?;
-        if v.version != VERSION {
-            return Err(RulesError::Version { found: v.version });
+        let found = version_of(text)?;
+        if found != VERSION {
+            return Err(RulesError::Version { found });
         }
         serde_json::from_str(text).map_err(|e| RulesError::Decode(e.to_string()))
+    }
+
+    /// Reads a set as the daemon reads what a gateway runs (its rules
+    /// ConfigMap, `kinds::vpc_nat_gateway::running`): this build's version,
+    /// or an earlier one through that version's reader ([`earlier`]), so a
+    /// daemon upgraded while its gateways run what the old one wrote still
+    /// knows who holds what. A later version is refused by name. (The agent
+    /// applies its own version only: [`NatRuleSet::from_json`].)
+    pub fn from_running_json(text: &str) -> Result<NatRuleSet, RulesError> {
+        let found = version_of(text)?;
+        match found.cmp(&VERSION) {
+            std::cmp::Ordering::Equal => NatRuleSet::from_json(text),
+            std::cmp::Ordering::Less => earlier(found, text),
+            std::cmp::Ordering::Greater => Err(RulesError::Version { found }),
+        }
     }
 
     /// The set's digest: 16 hex digits of FNV-1a over its canonical JSON.
@@ -162,6 +173,28 @@ impl NatRuleSet {
         let canonical = self.clone().canonical();
         format!("{:016x}", crate::hash::fnv1a64(canonical.to_json().into_bytes()))
     }
+}
+
+/// The `version` a set's JSON says it is.
+fn version_of(text: &str) -> Result<u32, RulesError> {
+    #[derive(Deserialize)]
+    struct Versioned {
+        version: u32,
+    }
+    let v: Versioned = serde_json::from_str(text).map_err(|e| RulesError::Decode(e.to_string()))?;
+    Ok(v.version)
+}
+
+/// A set of `version`, earlier than [`VERSION`], as this build's: one
+/// reader per released earlier version, kept until no gateway can run it.
+/// Invariant: every released version has one (the test
+/// `every_released_version_reads_as_running` holds a frozen set of each,
+/// `tests/fixtures/frozen/nat-rules-v<N>.json`; bumping [`VERSION`] fails it
+/// until the reader of the version before is written here).
+fn earlier(version: u32, _text: &str) -> Result<NatRuleSet, RulesError> {
+    // Version 1 is the first format and this build's: there is no earlier
+    // one to read yet.
+    Err(RulesError::Version { found: version })
 }
 
 #[cfg(test)]
@@ -211,6 +244,24 @@ mod tests {
         assert_eq!(a.digest(), b.digest());
         b.eips[0].ip = "192.168.239.12".parse().unwrap();
         assert_ne!(a.digest(), b.digest());
+    }
+
+    /// What a gateway runs stays readable to the daemon across a format
+    /// change: each released version's frozen set reads as running, and a
+    /// later version is refused by name (a daemon rolled back says so).
+    #[test]
+    fn every_released_version_reads_as_running() {
+        let frozen = [(1, include_str!("../../tests/fixtures/frozen/nat-rules-v1.json"))];
+        assert_eq!(frozen.len() as u32, VERSION, "a frozen set of every released version");
+        for (version, text) in frozen {
+            let set = NatRuleSet::from_running_json(text).unwrap_or_else(|e| panic!("version {version}: {e}"));
+            assert_eq!((set.gateway.as_str(), set.eips.len(), set.dnats.len(), set.snats.len()), ("natgw", 2, 1, 1));
+            assert_eq!(set.dnats[0].external_port, 8888);
+        }
+        let mut later = set().canonical();
+        later.version = VERSION + 1;
+        let found = VERSION + 1;
+        assert_eq!(NatRuleSet::from_running_json(&later.to_json()), Err(RulesError::Version { found }));
     }
 
     #[test]
