@@ -19,9 +19,8 @@ use serde_json::Value as Json;
 
 mod common;
 use common::kube::{condition, kubectl_json, nb_state, start_kube, write_config};
+use common::nat::{apply, get, get_ns, gw_config, nat_config, ready, rule_set, FIXTURES};
 use common::{wait_for, Daemon};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// Every row uuid of the tables the VPC core writes.
 fn uuids(ovn: &Ovn) -> BTreeSet<String> {
@@ -33,10 +32,6 @@ fn uuids(ovn: &Ovn) -> BTreeSet<String> {
             out.lines().filter(|l| !l.is_empty()).map(|l| format!("{t} {l}")).collect::<Vec<_>>()
         })
         .collect()
-}
-
-fn get(kube: &ovn_vpcd::testbed::Kube, plural: &str, name: &str) -> Option<Json> {
-    kubectl_json(kube, &["get", plural, name, "-o", "json"])
 }
 
 fn message(o: &Json, kind: &str) -> String {
@@ -209,45 +204,9 @@ fn a_kind_whose_crd_is_missing_does_not_stall_the_others() {
     assert!(!daemon.log().contains("panicked"), "{}", daemon.log());
 }
 
-/// `kubectl apply` of `yaml` (written to a file in `dir`).
-fn apply(kube: &ovn_vpcd::testbed::Kube, dir: &std::path::Path, name: &str, yaml: &str) {
-    let file = dir.join(name);
-    std::fs::write(&file, yaml).unwrap();
-    kube.kubectl(&["apply", "--validate=false", "-f", file.to_str().unwrap()]).unwrap();
-}
-
-fn nat_config(image: &str, prefix: Option<&str>) -> String {
-    let prefix = prefix.map(|p| format!("  natGwNamePrefix: {p}\n")).unwrap_or_default();
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ovn-vpc-nat-config\n  namespace: kube-system\ndata:\n  \
-         image: {image}\n{prefix}"
-    )
-}
-
-fn gw_config(enable: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ovn-vpc-nat-gw-config\n  namespace: kube-system\ndata:\n  \
-         enable-vpc-nat-gw: \"{enable}\"\n"
-    )
-}
-
-fn get_ns(kube: &ovn_vpcd::testbed::Kube, kind: &str, name: &str) -> Option<Json> {
-    kubectl_json(kube, &["get", kind, "-n", "kube-system", name, "-o", "json"])
-}
-
-/// The rule set the rules ConfigMap holds.
-fn rule_set(kube: &ovn_vpcd::testbed::Kube, cm: &str) -> Option<ovn_vpcd::rules::nat::NatRuleSet> {
-    let cm = get_ns(kube, "configmap", cm)?;
-    ovn_vpcd::rules::nat::NatRuleSet::from_json(cm["data"][ovn_vpcd::rules::DATA_KEY].as_str()?).ok()
-}
-
 /// Seed 003's rule set as the daemon must render it.
 fn seed_003_set() -> ovn_vpcd::rules::nat::NatRuleSet {
     ovn_vpcd::rules::nat::NatRuleSet::from_json(include_str!("fixtures/seed-003-rules.json")).unwrap()
-}
-
-fn ready(kube: &ovn_vpcd::testbed::Kube, plural: &str, name: &str) -> Option<(String, String)> {
-    condition(&get(kube, plural, name)?, "Ready")
 }
 
 /// Seed 003's gateway gets its workload through the object reconciler:

@@ -17,23 +17,13 @@ use serde_json::Value as Json;
 
 mod common;
 use common::kube::{condition, kubectl_json, start_kube, write_config};
+use common::nat::{get, validated, FIXTURES};
 use common::{wait_for, Daemon};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 const SQUATTER: &str = r#"{"apiVersion": "v1", "kind": "Pod",
  "metadata": {"name": "vpc-nat-gw-natgw-0", "namespace": "sukai263", "annotations": {
    "ovn.kubernetes.io/ip_address": "10.0.1.254", "ovn.kubernetes.io/vpc_nat_gw": "natgw"}},
  "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "busybox"}]}}"#;
-
-fn get(kube: &ovn_vpcd::testbed::Kube, plural: &str, name: &str) -> Option<Json> {
-    kubectl_json(kube, &["get", plural, name, "-o", "json"])
-}
-
-fn validated(o: &Json) -> Option<(String, String)> {
-    let c = o["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == "Validated")?;
-    Some((c["status"].as_str()?.into(), c["message"].as_str().unwrap_or("").into()))
-}
 
 #[test]
 fn a_gateway_whose_lan_ip_another_pod_holds_is_refused_and_the_pod_keeps_it() {

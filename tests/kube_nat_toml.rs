@@ -13,13 +13,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ovn_vpcd::testbed::{Kube, Ovn};
-use serde_json::Value as Json;
 
 mod common;
 use common::kube::{condition, kubectl_json, start_kube, write_config};
+use common::nat::{apply, get_ns, FIXTURES};
 use common::{wait_for, Daemon};
-
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 /// Seed 003's gateway and rules (tests/fixtures/seed-003-nat.yaml) as TOML.
 const SEED_003_NAT: &str = r#"
@@ -64,16 +62,6 @@ const WORKLOAD: [(&str, &str); 5] = [
 const ANCHOR: &str = "ovn-vpcd-toml-gateways";
 /// The gateway pod's switch port, as `ovn-nbctl find` selects it.
 const POD_PORT: &str = "name=vpc-nat-gw-natgw-0.kube-system";
-
-fn get_ns(kube: &Kube, kind: &str, name: &str) -> Option<Json> {
-    kubectl_json(kube, &["get", kind, "-n", "kube-system", name, "-o", "json"])
-}
-
-fn apply(kube: &Kube, dir: &std::path::Path, name: &str, yaml: &str) {
-    let file = dir.join(name);
-    std::fs::write(&file, yaml).unwrap();
-    kube.kubectl(&["apply", "--validate=false", "-f", file.to_str().unwrap()]).unwrap();
-}
 
 /// Seed 003's rule set, as the resource form renders it (tests/kube_nat.rs).
 fn seed_003_set() -> ovn_vpcd::rules::nat::NatRuleSet {

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::metrics::Metrics;
+use super::nat::NatSide;
 use super::pods::PodPorts;
 use super::settle::{Decision, Reading, Settle};
 use crate::config::{Config, ConfigError};
@@ -16,7 +17,9 @@ use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
 use crate::model::derived::Derived;
 use crate::model::names::NbState;
 use crate::model::object::{Kind, ObjectKey};
-use crate::model::validate::{drop_eip, drop_gateway, validate_keeping, validate_nat, Model, Rejection};
+use crate::model::validate::{
+    drop_eip, drop_gateway, validate_keeping, validate_nat, Model, NatSpecs, Rejection, Running,
+};
 use crate::nb::rows::{OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::ovsdb::{Cache, Client};
 use crate::reconcile::nb_state::nb_state;
@@ -65,9 +68,17 @@ pub struct Desired {
 
 impl Desired {
     /// `store`: the resources, when the daemon watches them; `pods` and the
-    /// NB client (`None` while the NB is not synced) for the pods' ports.
-    pub fn new(config: &Config, store: Option<&Store>, pods: &mut PodPorts, nb: Option<&Client>) -> Desired {
-        Desired::after(None, config, store, pods, nb)
+    /// NB client (`None` while the NB is not synced) for the pods' ports;
+    /// `nat`: what this process rendered for the NAT gateways so far (what
+    /// they run, ahead of the watch: `NatSide::rendered`).
+    pub fn new(
+        config: &Config,
+        store: Option<&Store>,
+        pods: &mut PodPorts,
+        nb: Option<&Client>,
+        nat: Option<&NatSide>,
+    ) -> Desired {
+        Desired::after(None, config, store, pods, nb, nat)
     }
 
     /// As [`Desired::new`], for a change of the resources or pods only:
@@ -80,6 +91,7 @@ impl Desired {
         store: Option<&Store>,
         pods: &mut PodPorts,
         nb: Option<&Client>,
+        nat: Option<&NatSide>,
     ) -> Desired {
         let t0 = Instant::now();
         // The same configuration and the same versions of the merged maps
@@ -119,7 +131,15 @@ impl Desired {
                     merged.refused.iter().filter(|r| r.field != NAME_CLASH_FIELD).collect();
                 let kept: BTreeSet<String> = undecoded.iter().map(|r| r.object.owner_tag()).collect();
                 let (mut model, mut rejected) = validate_keeping(&merged.vpcs, &merged.subnets, &nb_now, &kept);
-                rejected.extend(validate_nat(&mut model, &merged.nat));
+                // What runs is what this process last rendered, ahead of
+                // the watch (which loses a rules ConfigMap while it is made
+                // again): who holds a claim does not lapse meanwhile.
+                let rendered = match (nat, store) {
+                    (Some(n), Some(s)) => n.rendered(s, &merged.toml_gateways),
+                    (None, _) | (_, None) => Default::default(),
+                };
+                let specs = NatSpecs { running: Running::ahead(rendered, &merged.nat.running), ..merged.nat.clone() };
+                rejected.extend(validate_nat(&mut model, &specs));
                 rejected.extend(undecoded.into_iter().cloned());
                 (Arc::new(model), Arc::new(nb_now), rejected)
             }

@@ -68,8 +68,9 @@ fn derive(
     store: &Option<watch::Receiver<Arc<Store>>>,
     pods: &mut PodPorts,
     client: &Client,
+    nat: Option<&nat::NatSide>,
 ) -> Desired {
-    derive_after(None, config, store, pods, client)
+    derive_after(None, config, store, pods, client, nat)
 }
 
 /// As [`derive`], after a change of the resources or pods only (see
@@ -80,10 +81,11 @@ fn derive_after(
     store: &Option<watch::Receiver<Arc<Store>>>,
     pods: &mut PodPorts,
     client: &Client,
+    nat: Option<&nat::NatSide>,
 ) -> Desired {
     let store = store.as_ref().map(|r| r.borrow().clone());
     let synced = matches!(*client.subscribe_state().borrow(), ConnState::Synced { .. });
-    Desired::after(prev, config, store.as_deref(), pods, synced.then_some(client))
+    Desired::after(prev, config, store.as_deref(), pods, synced.then_some(client), nat)
 }
 
 /// Waits for a change of an optional watch channel (never, without one).
@@ -135,7 +137,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
     let mut nat_side = loaded.config.kubernetes.as_ref().map(|k| nat::NatSide::new(&k.namespace));
     let snapshot = |rx: &Option<watch::Receiver<Arc<Store>>>| rx.as_ref().map(|r| r.borrow().clone());
     let mut pod_ports = PodPorts::default();
-    let mut desired = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+    let mut desired = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
     desired.log_news(None);
     let listen = opts.listen.clone().unwrap_or_else(|| loaded.config.daemon.listen.clone());
     if !listen.is_empty() {
@@ -189,7 +191,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
         schedule.on(Instant::now(), Trigger::Writable(writable(&kube)));
         if schedule.needs_inputs() {
             // Everything listed and the NB synced: the pods' ports can be known.
-            let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+            let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
             let t = inputs(new, &mut desired, &applied_model);
             schedule.on(Instant::now(), t);
         }
@@ -245,7 +247,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                 let generation = *changes.borrow_and_update();
                 if !schedule.accounts_for(generation) && desired.complete && desired.nb_moved(&client) {
                     // A name taken or freed, a pod port moved: validate anew.
-                    let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+                    let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
                     let t = inputs(new, &mut desired, &applied_model);
                     schedule.on(Instant::now(), t);
                 }
@@ -261,7 +263,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
             }
             true = changed(&mut store_rx) => {
                 let errors = pod_ports.errors();
-                let new = derive_after(Some(&desired), &loaded.config, &store_rx, &mut pod_ports, &client);
+                let new = derive_after(Some(&desired), &loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
                 // A new pod error changes nothing in the NB but is reported.
                 // A pod gone may end a refusal (the eviction rule) with the
                 // specs and ports as they were.
@@ -304,7 +306,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
             _ = poll.tick() => {
                 reload(&opts.config_path, &mut settle, false, &metrics).await.map(|new| {
                     loaded = new;
-                    let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+                    let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
                     inputs(new, &mut desired, &applied_model)
                 })
             }
@@ -313,7 +315,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                 match reload(&opts.config_path, &mut settle, true, &metrics).await {
                     Some(new) if new.text != loaded.text => {
                         loaded = new;
-                        let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client);
+                        let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
                         Some(inputs(new, &mut desired, &applied_model))
                     }
                     // Nothing changed: a SIGHUP still checks everything.

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
-use crate::kinds::vpc_nat_gateway::running::{running_sets, RunningSets};
+use crate::kinds::vpc_nat_gateway::running::{candidate, running_of, running_sets, Candidate, RunningSets};
 use crate::kinds::vpc_nat_gateway::status::OLD_FORM;
 use crate::kube::defaults::subnet_defaults;
 use crate::kube::keyed::Keyed;
@@ -158,11 +158,12 @@ pub struct Store {
     pub fip_rules: Keyed,
     pub dnat_rules: Keyed,
     pub snat_rules: Keyed,
-    /// The NAT gateways' rules ConfigMaps ovn-vpcd wrote (labelled ours,
-    /// holding a rule set), by `<namespace>/<name>`: what each gateway runs
-    /// (`kinds::vpc_nat_gateway::running`).
-    pub rule_sets: Keyed,
-    /// The rule sets of `rule_sets`, by gateway: decoded once per change.
+    /// The ConfigMaps labelled ours that may be a NAT gateway's rules
+    /// ConfigMap, decoded once as they change, by `<namespace>/<name>`
+    /// (`kinds::vpc_nat_gateway::running::candidate`).
+    pub rule_sets: imbl::OrdMap<String, Arc<Candidate>>,
+    /// What each gateway runs, among `rule_sets`: chosen again for the
+    /// gateways a change concerns only.
     pub running: Arc<RunningSets>,
     /// The daemon's namespace (`[kubernetes] namespace`; empty: the
     /// default), where gateway workloads go unless their spec names another:
@@ -192,9 +193,14 @@ pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Ev
     use crate::kube::watcher::Event;
     let kind = match feed {
         Feed::Kind(kind) => {
+            // A gateway's uid and namespace decide which of its candidates count.
+            let gateway = match &event {
+                Event::Restarted(_) => None,
+                Event::Applied(o) | Event::Deleted(o) => Some(BTreeSet::from([name_of(o).to_string()])),
+            };
             apply_decoded(store, kind, event);
             if kind == Kind::VpcNatGateway {
-                refresh_running(store);
+                refresh_running(store, gateway);
             }
             return;
         }
@@ -205,24 +211,35 @@ pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Ev
             .unwrap_or_else(|| crate::kube::objects::ObjectId::new(kind, "", ""));
         format!("{}/{}", id.namespace, id.name)
     };
-    let is_set = |o: &Json| o.pointer(&format!("/data/{}", crate::rules::DATA_KEY)).is_some();
+    // Each ConfigMap is decoded once, as it changes; then only the gateways
+    // it was and is a candidate of are chosen again.
+    let mut touched = BTreeSet::new();
     match event {
         Event::Restarted(all) => {
-            store.rule_sets.replace_all(all.into_iter().filter(is_set).map(|o| (key(&o), Arc::new(o))))
+            store.rule_sets = all.iter().filter_map(|o| Some((key(o), Arc::new(candidate(o)?)))).collect();
+            refresh_running(store, None);
+            return;
         }
-        Event::Applied(o) if is_set(&o) => {
-            store.rule_sets.insert(key(&o), Arc::new(o));
+        Event::Applied(o) => {
+            let was = match candidate(&o) {
+                Some(c) => {
+                    touched.insert(c.gateway.clone());
+                    store.rule_sets.insert(key(&o), Arc::new(c))
+                }
+                None => store.rule_sets.remove(&key(&o)),
+            };
+            touched.extend(was.map(|c| c.gateway.clone()));
         }
-        Event::Applied(o) | Event::Deleted(o) => {
-            store.rule_sets.remove(&key(&o));
+        Event::Deleted(o) => {
+            touched.extend(store.rule_sets.remove(&key(&o)).map(|c| c.gateway.clone()));
         }
     }
-    refresh_running(store);
+    refresh_running(store, Some(touched));
 }
 
-/// Decodes what the gateways run ([`Store::running`]) anew: after a change
-/// of the rules ConfigMaps or of the gateways (their uids).
-fn refresh_running(store: &mut Store) {
+/// Chooses what the gateways run ([`Store::running`]) anew among the
+/// decoded candidates: those named in `gateways`, or all (`None`: a relist).
+fn refresh_running(store: &mut Store, gateways: Option<BTreeSet<String>>) {
     let uid = |g: &str| {
         let o = store.nat_gateways.get(g)?;
         o.pointer("/metadata/uid").and_then(Json::as_str).map(str::to_string)
@@ -236,7 +253,21 @@ fn refresh_running(store: &mut Store) {
         o.pointer("/spec/namespace").and_then(Json::as_str).filter(|n| !n.is_empty()).map(str::to_string)
     };
     let place = |g: &str, ns: &str, anchored: bool| ns == workloads || (!anchored && named(g).as_deref() == Some(ns));
-    let running = running_sets(store.rule_sets.values().map(|o| &**o), uid, place);
+    let candidates = || store.rule_sets.values().map(|c| &**c);
+    let running = match gateways {
+        None => running_sets(candidates(), uid, place),
+        Some(gateways) => {
+            let mut running = (*store.running).clone();
+            for g in gateways {
+                let u = uid(&g);
+                match running_of(&g, candidates(), u.as_deref(), |ns, a| place(&g, ns, a)) {
+                    Some(r) => running.insert(g, r),
+                    None => running.remove(&g),
+                };
+            }
+            running
+        }
+    };
     store.running = Arc::new(running);
 }
 

@@ -230,3 +230,58 @@ fn the_merge_inputs_follow_every_merged_kind_but_not_pods() {
     s.dnat_rules.insert("d".into(), arc("IptablesDnatRule", "d", json!({})));
     assert!(!from.same_merge_inputs(&s), "a NAT kind changed");
 }
+
+/// A rules ConfigMap as the daemon writes it for gateway `gw` (uid `uid`)
+/// in `ns`, holding seed 003's set renamed to `gw`.
+fn rules_cm(ns: &str, gw: &str, uid: &str) -> Json {
+    let set = include_str!("../../tests/fixtures/seed-003-rules.json").replace("\"natgw\"", &format!("\"{gw}\""));
+    json!({"metadata": {"namespace": ns, "name": format!("vpc-nat-gw-{gw}-rules"),
+        "labels": {"app.kubernetes.io/managed-by": "ovn-vpcd"},
+        "ownerReferences": [{"apiVersion": "kubeovn.io/v1", "kind": "VpcNatGateway", "name": gw,
+            "uid": uid, "controller": true}]},
+        "data": {"rules.json": set}})
+}
+
+/// What the gateways run costs per change, not per ConfigMap: a tenant's
+/// lookalike (in its own namespace, where it never counts) changing again
+/// and again decodes that one only, and leaves every gateway's running set
+/// as it was decoded (the same allocation); a change of one gateway's
+/// ConfigMap chooses that gateway's set again, not the others'.
+#[test]
+fn a_rules_config_map_is_decoded_once_per_change_of_its_own() {
+    use crate::kube::watcher::Event;
+    let mut s = Store::default();
+    for g in ["gw1", "gw2"] {
+        s.nat_gateways.insert(g.into(), Arc::new(json!({"metadata": {"name": g, "uid": format!("u-{g}")}})));
+    }
+    let all = vec![rules_cm("kube-system", "gw1", "u-gw1"), rules_cm("kube-system", "gw2", "u-gw2")];
+    apply_feed(&mut s, Feed::RuleSets, Event::Restarted(all));
+    assert_eq!(s.running.keys().collect::<Vec<_>>(), ["gw1", "gw2"]);
+    let before = s.running.clone();
+    for _ in 0..3 {
+        apply_feed(&mut s, Feed::RuleSets, Event::Applied(rules_cm("a-tenant", "gw1", "u-gw1")));
+    }
+    for g in ["gw1", "gw2"] {
+        assert!(Arc::ptr_eq(&before[g], &s.running[g]), "{g} was chosen again");
+        assert_eq!(s.running[g].namespace, "kube-system");
+    }
+    // gw2's own ConfigMap changes: gw2 is read anew, gw1 untouched.
+    let mut changed = rules_cm("kube-system", "gw2", "u-gw2");
+    let text = changed["data"]["rules.json"].as_str().unwrap().replace("10.0.1.254", "10.0.1.253");
+    changed["data"]["rules.json"] = json!(text);
+    apply_feed(&mut s, Feed::RuleSets, Event::Applied(changed.clone()));
+    assert!(Arc::ptr_eq(&before["gw1"], &s.running["gw1"]));
+    assert_eq!(s.running["gw2"].set.lan.ip.to_string(), "10.0.1.253");
+    // gw2 deleted and made again (another uid): its predecessor's set is not its.
+    s.nat_gateways.insert("gw2".into(), Arc::new(json!({"metadata": {"name": "gw2", "uid": "u-again"}})));
+    apply_feed(
+        &mut s,
+        Feed::Kind(Kind::VpcNatGateway),
+        Event::Applied(json!({"metadata": {"name": "gw2", "uid": "u-again"}})),
+    );
+    assert_eq!(s.running.keys().collect::<Vec<_>>(), ["gw1"]);
+    // Its ConfigMap deleted: nothing left of it; the tenant's is gone too.
+    apply_feed(&mut s, Feed::RuleSets, Event::Deleted(changed));
+    apply_feed(&mut s, Feed::RuleSets, Event::Deleted(rules_cm("a-tenant", "gw1", "u-gw1")));
+    assert_eq!(s.rule_sets.keys().collect::<Vec<_>>(), ["kube-system/vpc-nat-gw-gw1-rules"]);
+}

@@ -3,6 +3,7 @@
 
 pub mod bed;
 pub mod kube;
+pub mod nat;
 pub mod pods;
 
 use std::io::{Read, Write};

@@ -29,6 +29,7 @@ use serde_json::Value as Json;
 use tokio::sync::{mpsc, watch};
 
 use crate::kinds::vpc_nat_gateway::rules::{rule_sets, EipAddresses};
+use crate::kinds::vpc_nat_gateway::running::{Running, RunningSets};
 use crate::kinds::vpc_nat_gateway::workload::{objects, workload_name, Names, APP_LABEL, DEFAULT_PREFIX};
 use crate::kube::client::KubeClient;
 use crate::kube::driver::{watch as watch_kind, WatchOptions};
@@ -48,17 +49,57 @@ const KNOWN_SETS: usize = 16;
 pub struct NatSide {
     namespace: String,
     known: BTreeMap<String, VecDeque<(String, RuleNames)>>,
-    /// Per gateway, the set and the workload objects last rendered: what a
-    /// refused gateway or rule keeps (`hold`).
-    last: BTreeMap<String, (NatRuleSet, Vec<DesiredObject>)>,
+    /// Per gateway, what was last rendered: what a refused gateway or rule
+    /// keeps (`hold`), and what the next validation takes as running
+    /// ([`NatSide::rendered`]).
+    last: BTreeMap<String, Last>,
     /// The last settings that rendered workloads: what running gateways keep
     /// while the ConfigMaps say something that cannot be used.
     last_good: Option<Workloads>,
 }
 
+/// A gateway's last rendered set and workload, and their owner: the
+/// gateway they were rendered for (a gateway deleted and made again under
+/// its name is another one, with another uid, and inherits none of it).
+struct Last {
+    set: NatRuleSet,
+    objects: Vec<DesiredObject>,
+    owner: Owner,
+}
+
+impl Last {
+    /// Whether `gateway` (of `store`, or the TOML's) is still the one this
+    /// was rendered for.
+    fn current(&self, gateway: &str, store: &Store, toml: &BTreeSet<String>) -> bool {
+        match &self.owner {
+            Owner::Resource(r) => !toml.contains(gateway) && owner(store, gateway).is_some_and(|o| o.uid == r.uid),
+            Owner::Anchor | Owner::Anchored(_) => toml.contains(gateway),
+            // (Only the anchor itself has no owner; a gateway's objects always do.)
+            Owner::None => false,
+        }
+    }
+}
+
 impl NatSide {
     pub fn new(namespace: &str) -> NatSide {
         NatSide { namespace: namespace.to_string(), known: BTreeMap::new(), last: BTreeMap::new(), last_good: None }
+    }
+
+    /// What this process last rendered for each gateway, as running sets:
+    /// the next validation reads them ahead of the watched ones
+    /// (`Running::ahead`), so a gateway whose rules ConfigMap is missing
+    /// from the watch for a while (deleted by hand and being made again, a
+    /// prefix change, the anchor deleted, a finalizer holding it being
+    /// deleted) keeps its claims and its EIPs' addresses. Only for the
+    /// gateway they were rendered for (`store`'s uid, or the TOML's).
+    pub fn rendered(&self, store: &Store, toml: &BTreeSet<String>) -> RunningSets {
+        let current = self.last.iter().filter(|(g, l)| l.current(g, store, toml));
+        current
+            .filter_map(|(g, l)| {
+                let namespace = l.objects.first()?.id.namespace.clone();
+                Some((g.clone(), Arc::new(Running { namespace, set: l.set.clone() })))
+            })
+            .collect()
     }
 
     /// Every accepted gateway's workload objects and view, from `model`,
@@ -103,8 +144,9 @@ impl NatSide {
         let settings = effective.as_ref();
         let mut sets = rule_sets(model, addresses);
         let running = &store.running;
+        self.last.retain(|g, l| l.current(g, store, toml));
         for (name, set) in sets.iter_mut() {
-            let prev = hold::previous(self.last.get(name).map(|(s, _)| s), running.get(name).map(|r| &r.set));
+            let prev = hold::previous(self.last.get(name).map(|l| &l.set), running.get(name).map(|r| &r.set));
             *set = hold::hold(set.clone(), &prev, addresses, is_held);
         }
         let mut desired = vec![];
@@ -114,10 +156,11 @@ impl NatSide {
         let on = matches!(settings, Some(Ok(_)));
         // Its rule set as last rendered, less what was deleted since (an
         // EIP deleted meanwhile leaves it: its address is free for others).
-        for (g, (set, objs)) in self.last.iter().filter(|_| on) {
+        for (g, last) in self.last.iter().filter(|_| on) {
             if !sets.contains_key(g) {
+                let set = &last.set;
                 let kept = hold::hold(hold::emptied(set), &hold::Parts::of(set), addresses, is_held);
-                desired.extend(objs.iter().map(|o| with_set(o, &kept)));
+                desired.extend(last.objects.iter().map(|o| with_set(o, &kept)));
             }
         }
         let prefix = match settings {
@@ -152,7 +195,7 @@ impl NatSide {
             // A running gateway does not move: it is rendered where it runs
             // (its rules ConfigMap's namespace), and the new namespace is
             // refused on its status; the rest of it is applied as usual.
-            let runs_in = match self.last.get(name).and_then(|(_, objs)| objs.first()) {
+            let runs_in = match self.last.get(name).and_then(|l| l.objects.first()) {
                 Some(o) => Some(o.id.namespace.clone()),
                 None => running.get(name).map(|r| r.namespace.clone()),
             };
@@ -173,7 +216,7 @@ impl NatSide {
                 (Some(Ok(w)), Some(owner)) => {
                     let objs = objects(model, g, set, &owner, &names, &w.image);
                     let ids = objs.iter().map(|o| o.id.clone()).collect();
-                    self.last.insert(name.clone(), (set.clone(), objs.clone()));
+                    self.last.insert(name.clone(), Last { set: set.clone(), objects: objs.clone(), owner });
                     desired.extend(objs);
                     match (&kept, moved) {
                         (_, Some(why)) => Err(why),

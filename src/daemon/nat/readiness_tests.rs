@@ -365,3 +365,46 @@ fn a_refused_gateway_keeps_its_set_less_what_was_deleted() {
     assert_eq!(after.snats, before.snats);
     assert_eq!(after.lan, before.lan);
 }
+
+/// The rule set in a rendering's rules ConfigMap.
+fn rendered_set(desired: &Option<crate::kube::objects::Desired>) -> crate::rules::nat::NatRuleSet {
+    let objects = &desired.as_ref().unwrap().objects;
+    let cm = objects.iter().find(|o| o.id.name == "vpc-nat-gw-natgw-rules").unwrap();
+    let text = cm.fields.pointer(&format!("/data/{}", crate::rules::DATA_KEY)).unwrap().as_str().unwrap();
+    crate::rules::nat::NatRuleSet::from_json(text).unwrap()
+}
+
+/// What this process rendered is what the next validation takes as
+/// running, ahead of the watch (`NatSide::rendered`), and only for the
+/// gateway it was rendered for: one deleted and made again under its name
+/// (another uid), or a TOML gateway of that name, inherits nothing of it,
+/// neither its claims nor the parts a refused rule keeps.
+#[test]
+fn what_was_rendered_runs_for_that_gateway_only() {
+    let nat = seed_003();
+    let model = model_with(&nat);
+    let mut side = NatSide::new("kube-system");
+    let none = BTreeSet::new();
+    let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
+    let rendered = side.rendered(&store(), &Default::default());
+    assert_eq!(rendered["natgw"].namespace, "kube-system");
+    assert_eq!(rendered["natgw"].set, rendered_set(&desired));
+    assert_eq!(rendered["natgw"].set.dnats.len(), 1);
+    let mut again = Store::default();
+    let gw = json!({"metadata": {"name": "natgw", "uid": "u-2"}});
+    again.nat_gateways.insert("natgw".into(), Arc::new(gw));
+    assert!(side.rendered(&again, &Default::default()).is_empty());
+    assert!(side.rendered(&store(), &BTreeSet::from(["natgw".to_string()])).is_empty());
+
+    // dnat01 refused next: the same gateway keeps its part, one made again does not.
+    let mut without = nat.clone();
+    without.dnats.clear();
+    let model2 = model_with(&without);
+    let held = BTreeSet::from([ObjectKey::cluster(Kind::IptablesDnatRule, "dnat01")]);
+    let mut same = NatSide::new("kube-system");
+    same.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
+    let (kept, _) = same.render(&model2, &fixed_addresses(&model2), &store(), &Default::default(), Some(&on()), &held);
+    assert_eq!(rendered_set(&kept).dnats.len(), 1, "the refused DNAT keeps its part");
+    let (fresh, _) = side.render(&model2, &fixed_addresses(&model2), &again, &Default::default(), Some(&on()), &held);
+    assert!(rendered_set(&fresh).dnats.is_empty(), "another gateway of that name inherits nothing");
+}

@@ -184,7 +184,7 @@ fn what_a_gateway_runs_is_restored_before_any_status() {
     let eips = vec![crate::rules::nat::Eip { name: "runs".into(), ip: ip("172.16.3.77") }];
     let set = crate::rules::nat::NatRuleSet { eips, ..set };
     let running = crate::kinds::vpc_nat_gateway::running::Running { namespace: "kube-system".into(), set };
-    s.running = Arc::new([("natgw".to_string(), running)].into());
+    s.running = Arc::new([("natgw".to_string(), Arc::new(running))].into());
     let mut ports = PodPorts::default();
     let d = update(&mut ports, &s, &m);
     assert_eq!(d.eips.get("runs"), Some(&ip("172.16.3.77")), "{:?}", ports.eip_errors());

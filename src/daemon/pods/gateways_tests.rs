@@ -303,7 +303,7 @@ fn after_a_namespace_edit_the_pod_where_the_gateway_runs_is_still_its_own() {
     let set =
         crate::rules::nat::NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules.json")).unwrap();
     let running = crate::kinds::vpc_nat_gateway::running::Running { namespace: "kube-system".into(), set };
-    s.running = Arc::new([("natgw".to_string(), running)].into());
+    s.running = Arc::new([("natgw".to_string(), Arc::new(running))].into());
     let mut ports = PodPorts::default();
     let d = update(&mut ports, &s, &m);
     assert_eq!(ip_of(&d, OWN).as_deref(), Some("10.0.1.2"), "{:?}", ports.errors());
@@ -324,7 +324,7 @@ fn of_two_gateways_wanting_one_lan_ip_the_running_one_reserves_it_after_a_restar
         ..set
     };
     let running = crate::kinds::vpc_nat_gateway::running::Running { namespace: "kube-system".into(), set };
-    s.running = Arc::new([("natgw".to_string(), running)].into());
+    s.running = Arc::new([("natgw".to_string(), Arc::new(running))].into());
     let mut ports = PodPorts::default();
     update(&mut ports, &s, &m);
     assert_eq!(holder(&ports, "vmservers", "10.0.1.2").as_deref(), Some("VpcNatGateway/natgw"));

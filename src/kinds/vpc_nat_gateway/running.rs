@@ -21,8 +21,21 @@
 //! is read from here and never from statuses. Of two ConfigMaps for
 //! one gateway (a prefix being changed), the first by namespace and name
 //! counts.
+//!
+//! Work per change, not per ConfigMap (a tenant may make as many labelled
+//! lookalikes as it likes): each ConfigMap is checked for its identity
+//! (label, name, controller) before its set is read, and decoded once, when
+//! it changes ([`candidate`]); what each gateway runs is then chosen among
+//! the decoded candidates of that gateway alone ([`running_of`]).
+//!
+//! A set of an earlier format version is read through that version's
+//! reader (`rules::nat::NatRuleSet::from_running_json`): a daemon upgraded
+//! while its gateways run what the old one wrote keeps their claims. One it
+//! cannot read (a later version: a daemon rolled back) does not count, and
+//! says so in the log once per change of the ConfigMap.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde_json::Value as Json;
 
@@ -39,56 +52,128 @@ pub struct Running {
 }
 
 /// Every gateway's running set, by gateway name.
-pub type RunningSets = BTreeMap<String, Running>;
+pub type RunningSets = BTreeMap<String, Arc<Running>>;
 
-/// The running sets in `config_maps` (the watched ConfigMaps labelled ours);
-/// `uid`: a VpcNatGateway resource's uid, by name; `place`: whether a
-/// gateway's workload may be in a namespace (the daemon's, or the one its
-/// spec names: a tenant may write ConfigMaps elsewhere, and a ConfigMap
-/// elsewhere never counts, nor hides the real one), `true` for an
-/// anchor-owned one (a TOML gateway's: only the daemon's namespace).
-pub fn running_sets<'a>(
-    config_maps: impl IntoIterator<Item = &'a Json>,
-    uid: impl Fn(&str) -> Option<String>,
-    place: impl Fn(&str, &str, bool) -> bool,
-) -> RunningSets {
-    let mut out = RunningSets::new();
-    for cm in config_maps {
-        let Some((gateway, running, anchored)) = running(cm, &uid) else { continue };
-        if place(&gateway, &running.namespace, anchored) {
-            out.entry(gateway).or_insert(running);
-        }
-    }
-    out
+/// Who a rules ConfigMap says controls it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Controller {
+    /// The VpcNatGateway of the set's name, with this uid.
+    Gateway { uid: String },
+    /// The anchor (a TOML gateway's).
+    Anchor,
 }
 
-fn running(cm: &Json, uid: impl Fn(&str) -> Option<String>) -> Option<(String, Running, bool)> {
+/// One ConfigMap that may hold a gateway's running set, decoded once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    /// The gateway it is the set of (the set's own `gateway`).
+    pub gateway: String,
+    pub controller: Controller,
+    pub running: Arc<Running>,
+}
+
+/// What `cm` (a watched ConfigMap labelled ours) may be: `None` unless it
+/// is named, labelled and controlled as a gateway's rules ConfigMap, not
+/// being deleted, and its set reads. The cheap checks come first: the set
+/// is decoded only for a ConfigMap that passes them.
+pub fn candidate(cm: &Json) -> Option<Candidate> {
     let deleting = cm.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
     if !has_managed_by(cm) || deleting {
         return None;
     }
     let meta = |k: &str| cm.pointer(&format!("/metadata/{k}")).and_then(Json::as_str);
     let (namespace, name) = (meta("namespace")?, meta("name")?);
-    let set = NatRuleSet::from_json(cm.pointer(&format!("/data/{DATA_KEY}"))?.as_str()?).ok()?;
+    let c = controller_of(cm)?;
+    let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or("");
+    let gateway_kind = s("apiVersion").starts_with("kubeovn.io/") && s("kind") == "VpcNatGateway";
+    let controller = match (gateway_kind, names_anchor(c)) {
+        (true, _) => Controller::Gateway { uid: s("uid").to_string() },
+        (false, true) => Controller::Anchor,
+        (false, false) => return None,
+    };
+    if !name.ends_with("-rules") {
+        return None;
+    }
+    let text = cm.pointer(&format!("/data/{DATA_KEY}"))?.as_str()?;
+    let set = match NatRuleSet::from_running_json(text) {
+        Ok(set) => set,
+        Err(e) => {
+            tracing::warn!(configmap = %format!("{namespace}/{name}"), reason = %e,
+                "a rules ConfigMap this build cannot read: it does not count as what its gateway runs");
+            return None;
+        }
+    };
     if !name.ends_with(&format!("-{}-rules", set.gateway)) {
         return None;
     }
-    let c = controller_of(cm)?;
-    let s = |k: &str| c.get(k).and_then(Json::as_str).unwrap_or("");
-    let by_gateway = s("apiVersion").starts_with("kubeovn.io/")
-        && s("kind") == "VpcNatGateway"
-        && s("name") == set.gateway
-        && uid(&set.gateway).is_some_and(|u| u == s("uid"));
-    if !by_gateway && !names_anchor(c) {
-        return None;
+    if let Controller::Gateway { .. } = controller {
+        if s("name") != set.gateway {
+            return None;
+        }
     }
-    Some((set.gateway.clone(), Running { namespace: namespace.to_string(), set }, !by_gateway))
+    let running = Arc::new(Running { namespace: namespace.to_string(), set });
+    Some(Candidate { gateway: running.set.gateway.clone(), controller, running })
+}
+
+/// What `gateway` runs, among `candidates` (its own, in namespace and name
+/// order: the first that counts wins); `uid`: the VpcNatGateway
+/// resource's uid, if there is one; `place`: whether the gateway's workload
+/// may be in a namespace (`true` for an anchor-owned one: see
+/// [`running_sets`]).
+pub fn running_of<'a>(
+    gateway: &str,
+    candidates: impl IntoIterator<Item = &'a Candidate>,
+    uid: Option<&str>,
+    place: impl Fn(&str, bool) -> bool,
+) -> Option<Arc<Running>> {
+    candidates.into_iter().filter(|c| c.gateway == gateway).find_map(|c| {
+        let (ours, anchored) = match &c.controller {
+            Controller::Gateway { uid: u } => (uid == Some(u.as_str()), false),
+            Controller::Anchor => (true, true),
+        };
+        (ours && place(&c.running.namespace, anchored)).then(|| c.running.clone())
+    })
+}
+
+/// Every gateway's running set among `candidates` (in namespace and name
+/// order); `uid`: a VpcNatGateway resource's uid, by name; `place`: whether
+/// a gateway's workload may be in a namespace (the daemon's, or the one its
+/// spec names: a tenant may write ConfigMaps elsewhere, and a ConfigMap
+/// elsewhere never counts, nor hides the real one), `true` for an
+/// anchor-owned one (a TOML gateway's: only the daemon's namespace).
+pub fn running_sets<'a>(
+    candidates: impl IntoIterator<Item = &'a Candidate>,
+    uid: impl Fn(&str) -> Option<String>,
+    place: impl Fn(&str, &str, bool) -> bool,
+) -> RunningSets {
+    let mut by_gateway: BTreeMap<&str, Vec<&Candidate>> = BTreeMap::new();
+    for c in candidates {
+        by_gateway.entry(c.gateway.as_str()).or_default().push(c);
+    }
+    let mut out = RunningSets::new();
+    for (g, cs) in by_gateway {
+        let u = uid(g);
+        if let Some(r) = running_of(g, cs, u.as_deref(), |ns, a| place(g, ns, a)) {
+            out.insert(g.to_string(), r);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The running sets of ConfigMaps `cms`.
+    fn running_sets<'a>(
+        cms: impl IntoIterator<Item = &'a Json>,
+        uid: impl Fn(&str) -> Option<String>,
+        place: impl Fn(&str, &str, bool) -> bool,
+    ) -> RunningSets {
+        let candidates: Vec<Candidate> = cms.into_iter().filter_map(candidate).collect();
+        super::running_sets(&candidates, uid, place)
+    }
 
     fn cm(name: &str, owner: Json, data: &str) -> Json {
         json!({"metadata": {"namespace": "kube-system", "name": name,
@@ -126,7 +211,9 @@ mod tests {
         for not in [
             cm("vpc-nat-gw-natgw-rules", other, set),
             cm("vpc-nat-gw-elsewhere-rules", gw.clone(), set),
-            cm("vpc-nat-gw-natgw-rules", gw, "{\"version\": 1}"),
+            cm("vpc-nat-gw-natgw-rules", gw.clone(), "{\"version\": 1}"),
+            // A later format (a daemon rolled back): unreadable, so it does not count.
+            cm("vpc-nat-gw-natgw-rules", gw, &set.replacen("\"version\":1", "\"version\":2", 1)),
             unlabelled,
         ] {
             assert!(running_sets([&not], uid, |_, _, _| true).is_empty(), "{not}");

@@ -16,7 +16,11 @@
 //! What runs is read from the daemon's own output, never from statuses: a
 //! status says `ready: false` while a gateway pod restarts (the claim must
 //! not lapse then), and a status can be written by whoever may patch the
-//! status subresource. TOML rules are in the running sets as any other. Pure.
+//! status subresource. TOML rules are in the running sets as any other.
+//! What runs is what this process last rendered, else what the watch shows
+//! (`Running::ahead`): a rules ConfigMap deleted by hand, moved by a prefix
+//! change or held in deletion is missing from the watch for a while, and the
+//! claims do not fall back to name order meanwhile. Pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;

@@ -70,6 +70,20 @@ impl PartialEq for Running {
 
 impl Eq for Running {}
 
+impl Running {
+    /// What the gateways run: `rendered` (what this process last handed
+    /// each gateway, `NatSide::rendered`) ahead of `watched` (their rules
+    /// ConfigMaps as the watch shows them). The watch lags our own writes
+    /// and loses a ConfigMap while it is deleted and made again; what this
+    /// process rendered is what it keeps in force meanwhile. After a
+    /// restart (nothing rendered yet) the watch alone says it.
+    pub fn ahead(rendered: RunningSets, watched: &RunningSets) -> Running {
+        let mut all = watched.clone();
+        all.extend(rendered);
+        Running(all)
+    }
+}
+
 impl std::ops::Deref for Running {
     type Target = RunningSets;
     fn deref(&self) -> &RunningSets {

@@ -360,10 +360,13 @@ fn runs(nat: &mut NatSpecs, name: &str, eip: &str, ip: &str, internal_ip: &str, 
     use crate::kinds::vpc_nat_gateway::running::Running;
     use crate::rules::nat::{Dnat, Eip, Fip, NatRuleSet, Protocol};
     let base = NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules.json")).unwrap();
-    let r = nat.running.0.entry("natgw".into()).or_insert_with(|| Running {
-        namespace: "kube-system".into(),
-        set: NatRuleSet { eips: vec![], fips: vec![], dnats: vec![], snats: vec![], ..base },
+    let r = nat.running.0.entry("natgw".into()).or_insert_with(|| {
+        std::sync::Arc::new(Running {
+            namespace: "kube-system".into(),
+            set: NatRuleSet { eips: vec![], fips: vec![], dnats: vec![], snats: vec![], ..base },
+        })
     });
+    let r = std::sync::Arc::make_mut(r);
     let ip = ip.parse().unwrap();
     if !r.set.eips.iter().any(|e| e.name == eip) {
         r.set.eips.push(Eip { name: eip.into(), ip });
