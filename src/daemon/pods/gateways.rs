@@ -20,8 +20,9 @@
 //!   [`own_pod`]) takes it over from the reservation ([`hand_over`]; also
 //!   while the gateway is refused and keeps it, its workload running), and
 //!   while it holds it there is no reservation; when it goes, the address
-//!   is reserved again in the same update, before any pod allocates (for a
-//!   gateway in the model: a refused one reserves nothing anew).
+//!   is reserved again in the same update, before any pod allocates; so is
+//!   a refused gateway's that runs (at the address it runs with: its
+//!   workload is kept running, and its pod comes back for it).
 //! - Inline EIPs always give their address (fixed): held while the gateway
 //!   is in the model with them; an address no longer listed, or in another
 //!   external subnet, is released.
@@ -206,7 +207,8 @@ pub(super) fn derive(ipam: &mut Ipam, model: &Model, store: &Store, workloads: &
     }
     // A gateway that runs with its lanIp (its rules ConfigMap says so)
     // reserves first: of two wanting one lanIp, the running one keeps it,
-    // also just restarted with its pod away.
+    // also just restarted with its pod away, and also while it is refused.
+    refused_lan_ips(ipam, model, store);
     let runs = |g: &&VpcNatGateway| store.running.get(&g.name).is_some_and(|r| r.set.lan.ip == g.lan_ip);
     let (running, others): (Vec<&VpcNatGateway>, Vec<&VpcNatGateway>) = model.nat_gateways.values().partition(runs);
     for g in running.into_iter().chain(others) {
@@ -231,6 +233,34 @@ pub(super) fn derive(ipam: &mut Ipam, model: &Model, store: &Store, workloads: &
         }
     }
     out
+}
+
+/// Reserves the `lanIp` of each gateway refused this pass that runs, while
+/// nothing holds it (its pod away: restarting, its node rebooting), as an
+/// accepted gateway's is: its workload is kept running (`daemon::nat`), and
+/// its pod, back, takes the address over ([`hand_over`]). The address is
+/// the one it runs with, in its object's `spec.subnet` (the IPAM refuses it
+/// if that subnet does not hold it: then nothing is reserved).
+fn refused_lan_ips(ipam: &mut Ipam, model: &Model, store: &Store) {
+    for (name, r) in store.running.iter() {
+        if model.nat_gateways.contains_key(name) || released(store, model, name) {
+            continue;
+        }
+        let obj = store.nat_gateways.get(name);
+        let Some(subnet) = obj.and_then(|o| o.pointer("/spec/subnet")).and_then(Json::as_str) else { continue };
+        let (key, ip) = (lan_key(name), r.set.lan.ip);
+        if ipam.lookup(&key).is_some() || ipam.holder(subnet, &IpAddr::V4(ip)).is_some() {
+            continue;
+        }
+        match ipam.allocate(&key, subnet, Some(&ip.to_string()), None) {
+            Ok(_) => {
+                tracing::info!(gateway = %name, %ip, %subnet, "lanIp reserved for the refused gateway while its pod is away")
+            }
+            Err(e) => {
+                tracing::debug!(gateway = %name, %ip, %subnet, error = %e, "lanIp of a refused gateway not reserved")
+            }
+        }
+    }
 }
 
 /// Reserves gateway `g`'s `lanIp` unless its own pod holds it; why it

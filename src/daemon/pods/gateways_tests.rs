@@ -330,3 +330,42 @@ fn of_two_gateways_wanting_one_lan_ip_the_running_one_reserves_it_after_a_restar
     assert_eq!(holder(&ports, "vmservers", "10.0.1.2").as_deref(), Some("VpcNatGateway/natgw"));
     assert_eq!(ports.gateway_errors().keys().collect::<Vec<_>>(), ["a-new"], "{:?}", ports.gateway_errors());
 }
+
+/// A gateway refused while its own pod held the lanIp (an edit refused: its
+/// workload keeps running): the pod restarting, the address is reserved for
+/// the gateway again, so a pod created meanwhile does not take it, and the
+/// gateway's pod, back, gets it.
+#[test]
+fn a_refused_gateway_that_runs_keeps_its_lan_ip_while_its_pod_restarts() {
+    let m = model(&[("natgw", gateway("10.0.1.2", &[]))], &[]);
+    let running_store = |pods: &[(String, Arc<Json>)]| {
+        let mut s = store(&["a-new", "natgw"], &[], pods);
+        let mut g = (*s.nat_gateways["natgw"]).clone();
+        g["spec"] = json!({"subnet": "vmservers", "lanIp": "10.0.1.2", "vpc": "mail263", "bogus": 1});
+        s.nat_gateways.insert("natgw".into(), Arc::new(g));
+        let set = crate::rules::nat::NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules.json"))
+            .unwrap();
+        let lan = crate::rules::nat::Lan { ip: "10.0.1.2".parse().unwrap(), ..set.lan.clone() };
+        let running = crate::kinds::vpc_nat_gateway::running::Running {
+            namespace: "kube-system".into(),
+            set: crate::rules::nat::NatRuleSet { lan, ..set },
+        };
+        s.running = Arc::new([("natgw".to_string(), Arc::new(running))].into());
+        s
+    };
+    let mut ports = PodPorts::default();
+    let d = update(&mut ports, &running_store(&[own("10.0.1.2")]), &m);
+    assert_eq!(ip_of(&d, OWN).as_deref(), Some("10.0.1.2"));
+    assert_eq!(ports.using("vmservers"), 1, "the pod holds it, no reservation beside");
+    // Refused now (out of the model); its pod restarts while a new pod and
+    // a new gateway wanting its lanIp come: neither gets it.
+    let refused = model(&[("a-new", gateway("10.0.1.2", &[]))], &[]);
+    let web = pod("sukai263/web", json!({}));
+    let d = update(&mut ports, &running_store(std::slice::from_ref(&web)), &refused);
+    assert_eq!(holder(&ports, "vmservers", "10.0.1.2").as_deref(), Some("VpcNatGateway/natgw"));
+    assert_eq!(ip_of(&d, "sukai263/web").as_deref(), Some("10.0.1.3"), "not the lanIp");
+    let (field, why) = &ports.gateway_errors()["a-new"];
+    assert_eq!((field.as_str(), why.as_str()), ("lanIp", "10.0.1.2 is taken by VpcNatGateway \"natgw\" (its lanIp)"));
+    let d = update(&mut ports, &running_store(&[web, own("10.0.1.2")]), &refused);
+    assert_eq!(ip_of(&d, OWN).as_deref(), Some("10.0.1.2"), "{:?}", ports.errors());
+}
