@@ -297,6 +297,10 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                     if let Some(k) = &kube {
                         k.stop_workloads();
                     }
+                    // What another leader writes meanwhile is unknown here.
+                    if let Some(nat) = nat_side.as_mut() {
+                        nat.forget();
+                    }
                     last_rejected = None;
                 }
                 tracing::info!(leading, "leadership changed");
@@ -364,8 +368,11 @@ fn workloads(k: &KubeSide, nat: &mut nat::NatSide, desired: &Desired, store: &St
     // reads `leading` again, and a read held across it would deadlock with
     // the election's write (a writer waiting blocks a second read).
     let leading = *k.leading.borrow();
-    if let (Some(objects), true) = (objects, leading) {
-        k.set_workloads(objects);
+    match (objects, leading) {
+        (Some(objects), true) => k.set_workloads(objects),
+        // Rendered, never handed over: nothing of it runs.
+        (_, false) => nat.forget(),
+        (None, true) => {}
     }
     Arc::new(view)
 }

@@ -254,9 +254,14 @@ mod tests {
         let frozen = [(1, include_str!("../../tests/fixtures/frozen/nat-rules-v1.json"))];
         assert_eq!(frozen.len() as u32, VERSION, "a frozen set of every released version");
         for (version, text) in frozen {
+            // Every part of the format: a route, each list, both protocols.
             let set = NatRuleSet::from_running_json(text).unwrap_or_else(|e| panic!("version {version}: {e}"));
-            assert_eq!((set.gateway.as_str(), set.eips.len(), set.dnats.len(), set.snats.len()), ("natgw", 2, 1, 1));
-            assert_eq!(set.dnats[0].external_port, 8888);
+            let counts = (set.eips.len(), set.fips.len(), set.dnats.len(), set.snats.len(), set.lan.routes.len());
+            assert_eq!((set.gateway.as_str(), counts), ("natgw", (3, 1, 2, 1, 1)));
+            assert_eq!(set.fips[0].internal_ip.to_string(), "10.0.1.5");
+            assert_eq!(set.lan.routes[0].via.to_string(), "10.0.1.1");
+            let dnats: Vec<_> = set.dnats.iter().map(|d| (d.protocol, d.external_port, d.internal_port)).collect();
+            assert_eq!(dnats, [(Protocol::Tcp, 8888, 80), (Protocol::Udp, 53, 5353)]);
         }
         let mut later = set().canonical();
         later.version = VERSION + 1;

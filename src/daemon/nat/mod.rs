@@ -44,15 +44,23 @@ use settings::{settings, NatSettings, Workloads, NAT_CONFIG, NAT_GW_CONFIG};
 
 /// How many rendered sets are remembered per gateway.
 const KNOWN_SETS: usize = 16;
+/// How many digests of the sets handed over are remembered per gateway: a
+/// watch lagging our own writes by fewer still shows one of ours.
+const HANDED_DIGESTS: usize = 256;
 
 /// The desired workloads, and the sets rendered so far.
 pub struct NatSide {
     namespace: String,
     known: BTreeMap<String, VecDeque<(String, RuleNames)>>,
     /// Per gateway, what was last rendered: what a refused gateway or rule
-    /// keeps (`hold`), and what the next validation takes as running
-    /// ([`NatSide::rendered`]).
+    /// keeps (`hold`).
     last: BTreeMap<String, Last>,
+    /// Per gateway, the set its rules ConfigMap was last handed with (a
+    /// refused gateway's: less what was deleted since), and where: what the
+    /// next validation takes as running ([`NatSide::rendered`]).
+    handed: BTreeMap<String, Arc<Running>>,
+    /// Per gateway, the digests of the sets handed over, newest last.
+    handed_digests: BTreeMap<String, VecDeque<String>>,
     /// The last settings that rendered workloads: what running gateways keep
     /// while the ConfigMaps say something that cannot be used.
     last_good: Option<Workloads>,
@@ -82,24 +90,43 @@ impl Last {
 
 impl NatSide {
     pub fn new(namespace: &str) -> NatSide {
-        NatSide { namespace: namespace.to_string(), known: BTreeMap::new(), last: BTreeMap::new(), last_good: None }
+        NatSide {
+            namespace: namespace.to_string(),
+            known: BTreeMap::new(),
+            last: BTreeMap::new(),
+            handed: BTreeMap::new(),
+            handed_digests: BTreeMap::new(),
+            last_good: None,
+        }
     }
 
-    /// What this process last rendered for each gateway, as running sets:
-    /// the next validation reads them ahead of the watched ones
+    /// Forgets what was rendered and handed over: called when this process
+    /// does not lead (a standby renders but hands nothing; after a term of
+    /// another leader, what it wrote is unknown here). It then knows what
+    /// runs from the watch alone, as just started.
+    pub fn forget(&mut self) {
+        self.last.clear();
+        self.handed.clear();
+        self.handed_digests.clear();
+    }
+
+    /// What this process last handed over for each gateway, as running
+    /// sets: the next validation reads them ahead of the watched ones
     /// (`Running::ahead`), so a gateway whose rules ConfigMap is missing
     /// from the watch for a while (deleted by hand and being made again, a
     /// prefix change, the anchor deleted, a finalizer holding it being
     /// deleted) keeps its claims and its EIPs' addresses. Only for the
-    /// gateway they were rendered for (`store`'s uid, or the TOML's).
+    /// gateway they were rendered for (`store`'s uid, or the TOML's), and
+    /// only while the watch shows no set, or one this process handed over
+    /// (it lags our writes): a set we never wrote (another leader's, a hand
+    /// edit the agent applies) is what runs.
     pub fn rendered(&self, store: &Store, toml: &BTreeSet<String>) -> RunningSets {
-        let current = self.last.iter().filter(|(g, l)| l.current(g, store, toml));
-        current
-            .filter_map(|(g, l)| {
-                let namespace = l.objects.first()?.id.namespace.clone();
-                Some((g.clone(), Arc::new(Running { namespace, set: l.set.clone() })))
-            })
-            .collect()
+        let current = |g: &str| self.last.get(g).is_some_and(|l| l.current(g, store, toml));
+        let ours = |g: &str| match store.running.get(g) {
+            None => true,
+            Some(w) => self.handed_digests.get(g).is_some_and(|d| d.contains(&w.set.digest())),
+        };
+        self.handed.iter().filter(|(g, _)| current(g) && ours(g)).map(|(g, r)| (g.clone(), r.clone())).collect()
     }
 
     /// Every accepted gateway's workload objects and view, from `model`,
@@ -156,11 +183,15 @@ impl NatSide {
         let on = matches!(settings, Some(Ok(_)));
         // Its rule set as last rendered, less what was deleted since (an
         // EIP deleted meanwhile leaves it: its address is free for others).
+        let mut handed = BTreeMap::new();
         for (g, last) in self.last.iter().filter(|_| on) {
             if !sets.contains_key(g) {
                 let set = &last.set;
                 let kept = hold::hold(hold::emptied(set), &hold::Parts::of(set), addresses, is_held);
                 desired.extend(last.objects.iter().map(|o| with_set(o, &kept)));
+                if let Some(o) = last.objects.first() {
+                    handed.insert(g.clone(), Running { namespace: o.id.namespace.clone(), set: kept });
+                }
             }
         }
         let prefix = match settings {
@@ -217,6 +248,7 @@ impl NatSide {
                     let objs = objects(model, g, set, &owner, &names, &w.image);
                     let ids = objs.iter().map(|o| o.id.clone()).collect();
                     self.last.insert(name.clone(), Last { set: set.clone(), objects: objs.clone(), owner });
+                    handed.insert(name.clone(), Running { namespace: names.namespace.clone(), set: set.clone() });
                     desired.extend(objs);
                     match (&kept, moved) {
                         (_, Some(why)) => Err(why),
@@ -239,7 +271,24 @@ impl NatSide {
         // unreadable since this process started (a typo, a ConfigMap gone)
         // must not delete every gateway (there is no last good to keep).
         let hand = on || off;
+        self.remember_handed(if hand { handed } else { BTreeMap::new() });
         (hand.then_some(DesiredWorkloads { objects: desired, left_alone }), view)
+    }
+
+    /// Records the sets handed over this pass (nothing: none handed).
+    fn remember_handed(&mut self, handed: BTreeMap<String, Running>) {
+        self.handed_digests.retain(|g, _| handed.contains_key(g));
+        for (g, r) in &handed {
+            let digests = self.handed_digests.entry(g.clone()).or_default();
+            let digest = r.set.digest();
+            if digests.back() != Some(&digest) {
+                digests.push_back(digest);
+                if digests.len() > HANDED_DIGESTS {
+                    digests.pop_front();
+                }
+            }
+        }
+        self.handed = handed.into_iter().map(|(g, r)| (g, Arc::new(r))).collect();
     }
 }
 

@@ -364,6 +364,9 @@ fn a_refused_gateway_keeps_its_set_less_what_was_deleted() {
     assert!(after.dnats.is_empty(), "{after:?}");
     assert_eq!(after.snats, before.snats);
     assert_eq!(after.lan, before.lan);
+    // What the next validation takes as running is what was handed over:
+    // the deleted EIP's name is no claim of natgw's any more.
+    assert_eq!(side.rendered(&store(), &Default::default())["natgw"].set, after);
 }
 
 /// The rule set in a rendering's rules ConfigMap.
@@ -407,4 +410,44 @@ fn what_was_rendered_runs_for_that_gateway_only() {
     assert_eq!(rendered_set(&kept).dnats.len(), 1, "the refused DNAT keeps its part");
     let (fresh, _) = side.render(&model2, &fixed_addresses(&model2), &again, &Default::default(), Some(&on()), &held);
     assert!(rendered_set(&fresh).dnats.is_empty(), "another gateway of that name inherits nothing");
+}
+
+/// What runs, as the next validation reads it, is what this process
+/// handed over, and only while it is ours to say: a watched set this
+/// process never handed over (another leader's, a hand edit its agent
+/// applies) is what runs; a process not leading, or whose settings were
+/// never usable (it hands nothing), says nothing of what runs.
+#[test]
+fn what_was_handed_over_runs_only_while_ours() {
+    let nat = seed_003();
+    let model = model_with(&nat);
+    let none = BTreeSet::new();
+    let mut side = NatSide::new("kube-system");
+    let (desired, _) = side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
+    // The watch shows our own write: ours (the watch lags our writes).
+    let mut watched = store();
+    let cm = desired.as_ref().unwrap().objects.iter().find(|o| o.id.name == "vpc-nat-gw-natgw-rules").unwrap();
+    let mut body = cm.body();
+    let event = crate::kube::watcher::Event::Applied(body.clone());
+    crate::kube::resources::apply_feed(&mut watched, crate::kube::resources::Feed::RuleSets, event);
+    assert_eq!(watched.running.len(), 1);
+    assert_eq!(side.rendered(&watched, &Default::default()).len(), 1);
+    // Another set there (another leader's term, a hand edit): the watch says what runs.
+    let text = body["data"][crate::rules::DATA_KEY].as_str().unwrap().replace("8888", "8889");
+    body["data"][crate::rules::DATA_KEY] = json!(text);
+    let event = crate::kube::watcher::Event::Applied(body);
+    crate::kube::resources::apply_feed(&mut watched, crate::kube::resources::Feed::RuleSets, event);
+    assert_eq!(watched.running["natgw"].set.dnats[0].external_port, 8889);
+    assert!(side.rendered(&watched, &Default::default()).is_empty());
+    // Not leading: forgotten.
+    assert_eq!(side.rendered(&store(), &Default::default()).len(), 1);
+    side.forget();
+    assert!(side.rendered(&store(), &Default::default()).is_empty());
+    // Settings unusable since start: nothing handed, nothing said.
+    let mut fresh = NatSide::new("kube-system");
+    let typo = NatSettings { workloads: Err("enable-vpc-nat-gw: \"yes\"".into()), off: false };
+    let (nothing, _) =
+        fresh.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&typo), &none);
+    assert!(nothing.is_none());
+    assert!(fresh.rendered(&store(), &Default::default()).is_empty());
 }
