@@ -7,6 +7,9 @@
 //! running one stays: what this process rendered is what runs meanwhile
 //! (`NatSide::rendered`, `Running::ahead`). Without that, the claims fell
 //! back to name order and the newcomer took the EIP.
+//!
+//! Also: a rules ConfigMap of a later format (a daemon rolled back) is not
+//! taken for "nothing runs": the gateway is refused and left as it runs.
 
 use std::time::Duration;
 
@@ -78,4 +81,44 @@ fn a_running_fip_keeps_its_eip_while_its_rules_config_map_is_away() {
     assert_eq!(fip_names(&kube), Some(vec!["fip-b".to_string()]));
     let a = validated(&get(&kube, "iptables-fip-rules", "fip-a").unwrap()).unwrap();
     assert_eq!(a.0, "False", "fip-a stays refused: {}", a.1);
+}
+
+/// A daemon rolled back finds its gateway running a rule set of a later
+/// format: it refuses the gateway, saying why, and leaves its workload as
+/// it runs — it never writes a set of its own over one it cannot read
+/// (which could drop rules the later version holds).
+#[test]
+fn a_rules_config_map_of_a_later_format_is_left_as_it_runs() {
+    if common::kube::on_kube_ovn_crds() {
+        return; // Kube-OVN's VpcNatGateway status has no conditions to read.
+    }
+    let (kube, _crds) = start_kube();
+    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
+    let dir = ovn.dir().to_path_buf();
+    let config = write_config(&dir, "k.toml", &kube, "a", "");
+    let daemon = common::Daemon::start(&ovn, &config, &[]);
+    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003.yaml")]).unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003-nat.yaml")]).unwrap();
+    apply(&kube, &dir, "nat-config.yaml", &nat_config("ovn-vpcd:test", None));
+    apply(&kube, &dir, "gw-config.yaml", &gw_config("true"));
+    let set = wait_for("the rules ConfigMap", Duration::from_secs(30), || rule_set(&kube, RULES));
+    let sts = wait_for("the StatefulSet", Duration::from_secs(30), || get_ns(&kube, "statefulset", "vpc-nat-gw-natgw"));
+    drop(daemon);
+
+    // What a later version wrote: another version, a field this build does not know.
+    let later = set.to_json().replacen("\"version\":1", "\"version\":2,\"shaping\":{}", 1);
+    let patch = serde_json::json!({"data": {ovn_vpcd::rules::DATA_KEY: later}}).to_string();
+    kube.kubectl(&["patch", "configmap", RULES, "-n", "kube-system", "--type=merge", "-p", &patch]).unwrap();
+    let _daemon = common::Daemon::start(&ovn, &config, &[]);
+    let why = wait_for("natgw refused", Duration::from_secs(30), || {
+        let v = validated(&get(&kube, "vpc-nat-gateways", "natgw")?)?;
+        (v.0 == "False").then_some(v.1)
+    });
+    assert!(why.contains("cannot read") && why.contains("version 2"), "{why}");
+    std::thread::sleep(Duration::from_secs(3));
+    let cm = get_ns(&kube, "configmap", RULES).unwrap();
+    assert_eq!(cm["data"][ovn_vpcd::rules::DATA_KEY].as_str(), Some(later.as_str()), "not written over");
+    let now = get_ns(&kube, "statefulset", "vpc-nat-gw-natgw").expect("the workload stays");
+    assert_eq!(now["metadata"]["uid"], sts["metadata"]["uid"]);
+    assert_eq!(now["spec"], sts["spec"]);
 }

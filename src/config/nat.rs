@@ -100,6 +100,7 @@ pub(super) fn nat_specs(file: NatFile, kubernetes: bool, at: At) -> Result<NatSp
         snats: entries("iptablesSnatRule", file.snats, kubernetes, at, |_| None)?,
         eip_status: Default::default(),
         running: Default::default(),
+        unreadable: Default::default(),
     })
 }
 

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
-use crate::kinds::vpc_nat_gateway::running::{candidate, running_of, running_sets, Candidate, RunningSets};
+use crate::kinds::vpc_nat_gateway::running::{candidate, chosen, running_sets, Candidate, Chosen, RunningSets};
 use crate::kinds::vpc_nat_gateway::status::OLD_FORM;
 use crate::kube::defaults::subnet_defaults;
 use crate::kube::keyed::Keyed;
@@ -165,6 +165,9 @@ pub struct Store {
     /// What each gateway runs, among `rule_sets`: chosen again for the
     /// gateways a change concerns only.
     pub running: Arc<RunningSets>,
+    /// The gateways whose chosen rules ConfigMap this build cannot read (a
+    /// later format), with why: refused, and left as they run.
+    pub unreadable: Arc<BTreeMap<String, String>>,
     /// The daemon's namespace (`[kubernetes] namespace`; empty: the
     /// default), where gateway workloads go unless their spec names another:
     /// a rules ConfigMap counts only there or in its gateway's
@@ -254,21 +257,21 @@ fn refresh_running(store: &mut Store, gateways: Option<BTreeSet<String>>) {
     };
     let place = |g: &str, ns: &str, anchored: bool| ns == workloads || (!anchored && named(g).as_deref() == Some(ns));
     let candidates = || store.rule_sets.values().map(|c| &**c);
-    let running = match gateways {
+    let now = match gateways {
         None => running_sets(candidates(), uid, place),
         Some(gateways) => {
-            let mut running = (*store.running).clone();
+            let mut now = Chosen { running: (*store.running).clone(), unreadable: (*store.unreadable).clone() };
             for g in gateways {
                 let u = uid(&g);
-                match running_of(&g, candidates(), u.as_deref(), |ns, a| place(&g, ns, a)) {
-                    Some(r) => running.insert(g, r),
-                    None => running.remove(&g),
-                };
+                now.set(&g, chosen(&g, candidates(), u.as_deref(), |ns, a| place(&g, ns, a)));
             }
-            running
+            now
         }
     };
-    store.running = Arc::new(running);
+    store.running = Arc::new(now.running);
+    if *store.unreadable != now.unreadable {
+        store.unreadable = Arc::new(now.unreadable);
+    }
 }
 
 impl Store {
@@ -476,6 +479,7 @@ pub fn merge(config: &Config, store: &Store) -> Merged {
         .filter(|(_, s)| *s != Default::default())
         .collect();
     nat.running = crate::model::validate::Running((*store.running).clone());
+    nat.unreadable = (*store.unreadable).clone();
     merged.nat = std::mem::take(nat);
     merged.vpcs.extend(vpcs);
     merged.subnets.extend(subnets);

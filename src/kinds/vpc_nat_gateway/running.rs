@@ -31,8 +31,10 @@
 //! A set of an earlier format version is read through that version's
 //! reader (`rules::nat::NatRuleSet::from_running_json`): a daemon upgraded
 //! while its gateways run what the old one wrote keeps their claims. One it
-//! cannot read (a later version: a daemon rolled back) does not count, and
-//! says so in the log once per change of the ConfigMap.
+//! cannot read (a later version: a daemon rolled back) is not taken for
+//! "nothing runs": its gateway is refused, so its workload is left as it
+//! runs (`Chosen::unreadable`, `model::validate::nat`), and the log says
+//! so once per change of the ConfigMap.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,7 +44,7 @@ use serde_json::Value as Json;
 use crate::kube::objects::anchor::names_anchor;
 use crate::kube::objects::{controller_of, has_managed_by};
 use crate::rules::nat::NatRuleSet;
-use crate::rules::DATA_KEY;
+use crate::rules::{RulesError, DATA_KEY};
 
 /// A gateway's running set and where it runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,14 +70,26 @@ pub enum Controller {
 pub struct Candidate {
     /// The gateway it is the set of (the set's own `gateway`).
     pub gateway: String,
+    pub namespace: String,
     pub controller: Controller,
-    pub running: Arc<Running>,
+    pub read: Read,
+}
+
+/// A candidate's set, or why this build cannot read it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Read {
+    Set(Arc<Running>),
+    /// A set of a format this build does not read (a later version: the
+    /// daemon rolled back). Its gateway runs something unknown here.
+    Unreadable(String),
 }
 
 /// What `cm` (a watched ConfigMap labelled ours) may be: `None` unless it
-/// is named, labelled and controlled as a gateway's rules ConfigMap, not
-/// being deleted, and its set reads. The cheap checks come first: the set
-/// is decoded only for a ConfigMap that passes them.
+/// is named, labelled and controlled as a gateway's rules ConfigMap and not
+/// being deleted. The cheap checks come first: the set is decoded only for
+/// a ConfigMap that passes them. A set of a later format is a candidate
+/// too ([`Read::Unreadable`], its gateway read from the set's `gateway`),
+/// so that it is not taken for "nothing runs".
 pub fn candidate(cm: &Json) -> Option<Candidate> {
     let deleting = cm.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null());
     if !has_managed_by(cm) || deleting {
@@ -95,47 +109,80 @@ pub fn candidate(cm: &Json) -> Option<Candidate> {
         return None;
     }
     let text = cm.pointer(&format!("/data/{DATA_KEY}"))?.as_str()?;
-    let set = match NatRuleSet::from_running_json(text) {
-        Ok(set) => set,
-        Err(e) => {
-            tracing::warn!(configmap = %format!("{namespace}/{name}"), reason = %e,
-                "a rules ConfigMap this build cannot read: it does not count as what its gateway runs");
-            return None;
+    let (gateway, read) = match NatRuleSet::from_running_json(text) {
+        Ok(set) => {
+            let gateway = set.gateway.clone();
+            (gateway, Read::Set(Arc::new(Running { namespace: namespace.to_string(), set })))
         }
+        Err(e @ RulesError::Version { .. }) => {
+            #[derive(serde::Deserialize)]
+            struct Named {
+                gateway: String,
+            }
+            let gateway = serde_json::from_str::<Named>(text).ok()?.gateway;
+            tracing::warn!(configmap = %format!("{namespace}/{name}"), reason = %e,
+                "a rules ConfigMap this build cannot read: its gateway is refused and left as it runs");
+            (gateway, Read::Unreadable(e.to_string()))
+        }
+        Err(RulesError::Decode(_)) => return None,
     };
-    if !name.ends_with(&format!("-{}-rules", set.gateway)) {
+    if !name.ends_with(&format!("-{gateway}-rules")) {
         return None;
     }
     if let Controller::Gateway { .. } = controller {
-        if s("name") != set.gateway {
+        if s("name") != gateway {
             return None;
         }
     }
-    let running = Arc::new(Running { namespace: namespace.to_string(), set });
-    Some(Candidate { gateway: running.set.gateway.clone(), controller, running })
+    Some(Candidate { gateway, namespace: namespace.to_string(), controller, read })
 }
 
-/// What `gateway` runs, among `candidates` (its own, in namespace and name
-/// order: the first that counts wins); `uid`: the VpcNatGateway
-/// resource's uid, if there is one; `place`: whether the gateway's workload
-/// may be in a namespace (`true` for an anchor-owned one: see
-/// [`running_sets`]).
-pub fn running_of<'a>(
+/// The candidate that says what `gateway` runs, among `candidates` (its
+/// own, in namespace and name order: the first that counts wins); `uid`:
+/// the VpcNatGateway resource's uid, if there is one; `place`: whether the
+/// gateway's workload may be in a namespace (`true` for an anchor-owned
+/// one: see [`running_sets`]).
+pub fn chosen<'a>(
     gateway: &str,
     candidates: impl IntoIterator<Item = &'a Candidate>,
     uid: Option<&str>,
     place: impl Fn(&str, bool) -> bool,
-) -> Option<Arc<Running>> {
-    candidates.into_iter().filter(|c| c.gateway == gateway).find_map(|c| {
+) -> Option<&'a Candidate> {
+    candidates.into_iter().filter(|c| c.gateway == gateway).find(|c| {
         let (ours, anchored) = match &c.controller {
             Controller::Gateway { uid: u } => (uid == Some(u.as_str()), false),
             Controller::Anchor => (true, true),
         };
-        (ours && place(&c.running.namespace, anchored)).then(|| c.running.clone())
+        ours && place(&c.namespace, anchored)
     })
 }
 
-/// Every gateway's running set among `candidates` (in namespace and name
+/// What the gateways run, chosen among the candidates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Chosen {
+    pub running: RunningSets,
+    /// The gateways whose chosen set this build cannot read, with why.
+    pub unreadable: BTreeMap<String, String>,
+}
+
+impl Chosen {
+    /// Sets gateway `g`'s entry to `c` (or none).
+    pub fn set(&mut self, g: &str, c: Option<&Candidate>) {
+        self.running.remove(g);
+        self.unreadable.remove(g);
+        match c.map(|c| &c.read) {
+            Some(Read::Set(r)) => {
+                self.running.insert(g.to_string(), r.clone());
+            }
+            Some(Read::Unreadable(why)) => {
+                self.unreadable.insert(g.to_string(), why.clone());
+            }
+            None => {}
+        }
+    }
+}
+
+/// What every gateway runs among `candidates` (in namespace and name
 /// order); `uid`: a VpcNatGateway resource's uid, by name; `place`: whether
 /// a gateway's workload may be in a namespace (the daemon's, or the one its
 /// spec names: a tenant may write ConfigMaps elsewhere, and a ConfigMap
@@ -145,17 +192,15 @@ pub fn running_sets<'a>(
     candidates: impl IntoIterator<Item = &'a Candidate>,
     uid: impl Fn(&str) -> Option<String>,
     place: impl Fn(&str, &str, bool) -> bool,
-) -> RunningSets {
+) -> Chosen {
     let mut by_gateway: BTreeMap<&str, Vec<&Candidate>> = BTreeMap::new();
     for c in candidates {
         by_gateway.entry(c.gateway.as_str()).or_default().push(c);
     }
-    let mut out = RunningSets::new();
+    let mut out = Chosen::default();
     for (g, cs) in by_gateway {
         let u = uid(g);
-        if let Some(r) = running_of(g, cs, u.as_deref(), |ns, a| place(g, ns, a)) {
-            out.insert(g.to_string(), r);
-        }
+        out.set(g, chosen(g, cs, u.as_deref(), |ns, a| place(g, ns, a)));
     }
     out
 }
@@ -172,7 +217,7 @@ mod tests {
         place: impl Fn(&str, &str, bool) -> bool,
     ) -> RunningSets {
         let candidates: Vec<Candidate> = cms.into_iter().filter_map(candidate).collect();
-        super::running_sets(&candidates, uid, place)
+        super::running_sets(&candidates, uid, place).running
     }
 
     fn cm(name: &str, owner: Json, data: &str) -> Json {
@@ -212,12 +257,17 @@ mod tests {
             cm("vpc-nat-gw-natgw-rules", other, set),
             cm("vpc-nat-gw-elsewhere-rules", gw.clone(), set),
             cm("vpc-nat-gw-natgw-rules", gw.clone(), "{\"version\": 1}"),
-            // A later format (a daemon rolled back): unreadable, so it does not count.
-            cm("vpc-nat-gw-natgw-rules", gw, &set.replacen("\"version\":1", "\"version\":2", 1)),
             unlabelled,
         ] {
             assert!(running_sets([&not], uid, |_, _, _| true).is_empty(), "{not}");
         }
+        // A later format (a daemon rolled back): not what runs, and not
+        // "nothing runs" either: its gateway runs something unknown here.
+        let later = cm("vpc-nat-gw-natgw-rules", gw, &set.replacen("\"version\":1", "\"version\":2", 1));
+        let candidates: Vec<Candidate> = [&later].into_iter().filter_map(candidate).collect();
+        let chosen = super::running_sets(&candidates, uid, |_, _, _| true);
+        assert!(chosen.running.is_empty());
+        assert!(chosen.unreadable["natgw"].contains("version 2"), "{:?}", chosen.unreadable);
         // One being deleted (a finalizer of someone's holding it) does not count.
         let mut going = ours.clone();
         going["metadata"]["deletionTimestamp"] = json!("2026-12-01T00:00:00Z");

@@ -51,6 +51,10 @@ pub struct NatSpecs {
     /// What each gateway runs (its rules ConfigMap): which rule holds a
     /// claim two rules make (`claims`), and whether an EIP is in force.
     pub running: Running,
+    /// The gateways whose rules ConfigMap this build cannot read (a later
+    /// format), with why: refused, so that their workload is left as it
+    /// runs and never written over with a set that may drop rules.
+    pub unreadable: BTreeMap<String, String>,
 }
 
 /// What the gateways run, carried beside the specs but never itself a
@@ -179,7 +183,16 @@ fn each<S, T>(
 /// validated already); returns their refusals.
 pub fn validate_nat(model: &mut Model, nat: &NatSpecs) -> Vec<Rejection> {
     let mut rejected = vec![];
-    model.nat_gateways = each(Kind::VpcNatGateway, &nat.gateways, model, check_vpc_nat_gateway, &mut rejected);
+    let check_gateway = |name: &str, spec: &VpcNatGatewaySpec, model: &Model| match nat.unreadable.get(name) {
+        Some(why) => Err(reject(
+            Kind::VpcNatGateway,
+            name,
+            "status",
+            format!("runs a rule set this build cannot read ({why}); left as it runs until ovn-vpcd is upgraded"),
+        )),
+        None => check_vpc_nat_gateway(name, spec, model),
+    };
+    model.nat_gateways = each(Kind::VpcNatGateway, &nat.gateways, model, check_gateway, &mut rejected);
     // An EIP changing what its previous state fixes is checked as it was.
     let mut kept: Vec<Rejection> = vec![];
     let check_eip = |name: &str, spec: &IptablesEipSpec, model: &Model| match previous(nat, name)

@@ -469,3 +469,21 @@ fn a_rule_whose_eip_is_gone_holds_nothing_at_its_old_address() {
     );
     assert_eq!(model.dnat_rules.keys().collect::<Vec<_>>(), ["a-new"]);
 }
+
+/// A gateway whose rules ConfigMap holds a set of a later format (the
+/// daemon rolled back) is refused, saying why, so its workload is left as
+/// it runs; its EIPs and rules wait for it; nothing else moves.
+#[test]
+fn a_gateway_running_a_set_this_build_cannot_read_is_refused_and_its_rules_wait() {
+    let mut nat = seed_003_nat();
+    nat.unreadable.insert("natgw".into(), "rule set version 2, this build reads version 1".into());
+    let (model, rejected) = run(&nat);
+    assert!(model.nat_gateways.is_empty());
+    assert!(
+        rejected[0]
+            .starts_with("VpcNatGateway \"natgw\": status: runs a rule set this build cannot read (rule set version 2"),
+        "{rejected:?}"
+    );
+    assert!(rejected[1..].iter().all(|r| r.starts_with("waiting ")), "{rejected:?}");
+    assert!(model.eips.is_empty() && model.dnat_rules.is_empty() && model.snat_rules.is_empty());
+}
