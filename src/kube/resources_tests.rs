@@ -285,3 +285,28 @@ fn a_rules_config_map_is_decoded_once_per_change_of_its_own() {
     apply_feed(&mut s, Feed::RuleSets, Event::Deleted(rules_cm("a-tenant", "gw1", "u-gw1")));
     assert_eq!(s.rule_sets.keys().collect::<Vec<_>>(), ["kube-system/vpc-nat-gw-gw1-rules"]);
 }
+
+/// A running gateway whose `spec.namespace` is edited keeps its rules
+/// ConfigMap where it was made as what it runs (it does not move), while a
+/// namespace its spec never named counts for nothing, and a gateway made
+/// again under its name starts afresh.
+#[test]
+fn a_gateways_rules_config_map_counts_in_every_namespace_its_spec_named() {
+    use crate::kube::watcher::Event;
+    let gw = |uid: &str, ns: &str| json!({"metadata": {"name": "gw1", "uid": uid}, "spec": {"namespace": ns}});
+    let mut s = Store::default();
+    apply_feed(&mut s, Feed::Kind(Kind::VpcNatGateway), Event::Restarted(vec![gw("u1", "gw-ns")]));
+    let rules = vec![rules_cm("gw-ns", "gw1", "u1"), rules_cm("a-tenant", "gw1", "u1")];
+    apply_feed(&mut s, Feed::RuleSets, Event::Restarted(rules));
+    assert_eq!(s.running["gw1"].namespace, "gw-ns");
+    // Edited (a typo): it still runs in gw-ns.
+    apply_feed(&mut s, Feed::Kind(Kind::VpcNatGateway), Event::Applied(gw("u1", "gw-nss")));
+    assert_eq!(s.running["gw1"].namespace, "gw-ns");
+    // A relist of the gateways keeps what was named.
+    apply_feed(&mut s, Feed::Kind(Kind::VpcNatGateway), Event::Restarted(vec![gw("u1", "gw-nss")]));
+    assert_eq!(s.running["gw1"].namespace, "gw-ns");
+    // Made again (another uid) in another namespace: the old one is not its.
+    apply_feed(&mut s, Feed::Kind(Kind::VpcNatGateway), Event::Applied(gw("u2", "gw-nss")));
+    apply_feed(&mut s, Feed::RuleSets, Event::Applied(rules_cm("gw-ns", "gw1", "u2")));
+    assert!(s.running.is_empty(), "{:?}", s.running);
+}
