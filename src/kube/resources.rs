@@ -26,7 +26,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value as Json};
 
 use crate::config::Config;
-use crate::kinds::vpc_nat_gateway::running::{candidate, chosen, running_sets, Candidate, Chosen, RunningSets};
+use crate::kinds::vpc_nat_gateway::running::{candidate, chosen, running_sets, Candidates, Chosen, RunningSets};
 use crate::kinds::vpc_nat_gateway::status::OLD_FORM;
 use crate::kube::defaults::subnet_defaults;
 use crate::kube::keyed::Keyed;
@@ -161,7 +161,7 @@ pub struct Store {
     /// The ConfigMaps labelled ours that may be a NAT gateway's rules
     /// ConfigMap, decoded once as they change, by `<namespace>/<name>`
     /// (`kinds::vpc_nat_gateway::running::candidate`).
-    pub rule_sets: imbl::OrdMap<String, Arc<Candidate>>,
+    pub rule_sets: Candidates,
     /// What each gateway runs, among `rule_sets`: chosen again for the
     /// gateways a change concerns only.
     pub running: Arc<RunningSets>,
@@ -227,27 +227,18 @@ pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Ev
     };
     // Each ConfigMap is decoded once, as it changes; then only the gateways
     // it was and is a candidate of are chosen again.
-    let mut touched = BTreeSet::new();
-    match event {
+    let touched = match event {
         Event::Restarted(all) => {
-            store.rule_sets = all.iter().filter_map(|o| Some((key(o), Arc::new(candidate(o)?)))).collect();
+            store.rule_sets = Candidates::default();
+            for o in &all {
+                store.rule_sets.set(&key(o), candidate(o));
+            }
             refresh_running(store, None);
             return;
         }
-        Event::Applied(o) => {
-            let was = match candidate(&o) {
-                Some(c) => {
-                    touched.insert(c.gateway.clone());
-                    store.rule_sets.insert(key(&o), Arc::new(c))
-                }
-                None => store.rule_sets.remove(&key(&o)),
-            };
-            touched.extend(was.map(|c| c.gateway.clone()));
-        }
-        Event::Deleted(o) => {
-            touched.extend(store.rule_sets.remove(&key(&o)).map(|c| c.gateway.clone()));
-        }
-    }
+        Event::Applied(o) => store.rule_sets.set(&key(&o), candidate(&o)),
+        Event::Deleted(o) => store.rule_sets.set(&key(&o), None),
+    };
     refresh_running(store, Some(touched));
 }
 
@@ -296,14 +287,13 @@ fn refresh_running(store: &mut Store, gateways: Option<BTreeSet<String>>) {
     };
     let named = |g: &str, ns: &str| store.named.get(g).is_some_and(|(_, all)| all.contains(ns));
     let place = |g: &str, ns: &str, anchored: bool| ns == workloads || (!anchored && named(g, ns));
-    let candidates = || store.rule_sets.values().map(|c| &**c);
     let now = match gateways {
-        None => running_sets(candidates(), uid, place),
+        None => running_sets(store.rule_sets.all(), uid, place),
         Some(gateways) => {
             let mut now = Chosen { running: (*store.running).clone(), unreadable: (*store.unreadable).clone() };
             for g in gateways {
                 let u = uid(&g);
-                now.set(&g, chosen(&g, candidates(), u.as_deref(), |ns, a| place(&g, ns, a)));
+                now.set(&g, chosen(&g, store.rule_sets.of(&g), u.as_deref(), |ns, a| place(&g, ns, a)));
             }
             now
         }

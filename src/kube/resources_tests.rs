@@ -284,6 +284,8 @@ fn a_rules_config_map_is_decoded_once_per_change_of_its_own() {
     apply_feed(&mut s, Feed::RuleSets, Event::Deleted(changed));
     apply_feed(&mut s, Feed::RuleSets, Event::Deleted(rules_cm("a-tenant", "gw1", "u-gw1")));
     assert_eq!(s.rule_sets.keys().collect::<Vec<_>>(), ["kube-system/vpc-nat-gw-gw1-rules"]);
+    assert_eq!(s.rule_sets.of("gw1").map(|c| c.namespace.as_str()).collect::<Vec<_>>(), ["kube-system"]);
+    assert_eq!(s.rule_sets.of("gw2").count(), 0);
 }
 
 /// A running gateway whose `spec.namespace` is edited keeps its rules

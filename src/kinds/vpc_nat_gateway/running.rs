@@ -26,7 +26,8 @@
 //! lookalikes as it likes): each ConfigMap is checked for its identity
 //! (label, name, controller) before its set is read, and decoded once, when
 //! it changes ([`candidate`]); what each gateway runs is then chosen among
-//! the decoded candidates of that gateway alone ([`running_of`]).
+//! the decoded candidates of that gateway alone ([`Candidates::of`],
+//! [`chosen`]).
 //!
 //! A set of an earlier format version is read through that version's
 //! reader (`rules::nat::NatRuleSet::from_running_json`): a daemon upgraded
@@ -36,7 +37,7 @@
 //! runs (`Chosen::unreadable`, `model::validate::nat`), and the log says
 //! so once per change of the ConfigMap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde_json::Value as Json;
@@ -155,6 +156,52 @@ pub fn chosen<'a>(
         };
         ours && place(&c.namespace, anchored)
     })
+}
+
+/// The candidates, by ConfigMap (`<namespace>/<name>`) and by gateway, so
+/// that choosing one gateway's set reads that gateway's candidates only.
+/// Persistent maps: a store snapshot's copy shares them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Candidates {
+    /// By (gateway, ConfigMap key): a gateway's in namespace and name order.
+    by_gateway: imbl::OrdMap<(String, String), Arc<Candidate>>,
+    /// The gateway of each ConfigMap key.
+    gateway_of: imbl::OrdMap<String, String>,
+}
+
+impl Candidates {
+    /// ConfigMap `key` is `c` now (or no candidate); the gateways concerned
+    /// (the one it was of, the one it is of).
+    pub fn set(&mut self, key: &str, c: Option<Candidate>) -> BTreeSet<String> {
+        let mut touched = BTreeSet::new();
+        if let Some(was) = self.gateway_of.remove(key) {
+            self.by_gateway.remove(&(was.clone(), key.to_string()));
+            touched.insert(was);
+        }
+        if let Some(c) = c {
+            self.gateway_of.insert(key.to_string(), c.gateway.clone());
+            touched.insert(c.gateway.clone());
+            self.by_gateway.insert((c.gateway.clone(), key.to_string()), Arc::new(c));
+        }
+        touched
+    }
+
+    /// Gateway `g`'s candidates, in namespace and name order.
+    pub fn of<'a>(&'a self, g: &str) -> impl Iterator<Item = &'a Candidate> + 'a {
+        let g = g.to_string();
+        let from = (g.clone(), String::new());
+        self.by_gateway.range(from..).take_while(move |((gw, _), _)| *gw == g).map(|(_, c)| &**c)
+    }
+
+    /// Every candidate, by gateway.
+    pub fn all(&self) -> impl Iterator<Item = &Candidate> {
+        self.by_gateway.values().map(|c| &**c)
+    }
+
+    /// The ConfigMap keys of every candidate.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.gateway_of.keys()
+    }
 }
 
 /// What the gateways run, chosen among the candidates.
