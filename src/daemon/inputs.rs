@@ -64,6 +64,9 @@ pub struct Desired {
     /// maps that the merge reads (`None` without a store). A store whose
     /// maps are these same versions merges the same (see [`Desired::after`]).
     merged_from: Option<Arc<(Config, Store)>>,
+    /// The gateways whose rules ConfigMap could not be read when this was
+    /// validated (`Store::unreadable`): a change of it validates anew.
+    unreadable: Arc<BTreeMap<String, String>>,
 }
 
 impl Desired {
@@ -119,7 +122,16 @@ impl Desired {
         };
         let t_merge = t0.elapsed();
         // (Merged again from the same sources: equal without comparing.)
-        let reuse = prev.filter(|p| p.complete && nb.is_some() && (merged_again.is_some() || p.merged == merged));
+        // What the gateways run is read from the store now, not from the
+        // merge (which may be reused from before the rules ConfigMaps were
+        // listed or changed); a gateway becoming unreadable (or readable
+        // again) validates anew.
+        let empty = Arc::default();
+        let unreadable = store.map_or(&empty, |s| &s.unreadable);
+        let same_unreadable = |p: &&Desired| Arc::ptr_eq(&p.unreadable, unreadable) || *p.unreadable == **unreadable;
+        let reuse = prev.filter(|p| {
+            p.complete && nb.is_some() && same_unreadable(p) && (merged_again.is_some() || p.merged == merged)
+        });
         let (validated_model, nb_now, validated) = match reuse {
             Some(p) => (p.validated_model.clone(), p.nb.clone(), p.validated.clone()),
             None => {
@@ -138,7 +150,12 @@ impl Desired {
                     (Some(n), Some(s)) => n.rendered(s, &merged.toml_gateways),
                     (None, _) | (_, None) => Default::default(),
                 };
-                let specs = NatSpecs { running: Running::ahead(rendered, &merged.nat.running), ..merged.nat.clone() };
+                let watched = store.map_or(&merged.nat.running.0, |s| &*s.running);
+                let specs = NatSpecs {
+                    running: Running::ahead(rendered, watched),
+                    unreadable: (**unreadable).clone(),
+                    ..merged.nat.clone()
+                };
                 rejected.extend(validate_nat(&mut model, &specs));
                 rejected.extend(undecoded.into_iter().cloned());
                 (Arc::new(model), Arc::new(nb_now), rejected)
@@ -174,7 +191,19 @@ impl Desired {
             pods = derived.pods.len(),
             "inputs derived"
         );
-        Desired { merged, model, validated_model, derived, rejected, validated, nb: nb_now, complete, merged_from }
+        let unreadable = unreadable.clone();
+        Desired {
+            merged,
+            model,
+            validated_model,
+            derived,
+            rejected,
+            validated,
+            nb: nb_now,
+            complete,
+            merged_from,
+            unreadable,
+        }
     }
 
     /// `newer` merged the same specs from newer versions of the store's

@@ -302,6 +302,13 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                         nat.forget();
                     }
                     last_rejected = None;
+                } else if desired.complete {
+                    // Validated while another led: what it wrote since (the
+                    // rules ConfigMaps, what runs) decides now, not verdicts
+                    // reused from then.
+                    let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
+                    let t = inputs(new, &mut desired, &applied_model);
+                    schedule.on(Instant::now(), t);
                 }
                 tracing::info!(leading, "leadership changed");
                 metrics.converged.store(false, Ordering::Relaxed);

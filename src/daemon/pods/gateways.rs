@@ -185,7 +185,7 @@ fn holds(a: &PodAddress, subnet: &str, ip: Ipv4Addr) -> bool {
 /// Brings the gateways' addresses in line with `model` (see the module
 /// head). `store` says which gateways and pods exist; `workloads` is the
 /// daemon's namespace (where a gateway's pod is by default).
-pub(super) fn derive(ipam: &mut Ipam, model: &Model, store: &Store, workloads: &str) -> Derived {
+pub(super) fn derive(ipam: &mut Ipam, model: &Model, store: &Store, workloads: &str, lans: &mut Lans) -> Derived {
     let mut out = Derived::default();
     // The gateways' keys only (a range of the IPAM's map): a pass costs per gateway, not per pod.
     let held: Vec<(String, PodAddress)> =
@@ -208,15 +208,21 @@ pub(super) fn derive(ipam: &mut Ipam, model: &Model, store: &Store, workloads: &
     // A gateway that runs with its lanIp (its rules ConfigMap says so)
     // reserves first: of two wanting one lanIp, the running one keeps it,
     // also just restarted with its pod away, and also while it is refused.
-    refused_lan_ips(ipam, model, store);
+    refused_lan_ips(ipam, model, store, lans);
     let runs = |g: &&VpcNatGateway| store.running.get(&g.name).is_some_and(|r| r.set.lan.ip == g.lan_ip);
     let (running, others): (Vec<&VpcNatGateway>, Vec<&VpcNatGateway>) = model.nat_gateways.values().partition(runs);
     for g in running.into_iter().chain(others) {
         if released(store, model, &g.name) {
             continue;
         }
-        if let Some(why) = lan_ip(ipam, g, store, workloads) {
-            out.errors.insert(g.name.clone(), ("lanIp".into(), why));
+        match lan_ip(ipam, g, store, workloads) {
+            Some(why) => {
+                out.errors.insert(g.name.clone(), ("lanIp".into(), why));
+            }
+            None => {
+                let uid = uid_of(store, &g.name);
+                lans.insert(g.name.clone(), Lan { uid, subnet: g.spec.subnet.clone(), ip: g.lan_ip });
+            }
         }
         let ext = &g.external_subnets[0];
         for (i, ip) in g.inline.eips.iter().enumerate() {
@@ -235,30 +241,68 @@ pub(super) fn derive(ipam: &mut Ipam, model: &Model, store: &Store, workloads: &
     out
 }
 
+/// Where a gateway's lanIp is known to live: learnt while it was accepted
+/// and had it, or from its own pod's address (after a restart), never from
+/// a spec edited since (a refused edit may name another subnet).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct Lan {
+    /// The gateway object's uid (empty: a TOML gateway).
+    uid: String,
+    subnet: String,
+    ip: Ipv4Addr,
+}
+
+/// By gateway name.
+pub(super) type Lans = BTreeMap<String, Lan>;
+
+fn uid_of(store: &Store, gw: &str) -> String {
+    let obj = store.nat_gateways.get(gw);
+    obj.and_then(|o| o.pointer("/metadata/uid")).and_then(Json::as_str).unwrap_or("").to_string()
+}
+
 /// Reserves the `lanIp` of each gateway refused this pass that runs, while
 /// nothing holds it (its pod away: restarting, its node rebooting), as an
 /// accepted gateway's is: its workload is kept running (`daemon::nat`), and
-/// its pod, back, takes the address over ([`hand_over`]). The address is
-/// the one it runs with, in its object's `spec.subnet` (the IPAM refuses it
-/// if that subnet does not hold it: then nothing is reserved).
-fn refused_lan_ips(ipam: &mut Ipam, model: &Model, store: &Store) {
+/// its pod, back, takes the address over ([`hand_over`]). Only where the
+/// address is known to live ([`Lan`]): learnt while the gateway was
+/// accepted, or from its own pod's address in the namespace it runs in.
+/// ([`learn`]). Nothing is reserved where that is not known (just restarted
+/// with the pod away); what is known of a gateway gone or made again is
+/// forgotten.
+fn refused_lan_ips(ipam: &mut Ipam, model: &Model, store: &Store, lans: &mut Lans) {
+    lans.retain(|g, l| !released(store, model, g) && uid_of(store, g) == l.uid);
     for (name, r) in store.running.iter() {
         if model.nat_gateways.contains_key(name) || released(store, model, name) {
             continue;
         }
-        let obj = store.nat_gateways.get(name);
-        let Some(subnet) = obj.and_then(|o| o.pointer("/spec/subnet")).and_then(Json::as_str) else { continue };
-        let (key, ip) = (lan_key(name), r.set.lan.ip);
-        if ipam.lookup(&key).is_some() || ipam.holder(subnet, &IpAddr::V4(ip)).is_some() {
+        let Some(lan) = lans.get(name).filter(|l| l.ip == r.set.lan.ip) else { continue };
+        let (key, ip) = (lan_key(name), lan.ip);
+        if ipam.lookup(&key).is_some() || ipam.holder(&lan.subnet, &IpAddr::V4(ip)).is_some() {
             continue;
         }
-        match ipam.allocate(&key, subnet, Some(&ip.to_string()), None) {
-            Ok(_) => {
-                tracing::info!(gateway = %name, %ip, %subnet, "lanIp reserved for the refused gateway while its pod is away")
-            }
-            Err(e) => {
-                tracing::debug!(gateway = %name, %ip, %subnet, error = %e, "lanIp of a refused gateway not reserved")
-            }
+        match ipam.allocate(&key, &lan.subnet, Some(&ip.to_string()), None) {
+            Ok(_) => tracing::info!(gateway = %name, %ip, subnet = %lan.subnet,
+                "lanIp reserved for the refused gateway while its pod is away"),
+            Err(e) => tracing::debug!(gateway = %name, %ip, error = %e, "lanIp of a refused gateway not reserved"),
+        }
+    }
+}
+
+/// Learns, at the end of an update, where the lanIp of each refused
+/// gateway that runs lives from its own pod's address (a pod in the
+/// namespace it runs in, annotated with its name, holding the address it
+/// runs with): after a restart, nothing else says so.
+pub(super) fn learn(ipam: &Ipam, model: &Model, store: &Store, lans: &mut Lans) {
+    for (name, r) in store.running.iter() {
+        if model.nat_gateways.contains_key(name) || released(store, model, name) || lans.contains_key(name) {
+            continue;
+        }
+        let from = format!("{}/", r.namespace);
+        let pods = store.pods.range(from.clone()..).take_while(|(k, _)| k.starts_with(&from));
+        let own = pods.filter(|(_, p)| p.pointer(GATEWAY_ANNOTATION).and_then(Json::as_str) == Some(name.as_str()));
+        let at = own.filter_map(|(k, _)| ipam.lookup(k)).find(|a| a.ips.contains(&IpAddr::V4(r.set.lan.ip)));
+        if let Some(a) = at {
+            lans.insert(name.clone(), Lan { uid: uid_of(store, name), subnet: a.subnet.clone(), ip: r.set.lan.ip });
         }
     }
 }

@@ -341,7 +341,8 @@ fn a_refused_gateway_that_runs_keeps_its_lan_ip_while_its_pod_restarts() {
     let running_store = |pods: &[(String, Arc<Json>)]| {
         let mut s = store(&["a-new", "natgw"], &[], pods);
         let mut g = (*s.nat_gateways["natgw"]).clone();
-        g["spec"] = json!({"subnet": "vmservers", "lanIp": "10.0.1.2", "vpc": "mail263", "bogus": 1});
+        // The refused edit: a typo'd field, and another subnet named.
+        g["spec"] = json!({"subnet": "elsewhere", "lanIp": "10.0.1.2", "vpc": "mail263", "bogus": 1});
         s.nat_gateways.insert("natgw".into(), Arc::new(g));
         let set = crate::rules::nat::NatRuleSet::from_json(include_str!("../../../tests/fixtures/seed-003-rules.json"))
             .unwrap();
@@ -366,6 +367,18 @@ fn a_refused_gateway_that_runs_keeps_its_lan_ip_while_its_pod_restarts() {
     assert_eq!(ip_of(&d, "sukai263/web").as_deref(), Some("10.0.1.3"), "not the lanIp");
     let (field, why) = &ports.gateway_errors()["a-new"];
     assert_eq!((field.as_str(), why.as_str()), ("lanIp", "10.0.1.2 is taken by VpcNatGateway \"natgw\" (its lanIp)"));
-    let d = update(&mut ports, &running_store(&[web, own("10.0.1.2")]), &refused);
+    let d = update(&mut ports, &running_store(&[web.clone(), own("10.0.1.2")]), &refused);
     assert_eq!(ip_of(&d, OWN).as_deref(), Some("10.0.1.2"), "{:?}", ports.errors());
+
+    // Just restarted while refused: learnt from its own pod's address, and
+    // reserved when the pod goes; with the pod away at the start, where the
+    // address lives is not known and nothing is reserved.
+    let alone = model(&[], &[]);
+    let mut restarted = PodPorts::default();
+    update(&mut restarted, &running_store(&[web.clone(), own("10.0.1.2")]), &alone);
+    update(&mut restarted, &running_store(std::slice::from_ref(&web)), &alone);
+    assert_eq!(holder(&restarted, "vmservers", "10.0.1.2").as_deref(), Some("VpcNatGateway/natgw"));
+    let mut away = PodPorts::default();
+    update(&mut away, &running_store(std::slice::from_ref(&web)), &alone);
+    assert_eq!(holder(&away, "elsewhere", "10.0.1.2"), None, "never where a refused edit points");
 }

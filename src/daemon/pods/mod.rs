@@ -154,6 +154,9 @@ pub struct PodPorts {
     /// Why a gateway of the last update's model cannot have an address it
     /// names, by name: (field, reason).
     gateway_errors: BTreeMap<String, (String, String)>,
+    /// Where each gateway's lanIp is known to live, by name
+    /// (`gateways::Lans`): what a refused gateway keeps reserved.
+    gateway_lans: gateways::Lans,
     /// The daemon's namespace, where a gateway's pod is by default (empty:
     /// [`crate::config::DEFAULT_NAMESPACE`]).
     workloads: String,
@@ -282,7 +285,7 @@ impl PodPorts {
         }
         let workloads = self.workloads().to_string();
         let ipam = self.ipam.as_mut().expect("restored above");
-        let gateways = gateways::derive(ipam, model, store, &workloads);
+        let gateways = gateways::derive(ipam, model, store, &workloads, &mut self.gateway_lans);
         let eips = eips::derive(ipam, model, store);
         if self.derived.eips != eips.addresses {
             Arc::make_mut(&mut self.derived).eips = eips.addresses;
@@ -359,13 +362,19 @@ impl PodPorts {
         // An address released just now (a gateway's pod gone) is reserved
         // again before anyone allocates.
         let ipam = self.ipam.as_mut().expect("restored above");
-        let gateways = if release.is_empty() { gateways } else { gateways::derive(ipam, model, store, &workloads) };
+        let gateways = match release.is_empty() {
+            true => gateways,
+            false => gateways::derive(ipam, model, store, &workloads, &mut self.gateway_lans),
+        };
         for (name, (field, e)) in &gateways.errors {
             if self.gateway_errors.get(name) != Some(&(field.clone(), e.clone())) {
                 tracing::error!(gateway = %name, field = %field, error = %e, "gateway address cannot be had");
             }
         }
         self.gateway_errors = gateways.errors;
+        if let Some(ipam) = self.ipam.as_ref() {
+            gateways::learn(ipam, model, store, &mut self.gateway_lans);
+        }
         self.derived.clone()
     }
 
