@@ -173,14 +173,14 @@ pub struct Store {
     /// a rules ConfigMap counts only there or in its gateway's
     /// `spec.namespace` (a tenant may write ConfigMaps elsewhere).
     pub workloads: String,
-    /// Per gateway, its uid and every namespace its `spec.namespace` named
-    /// while this process watched it: a rules ConfigMap counts in any of
-    /// them (a running gateway does not move when its `namespace` is
-    /// edited, `daemon::nat`, so its ConfigMap stays where it was made).
-    /// Only the gateway's own spec adds to it, which whoever may edit the
-    /// spec could name anyway; a gateway made again (another uid) starts
-    /// afresh.
-    pub named: BTreeMap<String, (String, BTreeSet<String>)>,
+    /// Per gateway, its uid and the namespace its running set was last
+    /// chosen in: a rules ConfigMap counts there too, beside its current
+    /// `spec.namespace` (a running gateway does not move when its
+    /// `namespace` is edited, `daemon::nat`, so its ConfigMap stays where it
+    /// was made). Only a set chosen through the spec puts a namespace here,
+    /// and a gateway made again (another uid) starts afresh; a namespace a
+    /// refused edit named and that never held its set is not kept.
+    pub ran_in: BTreeMap<String, (String, String)>,
     /// Every initial list has arrived: before that, an absent resource
     /// may simply not be listed yet, and nothing may be deleted for it.
     pub synced: bool,
@@ -211,9 +211,6 @@ pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Ev
             };
             apply_decoded(store, kind, event);
             if kind == Kind::VpcNatGateway {
-                if let Some(g) = &gateway {
-                    remember_named(store, Some(g));
-                }
                 refresh_running(store, gateway);
             }
             return;
@@ -242,41 +239,9 @@ pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Ev
     refresh_running(store, Some(touched));
 }
 
-/// Brings [`Store::named`] up to the gateways `gateways` of the store (all:
-/// `None`, a relist): each one's `spec.namespace` added (a new uid starts
-/// afresh), the gone dropped.
-fn remember_named(store: &mut Store, gateways: Option<&BTreeSet<String>>) {
-    let all: BTreeSet<String>;
-    let gateways = match gateways {
-        Some(g) => g,
-        None => {
-            all = store.named.keys().chain(store.nat_gateways.keys()).cloned().collect();
-            &all
-        }
-    };
-    let meta = |o: &Json, p: &str| o.pointer(p).and_then(Json::as_str).unwrap_or("").to_string();
-    for g in gateways {
-        let Some(o) = store.nat_gateways.get(g) else {
-            store.named.remove(g);
-            continue;
-        };
-        let (uid, ns) = (meta(o, "/metadata/uid"), meta(o, "/spec/namespace"));
-        let entry = store.named.entry(g.clone()).or_insert_with(|| (uid.clone(), BTreeSet::new()));
-        if entry.0 != uid {
-            *entry = (uid, BTreeSet::new());
-        }
-        if !ns.is_empty() {
-            entry.1.insert(ns);
-        }
-    }
-}
-
 /// Chooses what the gateways run ([`Store::running`]) anew among the
 /// decoded candidates: those named in `gateways`, or all (`None`: a relist).
 fn refresh_running(store: &mut Store, gateways: Option<BTreeSet<String>>) {
-    if gateways.is_none() {
-        remember_named(store, None);
-    }
     let uid = |g: &str| {
         let o = store.nat_gateways.get(g)?;
         o.pointer("/metadata/uid").and_then(Json::as_str).map(str::to_string)
@@ -285,8 +250,16 @@ fn refresh_running(store: &mut Store, gateways: Option<BTreeSet<String>>) {
         true => crate::config::DEFAULT_NAMESPACE,
         false => store.workloads.as_str(),
     };
-    let named = |g: &str, ns: &str| store.named.get(g).is_some_and(|(_, all)| all.contains(ns));
+    let spec_ns = |g: &str| {
+        let o = store.nat_gateways.get(g)?;
+        o.pointer("/spec/namespace").and_then(Json::as_str).filter(|n| !n.is_empty()).map(str::to_string)
+    };
+    let ran_in = |g: &str, ns: &str| {
+        store.ran_in.get(g).is_some_and(|(u, at)| at == ns && uid(g).as_deref() == Some(u.as_str()))
+    };
+    let named = |g: &str, ns: &str| spec_ns(g).as_deref() == Some(ns) || ran_in(g, ns);
     let place = |g: &str, ns: &str, anchored: bool| ns == workloads || (!anchored && named(g, ns));
+    let touched: Option<Vec<String>> = gateways.as_ref().map(|g| g.iter().cloned().collect());
     let now = match gateways {
         None => running_sets(store.rule_sets.all(), uid, place),
         Some(gateways) => {
@@ -298,6 +271,20 @@ fn refresh_running(store: &mut Store, gateways: Option<BTreeSet<String>>) {
             now
         }
     };
+    // Where each resource gateway's set was chosen (see `Store::ran_in`).
+    let touched = touched.unwrap_or_else(|| store.ran_in.keys().chain(now.running.keys()).cloned().collect());
+    let mut ran_in = std::mem::take(&mut store.ran_in);
+    for g in touched {
+        let u = uid(&g);
+        if ran_in.get(&g).is_some_and(|(was, _)| u.as_deref() != Some(was.as_str())) {
+            ran_in.remove(&g);
+        }
+        let r = now.running.get(&g).filter(|r| r.namespace != workloads);
+        if let (Some(u), Some(r)) = (u, r) {
+            ran_in.insert(g, (u, r.namespace.clone()));
+        }
+    }
+    store.ran_in = ran_in;
     store.running = Arc::new(now.running);
     if *store.unreadable != now.unreadable {
         store.unreadable = Arc::new(now.unreadable);

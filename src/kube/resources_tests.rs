@@ -290,10 +290,10 @@ fn a_rules_config_map_is_decoded_once_per_change_of_its_own() {
 
 /// A running gateway whose `spec.namespace` is edited keeps its rules
 /// ConfigMap where it was made as what it runs (it does not move), while a
-/// namespace its spec never named counts for nothing, and a gateway made
-/// again under its name starts afresh.
+/// namespace its spec named only in an edit since reverted counts for
+/// nothing, and a gateway made again under its name starts afresh.
 #[test]
-fn a_gateways_rules_config_map_counts_in_every_namespace_its_spec_named() {
+fn a_gateways_rules_config_map_counts_where_it_ran_and_where_its_spec_says() {
     use crate::kube::watcher::Event;
     let gw = |uid: &str, ns: &str| json!({"metadata": {"name": "gw1", "uid": uid}, "spec": {"namespace": ns}});
     let mut s = Store::default();
@@ -307,6 +307,16 @@ fn a_gateways_rules_config_map_counts_in_every_namespace_its_spec_named() {
     // A relist of the gateways keeps what was named.
     apply_feed(&mut s, Feed::Kind(Kind::VpcNatGateway), Event::Restarted(vec![gw("u1", "gw-nss")]));
     assert_eq!(s.running["gw1"].namespace, "gw-ns");
+    // An edit naming another namespace, reverted: a ConfigMap made there
+    // meanwhile (by whoever may write there) does not count.
+    apply_feed(&mut s, Feed::Kind(Kind::VpcNatGateway), Event::Applied(gw("u1", "other")));
+    apply_feed(&mut s, Feed::Kind(Kind::VpcNatGateway), Event::Applied(gw("u1", "gw-nss")));
+    apply_feed(&mut s, Feed::RuleSets, Event::Applied(rules_cm("other", "gw1", "u1")));
+    assert_eq!(s.running["gw1"].namespace, "gw-ns");
+    apply_feed(&mut s, Feed::RuleSets, Event::Deleted(rules_cm("gw-ns", "gw1", "u1")));
+    assert!(s.running.is_empty(), "{:?}", s.running);
+    apply_feed(&mut s, Feed::RuleSets, Event::Applied(rules_cm("gw-ns", "gw1", "u1")));
+    assert_eq!(s.running["gw1"].namespace, "gw-ns", "made again where it ran");
     // Made again (another uid) in another namespace: the old one is not its.
     apply_feed(&mut s, Feed::Kind(Kind::VpcNatGateway), Event::Applied(gw("u2", "gw-nss")));
     apply_feed(&mut s, Feed::RuleSets, Event::Applied(rules_cm("gw-ns", "gw1", "u2")));

@@ -12,7 +12,7 @@
 //! predecessor's ConfigMap, still being garbage-collected, says nothing of
 //! it) or the anchor (a TOML gateway), its `rules.json` decoding to that
 //! gateway's set, not being deleted — and in a namespace the gateway's
-//! workload may be in (the daemon's, or one its spec named, `Store::named`; an
+//! workload may be in (the daemon's, or the one its spec names, or where its set was chosen, `Store::ran_in`; an
 //! anchor-owned one only the daemon's; checked by the caller, `place`).
 //! Owner references are free-form, so a tenant allowed to write ConfigMaps
 //! in its own namespace could make a lookalike; it neither counts nor hides
