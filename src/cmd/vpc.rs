@@ -62,7 +62,10 @@ async fn desired(cfg: &Config, client: &Client) -> Result<Desired> {
     let store = match &cfg.kubernetes {
         Some(k) => {
             let kube = KubeClient::from_settings(&k.kube).context("kubernetes client")?;
-            Some(list_store(&kube).await.context("listing Vpc, Subnet and Pod resources")?)
+            let mut store = list_store(&kube).await.context("listing Vpc, Subnet and Pod resources")?;
+            let toml = cfg.nat.gateways.iter().map(|(n, _)| n.clone()).collect();
+            ovn_vpcd::kube::resources::set_toml_gateways(&mut store, toml);
+            Some(store)
         }
         None => None,
     };

@@ -26,7 +26,7 @@ use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
 use crate::kube::objects::{self as workload_objects, Desired, ObjectsConfig, Outcomes, MANAGED_BY_SELECTOR};
 use crate::kube::resources::{
-    api_path, apply_feed, has_finalizer, name_of, Feed, Store, Verdict, FINALIZER, RULE_SETS_PATH,
+    api_path, apply_feed, has_finalizer, name_of, set_toml_gateways, Feed, Store, Verdict, FINALIZER, RULE_SETS_PATH,
 };
 use crate::kube::status::{self, object_path};
 use crate::model::derived::{AttachmentAddress, Derived, PodPort};
@@ -73,19 +73,23 @@ pub struct KubeSide {
     objects: watch::Sender<Arc<Desired>>,
     objects_leading: watch::Sender<bool>,
     reports: watch::Sender<Arc<Report>>,
+    /// The gateways the TOML defines, for the store (`set_toml_gateways`).
+    toml_gateways: watch::Sender<BTreeSet<String>>,
     lock: LeaseLock,
     identity: String,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl KubeSide {
-    pub fn start(section: &KubernetesSection) -> Result<KubeSide, KubeSideError> {
+    /// `toml`: the gateways the TOML defines ([`KubeSide::set_toml_gateways`]).
+    pub fn start(section: &KubernetesSection, toml: BTreeSet<String>) -> Result<KubeSide, KubeSideError> {
         let client = Arc::new(KubeClient::from_settings(&section.kube)?);
         let identity = section.identity()?;
         let mut tasks = vec![];
         // Watches → one store.
-        let (store_tx, store) =
-            watch::channel(Arc::new(Store { workloads: section.namespace.clone(), ..Store::default() }));
+        let initial = Store { workloads: section.namespace.clone(), toml_gateways: toml.clone(), ..Store::default() };
+        let (store_tx, store) = watch::channel(Arc::new(initial));
+        let (toml_gateways, toml_rx) = watch::channel(toml);
         let mut feeds = vec![];
         for kind in Kind::ALL {
             let path = api_path(kind);
@@ -99,7 +103,7 @@ impl KubeSide {
         let opts = WatchOptions { label_selector: Some(MANAGED_BY_SELECTOR.into()), ..WatchOptions::default() };
         tasks.push(tokio::spawn(watch_resource(client.clone(), RULE_SETS_PATH.into(), opts, tx)));
         feeds.push((Feed::RuleSets, rx));
-        tasks.push(tokio::spawn(keep_store(feeds, store_tx)));
+        tasks.push(tokio::spawn(keep_store(feeds, toml_rx, store_tx)));
         // The election.
         let lock = LeaseLock::new(client.clone(), &section.lease_namespace, &section.lease_name);
         let (leading_tx, leading) = watch::channel(false);
@@ -123,7 +127,30 @@ impl KubeSide {
         let (reports, reports_rx) = watch::channel(Arc::new(Report::default()));
         tasks.push(tokio::spawn(reporter(client, store.clone(), reports_rx, leading.clone(), outcomes)));
         tracing::info!(identity = %identity, lease = %lock.describe(), "watching Vpc and Subnet resources");
-        Ok(KubeSide { store, leading, nat_settings, objects, objects_leading, reports, lock, identity, tasks })
+        Ok(KubeSide {
+            store,
+            leading,
+            nat_settings,
+            objects,
+            objects_leading,
+            reports,
+            toml_gateways,
+            lock,
+            identity,
+            tasks,
+        })
+    }
+
+    /// The gateways the TOML defines now (after a reload): only the
+    /// anchor's rules ConfigMaps say what they run.
+    pub fn set_toml_gateways(&self, names: BTreeSet<String>) {
+        self.toml_gateways.send_if_modified(|n| {
+            let changed = *n != names;
+            if changed {
+                *n = names;
+            }
+            changed
+        });
     }
 
     /// Hands the object reconciler the gateway workloads of a pass, and lets
@@ -178,14 +205,32 @@ impl KubeSide {
 /// a snapshot taken never changes.
 async fn keep_store(
     mut feeds: Vec<(Feed, mpsc::Receiver<crate::kube::watcher::Event>)>,
+    mut toml: watch::Receiver<BTreeSet<String>>,
     tx: watch::Sender<Arc<Store>>,
 ) {
     use crate::kube::watcher::Event;
     let mut listed = vec![false; feeds.len()];
     loop {
-        // The next event of any kind, then whatever else is already queued.
+        // The next event of any kind, then whatever else is already queued;
+        // or the TOML's gateways changed (a reload).
         let next = futures_util::future::select_all(feeds.iter_mut().map(|(_, rx)| Box::pin(rx.recv())));
-        let (first, i, _) = next.await;
+        let (first, i, _) = tokio::select! {
+            n = next => n,
+            r = toml.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                let names = toml.borrow_and_update().clone();
+                tx.send_if_modified(|snapshot| {
+                    let changed = snapshot.toml_gateways != names;
+                    if changed {
+                        set_toml_gateways(Arc::make_mut(snapshot), names);
+                    }
+                    changed
+                });
+                continue;
+            }
+        };
         let Some(first) = first else { return };
         let mut batch = vec![(i, first)];
         for (j, (_, rx)) in feeds.iter_mut().enumerate() {

@@ -88,6 +88,11 @@ fn derive_after(
     Desired::after(prev, config, store.as_deref(), pods, synced.then_some(client), nat)
 }
 
+/// The names of the gateways `config` defines.
+fn toml_gateways(config: &crate::config::Config) -> BTreeSet<String> {
+    config.nat.gateways.iter().map(|(n, _)| n.clone()).collect()
+}
+
 /// Waits for a change of an optional watch channel (never, without one).
 async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
     match rx {
@@ -128,7 +133,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
     let client = Client::start(loaded.config.client_config(opts.db_override.as_deref())?);
     let metrics = Arc::new(Metrics::default());
     let kube = match &loaded.config.kubernetes {
-        Some(k) => Some(KubeSide::start(k)?),
+        Some(k) => Some(KubeSide::start(k, toml_gateways(&loaded.config))?),
         None => None,
     };
     let mut store_rx = kube.as_ref().map(|k| k.store.clone());
@@ -317,6 +322,9 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
             _ = poll.tick() => {
                 reload(&opts.config_path, &mut settle, false, &metrics).await.map(|new| {
                     loaded = new;
+                    if let Some(k) = &kube {
+                        k.set_toml_gateways(toml_gateways(&loaded.config));
+                    }
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
                     inputs(new, &mut desired, &applied_model)
                 })
@@ -326,6 +334,9 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                 match reload(&opts.config_path, &mut settle, true, &metrics).await {
                     Some(new) if new.text != loaded.text => {
                         loaded = new;
+                        if let Some(k) = &kube {
+                            k.set_toml_gateways(toml_gateways(&loaded.config));
+                        }
                         let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
                         Some(inputs(new, &mut desired, &applied_model))
                     }

@@ -181,6 +181,10 @@ pub struct Store {
     /// and a gateway made again (another uid) starts afresh; a namespace a
     /// refused edit named and that never held its set is not kept.
     pub ran_in: BTreeMap<String, (String, String)>,
+    /// The gateways the TOML defines ([`set_toml_gateways`]): only the
+    /// anchor's rules ConfigMap says what they run, never one controlled by
+    /// a resource of the same name (refused, and maybe a tenant's).
+    pub toml_gateways: BTreeSet<String>,
     /// Every initial list has arrived: before that, an absent resource
     /// may simply not be listed yet, and nothing may be deleted for it.
     pub synced: bool,
@@ -239,13 +243,27 @@ pub fn apply_feed(store: &mut Store, feed: Feed, event: crate::kube::watcher::Ev
     refresh_running(store, Some(touched));
 }
 
+/// The TOML's gateways are `names` now: what those that changed run is
+/// chosen again (an anchor-owned rules ConfigMap counts for a TOML gateway
+/// only, one a resource controls for a resource gateway only).
+pub fn set_toml_gateways(store: &mut Store, names: BTreeSet<String>) {
+    if store.toml_gateways == names {
+        return;
+    }
+    let changed = store.toml_gateways.symmetric_difference(&names).cloned().collect();
+    store.toml_gateways = names;
+    refresh_running(store, Some(changed));
+}
+
 /// Chooses what the gateways run ([`Store::running`]) anew among the
 /// decoded candidates: those named in `gateways`, or all (`None`: a relist).
 fn refresh_running(store: &mut Store, gateways: Option<BTreeSet<String>>) {
+    // A TOML gateway has no resource: a same-named one owns nothing of it.
     let uid = |g: &str| {
-        let o = store.nat_gateways.get(g)?;
+        let o = store.nat_gateways.get(g).filter(|_| !store.toml_gateways.contains(g))?;
         o.pointer("/metadata/uid").and_then(Json::as_str).map(str::to_string)
     };
+    let toml = |g: &str| store.toml_gateways.contains(g);
     let workloads = match store.workloads.is_empty() {
         true => crate::config::DEFAULT_NAMESPACE,
         false => store.workloads.as_str(),
@@ -261,12 +279,12 @@ fn refresh_running(store: &mut Store, gateways: Option<BTreeSet<String>>) {
     let place = |g: &str, ns: &str, anchored: bool| ns == workloads || (!anchored && named(g, ns));
     let touched: Option<Vec<String>> = gateways.as_ref().map(|g| g.iter().cloned().collect());
     let now = match gateways {
-        None => running_sets(store.rule_sets.all(), uid, place),
+        None => running_sets(store.rule_sets.all(), uid, toml, place),
         Some(gateways) => {
             let mut now = Chosen { running: (*store.running).clone(), unreadable: (*store.unreadable).clone() };
             for g in gateways {
                 let u = uid(&g);
-                now.set(&g, chosen(&g, store.rule_sets.of(&g), u.as_deref(), |ns, a| place(&g, ns, a)));
+                now.set(&g, chosen(&g, store.rule_sets.of(&g), u.as_deref(), toml(&g), |ns, a| place(&g, ns, a)));
             }
             now
         }

@@ -322,3 +322,35 @@ fn a_gateways_rules_config_map_counts_where_it_ran_and_where_its_spec_says() {
     apply_feed(&mut s, Feed::RuleSets, Event::Applied(rules_cm("gw-ns", "gw1", "u2")));
     assert!(s.running.is_empty(), "{:?}", s.running);
 }
+
+/// A TOML gateway's running set is its anchor's rules ConfigMap only: a
+/// resource of the same name (refused) controls nothing of it, even with
+/// its `spec.namespace` naming a namespace where it planted a ConfigMap of
+/// its own (readable, or of a later format that would refuse the gateway).
+#[test]
+fn a_same_named_resource_says_nothing_of_what_a_toml_gateway_runs() {
+    use crate::kube::watcher::Event;
+    let mut s = Store::default();
+    let resource = json!({"metadata": {"name": "gw1", "uid": "u-res"}, "spec": {"namespace": "a-tenant"}});
+    apply_feed(&mut s, Feed::Kind(Kind::VpcNatGateway), Event::Restarted(vec![resource]));
+    set_toml_gateways(&mut s, BTreeSet::from(["gw1".to_string()]));
+    let mut anchored = rules_cm("kube-system", "gw1", "a");
+    anchored["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1", "kind": "ConfigMap",
+        "name": "ovn-vpcd-toml-gateways", "uid": "a", "controller": true}]);
+    let mut later = rules_cm("a-tenant", "gw1", "u-res");
+    later["data"]["rules.json"] = json!("{\"version\":2,\"gateway\":\"gw1\"}");
+    let forged = rules_cm("a-tenant", "gw1", "u-res");
+    apply_feed(&mut s, Feed::RuleSets, Event::Restarted(vec![forged.clone(), anchored.clone()]));
+    assert_eq!(s.running["gw1"].namespace, "kube-system");
+    apply_feed(&mut s, Feed::RuleSets, Event::Applied(later));
+    assert_eq!(s.running["gw1"].namespace, "kube-system");
+    assert!(s.unreadable.is_empty(), "{:?}", s.unreadable);
+    apply_feed(&mut s, Feed::RuleSets, Event::Deleted(anchored.clone()));
+    assert!(s.running.is_empty() && s.unreadable.is_empty(), "{:?} {:?}", s.running, s.unreadable);
+    // Out of the TOML: the resource's gateway, and the anchor's set is not its.
+    apply_feed(&mut s, Feed::RuleSets, Event::Applied(anchored));
+    set_toml_gateways(&mut s, BTreeSet::new());
+    // (Its own ConfigMap, in the namespace its spec names, is what it runs.)
+    assert!(s.running.is_empty(), "{:?}", s.running);
+    assert!(s.unreadable.contains_key("gw1"), "{:?}", s.unreadable);
+}

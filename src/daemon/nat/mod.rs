@@ -44,9 +44,20 @@ use settings::{settings, NatSettings, Workloads, NAT_CONFIG, NAT_GW_CONFIG};
 
 /// How many rendered sets are remembered per gateway.
 const KNOWN_SETS: usize = 16;
-/// How many digests of the sets handed over are remembered per gateway: a
-/// watch lagging our own writes by fewer still shows one of ours.
-const HANDED_DIGESTS: usize = 256;
+/// From how many digests of the sets handed over a gateway's list is cut
+/// back to the one the watch shows (what came before it is in the past).
+const HANDED_PRUNE: usize = 64;
+/// At most this many are kept; past it, the oldest go, and a watched set
+/// not among them is taken for one of ours (the watch lagging that far).
+const HANDED_DIGESTS: usize = 4096;
+
+/// The digests of the sets handed over to one gateway, oldest first.
+#[derive(Default)]
+struct Digests {
+    list: VecDeque<String>,
+    /// Some were dropped unseen by the watch.
+    overflowed: bool,
+}
 
 /// The desired workloads, and the sets rendered so far.
 pub struct NatSide {
@@ -60,7 +71,7 @@ pub struct NatSide {
     /// next validation takes as running ([`NatSide::rendered`]).
     handed: BTreeMap<String, Arc<Running>>,
     /// Per gateway, the digests of the sets handed over, newest last.
-    handed_digests: BTreeMap<String, VecDeque<String>>,
+    handed_digests: BTreeMap<String, Digests>,
     /// The last settings that rendered workloads: what running gateways keep
     /// while the ConfigMaps say something that cannot be used.
     last_good: Option<Workloads>,
@@ -124,7 +135,7 @@ impl NatSide {
         let current = |g: &str| self.last.get(g).is_some_and(|l| l.current(g, store, toml));
         let ours = |g: &str| match store.running.get(g) {
             None => true,
-            Some(w) => self.handed_digests.get(g).is_some_and(|d| d.contains(&w.set.digest())),
+            Some(w) => self.handed_digests.get(g).is_some_and(|d| d.overflowed || d.list.contains(&w.set.digest())),
         };
         self.handed.iter().filter(|(g, _)| current(g) && ours(g)).map(|(g, r)| (g.clone(), r.clone())).collect()
     }
@@ -184,7 +195,9 @@ impl NatSide {
         // Its rule set as last rendered, less what was deleted since (an
         // EIP deleted meanwhile leaves it: its address is free for others).
         let mut handed = BTreeMap::new();
-        for (g, last) in self.last.iter().filter(|_| on) {
+        // (One whose rules ConfigMap this build cannot read is left as it
+        // runs: `left_alone`, never written over.)
+        for (g, last) in self.last.iter().filter(|(g, _)| on && !store.unreadable.contains_key(*g)) {
             if !sets.contains_key(g) {
                 let set = &last.set;
                 let kept = hold::hold(hold::emptied(set), &hold::Parts::of(set), addresses, is_held);
@@ -271,21 +284,31 @@ impl NatSide {
         // unreadable since this process started (a typo, a ConfigMap gone)
         // must not delete every gateway (there is no last good to keep).
         let hand = on || off;
-        self.remember_handed(if hand { handed } else { BTreeMap::new() });
+        self.remember_handed(if hand { handed } else { BTreeMap::new() }, store);
         (hand.then_some(DesiredWorkloads { objects: desired, left_alone }), view)
     }
 
     /// Records the sets handed over this pass (nothing: none handed).
-    fn remember_handed(&mut self, handed: BTreeMap<String, Running>) {
+    /// (`store`: what the watch shows, which digests before it are past.)
+    fn remember_handed(&mut self, handed: BTreeMap<String, Running>, store: &Store) {
         self.handed_digests.retain(|g, _| handed.contains_key(g));
         for (g, r) in &handed {
-            let digests = self.handed_digests.entry(g.clone()).or_default();
+            let d = self.handed_digests.entry(g.clone()).or_default();
             let digest = r.set.digest();
-            if digests.back() != Some(&digest) {
-                digests.push_back(digest);
-                if digests.len() > HANDED_DIGESTS {
-                    digests.pop_front();
+            if d.list.back() == Some(&digest) {
+                continue;
+            }
+            d.list.push_back(digest);
+            if d.list.len() > HANDED_PRUNE {
+                let watched = store.running.get(g).map(|w| w.set.digest());
+                if let Some(at) = watched.and_then(|w| d.list.iter().position(|x| *x == w)) {
+                    d.list.drain(..at);
+                    d.overflowed = false;
                 }
+            }
+            if d.list.len() > HANDED_DIGESTS {
+                d.list.pop_front();
+                d.overflowed = true;
             }
         }
         self.handed = handed.into_iter().map(|(g, r)| (g, Arc::new(r))).collect();

@@ -451,3 +451,25 @@ fn what_was_handed_over_runs_only_while_ours() {
     assert!(nothing.is_none());
     assert!(fresh.rendered(&store(), &Default::default()).is_empty());
 }
+
+/// A gateway refused because its rules ConfigMap holds a set this build
+/// cannot read is left as it runs, even with a set of its own rendered
+/// earlier by this process (a hand edit, another leader): never written over.
+#[test]
+fn a_gateway_running_an_unreadable_set_is_not_written_over() {
+    let nat = seed_003();
+    let model = model_with(&nat);
+    let mut side = NatSide::new("kube-system");
+    let none = BTreeSet::new();
+    side.render(&model, &fixed_addresses(&model), &store(), &Default::default(), Some(&on()), &none);
+    let mut s = store();
+    s.unreadable = Arc::new([("natgw".to_string(), "rule set version 2".to_string())].into());
+    let mut refused = nat.clone();
+    (refused.gateways, refused.eips, refused.fips, refused.dnats, refused.snats) = Default::default();
+    let gone = model_with(&refused);
+    let held = BTreeSet::from([ObjectKey::cluster(Kind::VpcNatGateway, "natgw")]);
+    let (desired, _) = side.render(&gone, &fixed_addresses(&gone), &s, &Default::default(), Some(&on()), &held);
+    let desired = desired.unwrap();
+    assert!(desired.objects.is_empty(), "{:?}", desired.objects.iter().map(|o| &o.id).collect::<Vec<_>>());
+    assert!(desired.left_alone.iter().any(|(_, v)| v == "vpc-nat-gw-natgw"), "{:?}", desired.left_alone);
+}

@@ -140,19 +140,21 @@ pub fn candidate(cm: &Json) -> Option<Candidate> {
 
 /// The candidate that says what `gateway` runs, among `candidates` (its
 /// own, in namespace and name order: the first that counts wins); `uid`:
-/// the VpcNatGateway resource's uid, if there is one; `place`: whether the
-/// gateway's workload may be in a namespace (`true` for an anchor-owned
-/// one: see [`running_sets`]).
+/// the VpcNatGateway resource's uid, if it is a resource's gateway; `toml`:
+/// the TOML defines it (then only an anchor-owned one counts, and only for
+/// it); `place`: whether the gateway's workload may be in a namespace
+/// (`true` for an anchor-owned one: see [`running_sets`]).
 pub fn chosen<'a>(
     gateway: &str,
     candidates: impl IntoIterator<Item = &'a Candidate>,
     uid: Option<&str>,
+    toml: bool,
     place: impl Fn(&str, bool) -> bool,
 ) -> Option<&'a Candidate> {
     candidates.into_iter().filter(|c| c.gateway == gateway).find(|c| {
         let (ours, anchored) = match &c.controller {
-            Controller::Gateway { uid: u } => (uid == Some(u.as_str()), false),
-            Controller::Anchor => (true, true),
+            Controller::Gateway { uid: u } => (!toml && uid == Some(u.as_str()), false),
+            Controller::Anchor => (toml, true),
         };
         ours && place(&c.namespace, anchored)
     })
@@ -230,7 +232,8 @@ impl Chosen {
 }
 
 /// What every gateway runs among `candidates` (in namespace and name
-/// order); `uid`: a VpcNatGateway resource's uid, by name; `place`: whether
+/// order); `uid`: a VpcNatGateway resource's uid, by name; `toml`: whether
+/// the TOML defines a gateway; `place`: whether
 /// a gateway's workload may be in a namespace (the daemon's, or the one its
 /// spec names: a tenant may write ConfigMaps elsewhere, and a ConfigMap
 /// elsewhere never counts, nor hides the real one), `true` for an
@@ -238,6 +241,7 @@ impl Chosen {
 pub fn running_sets<'a>(
     candidates: impl IntoIterator<Item = &'a Candidate>,
     uid: impl Fn(&str) -> Option<String>,
+    toml: impl Fn(&str) -> bool,
     place: impl Fn(&str, &str, bool) -> bool,
 ) -> Chosen {
     let mut by_gateway: BTreeMap<&str, Vec<&Candidate>> = BTreeMap::new();
@@ -247,7 +251,7 @@ pub fn running_sets<'a>(
     let mut out = Chosen::default();
     for (g, cs) in by_gateway {
         let u = uid(g);
-        out.set(g, chosen(g, cs, u.as_deref(), |ns, a| place(g, ns, a)));
+        out.set(g, chosen(g, cs, u.as_deref(), toml(g), |ns, a| place(g, ns, a)));
     }
     out
 }
@@ -264,7 +268,13 @@ mod tests {
         place: impl Fn(&str, &str, bool) -> bool,
     ) -> RunningSets {
         let candidates: Vec<Candidate> = cms.into_iter().filter_map(candidate).collect();
-        super::running_sets(&candidates, uid, place).running
+        super::running_sets(&candidates, uid, |_| false, place).running
+    }
+
+    /// As `running_sets`, for gateways the TOML defines.
+    fn toml_sets<'a>(cms: impl IntoIterator<Item = &'a Json>) -> RunningSets {
+        let candidates: Vec<Candidate> = cms.into_iter().filter_map(candidate).collect();
+        super::running_sets(&candidates, |_| None, |_| true, |_, _, _| true).running
     }
 
     fn cm(name: &str, owner: Json, data: &str) -> Json {
@@ -284,7 +294,11 @@ mod tests {
         let r = running_sets([&ours], uid, |_, _, _| true);
         assert_eq!(r["natgw"].namespace, "kube-system");
         assert_eq!(r["natgw"].set, NatRuleSet::from_json(set).unwrap());
-        assert_eq!(running_sets([&cm("vpc-nat-gw-natgw-rules", anchor, set)], uid, |_, _, _| true).len(), 1);
+        // The anchor's counts for a TOML gateway only, and a resource's never for one.
+        let anchored = cm("vpc-nat-gw-natgw-rules", anchor, set);
+        assert_eq!(toml_sets([&anchored]).len(), 1);
+        assert!(running_sets([&anchored], uid, |_, _, _| true).is_empty());
+        assert!(toml_sets([&ours]).is_empty());
         // natgw deleted and made again (another uid): its predecessor's set is not its.
         assert!(running_sets([&ours], |_| Some("u2".to_string()), |_, _, _| true).is_empty());
         assert!(running_sets([&ours], |_| None, |_, _, _| true).is_empty());
@@ -312,7 +326,7 @@ mod tests {
         // "nothing runs" either: its gateway runs something unknown here.
         let later = cm("vpc-nat-gw-natgw-rules", gw, &set.replacen("\"version\":1", "\"version\":2", 1));
         let candidates: Vec<Candidate> = [&later].into_iter().filter_map(candidate).collect();
-        let chosen = super::running_sets(&candidates, uid, |_, _, _| true);
+        let chosen = super::running_sets(&candidates, uid, |_| false, |_, _, _| true);
         assert!(chosen.running.is_empty());
         assert!(chosen.unreadable["natgw"].contains("version 2"), "{:?}", chosen.unreadable);
         // One being deleted (a finalizer of someone's holding it) does not count.
