@@ -13,11 +13,8 @@
 
 use std::time::Duration;
 
-use ovn_vpcd::testbed::Ovn;
-
 mod common;
-use common::kube::{start_kube, write_config};
-use common::nat::{apply, get, get_ns, gw_config, nat_config, rule_set, validated, FIXTURES};
+use common::nat::{apply, apply_seed_003_nat, get, get_ns, rule_set, start_nat, validated};
 use common::wait_for;
 
 const RULES: &str = "vpc-nat-gw-natgw-rules";
@@ -39,15 +36,9 @@ fn a_running_fip_keeps_its_eip_while_its_rules_config_map_is_away() {
     if common::kube::on_kube_ovn_crds() {
         return; // Kube-OVN's rule status has no conditions to read.
     }
-    let (kube, _crds) = start_kube();
-    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
-    let dir = ovn.dir().to_path_buf();
-    let config = write_config(&dir, "k.toml", &kube, "a", "");
+    let (kube, _crds, ovn, dir, config) = start_nat();
     let _daemon = common::Daemon::start(&ovn, &config, &[]);
-    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003.yaml")]).unwrap();
-    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003-nat.yaml")]).unwrap();
-    apply(&kube, &dir, "nat-config.yaml", &nat_config("ovn-vpcd:test", None));
-    apply(&kube, &dir, "gw-config.yaml", &gw_config("true"));
+    apply_seed_003_nat(&kube, &dir);
     apply(&kube, &dir, "fip-b.yaml", EIP_AND_FIP);
     wait_for("fip-b in the running set", Duration::from_secs(30), || (fip_names(&kube)? == ["fip-b"]).then_some(()));
 
@@ -92,15 +83,9 @@ fn a_rules_config_map_of_a_later_format_is_left_as_it_runs() {
     if common::kube::on_kube_ovn_crds() {
         return; // Kube-OVN's VpcNatGateway status has no conditions to read.
     }
-    let (kube, _crds) = start_kube();
-    let ovn = Ovn::start_with(&["--no-northd"]).unwrap();
-    let dir = ovn.dir().to_path_buf();
-    let config = write_config(&dir, "k.toml", &kube, "a", "");
+    let (kube, _crds, ovn, dir, config) = start_nat();
     let daemon = common::Daemon::start(&ovn, &config, &[]);
-    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003.yaml")]).unwrap();
-    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003-nat.yaml")]).unwrap();
-    apply(&kube, &dir, "nat-config.yaml", &nat_config("ovn-vpcd:test", None));
-    apply(&kube, &dir, "gw-config.yaml", &gw_config("true"));
+    apply_seed_003_nat(&kube, &dir);
     let set = wait_for("the rules ConfigMap", Duration::from_secs(30), || rule_set(&kube, RULES));
     let sts = wait_for("the StatefulSet", Duration::from_secs(30), || get_ns(&kube, "statefulset", "vpc-nat-gw-natgw"));
     drop(daemon);

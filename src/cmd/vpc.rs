@@ -69,7 +69,7 @@ async fn desired(cfg: &Config, client: &Client) -> Result<Desired> {
         }
         None => None,
     };
-    let d = Desired::new(cfg, store.as_ref(), &mut PodPorts::default(), Some(client), None);
+    let d = Desired::after(None, cfg, store.as_ref(), &mut PodPorts::default(), Some(client), None);
     for r in &d.merged.refused {
         eprintln!("resource refused: {r}");
     }

@@ -70,24 +70,15 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// `store`: the resources, when the daemon watches them; `pods` and the
-    /// NB client (`None` while the NB is not synced) for the pods' ports;
-    /// `nat`: what this process rendered for the NAT gateways so far (what
-    /// they run, ahead of the watch: `NatSide::rendered`).
-    pub fn new(
-        config: &Config,
-        store: Option<&Store>,
-        pods: &mut PodPorts,
-        nb: Option<&Client>,
-        nat: Option<&NatSide>,
-    ) -> Desired {
-        Desired::after(None, config, store, pods, nb, nat)
-    }
-
-    /// As [`Desired::new`], for a change of the resources or pods only:
-    /// when the merged specs are those `prev` validated (against the synced
-    /// NB), its model and refusals stand and only the pods are derived anew.
-    /// A change of the NB goes through [`Desired::nb_moved`] and `new`.
+    /// The desired state of `config` and `store` (the resources, when the
+    /// daemon watches them), with `pods` and the NB client (`None` while the
+    /// NB is not synced) for the pods' ports, and `nat`: what this process
+    /// handed the NAT gateways so far (what they run, ahead of the watch:
+    /// `NatSide::rendered`). After `prev` (a change of the resources or pods
+    /// only): when the merged specs are those `prev` validated (against the
+    /// synced NB), its model and refusals stand and only the pods are
+    /// derived anew.
+    /// A change of the NB goes through [`Desired::nb_moved`] and `after(None, ..)`.
     pub fn after(
         prev: Option<&Desired>,
         config: &Config,

@@ -62,7 +62,7 @@ pub struct RunOptions {
 
 const CONFIG_POLL: Duration = Duration::from_millis(250);
 
-/// The desired state of the current inputs (see [`Desired::new`]).
+/// The desired state of the current inputs (see [`Desired::after`]).
 fn derive(
     config: &crate::config::Config,
     store: &Option<watch::Receiver<Arc<Store>>>,

@@ -61,3 +61,21 @@ pub fn validated(o: &Json) -> Option<(String, String)> {
 pub fn ready(kube: &Kube, plural: &str, name: &str) -> Option<(String, String)> {
     condition(&get(kube, plural, name)?, "Ready")
 }
+
+/// A testbed API server and NB (no northd) with the daemon's config written
+/// for them: `(kube, its CRD dir, ovn, the scratch dir, the config path)`.
+pub fn start_nat() -> (Kube, tempfile::TempDir, ovn_vpcd::testbed::Ovn, std::path::PathBuf, std::path::PathBuf) {
+    let (kube, crds) = super::kube::start_kube();
+    let ovn = ovn_vpcd::testbed::Ovn::start_with(&["--no-northd"]).unwrap();
+    let dir = ovn.dir().to_path_buf();
+    let config = super::kube::write_config(&dir, "k.toml", &kube, "a", "");
+    (kube, crds, ovn, dir, config)
+}
+
+/// Seed 003's tenant, NAT gateway and rules applied, NAT gateways switched on.
+pub fn apply_seed_003_nat(kube: &Kube, dir: &Path) {
+    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003.yaml")]).unwrap();
+    kube.kubectl(&["apply", "--validate=false", "-f", &format!("{FIXTURES}/seed-003-nat.yaml")]).unwrap();
+    apply(kube, dir, "nat-config.yaml", &nat_config("ovn-vpcd:test", None));
+    apply(kube, dir, "gw-config.yaml", &gw_config("true"));
+}
