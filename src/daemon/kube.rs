@@ -470,11 +470,21 @@ async fn write_report(
     Round { retry, more: false }
 }
 
+/// Pod annotation PATCHes in flight at once (over the client's connection
+/// pool). One at a time, a busy API server serves the daemon's writes behind
+/// every other client's and the pods wait in that queue; a few in flight let
+/// them keep pace with the creates. Each pod is written at most once per
+/// round and a round ends when all its writes have, so two writes of one pod
+/// are never in flight together, and the next round's (against the newer
+/// object) comes after.
+const PATCHES_IN_FLIGHT: usize = 8;
+
 /// Annotates the pods of `store` that need it (their addresses, `routed`);
 /// true if something should be retried. First in every round: a pod waits
 /// for these to start (its CNI does), while a status can wait.
 async fn annotate_pods(client: &KubeClient, store: &Store, report: &Report, annotated: &mut Annotated) -> bool {
-    let mut retry = false;
+    use futures_util::StreamExt as _;
+    let mut writes = vec![];
     for (key, pod) in &store.pods {
         let (port, attached) = (report.pods.pods.get(key), report.pods.attachments.get(key));
         if port.is_none() && attached.is_none() {
@@ -485,7 +495,18 @@ async fn annotate_pods(client: &KubeClient, store: &Store, report: &Report, anno
             continue;
         };
         let path = format!("/api/v1/namespaces/{}/pods/{}", key.split_once('/').map_or("", |k| k.0), name_of(pod));
-        match client.merge_patch_unread(&path, &patch).await {
+        writes.push((key, path, patch));
+    }
+    let mut writes = writes.into_iter();
+    let mut in_flight = futures_util::stream::FuturesUnordered::new();
+    let mut retry = false;
+    loop {
+        while in_flight.len() < PATCHES_IN_FLIGHT {
+            let Some((key, path, patch)) = writes.next() else { break };
+            in_flight.push(async move { (key, client.merge_patch_unread(&path, &patch).await) });
+        }
+        let Some((key, result)) = in_flight.next().await else { break };
+        match result {
             Ok(()) => tracing::debug!(pod = %key, "pod annotated"),
             Err(e) if e.code() == 409 => retry = true,
             Err(e) if e.code() == 404 => {}
