@@ -5,6 +5,7 @@ timeoutSeconds, 410 Expired) and the detection of a closed peer. Mixed into Hand
 import select
 import socket
 import ssl
+import threading
 import time
 
 from .util import jdump, key_str, labels_of, md_of
@@ -14,9 +15,12 @@ from .tables import make_table, parse_accept
 
 
 class WatchCtx:
-    def __init__(self, wid, rd, ns, q, conn, peer):
+    def __init__(self, wid, rd, ns, q, conn, peer, lock):
         self.id = wid
         self.rd = rd
+        self.skey = rd.skey
+        self.cond = threading.Condition(lock)  # notified by Store.wake_watches
+        self.waiting = False  # in cond.wait, caught up to self.rv
         self.ns = ns
         self.q = q
         self.conn = conn
@@ -84,7 +88,7 @@ class WatchStream:
                     if api.expired_mode == "status":
                         raise e
                     expired_event = e
-            ctx = WatchCtx(next(api.watch_ids), rd, ns, q, self.connection, self.client_address)
+            ctx = WatchCtx(next(api.watch_ids), rd, ns, q, self.connection, self.client_address, store.lock)
             ctx.rv = start_rv
             if expired_event is None:
                 api.watches[ctx.id] = ctx
@@ -147,7 +151,11 @@ class WatchStream:
                         wait = min(deadline - now, 1.0 - (now - last_alive_check))
                         if bookmarks:
                             wait = min(wait, next_bm - now)
-                        store.cond.wait(max(wait, 0.01))
+                        ctx.waiting = True
+                        try:
+                            ctx.cond.wait(max(wait, 0.01))
+                        finally:
+                            ctx.waiting = False
                 if ctx.cut:
                     clean_end = False
                     break
