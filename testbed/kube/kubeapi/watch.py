@@ -39,6 +39,9 @@ class WatchStream:
     def write_chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
+    def write_chunks(self, datas):
+        self.wfile.write(b"".join(b"%x\r\n%s\r\n" % (len(d), d) for d in datas))
+
     def watch(self, rd, ns, name, q):
         api = self.api
         store = api.store
@@ -167,6 +170,9 @@ class WatchStream:
                     self.write_chunk((jdump({"type": "ERROR", "object": events.status()}) + "\n").encode())
                     break
                 if events:
+                    # The events at hand go out in one write, each its own chunk: a real
+                    # kube-apiserver flushes only when no more events are queued.
+                    out = []
                     for (erv, skey, etype, obj, prev) in events:
                         ctx.rv = erv
                         if skey != rd.skey:
@@ -175,16 +181,18 @@ class WatchStream:
                         was_vis = visible(prev)
                         if etype == "ADDED":
                             if now_vis:
-                                self.write_chunk(encode("ADDED", obj))
+                                out.append(encode("ADDED", obj))
                         elif etype == "MODIFIED":
                             if now_vis and was_vis:
-                                self.write_chunk(encode("MODIFIED", obj))
+                                out.append(encode("MODIFIED", obj))
                             elif now_vis:
-                                self.write_chunk(encode("ADDED", obj))
+                                out.append(encode("ADDED", obj))
                             elif was_vis:
-                                self.write_chunk(encode("DELETED", obj))
+                                out.append(encode("DELETED", obj))
                         elif etype == "DELETED" and (was_vis or visible(obj)):
-                            self.write_chunk(encode("DELETED", obj))
+                            out.append(encode("DELETED", obj))
+                    if out:
+                        self.write_chunks(out)
                     continue
                 if bookmarks and time.time() >= next_bm:
                     self.write_chunk(bookmark(ctx.rv))
