@@ -15,10 +15,8 @@ use serde_json::{json, Value as Json};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use super::annotate::{annotate_pods, Annotated};
 use crate::config::KubernetesSection;
-use crate::ipam::PodAddress;
-use crate::kinds::pod::attach;
-use crate::kinds::pod::cni::{annotations_patch, routed_patch, ROUTED};
 use crate::kube::client::{KubeClient, KubeError};
 use crate::kube::defaults;
 use crate::kube::driver::{watch as watch_resource, WatchOptions};
@@ -26,10 +24,10 @@ use crate::kube::leader::Elector;
 use crate::kube::lease::{run_election, wall_clock, LeaseLock};
 use crate::kube::objects::{self as workload_objects, Desired, ObjectsConfig, Outcomes, MANAGED_BY_SELECTOR};
 use crate::kube::resources::{
-    api_path, apply_feed, has_finalizer, name_of, set_toml_gateways, Feed, Store, Verdict, FINALIZER, RULE_SETS_PATH,
+    api_path, apply_feed, has_finalizer, set_toml_gateways, Feed, Store, Verdict, FINALIZER, RULE_SETS_PATH,
 };
 use crate::kube::status::{self, object_path};
-use crate::model::derived::{AttachmentAddress, Derived, PodPort};
+use crate::model::derived::Derived;
 use crate::model::object::{Kind, ObjectKey};
 use crate::model::validate::Model;
 
@@ -329,6 +327,7 @@ async fn reporter(
                 tracing::debug!(elapsed_us = started.elapsed().as_micros() as u64, more = round.more, "report round");
                 round
             } else {
+                annotated.forget();
                 Round::default()
             }
         };
@@ -355,9 +354,10 @@ fn resource_version(o: &Json) -> &str {
 }
 
 /// What a round of writes needs of `store`: the objects with a verdict or
-/// to finalize, and the pods to annotate (not yet found done) or to tell
-/// about; the bookkeeping of objects gone is dropped here, against the
-/// whole store. The copy shares every object (`Arc`).
+/// to finalize, and the pods to annotate (changed since the last round and
+/// not found done: see `daemon::annotate`) or to tell about; the
+/// bookkeeping of statuses of objects gone is dropped here. The copy shares
+/// every object (`Arc`).
 fn needed(
     store: &Store,
     report: &Report,
@@ -367,7 +367,6 @@ fn needed(
 ) -> Store {
     written.retain(|o, _| store.of_kind(o.kind).contains_key(&o.qualified_name()));
     defaulted.retain(|n, _| store.subnets.contains_key(n));
-    annotated.follow(&report.model, store);
     let mut out = Store { synced: store.synced, ..Store::default() };
     for object in report.verdicts.iter().map(|v| &v.object).chain(&report.finalize) {
         let key = object.qualified_name();
@@ -375,15 +374,8 @@ fn needed(
             out.of_kind_mut(object.kind).insert(key, obj.clone());
         }
     }
-    let derived = &report.pods;
-    for key in derived.pods.keys().chain(derived.attachments.keys()) {
-        let (port, attached) = (derived.pods.get(key), derived.attachments.get(key));
-        match store.pods.get(key) {
-            Some(pod) if !annotated.done(key, pod, port, attached) => {
-                out.pods.insert(key.clone(), pod.clone());
-            }
-            Some(_) | None => {}
-        }
+    for (key, pod) in annotated.this_round(&report.model, store, &report.pods) {
+        out.pods.insert(key.clone(), pod.clone());
     }
     for (key, _) in &report.pod_errors {
         if let Some(pod) = store.pods.get(key) {
@@ -420,7 +412,7 @@ async fn write_report(
     defaulted: &mut HashMap<String, i64>,
     annotated: &mut Annotated,
 ) -> Round {
-    let mut retry = annotate_pods(client, store, report, annotated).await;
+    let mut retry = annotate_pods(client, store, &report.pods, &report.model, annotated).await;
     let mut sent = 0;
     let now = wall_clock();
     for v in &report.verdicts {
@@ -513,99 +505,6 @@ async fn write_report(
         }
     }
     Round { retry, more: false }
-}
-
-/// Annotates the pods of `store` that need it (their addresses, `routed`);
-/// true if something should be retried. First in every round: a pod waits
-/// for these to start (its CNI does), while a status can wait.
-async fn annotate_pods(client: &KubeClient, store: &Store, report: &Report, annotated: &mut Annotated) -> bool {
-    let mut retry = false;
-    for (key, pod) in &store.pods {
-        let (port, attached) = (report.pods.pods.get(key), report.pods.attachments.get(key));
-        if port.is_none() && attached.is_none() {
-            continue; // a pod told about (an error), with nothing to annotate
-        }
-        let Some(patch) = pod_patch(pod, &report.model, port, attached) else {
-            annotated.insert(key, pod, port, attached);
-            continue;
-        };
-        let path = format!("/api/v1/namespaces/{}/pods/{}", key.split_once('/').map_or("", |k| k.0), name_of(pod));
-        match client.merge_patch_unread(&path, &patch).await {
-            Ok(()) => tracing::debug!(pod = %key, "pod annotated"),
-            Err(e) if e.code() == 409 => retry = true,
-            Err(e) if e.code() == 404 => {}
-            Err(e) => tracing::warn!(pod = %key, error = %e, "cannot annotate the pod"),
-        }
-    }
-    retry
-}
-
-/// The merge patch that makes `pod` carry the annotations of its port
-/// (with `routed`: the port is in the NB, the pass committed it, so the CNI
-/// may go on) and of its attachments, in one write; `None` when it carries
-/// them all. A port whose subnet the model does not hold is left as it is.
-fn pod_patch(pod: &Json, model: &Model, port: Option<&Arc<PodPort>>, attached: Option<&Attached>) -> Option<Json> {
-    let primary = port.and_then(|port| {
-        let subnet = model.subnets.get(&port.subnet)?;
-        let addr = &PodAddress { subnet: port.subnet.clone(), ips: port.ips.clone(), mac: port.mac.clone() };
-        match annotations_patch(pod, subnet, addr) {
-            Some(mut p) => {
-                p["metadata"]["annotations"][ROUTED] = json!("true");
-                Some(p)
-            }
-            None => routed_patch(pod),
-        }
-    });
-    let missing = attached.map(|a| attach::annotations_missing(pod, model, a)).unwrap_or_default();
-    if missing.is_empty() {
-        return primary;
-    }
-    let mut patch = primary.unwrap_or_else(|| {
-        let rv = pod.pointer("/metadata/resourceVersion").cloned().unwrap_or(Json::Null);
-        json!({"metadata": {"resourceVersion": rv, "annotations": {}}})
-    });
-    if patch["metadata"]["resourceVersion"].is_null() {
-        patch["metadata"].as_object_mut().expect("an object").remove("resourceVersion");
-    }
-    patch["metadata"]["annotations"].as_object_mut().expect("an object").extend(missing);
-    Some(patch)
-}
-
-/// Pods found carrying every annotation of their address, as the object
-/// they were checked in (the store keeps a pod as an `Arc`: an unchanged pod
-/// is the same `Arc`), under the model they were checked with: a round looks
-/// again only at pods that changed, so its cost follows the change.
-#[derive(Default)]
-struct Annotated {
-    model: Option<Arc<Model>>,
-    pods: HashMap<String, Checked>,
-}
-
-/// A pod as checked, with the port and attachments it was checked against.
-type Checked = (Arc<Json>, Option<Arc<PodPort>>, Option<Attached>);
-
-/// A pod's attachment addresses as derived.
-type Attached = Arc<Vec<AttachmentAddress>>;
-
-impl Annotated {
-    /// Forgets everything if the model (the pods' subnets) is another.
-    fn follow(&mut self, model: &Arc<Model>, store: &Store) {
-        if !self.model.as_ref().is_some_and(|m| Arc::ptr_eq(m, model) || **m == **model) {
-            self.pods.clear();
-            self.model = Some(model.clone());
-        }
-        if self.pods.len() > store.pods.len() {
-            self.pods.retain(|k, _| store.pods.contains_key(k));
-        }
-    }
-
-    fn done(&self, key: &str, pod: &Arc<Json>, port: Option<&Arc<PodPort>>, attached: Option<&Attached>) -> bool {
-        self.pods.get(key).is_some_and(|(p, a, b)| Arc::ptr_eq(p, pod) && a.as_ref() == port && b.as_ref() == attached)
-    }
-
-    fn insert(&mut self, key: &str, pod: &Arc<Json>, port: Option<&Arc<PodPort>>, attached: Option<&Attached>) {
-        self.pods.insert(key.to_string(), (pod.clone(), port.cloned(), attached.cloned()));
-    }
 }
 
 /// Adds Kube-OVN's defaults to an accepted Subnet's spec (see

@@ -11,6 +11,7 @@
 //! keeps their rows as they are (see [`crate::reconcile::removal`] and
 //! [`inputs::RemovalGuard`]); `/readyz` is not ready while it does.
 
+mod annotate;
 pub mod http;
 pub mod inputs;
 pub mod kube;

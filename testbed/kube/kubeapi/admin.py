@@ -26,7 +26,7 @@ class Admin:
                         continue
                     w.cut = True
                     n += 1
-                store.cond.notify_all()
+                store.wake_watches()
             return self.send_json(200, {"cut": n})
         if what == "expire-watches" and m == "POST":
             with store.lock:
@@ -36,7 +36,7 @@ class Admin:
                         continue
                     w.expire = True
                     n += 1
-                store.cond.notify_all()
+                store.wake_watches()
             return self.send_json(200, {"expired": n})
         if what == "watches" and m == "GET":
             with store.lock:

@@ -40,7 +40,7 @@ class Api(Admission, Discovery, Bootstrap, Accounts):
         self.store.active = lambda: [w.rv for w in self.watches.values()]
         self.expired_mode = args.expired_mode
         self.bookmark_interval = args.bookmark_interval
-        self.watches = {}  # id -> WatchCtx
+        self.watches = self.store.watches  # id -> WatchCtx
         self.watch_ids = itertools.count(1)
         self.faults = []
         self.faults_lock = threading.Lock()

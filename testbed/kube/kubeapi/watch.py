@@ -5,6 +5,7 @@ timeoutSeconds, 410 Expired) and the detection of a closed peer. Mixed into Hand
 import select
 import socket
 import ssl
+import threading
 import time
 
 from .util import jdump, key_str, labels_of, md_of
@@ -14,9 +15,12 @@ from .tables import make_table, parse_accept
 
 
 class WatchCtx:
-    def __init__(self, wid, rd, ns, q, conn, peer):
+    def __init__(self, wid, rd, ns, q, conn, peer, lock):
         self.id = wid
         self.rd = rd
+        self.skey = rd.skey
+        self.cond = threading.Condition(lock)  # notified by Store.wake_watches
+        self.waiting = False  # in cond.wait, caught up to self.rv
         self.ns = ns
         self.q = q
         self.conn = conn
@@ -34,6 +38,9 @@ class WatchStream:
 
     def write_chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def write_chunks(self, datas):
+        self.wfile.write(b"".join(b"%x\r\n%s\r\n" % (len(d), d) for d in datas))
 
     def watch(self, rd, ns, name, q):
         api = self.api
@@ -84,7 +91,7 @@ class WatchStream:
                     if api.expired_mode == "status":
                         raise e
                     expired_event = e
-            ctx = WatchCtx(next(api.watch_ids), rd, ns, q, self.connection, self.client_address)
+            ctx = WatchCtx(next(api.watch_ids), rd, ns, q, self.connection, self.client_address, store.lock)
             ctx.rv = start_rv
             if expired_event is None:
                 api.watches[ctx.id] = ctx
@@ -147,7 +154,11 @@ class WatchStream:
                         wait = min(deadline - now, 1.0 - (now - last_alive_check))
                         if bookmarks:
                             wait = min(wait, next_bm - now)
-                        store.cond.wait(max(wait, 0.01))
+                        ctx.waiting = True
+                        try:
+                            ctx.cond.wait(max(wait, 0.01))
+                        finally:
+                            ctx.waiting = False
                 if ctx.cut:
                     clean_end = False
                     break
@@ -159,6 +170,9 @@ class WatchStream:
                     self.write_chunk((jdump({"type": "ERROR", "object": events.status()}) + "\n").encode())
                     break
                 if events:
+                    # The events at hand go out in one write, each its own chunk: a real
+                    # kube-apiserver flushes only when no more events are queued.
+                    out = []
                     for (erv, skey, etype, obj, prev) in events:
                         ctx.rv = erv
                         if skey != rd.skey:
@@ -167,16 +181,18 @@ class WatchStream:
                         was_vis = visible(prev)
                         if etype == "ADDED":
                             if now_vis:
-                                self.write_chunk(encode("ADDED", obj))
+                                out.append(encode("ADDED", obj))
                         elif etype == "MODIFIED":
                             if now_vis and was_vis:
-                                self.write_chunk(encode("MODIFIED", obj))
+                                out.append(encode("MODIFIED", obj))
                             elif now_vis:
-                                self.write_chunk(encode("ADDED", obj))
+                                out.append(encode("ADDED", obj))
                             elif was_vis:
-                                self.write_chunk(encode("DELETED", obj))
+                                out.append(encode("DELETED", obj))
                         elif etype == "DELETED" and (was_vis or visible(obj)):
-                            self.write_chunk(encode("DELETED", obj))
+                            out.append(encode("DELETED", obj))
+                    if out:
+                        self.write_chunks(out)
                     continue
                 if bookmarks and time.time() >= next_bm:
                     self.write_chunk(bookmark(ctx.rv))
