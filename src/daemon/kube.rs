@@ -69,7 +69,7 @@ pub struct KubeSide {
     /// The gateway workloads the object reconciler keeps, and whether it
     /// may write (leading, and a set was handed to it this term).
     objects: watch::Sender<Arc<Desired>>,
-    objects_leading: watch::Sender<bool>,
+    objects_leading: Arc<watch::Sender<bool>>,
     reports: watch::Sender<Arc<Report>>,
     /// The gateways the TOML defines, for the store (`set_toml_gateways`).
     toml_gateways: watch::Sender<BTreeSet<String>>,
@@ -112,6 +112,10 @@ impl KubeSide {
         tasks.push(tokio::spawn(super::nat::watch_settings(client.clone(), section.namespace.clone(), settings_tx)));
         let (objects, objects_rx) = watch::channel(Arc::new(Desired::default()));
         let (objects_leading, objects_leading_rx) = watch::channel(false);
+        let objects_leading = Arc::new(objects_leading);
+        // The Lease lost stops the object reconciler at once, even while the
+        // loop waits on a long NB transaction (it would hand the next set).
+        tasks.push(tokio::spawn(follow_election(leading.clone(), objects_leading.clone())));
         let (outcomes_tx, outcomes) = watch::channel(Arc::new(Outcomes::new()));
         let config = ObjectsConfig::new(vec![crate::kinds::vpc_nat_gateway::workload::owner_kind()]);
         tasks.push(tokio::spawn(workload_objects::run(
@@ -248,6 +252,19 @@ async fn keep_store(
             }
             store.synced = listed.iter().all(|l| *l);
         });
+    }
+}
+
+/// Stops the object reconciler (`objects_leading` false) as soon as the
+/// election says this process does not lead; only the loop starts it again,
+/// with a set rendered in the new term (`KubeSide::set_workloads`). Runs
+/// until the election's channel is gone.
+async fn follow_election(mut leading: watch::Receiver<bool>, objects_leading: Arc<watch::Sender<bool>>) {
+    while leading.changed().await.is_ok() {
+        let now = *leading.borrow_and_update();
+        if !now {
+            objects_leading.send_if_modified(|l| std::mem::replace(l, false));
+        }
     }
 }
 
@@ -574,4 +591,26 @@ async fn set_finalizer(client: &KubeClient, object: &ObjectKey, obj: &Json, pres
     let path = object_path(object);
     let patch = json!({"metadata": {"finalizers": list, "resourceVersion": resource_version(obj)}});
     client.merge_patch(&path, &patch).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Lease lost stops the object reconciler without the loop, and
+    /// won again does not start it: only a set handed in the new term does.
+    #[tokio::test(start_paused = true)]
+    async fn the_object_reconciler_stops_when_the_lease_is_lost() {
+        let (election, leading) = watch::channel(true);
+        let objects_leading = Arc::new(watch::channel(true).0);
+        let mut seen = objects_leading.subscribe();
+        let task = tokio::spawn(follow_election(leading, objects_leading.clone()));
+        election.send_replace(false);
+        tokio::time::timeout(Duration::from_secs(1), seen.wait_for(|l| !*l)).await.unwrap().unwrap();
+        election.send_replace(true);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!*objects_leading.borrow(), "won again: still stopped until a set is handed");
+        drop(election);
+        task.await.unwrap();
+    }
 }
