@@ -145,11 +145,16 @@ fn route_ops() -> Vec<Op> {
             ("ip_prefix".to_string(), str_col(&format!("10.{}.{}.0/24", i / 256, i % 256))),
             ("nexthop".to_string(), str_col("192.168.255.1")),
         ]);
-        ops.push(Op::Insert { table: "Logical_Router_Static_Route".into(), row, uuid_name: Some(name.clone()) });
+        ops.push(Op::Insert {
+            table: "Logical_Router_Static_Route".into(),
+            row,
+            uuid_name: Some(name.clone()),
+            uuid: None,
+        });
         names.push(Atom::NamedUuid(name));
     }
     let row = Row::from([("name".to_string(), str_col("r0")), ("static_routes".to_string(), Value::set(names))]);
-    ops.push(Op::Insert { table: "Logical_Router".into(), row, uuid_name: Some("r0".into()) });
+    ops.push(Op::Insert { table: "Logical_Router".into(), row, uuid_name: Some("r0".into()), uuid: None });
     ops
 }
 
@@ -214,7 +219,7 @@ async fn run_small_txns(client: Arc<Client>, ovn: &Ovn) -> Result<(Duration, Cpu
         let c = client.clone();
         set.spawn(async move {
             let row = Row::from([("name".to_string(), str_col(&format!("ls{i}")))]);
-            c.transact(&[Op::Insert { table: "Logical_Switch".into(), row, uuid_name: None }]).await
+            c.transact(&[Op::Insert { table: "Logical_Switch".into(), row, uuid_name: None, uuid: None }]).await
         });
     }
     while let Some(r) = set.join_next().await {
@@ -255,6 +260,7 @@ async fn populate(remote: &str, rows: usize) -> Result<()> {
                 table: "Logical_Switch".into(),
                 row: Row::from([("name".to_string(), str_col(&format!("ls{k}")))]),
                 uuid_name: None,
+                uuid: None,
             })
             .collect();
         client.transact(&ops).await?;

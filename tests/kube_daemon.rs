@@ -204,7 +204,9 @@ fn two_daemons_elect_one_leader_and_the_other_takes_over_when_it_is_killed() {
     wait_for("takeover", Duration::from_secs(10), || ready(&standby_addr).then_some(()));
     let took = killed.elapsed();
     assert!(took >= Duration::from_millis(1500) && took <= Duration::from_secs(6), "took over after {took:?}");
-    // The new leader reconciles: a deleted route comes back.
+    // The new leader reconciles: a deleted route comes back (ovn-nbctl
+    // returns once the delete is committed, so any route seen after it is a
+    // new row), under the same uuid: derived from its id (`nb::row_uuid`).
     let uuid =
         ovn.nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router_Static_Route", "nexthop=10.0.1.254"]).unwrap();
     ovn.nbctl(&["lr-route-del", "test-vpc-1", "0.0.0.0/0"]).unwrap();
@@ -212,8 +214,11 @@ fn two_daemons_elect_one_leader_and_the_other_takes_over_when_it_is_killed() {
         let now = ovn
             .nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router_Static_Route", "nexthop=10.0.1.254"])
             .ok()?;
-        (!now.trim().is_empty() && now != uuid).then_some(())
+        (!now.trim().is_empty()).then_some(now)
     });
+    let now =
+        ovn.nbctl(&["--bare", "--columns=_uuid", "find", "Logical_Router_Static_Route", "nexthop=10.0.1.254"]).unwrap();
+    assert_eq!(now, uuid, "a restored row keeps the uuid derived from its id");
     drop(standby);
 }
 

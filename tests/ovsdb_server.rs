@@ -36,11 +36,13 @@ async fn list_dbs_get_schema_and_transact_operations() {
                 ]
                 .into(),
                 uuid_name: Some("p".into()),
+                uuid: None,
             },
             Op::Insert {
                 table: "Logical_Router".into(),
                 row: [("name".to_string(), Value::string("r1")), ("ports".into(), Value::named("p"))].into(),
                 uuid_name: None,
+                uuid: None,
             },
         ])
         .await
@@ -78,6 +80,7 @@ async fn list_dbs_get_schema_and_transact_operations() {
                 table: "Logical_Router".into(),
                 row: [("nope".to_string(), Value::string("x"))].into(),
                 uuid_name: None,
+                uuid: None,
             },
         ])
         .await
@@ -162,6 +165,7 @@ async fn monitors_and_dumps_a_100k_row_table() {
                 ]
                 .into(),
                 uuid_name: None,
+                uuid: None,
             })
             .collect();
         writer.transact(&ops).await.unwrap();

@@ -215,33 +215,3 @@ fn a_name_taken_by_a_foreign_row_fails_only_its_owner() {
         "net1 not half-applied"
     );
 }
-
-/// A cold start's transaction guards each table it inserts into with one
-/// `wait` ("no owned row yet"): replaying it after it committed (a lost
-/// reply) must insert nothing, and a second daemon racing it loses cleanly.
-#[test]
-fn a_replayed_cold_start_transaction_inserts_nothing() {
-    use ovn_vpcd::config::Config;
-    use ovn_vpcd::ovsdb::{Client, ClientConfig, ClientError, MonitorSpec, Remote, TxnError};
-    let bed = Bed::new();
-    bed.write(SEED_002);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    rt.block_on(async {
-        let cfg = Config::parse("seed", SEED_002).unwrap();
-        let monitor = ovn_vpcd::nb::TABLES.iter().map(|(t, _)| MonitorSpec::all(t)).collect();
-        let cc = ClientConfig::new(Remote::parse_list(bed.ovn.nb_unix(), 6641).unwrap(), "OVN_Northbound", monitor);
-        let client = Client::connect(cc, std::time::Duration::from_secs(10)).await.unwrap();
-        let pass = ovn_vpcd::reconcile::plan(&cfg.vpcs, &cfg.subnets, &client);
-        let ops = pass.plan.to_ops().unwrap();
-        let waits = ops.iter().filter(|o| matches!(o, ovn_vpcd::ovsdb::Op::Wait { .. })).count();
-        assert!((1..=4).contains(&waits), "one guard per table of roots: {waits} waits");
-        client.transact(&ops).await.unwrap();
-        match client.transact(&ops).await {
-            Err(ClientError::Txn(TxnError::Operation { op: "wait", error, .. })) => assert_eq!(error, "timed out"),
-            other => panic!("the replay must fail on its guard: {other:?}"),
-        }
-    });
-    assert_eq!(bed.plan_code(), 0, "the NB holds the config exactly once");
-    let switches = bed.nbctl(&["--bare", "--columns=name", "list", "Logical_Switch"]);
-    assert_eq!(switches.lines().filter(|l| !l.is_empty()).count(), 2, "{switches}");
-}

@@ -2,10 +2,12 @@
 //! monitors and the columns it relies on, checked against the server's
 //! schema on every connect; and in [`rows`], the vocabulary every kind's
 //! rows are written in (the owned tables, row ids, ownership tags,
-//! parents and references).
+//! parents and references); in [`row_uuid`], the uuid each owned row is
+//! inserted with.
 
 use crate::ovsdb::MonitorSpec;
 
+pub mod row_uuid;
 pub mod rows;
 
 pub const DATABASE: &str = "OVN_Northbound";

@@ -7,9 +7,10 @@
 //! - The cache is only mutated by the supervisor task. Callers read it
 //!   through [`Client::cache`] and never hold that guard across an `.await`.
 //! - No write is applied twice: [`Client::transact_retrying`] replays only
-//!   transactions whose inserts are guarded by `wait`, so a replay after a
-//!   lost reply (or a server-side retry after a RAFT leader change) fails
-//!   the guard and is reported as [`Outcome::AlreadyApplied`].
+//!   transactions whose inserts are guarded, by the uuid they insert (taken
+//!   once the row is in) or by a `wait`, so a replay after a lost reply (or a
+//!   server-side retry after a RAFT leader change) fails the guard and is
+//!   reported as [`Outcome::AlreadyApplied`].
 //! - `transact` returns only once the cache shows the rows the transaction
 //!   inserted or deleted.
 
@@ -114,8 +115,10 @@ impl ClientError {
 #[derive(Debug, PartialEq)]
 pub enum Outcome {
     Committed(Vec<OpResult>),
-    /// A guard `wait` found the effect already present (committed by an
-    /// earlier attempt whose reply was lost, or by a server-side retry).
+    /// A guard found the effect already present (committed by an earlier
+    /// attempt whose reply was lost, by a server-side retry, or by another
+    /// writer the cache has not shown yet): a guard `wait` timed out, or an
+    /// insert's own uuid is taken.
     AlreadyApplied,
 }
 
@@ -287,10 +290,11 @@ impl Client {
         Ok(results)
     }
 
-    /// Runs a transaction whose inserts are guarded by `wait` operations
-    /// ([`Op::wait_absent`]), retrying across reconnects until `within`
-    /// elapses. Because the guards make a replay harmless, a write is never
-    /// applied twice even when a reply is lost.
+    /// Runs a transaction whose inserts are guarded, each by the uuid it
+    /// inserts (`Op::Insert::uuid`) or by a `wait` ([`Op::wait_absent`]),
+    /// retrying across reconnects until `within` elapses. Because the guards
+    /// make a replay harmless, a write is never applied twice even when a
+    /// reply is lost.
     pub async fn transact_retrying(&self, ops: &[Op], within: Duration) -> Result<Outcome, ClientError> {
         let deadline = Instant::now() + within;
         loop {
@@ -300,6 +304,13 @@ impl Client {
                     if error == "timed out" && matches!(ops.get(index), Some(Op::Wait { .. })) =>
                 {
                     tracing::debug!(guard = ?ops.get(index), "guard found its rows present");
+                    return Ok(Outcome::AlreadyApplied);
+                }
+                Err(ClientError::Txn(TxnError::Operation { index, error, .. }))
+                    if error == "duplicate uuid"
+                        && matches!(ops.get(index), Some(Op::Insert { uuid: Some(_), .. })) =>
+                {
+                    tracing::debug!(insert = ?ops.get(index), "an insert found its uuid taken");
                     return Ok(Outcome::AlreadyApplied);
                 }
                 Err(e) if e.is_retryable() && Instant::now() < deadline => {

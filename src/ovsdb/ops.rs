@@ -49,6 +49,10 @@ pub enum Op {
         table: String,
         row: Row,
         uuid_name: Option<String>,
+        /// The new row's uuid, chosen by the client (an Open vSwitch 2.13+
+        /// extension): it must not be taken in the table, nor deleted earlier
+        /// in the same transaction, or the insert fails with `duplicate uuid`.
+        uuid: Option<Uuid>,
     },
     Select {
         table: String,
@@ -139,10 +143,13 @@ impl Serialize for Op {
             m.serialize_entry("table", t)?;
         }
         match self {
-            Op::Insert { row, uuid_name, .. } => {
+            Op::Insert { row, uuid_name, uuid, .. } => {
                 m.serialize_entry("row", row)?;
                 if let Some(n) = uuid_name {
                     m.serialize_entry("uuid-name", n)?;
+                }
+                if let Some(u) = uuid {
+                    m.serialize_entry("uuid", &u.to_string())?;
                 }
             }
             Op::Select { conds, columns, .. } => {
@@ -273,6 +280,7 @@ mod tests {
                 table: "Logical_Switch".into(),
                 row: Row::from([("name".into(), Value::string("a"))]),
                 uuid_name: Some("ls".into()),
+                uuid: Some(Uuid(0x0123_4567_89ab_8def_8123_4567_89ab_cdef)),
             },
             Op::Mutate {
                 table: "Logical_Router".into(),
@@ -284,7 +292,7 @@ mod tests {
         let j = transact_params("OVN_Northbound", &ops);
         assert_eq!(
             serde_json::to_value(&j).unwrap(),
-            serde_json::from_str::<Json>(r#"["OVN_Northbound",{"columns":["_uuid"],"op":"wait","rows":[],"table":"Logical_Switch","timeout":0,"until":"==","where":[["external_ids","includes",["map",[["k","v"]]]]]},{"op":"insert","row":{"name":"a"},"table":"Logical_Switch","uuid-name":"ls"},{"mutations":[["ports","insert",["named-uuid","ls"]]],"op":"mutate","table":"Logical_Router","where":[["name","==","r"]]},{"comment":"hi","op":"comment"}]"#)
+            serde_json::from_str::<Json>(r#"["OVN_Northbound",{"columns":["_uuid"],"op":"wait","rows":[],"table":"Logical_Switch","timeout":0,"until":"==","where":[["external_ids","includes",["map",[["k","v"]]]]]},{"op":"insert","row":{"name":"a"},"table":"Logical_Switch","uuid":"01234567-89ab-8def-8123-456789abcdef","uuid-name":"ls"},{"mutations":[["ports","insert",["named-uuid","ls"]]],"op":"mutate","table":"Logical_Router","where":[["name","==","r"]]},{"comment":"hi","op":"comment"}]"#)
                 .unwrap()
         );
     }

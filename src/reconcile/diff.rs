@@ -14,15 +14,19 @@
 //! another subnet): it is moved, detached from the one parent and attached
 //! to the other in the same transaction, never left where it is.
 //!
-//! Every insert is guarded by a `wait` on its id (or, in a table with no
-//! owned row yet, on "still no owned row"), and the guards come before
-//! every insert of their transaction (a `wait` sees the transaction's own
-//! earlier inserts), so a replay fails the guard instead of inserting twice.
+//! No insert can happen twice ([`InsertGuard`]): a row is inserted with the
+//! uuid derived from its table and id (`nb::row_uuid`), so a replay, or a
+//! plan made from a cache that has not yet seen the row, fails on
+//! `duplicate uuid` instead of inserting a second one. Where the cache shows
+//! that uuid taken, the insert falls back to a `wait` on its id; the waits
+//! come before every insert of their transaction (a `wait` sees the
+//! transaction's own earlier inserts).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 
 use super::Scope;
+use crate::nb::row_uuid::row_uuid;
 use crate::nb::rows::{is_root, DesiredRow, ParentRef, RowRef, ID_KEY, OWNER_KEY, VENDOR, VENDOR_KEY};
 use crate::ovsdb::{Atom, Cache, Cond, Mutation, Op, Row, RowView, Uuid, Value};
 
@@ -139,7 +143,11 @@ pub struct Move {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
-    Insert(DesiredRow, ParentLink),
+    Insert {
+        row: DesiredRow,
+        link: ParentLink,
+        guard: InsertGuard,
+    },
     Update {
         table: &'static str,
         id: String,
@@ -166,14 +174,14 @@ impl Change {
     /// `<Kind>/<name>` of the object this change belongs to.
     pub fn owner(&self) -> &str {
         match self {
-            Change::Insert(r, _) => &r.owner,
+            Change::Insert { row, .. } => &row.owner,
             Change::Update { owner, .. } | Change::Delete { owner, .. } => owner,
         }
     }
 
     pub fn table(&self) -> &'static str {
         match self {
-            Change::Insert(r, _) => r.table,
+            Change::Insert { row, .. } => row.table,
             Change::Update { table, .. } | Change::Delete { table, .. } => table,
         }
     }
@@ -182,19 +190,28 @@ impl Change {
         let (id, kind) = match self {
             Change::Delete { id, .. } => (id.as_str(), 0),
             Change::Update { id, .. } => (id.as_str(), 1),
-            Change::Insert(r, _) => (r.id.as_str(), 2),
+            Change::Insert { row, .. } => (row.id.as_str(), 2),
         };
         (owned_tables().position(|t| t == self.table()).unwrap_or(usize::MAX), id, kind)
     }
+}
+
+/// What keeps an insert from happening twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InsertGuard {
+    /// Inserted with its derived uuid (`nb::row_uuid`): a second insert of
+    /// the row fails on `duplicate uuid`, one index lookup in ovsdb-server.
+    Uuid(Uuid),
+    /// The derived uuid is taken in the cache (by a row of another id, or
+    /// by one this plan deletes): the server chooses the uuid, and a `wait`
+    /// for "no row carries this id" (a table scan) guards the insert.
+    Wait,
 }
 
 /// The changes that take the NB from what exists to what is desired.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
     pub changes: Vec<Change>,
-    /// Tables where ovn-vpcd owned no row when planned: their inserts share
-    /// one guard ("still no owned row") instead of one guard per row.
-    pub fresh: BTreeSet<&'static str>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -330,6 +347,16 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
             .collect();
         (decisions, gone)
     };
+    // Taken: by any row the cache shows, which includes every row this plan
+    // deletes (ovsdb-server refuses a uuid deleted in the same transaction).
+    let guard = |d: &DesiredRow| {
+        let u = row_uuid(d.table, &d.id);
+        if existing.cache.row(d.table, u).is_some() {
+            InsertGuard::Wait
+        } else {
+            InsertGuard::Uuid(u)
+        }
+    };
     let mut changes: Vec<Change> = desired
         .into_iter()
         .zip(decisions)
@@ -349,7 +376,8 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
                         Target::New => d.refs.push(r),
                     }
                 }
-                Some(Change::Insert(d, link))
+                let guard = guard(&d);
+                Some(Change::Insert { row: d, link, guard })
             }
             Decision::Update(c) => Some(c),
             Decision::Keep => None,
@@ -357,10 +385,7 @@ pub fn diff(desired: Vec<DesiredRow>, existing: &Existing, protected: &BTreeSet<
         .chain(gone)
         .collect();
     changes.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    let fresh = owned_tables()
-        .filter(|t| existing.cache.table(t).is_some_and(|t| t.by_external_id(VENDOR_KEY, VENDOR).next().is_none()))
-        .collect();
-    Plan { changes, fresh }
+    Plan { changes }
 }
 
 impl Plan {
@@ -380,28 +405,24 @@ impl Plan {
 
     /// The part of the plan that belongs to one owner.
     pub fn only(&self, owner: &str) -> Plan {
-        Plan {
-            changes: self.changes.iter().filter(|c| c.owner() == owner).cloned().collect(),
-            fresh: self.fresh.clone(),
-        }
+        Plan { changes: self.changes.iter().filter(|c| c.owner() == owner).cloned().collect() }
     }
 
     /// The operations of one transaction applying this plan. Every insert
-    /// is guarded by a `wait` on its id (children of a parent inserted in the
-    /// same transaction by the parent's), so a replay cannot insert twice.
+    /// carries its [`InsertGuard`] (a child inserted with its parent is also
+    /// covered by the parent's), so a replay cannot insert twice.
     pub fn to_ops(&self) -> Result<Vec<Op>, PlanError> {
         self.clone().into_ops()
     }
 
     /// As [`Plan::to_ops`], moving the rows into the operations.
     pub fn into_ops(self) -> Result<Vec<Op>, PlanError> {
-        let mut guarded_tables: BTreeSet<&'static str> = BTreeSet::new();
         let inserted: HashMap<(&str, String), String> = self
             .changes
             .iter()
             .enumerate()
             .filter_map(|(i, c)| match c {
-                Change::Insert(r, _) => Some(((r.table, r.id.clone()), format!("row{i}"))),
+                Change::Insert { row: r, .. } => Some(((r.table, r.id.clone()), format!("row{i}"))),
                 _ => None,
             })
             .collect();
@@ -412,14 +433,14 @@ impl Plan {
             .collect();
         // Children of parents inserted in this transaction go into the parent's row.
         let mut child_refs: HashMap<(&str, String), BTreeMap<&str, Vec<Atom>>> = HashMap::new();
-        // Guards first: a `wait` sees the transaction's own earlier inserts,
-        // so a table guard placed after a child's insert would fail on it.
+        // Waits first: a `wait` sees the transaction's own earlier inserts,
+        // so one placed after its row's insert would fail on it.
         let mut guards = vec![];
         let mut ops = vec![];
         let mut mutations = vec![];
         for (i, c) in self.changes.into_iter().enumerate() {
             match c {
-                Change::Insert(r, link) => {
+                Change::Insert { row: r, link, guard } => {
                     let name = format!("row{i}");
                     let missing = || PlanError::MissingParent {
                         table: r.table.into(),
@@ -427,7 +448,7 @@ impl Plan {
                         parent_table: r.parent.as_ref().map_or("", |p| p.table).into(),
                         parent_id: r.parent.as_ref().map_or("", |p| p.id.as_str()).into(),
                     };
-                    let guard = |guarded: &mut BTreeSet<&'static str>| guard(&self.fresh, &r, guarded);
+                    let wait = (guard == InsertGuard::Wait).then(|| wait_for_id(&r));
                     match (&link, &r.parent) {
                         (ParentLink::New, Some(p)) => {
                             if !inserted.contains_key(&(p.table, p.id.clone())) {
@@ -442,14 +463,14 @@ impl Plan {
                                 .push(Atom::NamedUuid(name.clone()));
                         }
                         (ParentLink::Existing(uuid), Some(p)) => {
-                            guards.extend(guard(&mut guarded_tables));
+                            guards.extend(wait);
                             mutations.push(Op::Mutate {
                                 table: p.table.to_string(),
                                 conds: vec![Cond::uuid(*uuid)],
                                 mutations: vec![Mutation::insert(p.column, Value::named(&name))],
                             });
                         }
-                        (ParentLink::None, None) => guards.extend(guard(&mut guarded_tables)),
+                        (ParentLink::None, None) => guards.extend(wait),
                         _ => return Err(missing()),
                     }
                     let refs = child_refs.remove(&(r.table, r.id.clone()));
@@ -460,7 +481,11 @@ impl Plan {
                     for (column, atoms) in refs.into_iter().flatten() {
                         row.insert(column.to_string(), Value::Set(atoms));
                     }
-                    ops.push(Op::Insert { table: r.table.to_string(), row, uuid_name: Some(name) });
+                    let uuid = match guard {
+                        InsertGuard::Uuid(u) => Some(u),
+                        InsertGuard::Wait => None,
+                    };
+                    ops.push(Op::Insert { table: r.table.to_string(), row, uuid_name: Some(name), uuid });
                 }
                 Change::Update { table, id, uuid, mut new, refs, moved, .. } => {
                     for rr in &refs {
@@ -541,16 +566,9 @@ fn named_ref(
     }
 }
 
-/// The `wait` that makes inserting `r` replay-safe: no row carries its id
-/// yet; in a fresh table, no owned row exists yet (one wait per table).
-fn guard(fresh: &BTreeSet<&str>, r: &DesiredRow, guarded_tables: &mut BTreeSet<&'static str>) -> Option<Op> {
-    if fresh.contains(r.table) {
-        let owned = Value::str_map([(VENDOR_KEY, VENDOR)]);
-        return guarded_tables
-            .insert(r.table)
-            .then(|| Op::wait_absent(r.table, vec![Cond::includes("external_ids", owned)]));
-    }
-    Some(Op::wait_absent(r.table, vec![Cond::includes("external_ids", Value::str_map([(ID_KEY, r.id.as_str())]))]))
+/// The [`InsertGuard::Wait`] for inserting `r`: no row carries its id yet.
+fn wait_for_id(r: &DesiredRow) -> Op {
+    Op::wait_absent(r.table, vec![Cond::includes("external_ids", Value::str_map([(ID_KEY, r.id.as_str())]))])
 }
 
 impl fmt::Display for Plan {
@@ -564,7 +582,7 @@ impl fmt::Display for Plan {
                 last = table;
             }
             match c {
-                Change::Insert(r, _) => {
+                Change::Insert { row: r, .. } => {
                     write!(f, "  + {}", r.id)?;
                     for (k, v) in r.columns.iter().filter(|(k, _)| *k != "external_ids") {
                         write!(f, " {k}={v}")?;

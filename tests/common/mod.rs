@@ -38,6 +38,7 @@ pub fn guarded_switch(name: &str, id: &str) -> Vec<Op> {
             table: "Logical_Switch".into(),
             row: Row::from([("name".into(), Value::string(name)), ("external_ids".into(), tag)]),
             uuid_name: None,
+            uuid: None,
         },
     ]
 }

@@ -190,46 +190,64 @@ fn duplicate_ids_are_deleted() {
 
 #[test]
 fn inserts_are_guarded_and_children_ride_in_their_new_parent() {
+    use crate::nb::row_uuid::row_uuid;
     let rows = seed_rows();
     let empty = cache_of(&[], |_, _| {}, &[]);
     let plan = diff(rows.clone(), &all(&empty), &BTreeSet::new());
     let ops = plan.to_ops().unwrap();
     let inserts = ops.iter().filter(|o| matches!(o, Op::Insert { .. })).count();
-    let waits = ops.iter().filter(|o| matches!(o, Op::Wait { .. })).count();
     assert_eq!(inserts, rows.len());
-    // Nothing owned yet: one guard per table of roots ("still no owned
-    // row"); new children ride on their parent's.
-    let root_tables: BTreeSet<&str> = rows.iter().filter(|r| r.parent.is_none()).map(|r| r.table).collect();
-    assert_eq!(waits, root_tables.len(), "{ops:?}");
-    for o in ops.iter().filter(|o| matches!(o, Op::Wait { .. })) {
-        assert!(o.to_json().to_string().contains(r#"["map",[["vendor","ovn-vpcd"]]]"#), "{o:?}");
+    // Every row is inserted with the uuid derived from its table and id, so
+    // no `wait` (a table scan in ovsdb-server) is needed.
+    for r in &rows {
+        let uuid = row_uuid(r.table, &r.id);
+        let with_it = ops.iter().filter(|o| matches!(o, Op::Insert { uuid: Some(u), .. } if *u == uuid)).count();
+        assert_eq!(with_it, 1, "{} {}: {ops:?}", r.table, r.id);
     }
-    // Where something is owned already, each new root has its own guard.
-    let first_lr = rows.iter().find(|r| r.table == "Logical_Router").unwrap();
-    let one_owned = cache_of(std::slice::from_ref(first_lr), |_, _| {}, &[]);
-    let ops1 = diff(rows.clone(), &all(&one_owned), &BTreeSet::new()).to_ops().unwrap();
-    let lr_waits: Vec<String> = ops1
-        .iter()
-        .filter(|o| matches!(o, Op::Wait { .. }) && o.table() == Some("Logical_Router"))
-        .map(|o| o.to_json().to_string())
-        .collect();
-    assert_eq!(lr_waits.len(), 1, "test-vpc-2 alone: {lr_waits:?}");
-    assert!(lr_waits[0].contains("lr:test-vpc-2"), "{lr_waits:?}");
-    // A child added to an existing parent gets a guard of its own.
+    assert!(!ops.iter().any(|o| matches!(o, Op::Wait { .. })), "{ops:?}");
+    // A child added to an existing parent: its own uuid, attached by mutate.
     let cache = applied(&rows);
     let mut more = rows.clone();
     let mut extra = rows.iter().find(|r| r.table == "Logical_Router_Static_Route").unwrap().clone();
     extra.id.push_str(":extra");
-    more.push(extra);
-    let ops2 = diff(more, &all(&cache), &BTreeSet::new()).to_ops().unwrap();
-    assert!(matches!(ops2.as_slice(), [Op::Wait { .. }, Op::Insert { .. }, Op::Mutate { .. }]), "{ops2:?}");
-    // Every guard comes before every insert: a `wait` sees the transaction's
-    // own earlier inserts (a table guard after a child's insert would fail).
-    for o in [&ops, &ops1, &ops2] {
-        let first_insert = o.iter().position(|o| matches!(o, Op::Insert { .. })).unwrap();
-        let last_wait = o.iter().rposition(|o| matches!(o, Op::Wait { .. })).unwrap();
-        assert!(last_wait < first_insert, "{o:?}");
-    }
+    more.push(extra.clone());
+    let ops2 = diff(more.clone(), &all(&cache), &BTreeSet::new()).to_ops().unwrap();
+    let extra_uuid = row_uuid(extra.table, &extra.id);
+    assert!(
+        matches!(ops2.as_slice(), [Op::Insert { uuid: Some(u), .. }, Op::Mutate { .. }] if *u == extra_uuid),
+        "{ops2:?}"
+    );
+    // Where the cache shows the derived uuid taken (here by a row someone
+    // else made), the insert falls back to a server-chosen uuid and a `wait`
+    // on its id, placed before every insert (a `wait` sees the transaction's
+    // own earlier inserts).
+    let foreign = Row::from([("ip_prefix".to_string(), Value::string("192.0.2.0/24"))]);
+    let taken = cache_of(&rows, |_, _| {}, &[("Logical_Router_Static_Route", extra_uuid, foreign)]);
+    let ops3 = diff(more.clone(), &all(&taken), &BTreeSet::new()).to_ops().unwrap();
+    assert!(matches!(ops3.as_slice(), [Op::Wait { .. }, Op::Insert { uuid: None, .. }, Op::Mutate { .. }]), "{ops3:?}");
+    assert!(ops3[0].to_json().to_string().contains(&extra.id), "{ops3:?}");
+    // The same when this plan deletes the row holding it: ovsdb-server
+    // refuses a uuid deleted earlier in the same transaction. (An owned
+    // route whose id was edited by hand sits on the new route's uuid.)
+    let stale_id = "route:test-vpc-1::dst-ip:198.51.100.0/24:10.0.1.254";
+    let mut stale = extra.clone();
+    stale.id = stale_id.to_string();
+    let stale_cols = {
+        let mut c = stale.columns.clone();
+        c.insert(
+            "external_ids".into(),
+            Value::str_map([(VENDOR_KEY, VENDOR), (OWNER_KEY, stale.owner.as_str()), (ID_KEY, stale_id)]),
+        );
+        c
+    };
+    // (Left unattached here: the guard is decided from the plan's deletes.)
+    let held = cache_of(&rows, |_, _| {}, &[("Logical_Router_Static_Route", extra_uuid, stale_cols)]);
+    let plan4 = diff(more, &all(&held), &BTreeSet::new());
+    assert!(plan4.changes.iter().any(|c| matches!(c, Change::Delete { uuid, .. } if *uuid == extra_uuid)), "{plan4:?}");
+    let ops4 = plan4.to_ops().unwrap();
+    let insert = ops4.iter().position(|o| matches!(o, Op::Insert { .. })).unwrap();
+    let wait = ops4.iter().position(|o| matches!(o, Op::Wait { .. })).unwrap();
+    assert!(wait < insert && matches!(ops4[insert], Op::Insert { uuid: None, .. }), "{ops4:?}");
     assert!(!ops.iter().any(|o| matches!(o, Op::Mutate { .. })), "new parents carry their children");
     let lr = ops
         .iter()
