@@ -202,3 +202,38 @@ fn a_second_row_of_an_id_made_by_a_random_uuid_writer_goes_on_the_next_pass() {
     bed.apply_ok();
     assert_seed_once(&bed);
 }
+
+/// An owned route whose `vendor` tag was removed by hand is someone else's
+/// row now, still on the uuid ours derives: ours is inserted beside it, under
+/// a server-chosen uuid, and its `wait` looks only for owned rows of the id
+/// (one on the id alone would fail on the stripped row forever).
+#[test]
+fn a_route_stripped_of_its_vendor_tag_does_not_block_ours() {
+    let bed = Bed::new();
+    bed.write(SEED_002);
+    bed.apply_ok();
+    let find = |extra: &str| {
+        let out = bed.nbctl(&[
+            "--bare",
+            "--columns=_uuid",
+            "find",
+            "Logical_Router_Static_Route",
+            "nexthop=10.0.1.254",
+            extra,
+        ]);
+        let mut v: Vec<String> = out.lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    let [stripped] = find("external_ids:vendor=ovn-vpcd").try_into().expect("one owned default route");
+    bed.ovn.nbctl(&["remove", "Logical_Router_Static_Route", &stripped, "external_ids", "vendor"]).unwrap();
+    let out = bed.vpcd("apply");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("not converged"), "{err}");
+    let [ours] = find("external_ids:vendor=ovn-vpcd").try_into().expect("one owned default route again");
+    assert_ne!(ours, stripped);
+    let mut both = vec![ours, stripped];
+    both.sort();
+    assert_eq!(find("nexthop=10.0.1.254"), both, "the stripped row is left as it is");
+    assert_eq!(bed.plan_code(), 0);
+}

@@ -15,8 +15,12 @@
 //!   uuid for the same row. `derived_uuids_never_change` pins it.
 //! - A derived uuid is used only where it is free: the diff falls back to a
 //!   server-chosen uuid and the `wait` guard when the cache shows it taken
-//!   (by a row of another id, or by a row the same transaction deletes,
-//!   which ovsdb-server also refuses).
+//!   (by a row of another id, or by a row the same transaction deletes or
+//!   detaches: ovsdb-server refuses a uuid deleted in the same transaction,
+//!   and a detached child is still there when the insert runs).
+//! - Of two owned rows of one id, the one on its derived uuid is kept.
+//!
+//! Needs Open vSwitch 2.13 or later (the `uuid` member of `insert`).
 
 use crate::ovsdb::Uuid;
 

@@ -64,7 +64,17 @@ impl<'c> Existing<'c> {
             for r in rows {
                 let Some(id) = r.external_id(ID_KEY) else { continue };
                 match ex.rows.entry((table, id)) {
-                    std::collections::hash_map::Entry::Occupied(_) => ex.duplicates.push((table, id, r)),
+                    // The row on its derived uuid stays (else the lowest uuid):
+                    // deleting it would free that uuid for a stale insert.
+                    std::collections::hash_map::Entry::Occupied(mut kept) => {
+                        let derived = row_uuid(table, id);
+                        if r.uuid == derived && kept.get().uuid != derived {
+                            let other = kept.insert(r);
+                            ex.duplicates.push((table, id, other));
+                        } else {
+                            ex.duplicates.push((table, id, r));
+                        }
+                    }
                     std::collections::hash_map::Entry::Vacant(v) => {
                         v.insert(r);
                     }
@@ -218,6 +228,8 @@ pub struct Plan {
 pub enum PlanError {
     #[error("{table} {id}: parent {parent_table} {parent_id} is neither present nor desired")]
     MissingParent { table: String, id: String, parent_table: String, parent_id: String },
+    #[error("{table} {id}: inserted twice by one plan (another object derives the same row id)")]
+    RepeatedInsert { table: String, id: String },
     #[error("{table} {id}: {column} points at {target_table} {target_id}, which this plan does not insert")]
     MissingRef { table: String, id: String, column: String, target_table: String, target_id: String },
 }
@@ -417,15 +429,17 @@ impl Plan {
 
     /// As [`Plan::to_ops`], moving the rows into the operations.
     pub fn into_ops(self) -> Result<Vec<Op>, PlanError> {
-        let inserted: HashMap<(&str, String), String> = self
-            .changes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| match c {
-                Change::Insert { row: r, .. } => Some(((r.table, r.id.clone()), format!("row{i}"))),
-                _ => None,
-            })
-            .collect();
+        // One insert per row id: a second would be refused on its uuid (the
+        // first's), which reads as a replay; refusing the plan instead sends
+        // the pass object by object, where the NB's refusal stays with one.
+        let mut inserted: HashMap<(&str, String), String> = HashMap::new();
+        for (i, c) in self.changes.iter().enumerate() {
+            if let Change::Insert { row: r, .. } = c {
+                if inserted.insert((r.table, r.id.clone()), format!("row{i}")).is_some() {
+                    return Err(PlanError::RepeatedInsert { table: r.table.into(), id: r.id.clone() });
+                }
+            }
+        }
         let deleted: BTreeSet<Uuid> = self
             .changes
             .iter()
@@ -566,9 +580,12 @@ fn named_ref(
     }
 }
 
-/// The [`InsertGuard::Wait`] for inserting `r`: no row carries its id yet.
+/// The [`InsertGuard::Wait`] for inserting `r`: no owned row carries its id
+/// yet (the rows [`Existing`] considers: one whose `vendor` tag was removed
+/// by hand is someone else's, and must not block the insert forever).
 fn wait_for_id(r: &DesiredRow) -> Op {
-    Op::wait_absent(r.table, vec![Cond::includes("external_ids", Value::str_map([(ID_KEY, r.id.as_str())]))])
+    let tags = Value::str_map([(VENDOR_KEY, VENDOR), (ID_KEY, r.id.as_str())]);
+    Op::wait_absent(r.table, vec![Cond::includes("external_ids", tags)])
 }
 
 impl fmt::Display for Plan {

@@ -304,26 +304,17 @@ pub async fn apply(
                     return Ok(out);
                 }
             }
-            Ok(None) => {}
+            // A guard found its rows present: re-plan from the cache. Again in
+            // a later round (after the settle above), the cache does not show
+            // what holds the uuid: one object must not stall every other.
+            Ok(None) if round == 0 => {}
+            Ok(None) => {
+                tracing::warn!("an insert's uuid stays taken; applying object by object");
+                by_object(model, derived, client, scope, owners, &mut out).await?;
+            }
             Err(e) if is_refusal(&e) => {
                 tracing::warn!(error = %e, "transaction refused; applying object by object");
-                for o in owners {
-                    let part = plan_now(model, derived, &out.rejected, client, scope).0.only(&o);
-                    if part.is_empty() {
-                        continue;
-                    }
-                    match commit(client, part).await {
-                        Ok(c) => out.changes += c.map_or(0, |c| c.changes),
-                        Err(e) if is_refusal(&e) => match nb_refusal(&o, &e) {
-                            Some(r) => {
-                                tracing::error!(refused = %r, "object refused by the northbound database");
-                                out.rejected.push(r);
-                            }
-                            None => tracing::error!(owner = %o, error = %e, "rows of an unknown owner refused"),
-                        },
-                        Err(e) => return Err(e),
-                    }
-                }
+                by_object(model, derived, client, scope, owners, &mut out).await?;
             }
             Err(e) => return Err(e),
         }
@@ -333,4 +324,47 @@ pub async fn apply(
     } else {
         Err(ReconcileError::NotConverged(3))
     }
+}
+
+/// Applies the plan one owner at a time, so the NB's refusal stays with the
+/// owner that caused it; an owner whose part still finds an insert's uuid
+/// taken (a row the cache does not show) is refused too.
+async fn by_object(
+    model: &Model,
+    derived: &Derived,
+    client: &Client,
+    scope: &Scope,
+    owners: Vec<String>,
+    out: &mut Applied,
+) -> Result<(), ReconcileError> {
+    for o in owners {
+        let part = plan_now(model, derived, &out.rejected, client, scope).0.only(&o);
+        if part.is_empty() {
+            continue;
+        }
+        match commit(client, part).await {
+            Ok(Some(c)) => out.changes += c.changes,
+            Ok(None) => match ObjectKey::from_owner_tag(&o) {
+                Some(object) => {
+                    let r = Rejection::new(
+                        object,
+                        NB_REFUSAL_FIELD,
+                        "rows refused by the NB: the uuid of a row it inserts is taken by a row not yet seen",
+                    );
+                    tracing::error!(refused = %r, "object refused by the northbound database");
+                    out.rejected.push(r);
+                }
+                None => tracing::error!(owner = %o, "rows of an unknown owner keep finding their uuid taken"),
+            },
+            Err(e) if is_refusal(&e) => match nb_refusal(&o, &e) {
+                Some(r) => {
+                    tracing::error!(refused = %r, "object refused by the northbound database");
+                    out.rejected.push(r);
+                }
+                None => tracing::error!(owner = %o, error = %e, "rows of an unknown owner refused"),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

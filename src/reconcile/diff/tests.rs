@@ -189,6 +189,36 @@ fn duplicate_ids_are_deleted() {
 }
 
 #[test]
+fn of_two_rows_of_one_id_the_one_on_its_derived_uuid_stays() {
+    use crate::nb::row_uuid::row_uuid;
+    let rows = seed_rows();
+    let first = rows.iter().find(|r| r.id == "lr:test-vpc-2").unwrap();
+    let derived = row_uuid("Logical_Router", "lr:test-vpc-2");
+    let cache = cache_of(&rows, |_, _| {}, &[("Logical_Router", derived, first.columns.clone())]);
+    let plan = diff(rows.clone(), &all(&cache), &BTreeSet::new());
+    let deleted: Vec<Uuid> = plan
+        .changes
+        .iter()
+        .filter_map(|c| if let Change::Delete { uuid, .. } = c { Some(*uuid) } else { None })
+        .collect();
+    // `cache_of` put the configured one at uuid position + 1.
+    let original = Uuid(rows.iter().position(|r| r.id == "lr:test-vpc-2").unwrap() as u128 + 1);
+    assert_eq!(deleted, [original], "{plan:?}");
+}
+
+#[test]
+fn a_plan_inserting_one_row_id_twice_is_refused_before_the_nb() {
+    let rows = seed_rows();
+    let mut twice = rows.clone();
+    let mut again = rows.iter().find(|r| r.id == "lr:test-vpc-2").unwrap().clone();
+    again.owner = ObjectKey::vpc("someone-else").owner_tag();
+    twice.push(again);
+    let empty = cache_of(&[], |_, _| {}, &[]);
+    let err = diff(twice, &all(&empty), &BTreeSet::new()).to_ops().unwrap_err();
+    assert_eq!(err, PlanError::RepeatedInsert { table: "Logical_Router".into(), id: "lr:test-vpc-2".into() });
+}
+
+#[test]
 fn inserts_are_guarded_and_children_ride_in_their_new_parent() {
     use crate::nb::row_uuid::row_uuid;
     let rows = seed_rows();
