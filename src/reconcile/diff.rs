@@ -214,7 +214,7 @@ pub enum InsertGuard {
     Uuid(Uuid),
     /// The derived uuid is taken in the cache (by a row of another id, or
     /// by one this plan deletes): the server chooses the uuid, and a `wait`
-    /// for "no row carries this id" (a table scan) guards the insert.
+    /// for "no owned row carries this id" (a table scan) guards the insert.
     Wait,
 }
 

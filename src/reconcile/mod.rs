@@ -310,11 +310,11 @@ pub async fn apply(
             Ok(None) if round == 0 => {}
             Ok(None) => {
                 tracing::warn!("an insert's uuid stays taken; applying object by object");
-                by_object(model, derived, client, scope, owners, &mut out).await?;
+                by_object(model, derived, client, scope, owners, Stuck::RefuseIt, &mut out).await?;
             }
             Err(e) if is_refusal(&e) => {
                 tracing::warn!(error = %e, "transaction refused; applying object by object");
-                by_object(model, derived, client, scope, owners, &mut out).await?;
+                by_object(model, derived, client, scope, owners, Stuck::Replan, &mut out).await?;
             }
             Err(e) => return Err(e),
         }
@@ -326,15 +326,25 @@ pub async fn apply(
     }
 }
 
+/// What [`by_object`] makes of an owner's part that finds its rows present.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stuck {
+    /// A later round re-plans it (the whole plan was refused for another reason).
+    Replan,
+    /// The whole plan already found its uuids taken after the settle: the
+    /// cache does not show what holds them, so the owner is refused.
+    RefuseIt,
+}
+
 /// Applies the plan one owner at a time, so the NB's refusal stays with the
-/// owner that caused it; an owner whose part still finds an insert's uuid
-/// taken (a row the cache does not show) is refused too.
+/// owner that caused it.
 async fn by_object(
     model: &Model,
     derived: &Derived,
     client: &Client,
     scope: &Scope,
     owners: Vec<String>,
+    stuck: Stuck,
     out: &mut Applied,
 ) -> Result<(), ReconcileError> {
     for o in owners {
@@ -344,6 +354,7 @@ async fn by_object(
         }
         match commit(client, part).await {
             Ok(Some(c)) => out.changes += c.changes,
+            Ok(None) if stuck == Stuck::Replan => {}
             Ok(None) => match ObjectKey::from_owner_tag(&o) {
                 Some(object) => {
                     let r = Rejection::new(
