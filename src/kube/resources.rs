@@ -64,7 +64,7 @@ fn kept(kind: Kind, obj: Json) -> Json {
         | Kind::IptablesFipRule
         | Kind::IptablesDnatRule
         | Kind::IptablesSnatRule => obj,
-        Kind::Pod => crate::kinds::pod::cni::trimmed(obj),
+        Kind::Pod => crate::kinds::pod::kept::trimmed(obj),
     }
 }
 
@@ -79,7 +79,7 @@ pub fn decoder(kind: Kind) -> crate::kube::client::Decode {
         | Kind::IptablesFipRule
         | Kind::IptablesDnatRule
         | Kind::IptablesSnatRule => crate::kube::client::decode_json,
-        Kind::Pod => crate::kinds::pod::cni::decode_trimmed,
+        Kind::Pod => crate::kinds::pod::kept::decode_trimmed,
     }
 }
 

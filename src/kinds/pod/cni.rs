@@ -31,11 +31,7 @@
 //! Kube-OVN writes it only once the pod's switch port exists, so the caller
 //! sends it once the northbound cache shows the port.
 //!
-//! The store keeps of a pod only what these rules and the reporter read
-//! ([`trimmed`]): its identity and metadata without `managedFields`,
-//! `spec.hostNetwork` and `spec.nodeName`, and `status.phase`, `podIP(s)`
-//! and `conditions`. A pod's full object is several kilobytes; ten thousand
-//! of them, kept whole, were most of the daemon's memory.
+//! The store keeps of a pod only what these rules read: see [`super::kept`].
 //!
 //! Both patches carry the pod's `metadata.resourceVersion`: the allocation
 //! was decided from the annotations read (requested address, subnet), so a
@@ -64,121 +60,6 @@ pub const PORT_SECURITY: &str = "ovn.kubernetes.io/port_security";
 /// or appliance pod forwarding traffic that is not its own).
 pub fn port_security(pod: &Json) -> bool {
     annotation(pod, PORT_SECURITY).map(str::trim) != Some("false")
-}
-
-/// [`trimmed`] decoded straight from a list's or a watch event's JSON: the
-/// fields not kept are skipped by serde without being built (a pod's spec
-/// and `managedFields` are most of it). The metadata fields are listed
-/// explicitly: one Kubernetes may add is not kept until it is named here.
-pub fn decode_trimmed(raw: &serde_json::value::RawValue) -> Result<Json, serde_json::Error> {
-    use serde::Deserialize;
-    type Field = Option<Json>;
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Wire {
-        api_version: Field,
-        kind: Field,
-        metadata: Option<Meta>,
-        spec: Option<Spec>,
-        status: Option<Status>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Meta {
-        name: Field,
-        generate_name: Field,
-        namespace: Field,
-        self_link: Field,
-        uid: Field,
-        resource_version: Field,
-        generation: Field,
-        creation_timestamp: Field,
-        deletion_timestamp: Field,
-        deletion_grace_period_seconds: Field,
-        labels: Field,
-        annotations: Field,
-        owner_references: Field,
-        finalizers: Field,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Spec {
-        host_network: Field,
-        node_name: Field,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Status {
-        phase: Field,
-        #[serde(rename = "podIP")]
-        pod_ip: Field,
-        #[serde(rename = "podIPs")]
-        pod_ips: Field,
-        conditions: Field,
-    }
-    /// The object of the fields present (a field absent or null is left
-    /// out), the values moved, not copied.
-    fn object<const N: usize>(fields: [(&str, Field); N]) -> Json {
-        Json::Object(fields.into_iter().filter_map(|(k, v)| Some((k.to_string(), v?))).collect())
-    }
-    let wire: Wire = serde_json::from_str(raw.get())?;
-    let metadata = wire.metadata.map(|m| {
-        object([
-            ("name", m.name),
-            ("generateName", m.generate_name),
-            ("namespace", m.namespace),
-            ("selfLink", m.self_link),
-            ("uid", m.uid),
-            ("resourceVersion", m.resource_version),
-            ("generation", m.generation),
-            ("creationTimestamp", m.creation_timestamp),
-            ("deletionTimestamp", m.deletion_timestamp),
-            ("deletionGracePeriodSeconds", m.deletion_grace_period_seconds),
-            ("labels", m.labels),
-            ("annotations", m.annotations),
-            ("ownerReferences", m.owner_references),
-            ("finalizers", m.finalizers),
-        ])
-    });
-    let spec = wire.spec.map(|s| object([("hostNetwork", s.host_network), ("nodeName", s.node_name)]));
-    let status = wire.status.map(|s| {
-        object([("phase", s.phase), ("podIP", s.pod_ip), ("podIPs", s.pod_ips), ("conditions", s.conditions)])
-    });
-    Ok(object([
-        ("apiVersion", wire.api_version),
-        ("kind", wire.kind),
-        ("metadata", metadata),
-        ("spec", spec),
-        ("status", status),
-    ]))
-}
-
-/// What the store keeps of `pod` (see the module head).
-pub fn trimmed(mut pod: Json) -> Json {
-    fn keep(obj: Option<&mut Json>, fields: &[&str]) -> Option<Json> {
-        let map = obj?.as_object_mut()?;
-        let kept: Map<String, Json> = fields.iter().filter_map(|f| Some((f.to_string(), map.remove(*f)?))).collect();
-        Some(Json::Object(kept))
-    }
-    let mut out = Map::new();
-    for top in ["apiVersion", "kind"] {
-        if let Some(v) = pod.get_mut(top).map(Json::take) {
-            out.insert(top.into(), v);
-        }
-    }
-    if let Some(mut m) = pod.get_mut("metadata").map(Json::take) {
-        if let Some(m) = m.as_object_mut() {
-            m.remove("managedFields");
-        }
-        out.insert("metadata".into(), m);
-    }
-    if let Some(spec) = keep(pod.get_mut("spec"), &["hostNetwork", "nodeName"]) {
-        out.insert("spec".into(), spec);
-    }
-    if let Some(status) = keep(pod.get_mut("status"), &["phase", "podIP", "podIPs", "conditions"]) {
-        out.insert("status".into(), status);
-    }
-    Json::Object(out)
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -328,65 +209,14 @@ fn patch(pod: &Json, annotations: Map<String, Json>) -> Option<Json> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    #[test]
-    fn the_store_keeps_what_the_rules_read_of_a_pod() {
-        let pod = json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "p", "namespace": "ns", "resourceVersion": "7", "uid": "u",
-                         "deletionTimestamp": "2026-01-01T00:00:00Z", "annotations": {"a": "b"},
-                         "labels": {"app": "x"}, "managedFields": [{"manager": "kubectl"}]},
-            "spec": {"hostNetwork": true, "nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
-            "status": {"phase": "Running", "podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.2"}],
-                       "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [{}]}});
-        let kept = trimmed(pod);
-        assert_eq!(
-            kept,
-            json!({"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": "p", "namespace": "ns", "resourceVersion": "7", "uid": "u",
-                             "deletionTimestamp": "2026-01-01T00:00:00Z", "annotations": {"a": "b"},
-                             "labels": {"app": "x"}},
-                "spec": {"hostNetwork": true, "nodeName": "n1"},
-                "status": {"phase": "Running", "podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.2"}],
-                           "conditions": [{"type": "Ready", "status": "True"}]}})
-        );
-        // The rules read the trimmed pod as they read the whole one.
-        assert!(is_deleting(&kept));
-        assert_eq!(pod_key(&kept).as_deref(), Some("ns/p"));
-    }
-
-    /// A pod decoded from the wire keeps exactly what `trimmed` keeps of
-    /// the whole object: every metadata field Kubernetes sets on a pod.
-    #[test]
-    fn a_pod_decoded_from_the_wire_is_the_trimmed_pod() {
-        let pod = json!({"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "web-0", "generateName": "web-", "namespace": "ns", "selfLink": "/x",
-                         "uid": "u", "resourceVersion": "7", "generation": 2,
-                         "creationTimestamp": "2026-01-01T00:00:00Z",
-                         "deletionTimestamp": "2026-01-01T00:01:00Z", "deletionGracePeriodSeconds": 30,
-                         "labels": {"app": "x"}, "annotations": {"ovn.kubernetes.io/routed": "true"},
-                         "ownerReferences": [{"kind": "StatefulSet", "name": "web", "uid": "o", "controller": true}],
-                         "finalizers": ["f"], "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]},
-            "spec": {"hostNetwork": false, "nodeName": "n1", "containers": [{"name": "c", "image": "i",
-                     "env": [{"name": "A", "value": "\"quoted\" \u{e9}"}]}], "volumes": []},
-            "status": {"phase": "Running", "podIP": "10.0.0.2", "podIPs": [{"ip": "10.0.0.2"}],
-                       "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [{}]}});
-        let text = serde_json::to_string(&pod).unwrap();
-        let raw: Box<serde_json::value::RawValue> = serde_json::from_str(&text).unwrap();
-        assert_eq!(decode_trimmed(&raw).unwrap(), trimmed(pod));
-        let bare: Box<serde_json::value::RawValue> = serde_json::from_str(r#"{"metadata": {"name": "p"}}"#).unwrap();
-        assert_eq!(decode_trimmed(&bare).unwrap(), json!({"metadata": {"name": "p"}}));
-        // A null is no field; an empty section stays (as it always did).
-        let nulls: Box<serde_json::value::RawValue> =
-            serde_json::from_str(r#"{"metadata": {"name": "p", "deletionTimestamp": null}, "spec": {}}"#).unwrap();
-        assert_eq!(decode_trimmed(&nulls).unwrap(), json!({"metadata": {"name": "p"}, "spec": {}}));
-    }
     use crate::kube::apply_merge_patch as merge;
     use crate::model::validate::validate;
     use crate::model::{SubnetSpec, VpcSpec};
 
-    fn model() -> Model {
+    pub(crate) fn model() -> Model {
         let sub = |cidr: &str, vpc: &str, provider: &str, ns: &[&str]| SubnetSpec {
             cidr_block: cidr.into(),
             vpc: vpc.into(),

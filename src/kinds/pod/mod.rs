@@ -7,6 +7,7 @@
 
 pub mod attach;
 pub mod cni;
+pub mod kept;
 pub mod rows;
 
 /// The collection pods are listed and watched at (all namespaces).
