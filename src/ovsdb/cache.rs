@@ -6,10 +6,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::data::{Atom, Uuid, Value};
+use super::data::{Uuid, Value};
 use super::monitor::{RowUpdate1, RowUpdate2, TableUpdates1, TableUpdates2, Updates};
 use super::ops::Row;
 use super::schema::{ColumnType, TableSchema};
+use super::update2::apply_diff;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CacheError {
@@ -164,13 +165,19 @@ impl TableCache {
             let fresh = self.fresh_row(row);
             self.put(uuid, fresh);
         } else if let Some(diff) = u.modify {
-            let mut values = self.rows.get(&uuid).ok_or_else(|| self.missing(uuid, "modify"))?.clone();
+            if !self.rows.contains_key(&uuid) {
+                return Err(self.missing(uuid, "modify"));
+            }
+            // In place: a row is not copied for a diff (see `update2`).
+            self.index(uuid, false);
+            let values = self.rows.get_mut(&uuid).expect("checked above");
             for (c, d) in diff {
                 if let Some(&i) = self.index_of.get(&c) {
-                    values[i] = apply_diff(&self.types[i], &values[i], d);
+                    let old = std::mem::replace(&mut values[i], Value::empty_set());
+                    values[i] = apply_diff(&self.types[i], old, d);
                 }
             }
-            self.put(uuid, values);
+            self.index(uuid, true);
         } else if u.delete {
             if !self.remove(uuid) {
                 return Err(self.missing(uuid, "delete"));
@@ -195,43 +202,6 @@ impl TableCache {
             None => return Err(CacheError::EmptyUpdate { table: self.name.clone(), uuid }),
         }
         Ok(())
-    }
-}
-
-/// Applies an `update2` column diff (ovsdb-server(7), "update2"): scalars are
-/// replaced; sets take the symmetric difference; in maps, a key with an equal
-/// value is removed, with another value replaced, and an absent key added.
-pub fn apply_diff(ty: &ColumnType, old: &Value, diff: Value) -> Value {
-    if ty.is_scalar() {
-        return diff;
-    }
-    match (old, diff) {
-        (Value::Map(old), Value::Map(diff)) => {
-            let mut out: Vec<(Atom, Atom)> = old.clone();
-            for (k, v) in diff {
-                match out.iter().position(|(ok, _)| *ok == k) {
-                    Some(i) if out[i].1 == v => {
-                        out.remove(i);
-                    }
-                    Some(i) => out[i].1 = v,
-                    None => out.push((k, v)),
-                }
-            }
-            Value::Map(out)
-        }
-        (Value::Set(old), Value::Set(diff)) => {
-            let mut out = old.clone();
-            for a in diff {
-                match out.iter().position(|o| *o == a) {
-                    Some(i) => {
-                        out.remove(i);
-                    }
-                    None => out.push(a),
-                }
-            }
-            Value::Set(out)
-        }
-        (_, diff) => diff,
     }
 }
 

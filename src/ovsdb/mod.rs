@@ -13,6 +13,7 @@ pub mod ops;
 pub mod remote;
 pub mod rpc;
 pub mod schema;
+pub mod update2;
 
 pub use cache::{Cache, RowView, TableCache};
 pub use client::{Client, ClientConfig, ClientError, ConnState, MonitorStats, Outcome};
