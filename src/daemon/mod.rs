@@ -174,7 +174,9 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
     tracing::info!(config = %path, vpcs, subnets, kubernetes = kube.is_some(), "ovn-vpcd running");
     // New inputs: re-derive only the objects whose validated spec (or
     // protection) changed, against the last pass's baseline.
-    let inputs = |new: Desired, desired: &mut Desired, applied: &Option<(Arc<Model>, Arc<Derived>)>| -> Trigger {
+    // `watched`: the change came from the Kubernetes watch (gathered under
+    // load, see `schedule::GATHER`).
+    let inputs = |new: Desired, desired: &mut Desired, applied: &Option<(Arc<Model>, Arc<Derived>)>, watched: bool| {
         new.log_news(Some(desired));
         let mut changed = BTreeSet::new();
         if let Some((model, derived)) = applied {
@@ -183,7 +185,10 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
         }
         let complete = new.complete;
         *desired = new;
-        Trigger::Inputs { changed, complete }
+        match watched {
+            true => Trigger::Watched { changed, complete },
+            false => Trigger::Inputs { changed, complete },
+        }
     };
     loop {
         let synced = matches!(*state.borrow(), ConnState::Synced { .. });
@@ -198,7 +203,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
         if schedule.needs_inputs() {
             // Everything listed and the NB synced: the pods' ports can be known.
             let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
-            let t = inputs(new, &mut desired, &applied_model);
+            let t = inputs(new, &mut desired, &applied_model, false);
             schedule.on(Instant::now(), t);
         }
         let wake = match schedule.next(Instant::now()) {
@@ -246,6 +251,8 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
             }
             Next::Wait(wake) => wake,
         };
+        // While a pass gathers a burst, the store's changes wait for it.
+        let gathering = schedule.gathering(Instant::now());
         let trigger = tokio::select! {
             _ = sleep_until(wake.unwrap_or_else(|| Instant::now() + resync_every)), if wake.is_some() => None,
             r = changes.changed() => {
@@ -254,7 +261,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                 if !schedule.accounts_for(generation) && desired.complete && desired.nb_moved(&client) {
                     // A name taken or freed, a pod port moved: validate anew.
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
-                    let t = inputs(new, &mut desired, &applied_model);
+                    let t = inputs(new, &mut desired, &applied_model, false);
                     schedule.on(Instant::now(), t);
                 }
                 Some(Trigger::NbChanged { generation })
@@ -267,7 +274,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                 }
                 Some(Trigger::NbConnection { synced })
             }
-            true = changed(&mut store_rx) => {
+            true = changed(&mut store_rx), if !gathering => {
                 let errors = pod_ports.errors();
                 let new = derive_after(Some(&desired), &loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
                 // A new pod error changes nothing in the NB but is reported.
@@ -279,7 +286,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                     || !(Arc::ptr_eq(&new.model, &desired.model) || new.model == desired.model)
                     || new.rejected != desired.rejected;
                 if new.merged != desired.merged || pods_changed {
-                    Some(inputs(new, &mut desired, &applied_model))
+                    Some(inputs(new, &mut desired, &applied_model, true))
                 } else {
                     desired.merged_from_newer(&new);
                     None
@@ -313,7 +320,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                     // rules ConfigMaps, what runs) decides now, not verdicts
                     // reused from then.
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
-                    let t = inputs(new, &mut desired, &applied_model);
+                    let t = inputs(new, &mut desired, &applied_model, false);
                     schedule.on(Instant::now(), t);
                 }
                 tracing::info!(leading, "leadership changed");
@@ -327,7 +334,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                         k.set_toml_gateways(toml_gateways(&loaded.config));
                     }
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
-                    inputs(new, &mut desired, &applied_model)
+                    inputs(new, &mut desired, &applied_model, false)
                 })
             }
             _ = hup.recv() => {
@@ -339,7 +346,7 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                             k.set_toml_gateways(toml_gateways(&loaded.config));
                         }
                         let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
-                        Some(inputs(new, &mut desired, &applied_model))
+                        Some(inputs(new, &mut desired, &applied_model, false))
                     }
                     // Nothing changed: a SIGHUP still checks everything.
                     _ => Some(Trigger::Hangup),

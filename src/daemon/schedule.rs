@@ -16,6 +16,12 @@
 //!   otherwise everything is planned.
 //! - An NB update that is provably the daemon's own commit (`accounted`)
 //!   causes no pass.
+//! - Under load, passes for what the Kubernetes watch shows are gathered:
+//!   one seen within [`GATHER`] of the last pass's end waits until then, and
+//!   meanwhile the driver does not derive again ([`Schedule::gathering`]),
+//!   so a burst of pod events costs one derivation and one pass per
+//!   `GATHER`, not one per event. A change after a quiet spell, a reload, a
+//!   signal, drift or a reconnect is planned at once.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -27,6 +33,9 @@ use crate::reconcile::Scope;
 
 /// How long to gather a burst of NB updates before one pass.
 pub const DEBOUNCE: Duration = Duration::from_millis(10);
+/// The least time from a pass's end to a pass for what the watch showed
+/// since (see the module head): at most this much added latency per change.
+pub const GATHER: Duration = Duration::from_millis(10);
 /// How soon a failed pass is tried again.
 pub const RETRY: Duration = Duration::from_secs(1);
 
@@ -45,6 +54,9 @@ pub enum Trigger {
     /// validated input or protection changed, against the current state;
     /// `complete`: see `Desired::complete`.
     Inputs { changed: BTreeSet<ObjectKey>, complete: bool },
+    /// As `Inputs`, for a change the Kubernetes watch showed: gathered
+    /// with the others of its burst (see [`GATHER`]).
+    Watched { changed: BTreeSet<ObjectKey>, complete: bool },
     /// SIGHUP: check everything now, changed or not.
     Hangup,
     /// A pass ended.
@@ -89,6 +101,10 @@ pub struct Schedule {
     synced: bool,
     writable: bool,
     complete: bool,
+    /// When the last pass ended.
+    last_pass: Option<Instant>,
+    /// Watched changes are being gathered until then (see [`GATHER`]).
+    held_until: Option<Instant>,
 }
 
 /// `pending` widened by `more`.
@@ -115,6 +131,8 @@ impl Schedule {
             synced: false,
             writable,
             complete: false,
+            last_pass: None,
+            held_until: None,
         }
     }
 
@@ -127,6 +145,25 @@ impl Schedule {
     /// driver should derive it again (the pods' ports can now be known).
     pub fn needs_inputs(&self) -> bool {
         self.synced && self.writable && !self.complete
+    }
+
+    /// A pass is pending but held to gather what the watch shows (see
+    /// [`GATHER`]): the driver should not derive the inputs again before it.
+    pub fn gathering(&self, now: Instant) -> bool {
+        let runnable = self.synced && self.writable && self.complete;
+        let held = self.held_until.is_some_and(|h| h > now) && self.due.is_some_and(|d| d > now);
+        runnable && self.pending.is_some() && held
+    }
+
+    fn inputs(&mut self, changed: BTreeSet<ObjectKey>, complete: bool, at: Instant) {
+        let scope = match (self.baseline, complete && !self.complete) {
+            (true, false) => Scope::Owners(changed),
+            _ => Scope::All,
+        };
+        self.complete = complete;
+        // Even with no object to re-derive, a pass reports the new
+        // verdicts (a refused resource) and releases finalizers.
+        self.want(scope, at);
     }
 
     /// Whether an NB update at `generation` is the daemon's own, accounted for.
@@ -157,15 +194,13 @@ impl Schedule {
                 self.accounted = None;
                 self.want(Scope::All, now);
             }
-            Trigger::Inputs { changed, complete } => {
-                let scope = match (self.baseline, complete && !self.complete) {
-                    (true, false) => Scope::Owners(changed),
-                    _ => Scope::All,
-                };
-                self.complete = complete;
-                // Even with no object to re-derive, a pass reports the new
-                // verdicts (a refused resource) and releases finalizers.
-                self.want(scope, now);
+            Trigger::Inputs { changed, complete } => self.inputs(changed, complete, now),
+            Trigger::Watched { changed, complete } => {
+                let at = self.last_pass.map_or(now, |end| (end + GATHER).max(now));
+                if at > now {
+                    self.held_until = Some(at);
+                }
+                self.inputs(changed, complete, at);
             }
             Trigger::Hangup => self.want(Scope::All, now),
             Trigger::Passed(PassResult::Converged { scope, own_updates, baseline }) => {
@@ -176,8 +211,10 @@ impl Schedule {
                 };
                 self.baseline = baseline;
                 self.due = Some(now + self.resync);
+                self.last_pass = Some(now);
             }
             Trigger::Passed(PassResult::Failed) => {
+                self.last_pass = Some(now);
                 self.accounted = None;
                 self.pending = Some(Scope::All);
                 self.due = Some(now + RETRY);
@@ -195,6 +232,7 @@ impl Schedule {
                 let scope = self.pending.take().unwrap_or(Scope::All);
                 // Until the pass reports back, nothing else is due.
                 self.due = None;
+                self.held_until = None;
                 Next::Pass(scope)
             }
             due => Next::Wait(due),

@@ -109,3 +109,68 @@ async fn becoming_complete_plans_everything() {
     assert!(!s.needs_inputs());
     assert_eq!(s.next(t0), Next::Pass(Scope::All));
 }
+
+fn watched(names: &[&str]) -> Trigger {
+    Trigger::Watched { changed: owners(names), complete: true }
+}
+
+#[tokio::test(start_paused = true)]
+async fn watched_changes_after_a_quiet_spell_pass_at_once() {
+    let t0 = Instant::now();
+    let mut s = ready(t0);
+    assert_eq!(s.next(t0), Next::Pass(Scope::All));
+    s.on(t0, converged(Scope::All, Some((1, 2))));
+    tokio::time::advance(GATHER).await;
+    let t1 = Instant::now();
+    s.on(t1, watched(&["a"]));
+    assert!(!s.gathering(t1));
+    assert_eq!(s.next(t1), Next::Pass(Scope::Owners(owners(&["a"]))));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_of_watched_changes_is_gathered_into_one_pass() {
+    let t0 = Instant::now();
+    let mut s = ready(t0);
+    assert_eq!(s.next(t0), Next::Pass(Scope::All));
+    s.on(t0, converged(Scope::All, Some((1, 2))));
+    // Right after a pass: held until GATHER after its end, and the driver
+    // is told not to derive again meanwhile.
+    tokio::time::advance(GATHER / 4).await;
+    let t1 = Instant::now();
+    s.on(t1, watched(&["a"]));
+    assert!(s.gathering(t1));
+    assert_eq!(s.next(t1), Next::Wait(Some(t0 + GATHER)));
+    s.on(t1, watched(&["b"]));
+    assert_eq!(s.next(t1), Next::Wait(Some(t0 + GATHER)), "a later change does not push it back");
+    tokio::time::advance(GATHER).await;
+    let t2 = Instant::now();
+    assert!(!s.gathering(t2));
+    assert_eq!(s.next(t2), Next::Pass(Scope::Owners(owners(&["a", "b"]))));
+    assert!(!s.gathering(t2), "nothing is held once the pass runs");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_or_signal_is_not_held_by_a_gathering() {
+    for t in [Trigger::Inputs { changed: owners(&["b"]), complete: true }, Trigger::Hangup] {
+        let t0 = Instant::now();
+        let mut s = ready(t0);
+        assert_eq!(s.next(t0), Next::Pass(Scope::All));
+        s.on(t0, converged(Scope::All, Some((1, 2))));
+        s.on(t0, watched(&["a"]));
+        assert!(s.gathering(t0));
+        s.on(t0, t.clone());
+        assert!(!s.gathering(t0), "{t:?}");
+        assert!(matches!(s.next(t0), Next::Pass(_)), "{t:?}: at once");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn nothing_is_held_while_no_pass_may_run() {
+    let t0 = Instant::now();
+    let mut s = ready(t0);
+    assert_eq!(s.next(t0), Next::Pass(Scope::All));
+    s.on(t0, converged(Scope::All, Some((1, 2))));
+    s.on(t0, Trigger::NbConnection { synced: false });
+    s.on(t0, watched(&["a"]));
+    assert!(!s.gathering(t0), "the driver keeps deriving: nothing would wake it at the end of a hold");
+}
