@@ -77,36 +77,10 @@ fn init_logging(format: &str) {
     }
 }
 
-/// For the daemon (`run`), one runtime worker unless `TOKIO_WORKER_THREADS`
-/// says otherwise; the other commands keep tokio's default. glibc
-/// gives each thread that allocates an arena of its own and keeps each
-/// arena at its peak: the daemon's loop, a task that any worker may run,
-/// left its transient peak (a reload parses, validates and plans every
-/// tenant) in every worker's arena in turn, so its memory grew with the
-/// node's cores (`reload_rss`: 1.36-1.47x after 1,000 reloads on 2 cores,
-/// 1.09x with one worker; BENCHMARKS.md). The daemon's work is one loop
-/// and I/O waits, which one worker carries (`kube_10k_pods`: no slower).
-fn runtime(daemon: bool) -> std::io::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if daemon && std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
-        builder.worker_threads(1);
-    }
-    builder.enable_all().build()
-}
-
-fn main() -> ExitCode {
+#[tokio::main]
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
-    match runtime(matches!(cli.command, Command::Run(_))) {
-        Ok(rt) => rt.block_on(run(cli)),
-        Err(e) => {
-            eprintln!("ovn-vpcd: cannot start the async runtime: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-
-async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Nb { db, command } => cmd::nb::run(db, command).await.map(|()| ExitCode::SUCCESS),
         Command::Plan(args) => cmd::vpc::plan(args).await,
