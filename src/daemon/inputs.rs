@@ -88,20 +88,29 @@ impl Desired {
         nat: Option<&NatSide>,
     ) -> Desired {
         let t0 = Instant::now();
-        // The same configuration and the same versions of the merged maps
-        // (persistent maps: a pointer comparison each) merge the same: a
-        // burst of pod events does not decode every resource again.
-        let same_sources = |p: &&Desired| {
-            p.merged_from.as_ref().zip(store).is_some_and(|(from, s)| from.1.same_merge_inputs(s) && from.0 == *config)
+        // The same configuration, and the merged maps changed only in what
+        // merging does not read (persistent maps: a pointer comparison
+        // each, then the keys their logs name): a burst of pod events, a
+        // status written back, does not decode every resource again; a
+        // default written into a spec moves only its generation.
+        let changes = |p: &Desired| {
+            let (from, s) = (p.merged_from.as_ref()?, store?);
+            (from.0 == *config).then(|| from.1.merge_changes(s)).flatten()
         };
-        let merged_again = prev.filter(same_sources);
+        let again = prev.and_then(|p| Some((p, changes(p)?)));
+        let merged_again = again.as_ref().map(|(p, _)| *p);
+        // Merged from these maps now (when only what merging does not read
+        // changed, the next comparison starts from here, not further back).
         let merged_from = match (merged_again, store) {
+            (Some(p), Some(s)) if !p.merged_from.as_ref().is_some_and(|f| f.1.same_maps(s)) => {
+                Some(Arc::new((config.clone(), s.merge_inputs())))
+            }
             (Some(p), _) => p.merged_from.clone(),
             (None, Some(s)) => Some(Arc::new((config.clone(), s.merge_inputs()))),
             (None, None) => None,
         };
-        let merged = match (merged_again, store) {
-            (Some(p), _) => p.merged.clone(),
+        let merged = match (again, store) {
+            (Some((p, generations)), _) => p.merged.with_generations(generations),
             (None, Some(s)) => merge(config, s),
             (None, None) => Merged {
                 vpcs: config.vpcs.clone(),
@@ -121,7 +130,7 @@ impl Desired {
         let unreadable = store.map_or(&empty, |s| &s.unreadable);
         let same_unreadable = |p: &&Desired| Arc::ptr_eq(&p.unreadable, unreadable) || *p.unreadable == **unreadable;
         let reuse = prev.filter(|p| {
-            p.complete && nb.is_some() && same_unreadable(p) && (merged_again.is_some() || p.merged == merged)
+            p.complete && nb.is_some() && same_unreadable(p) && (merged_again.is_some() || p.merged.same_specs(&merged))
         });
         let (validated_model, nb_now, validated) = match reuse {
             Some(p) => (p.validated_model.clone(), p.nb.clone(), p.validated.clone()),

@@ -17,6 +17,8 @@
 //!   status write changed the verdict (no duplicates for an unchanged one);
 //! - `resources`: Vpc and Subnet resources merged with the TOML (a TOML name
 //!   wins), and the verdict each resource's status shows after a pass;
+//! - `merge`: the resources merged with the TOML, read only through what
+//!   merging reads (so a status written does not merge again);
 //! - `keyed`: a kind's objects by key with the log of the keys changed (the
 //!   store's maps: a reader asks what changed instead of walking all);
 //! - `paths`: the one dispatch from a kind to its REST paths (each kind's
@@ -34,6 +36,7 @@ pub mod events;
 pub mod keyed;
 pub mod leader;
 pub mod lease;
+pub mod merge;
 pub mod objects;
 pub mod paths;
 pub mod resources;

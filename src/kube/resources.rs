@@ -25,7 +25,6 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value as Json};
 
-use crate::config::Config;
 use crate::kinds::vpc_nat_gateway::running::{candidate, chosen, running_sets, Candidates, Chosen, RunningSets};
 use crate::kinds::vpc_nat_gateway::status::OLD_FORM;
 use crate::kube::defaults::subnet_defaults;
@@ -34,15 +33,13 @@ use crate::kube::status::{
     EipFields, NatGatewayFields, Outcome, RuleFields, StatusFields, SubnetUsage, VpcFields, NO_AGENT,
 };
 use crate::model::object::{Kind, ObjectKey};
-use crate::model::validate::{Model, NatSpecs, Rejection};
-use crate::model::{NamedSubnet, NamedVpc, SubnetSpec, VpcSpec};
+use crate::model::validate::{Model, Rejection};
 
 /// Ours on every Vpc and Subnet resource, so that one deleted while the
 /// daemon is down keeps existing until its rows are removed.
 pub const FINALIZER: &str = "kubeovn.io/ovn-vpcd";
+pub use crate::kube::merge::{merge, Merged, NAME_CLASH_FIELD};
 pub use crate::kube::paths::{api_path, PODS, SUBNETS, VPCS};
-/// `Rejection::field` of a resource refused because the TOML defines its name.
-pub const NAME_CLASH_FIELD: &str = "metadata.name";
 
 /// The store key of an object of `kind`: `<namespace>/<name>` for
 /// namespaced kinds, the name for the others.
@@ -318,16 +315,37 @@ impl Store {
     /// persistent, so it shares every object and node with `self`).
     pub fn merge_inputs(&self) -> Store {
         let mut out = Store { synced: self.synced, ..Store::default() };
-        for kind in Kind::ALL.into_iter().filter(|k| merged(*k)) {
+        for kind in Kind::ALL.into_iter().filter(|k| crate::kube::merge::merged(*k)) {
             *out.of_kind_mut(kind) = self.keyed(kind).clone();
         }
         out
     }
 
-    /// Whether [`merge`] reads the same versions of its maps in `self` and
-    /// `other`: the same map nodes, compared by pointer (so a map changed and
-    /// changed back counts as changed, which only costs a merge).
+    /// How merging `other`, a later version of the same store, differs
+    /// from merging `self`: `Some` of the generations alone that changed
+    /// (empty: the same merge), when merging reads nothing else new in any
+    /// map (`crate::kube::merge::read_changes`: a status written is not
+    /// read); `None` otherwise. A map changed and changed back, or changed
+    /// beyond its log, counts as changed: that only costs a merge.
+    pub fn merge_changes(&self, other: &Store) -> Option<Vec<(ObjectKey, Option<i64>)>> {
+        use crate::kube::merge::{merged, read_changes};
+        let mut changes = vec![];
+        for kind in Kind::ALL.into_iter().filter(|k| merged(*k)) {
+            changes.extend(read_changes(kind, self.keyed(kind), other.keyed(kind))?);
+        }
+        Some(changes)
+    }
+
+    /// Whether merging `other` gives what merging `self` gives (see
+    /// [`Store::merge_changes`]).
     pub fn same_merge_inputs(&self, other: &Store) -> bool {
+        self.merge_changes(other).is_some_and(|c| c.is_empty())
+    }
+
+    /// Whether the maps [`merge`] reads are the same nodes in `self` and
+    /// `other` (compared by pointer).
+    pub fn same_maps(&self, other: &Store) -> bool {
+        let merged = crate::kube::merge::merged;
         Kind::ALL.into_iter().filter(|k| merged(*k)).all(|k| self.of_kind(k).ptr_eq(other.of_kind(k)))
     }
 
@@ -358,28 +376,6 @@ impl Store {
     }
 }
 
-/// The specs TOML and resources ask for together.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Merged {
-    pub vpcs: Vec<NamedVpc>,
-    pub subnets: Vec<NamedSubnet>,
-    /// The NAT gateway kinds, TOML first.
-    pub nat: NatSpecs,
-    /// The gateways written in the TOML (their workloads are the anchor's).
-    pub toml_gateways: BTreeSet<String>,
-    /// Resources refused before validation: the name is the TOML's, or the
-    /// spec does not decode.
-    pub refused: Vec<Rejection>,
-    /// Resources being deleted.
-    pub deleting: Vec<ObjectKey>,
-    /// Every resource's `metadata.generation`: a new
-    /// generation is a new input even when its spec decodes the same (a
-    /// default written into it), so that its status follows.
-    pub generations: BTreeMap<ObjectKey, i64>,
-    /// The VPC of an OVN subnet without `vpc` (`[daemon] default_vpc`).
-    pub default_vpc: String,
-}
-
 pub fn name_of(obj: &Json) -> &str {
     obj.pointer("/metadata/name").and_then(Json::as_str).unwrap_or("")
 }
@@ -392,133 +388,6 @@ pub fn has_finalizer(obj: &Json) -> bool {
     obj.pointer("/metadata/finalizers")
         .and_then(Json::as_array)
         .is_some_and(|f| f.iter().any(|x| x.as_str() == Some(FINALIZER)))
-}
-
-/// The spec of a resource, decoded by the same model type as the TOML.
-fn spec<T: serde::de::DeserializeOwned>(kind: Kind, obj: &Json) -> Result<T, Rejection> {
-    let reject = |reason: String| Rejection::new(ObjectKey::cluster(kind, name_of(obj)), "spec", reason);
-    // Without the defaults this daemon wrote into it (see `defaults.rs`).
-    let spec = crate::kube::defaults::user_spec(obj);
-    if spec.get("name").is_some() {
-        return Err(reject("unknown field `name` (the name is metadata.name)".into()));
-    }
-    serde_json::from_value(spec).map_err(|e| reject(e.to_string()))
-}
-
-fn merge_kind<T: serde::de::DeserializeOwned>(
-    kind: Kind,
-    toml: &[(String, T)],
-    objects: &imbl::OrdMap<String, Arc<Json>>,
-    out: &mut Vec<(String, T)>,
-    merged: &mut Merged,
-) {
-    let in_toml: BTreeSet<&str> = toml.iter().map(|(n, _)| n.as_str()).collect();
-    for (name, obj) in objects {
-        let key = ObjectKey::cluster(kind, name);
-        if let Some(g) = obj.pointer("/metadata/generation").and_then(Json::as_i64) {
-            merged.generations.insert(key.clone(), g);
-        }
-        if is_deleting(obj) {
-            merged.deleting.push(key);
-            continue;
-        }
-        if in_toml.contains(name.as_str()) {
-            let why = "also defined in the TOML configuration, which stays in force";
-            merged.refused.push(Rejection::new(key, NAME_CLASH_FIELD, why));
-            continue;
-        }
-        match spec::<T>(kind, obj) {
-            Ok(s) => out.push((name.clone(), s)),
-            Err(r) => merged.refused.push(r),
-        }
-    }
-}
-
-/// Whether a FIP, DNAT or SNAT rule of `nat` names EIP `eip`.
-fn nat_in_use(nat: &NatSpecs, eip: &str) -> bool {
-    nat.fips.iter().any(|(_, r)| r.eip == eip)
-        || nat.dnats.iter().any(|(_, r)| r.eip == eip)
-        || nat.snats.iter().any(|(_, r)| r.eip == eip)
-}
-
-impl Merged {
-    /// Whether `object`, being deleted, is still in use: an IptablesEIP
-    /// that rules name (its finalizer stays).
-    pub fn in_use(&self, object: &ObjectKey) -> bool {
-        match object.kind {
-            Kind::IptablesEip => nat_in_use(&self.nat, &object.name),
-            Kind::Vpc
-            | Kind::Subnet
-            | Kind::Pod
-            | Kind::VpcNatGateway
-            | Kind::IptablesFipRule
-            | Kind::IptablesDnatRule
-            | Kind::IptablesSnatRule => false,
-        }
-    }
-}
-
-/// Whether [`merge`] reads the objects of `kind` (pods are derived from,
-/// not merged).
-fn merged(kind: Kind) -> bool {
-    match kind {
-        Kind::Vpc
-        | Kind::Subnet
-        | Kind::VpcNatGateway
-        | Kind::IptablesEip
-        | Kind::IptablesFipRule
-        | Kind::IptablesDnatRule
-        | Kind::IptablesSnatRule => true,
-        Kind::Pod => false,
-    }
-}
-
-/// TOML first, then the resources whose names it does not use (the kinds
-/// [`merged`] names, and only those: see [`Store::same_merge_inputs`]).
-pub fn merge(config: &Config, store: &Store) -> Merged {
-    let mut merged = Merged {
-        vpcs: config.vpcs.clone(),
-        subnets: config.subnets.clone(),
-        default_vpc: config.daemon.default_vpc.clone(),
-        toml_gateways: config.nat.gateways.iter().map(|(n, _)| n.clone()).collect(),
-        ..Merged::default()
-    };
-    let mut vpcs: Vec<(String, VpcSpec)> = vec![];
-    let mut subnets: Vec<(String, SubnetSpec)> = vec![];
-    merge_kind(Kind::Vpc, &config.vpcs, &store.vpcs, &mut vpcs, &mut merged);
-    merge_kind(Kind::Subnet, &config.subnets, &store.subnets, &mut subnets, &mut merged);
-    for (_, s) in &mut subnets {
-        s.use_default_vpc(&config.daemon.default_vpc);
-    }
-    let toml = &config.nat;
-    let nat = &mut toml.clone();
-    merge_kind(Kind::VpcNatGateway, &toml.gateways, &store.nat_gateways, &mut nat.gateways, &mut merged);
-    merge_kind(Kind::IptablesEip, &toml.eips, &store.eips, &mut nat.eips, &mut merged);
-    merge_kind(Kind::IptablesFipRule, &toml.fips, &store.fip_rules, &mut nat.fips, &mut merged);
-    merge_kind(Kind::IptablesDnatRule, &toml.dnats, &store.dnat_rules, &mut nat.dnats, &mut merged);
-    merge_kind(Kind::IptablesSnatRule, &toml.snats, &store.snat_rules, &mut nat.snats, &mut merged);
-    // An EIP being deleted stays while rules name it (see the module head).
-    let toml_eip = |name: &str| toml.eips.iter().any(|(n, _)| n == name);
-    for (name, obj) in store.eips.iter().filter(|(n, o)| is_deleting(o) && !toml_eip(n)) {
-        if nat_in_use(nat, name) {
-            if let Ok(s) = spec(Kind::IptablesEip, obj) {
-                nat.eips.push((name.clone(), s));
-            }
-        }
-    }
-    nat.eip_status = store
-        .eips
-        .iter()
-        .filter(|(n, _)| !toml_eip(n))
-        .map(|(n, o)| (n.clone(), crate::kinds::iptables_eip::status::EipStatus::of(o)))
-        .filter(|(_, s)| *s != Default::default())
-        .collect();
-    nat.running = crate::model::validate::Running((*store.running).clone());
-    nat.unreadable = (*store.unreadable).clone();
-    merged.nat = std::mem::take(nat);
-    merged.vpcs.extend(vpcs);
-    merged.subnets.extend(subnets);
-    merged
 }
 
 /// Whether objects of `kind` get a `status` (and a verdict) from us; pods

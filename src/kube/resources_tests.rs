@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::Config;
 use crate::model::validate::validate;
 use serde_json::json;
 
@@ -212,9 +213,9 @@ fn toml_nat_objects_join_the_resources_and_a_name_clash_is_refused_on_the_resour
     );
 }
 
-/// The merge is reused across pod events only: any change of a merged kind
-/// (a status written back counts) merges again, and a copy of the store
-/// shares the versions it was taken from.
+/// The merge is reused across pod events: a change of a merged kind's spec
+/// merges again (what merging does not read, `merge::tests`), and a copy of
+/// the store shares the versions it was taken from.
 #[test]
 fn the_merge_inputs_follow_every_merged_kind_but_not_pods() {
     let mut s = store();
