@@ -77,10 +77,35 @@ fn init_logging(format: &str) {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// For the daemon (`run`), one runtime worker unless `TOKIO_WORKER_THREADS`
+/// says otherwise; the other commands keep tokio's default. The daemon's
+/// loop runs on the main thread, which blocks on it (`daemon::run`: its
+/// allocations stay in one glibc arena); the worker carries the I/O (the
+/// watches, the store, the reporter, the NB connection). Two threads, so
+/// the reporter's writes never wait behind a pass, and no worker wakes
+/// another to steal work (`kube_10k_pods`: 0.39-0.43 ms of CPU per pod
+/// against 0.49-0.50 with two workers; BENCHMARKS.md).
+fn runtime(daemon: bool) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if daemon && std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
+        builder.worker_threads(1);
+    }
+    builder.enable_all().build()
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
+    match runtime(matches!(cli.command, Command::Run(_))) {
+        Ok(rt) => rt.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("ovn-vpcd: cannot start the async runtime: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> ExitCode {
     let result = match &cli.command {
         Command::Nb { db, command } => cmd::nb::run(db, command).await.map(|()| ExitCode::SUCCESS),
         Command::Plan(args) => cmd::vpc::plan(args).await,

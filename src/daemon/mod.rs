@@ -102,17 +102,16 @@ async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. The loop is a task of the
-/// runtime, not the future the calling thread blocks on: its wake-ups (each
-/// burst of watch events, each NB update) then stay among the runtime's
-/// workers instead of waking a parked thread of their own each time.
+/// Runs the daemon until SIGTERM or SIGINT, on the calling thread (the
+/// binary's `main`, which blocks on it), not as a task any runtime worker
+/// may run: glibc gives each thread that allocates an arena of its own and
+/// keeps each at its peak, so a loop moving among the workers left its
+/// transient peak (a reload parses, validates and plans every tenant) in
+/// each worker's arena in turn, and the daemon's memory grew with the
+/// node's cores (`reload_rss`, BENCHMARKS.md). The workers carry the I/O:
+/// the watches, the store, the reporter, the NB connection.
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
-    match tokio::spawn(run_loop(opts)).await {
-        Ok(result) => result,
-        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Cancelled: the runtime is shutting down.
-        Err(_) => Ok(()),
-    }
+    run_loop(opts).await
 }
 
 async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
