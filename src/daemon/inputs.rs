@@ -243,60 +243,88 @@ fn read_once(path: &Path) -> std::io::Result<Reading> {
     Ok(Reading::new(text, before, stamp()?))
 }
 
-/// How many readings one reload takes at most before leaving a file that is
-/// still being written to the next poll.
+/// How many readings a SIGHUP's reload takes at most before leaving a file
+/// that is still being written to the next poll.
 const READINGS: usize = 10;
 
-/// Re-reads the config file and returns it once it is stable (see
-/// [`Settle`]): `None` while it is unchanged, still being written, empty,
-/// unreadable or invalid, which keeps the last good configuration in force.
-/// `force` (SIGHUP) loads it even if unchanged. Each bad text is reported
-/// once.
-pub async fn reload(path: &Path, settle: &mut Settle, force: bool, metrics: &Metrics) -> Option<Loaded> {
-    let shown = path.display().to_string();
-    if force {
-        settle.force();
+/// What one poll of the config file found ([`poll_reload`]).
+pub enum Polled {
+    /// A stable new text, valid: load it (boxed: a configuration is large).
+    Loaded(Box<Loaded>),
+    /// Nothing to act on: unchanged, empty, unreadable or invalid (each bad
+    /// text reported once); the last good configuration stays in force.
+    Nothing,
+    /// Changed but not yet stable: read again at this time.
+    RecheckAt(Instant),
+}
+
+/// One reading of the config file by the poll, acted on once it is stable
+/// (see [`Settle`]). Never waits: a text not yet stable asks for a reading
+/// at a later time instead ([`Polled::RecheckAt`]), so that the loop stays
+/// free meanwhile (a SIGHUP then acts at once).
+pub fn poll_reload(path: &Path, settle: &mut Settle, metrics: &Metrics) -> Polled {
+    let reading = match read_once(path) {
+        Ok(r) => r,
+        Err(_) => return Polled::Nothing,
+    };
+    match settle.observe(Instant::now(), reading) {
+        Decision::Recheck(at) => Polled::RecheckAt(at),
+        decision => load(path, decision, metrics).map_or(Polled::Nothing, |l| Polled::Loaded(Box::new(l))),
     }
+}
+
+/// Re-reads the config file on SIGHUP and loads it even if unchanged (see
+/// [`Settle`]), reading again while it is torn (at most [`READINGS`]
+/// times): `None` while it is still being written, empty, unreadable or
+/// invalid, which keeps the last good configuration in force. Each bad
+/// text is reported once.
+pub async fn reload(path: &Path, settle: &mut Settle, metrics: &Metrics) -> Option<Loaded> {
+    let shown = path.display().to_string();
+    settle.force();
     for _ in 0..READINGS {
         let reading = match read_once(path) {
             Ok(r) => r,
             Err(e) => {
-                if force {
-                    metrics.config_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(path = %shown, error = %e, "cannot read configuration; keeping the last good one");
-                }
+                metrics.config_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(path = %shown, error = %e, "cannot read configuration; keeping the last good one");
                 return None;
             }
         };
-        let text = match settle.observe(Instant::now(), reading) {
-            Decision::Unchanged => return None,
-            Decision::Recheck(at) => {
-                tokio::time::sleep_until(at).await;
-                continue;
-            }
-            Decision::Empty => {
-                metrics.config_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(path = %shown, "configuration file is empty; keeping the last good one");
-                return None;
-            }
-            Decision::Load(text) => text,
-        };
-        return match Loaded::new(&shown, text) {
-            Ok(l) => {
-                let (vpcs, subnets) = (l.config.vpcs.len(), l.config.subnets.len());
-                let nat_gateways = l.config.nat.gateways.len();
-                tracing::info!(path = %shown, vpcs, subnets, nat_gateways, "configuration loaded");
-                Some(l)
-            }
-            Err(e) => {
-                metrics.config_errors.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, "invalid configuration; keeping the last good one");
-                None
-            }
-        };
+        match settle.observe(Instant::now(), reading) {
+            Decision::Recheck(at) => tokio::time::sleep_until(at).await,
+            decision => return load(path, decision, metrics),
+        }
     }
     tracing::debug!(path = %shown, "configuration still being written; looking again later");
     None
+}
+
+/// Acts on a decision other than [`Decision::Recheck`]: the loaded text,
+/// or `None` (said once per bad text).
+fn load(path: &Path, decision: Decision, metrics: &Metrics) -> Option<Loaded> {
+    let shown = path.display().to_string();
+    let text = match decision {
+        Decision::Unchanged | Decision::Recheck(_) => return None,
+        Decision::Empty => {
+            metrics.config_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(path = %shown, "configuration file is empty; keeping the last good one");
+            return None;
+        }
+        Decision::Load(text) => text,
+    };
+    match Loaded::new(&shown, text) {
+        Ok(l) => {
+            let (vpcs, subnets) = (l.config.vpcs.len(), l.config.subnets.len());
+            let nat_gateways = l.config.nat.gateways.len();
+            tracing::info!(path = %shown, vpcs, subnets, nat_gateways, "configuration loaded");
+            Some(l)
+        }
+        Err(e) => {
+            metrics.config_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(error = %e, "invalid configuration; keeping the last good one");
+            None
+        }
+    }
 }
 
 /// The first reading at start, once stable (or, if the file never settles
@@ -456,6 +484,17 @@ mod tests {
 
     const FULL: &str = "[[vpc]]\nname = \"a\"\n\n[[vpc]]\nname = \"b\"\n";
 
+    /// The poll as the loop drives it: read again at each recheck time.
+    async fn poll(path: &Path, settle: &mut Settle, metrics: &Metrics) -> Option<Loaded> {
+        loop {
+            match poll_reload(path, settle, metrics) {
+                Polled::Loaded(l) => return Some(*l),
+                Polled::Nothing => return None,
+                Polled::RecheckAt(at) => tokio::time::sleep_until(at).await,
+            }
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_reload_waits_for_the_writer_to_finish() {
         let dir = tempfile::tempdir().unwrap();
@@ -472,20 +511,40 @@ mod tests {
                 std::fs::write(&path, FULL).unwrap();
             })
         };
-        let loaded = reload(&path, &mut settle, false, &metrics).await.expect("loaded once stable");
+        let loaded = poll(&path, &mut settle, &metrics).await.expect("loaded once stable");
         writer.await.unwrap();
         assert_eq!(loaded.text, FULL);
         assert_eq!(loaded.config.vpcs.len(), 2);
-        assert!(reload(&path, &mut settle, false, &metrics).await.is_none(), "unchanged");
+        assert!(poll(&path, &mut settle, &metrics).await.is_none(), "unchanged");
 
         // Emptied: never a configuration; counted once.
         std::fs::write(&path, "\n  \n").unwrap();
-        assert!(reload(&path, &mut settle, false, &metrics).await.is_none());
-        assert!(reload(&path, &mut settle, false, &metrics).await.is_none());
+        assert!(poll(&path, &mut settle, &metrics).await.is_none());
+        assert!(poll(&path, &mut settle, &metrics).await.is_none());
         assert_eq!(metrics.config_errors.load(Ordering::Relaxed), 1);
         // SIGHUP on the good file loads it, even though it was loaded before.
         std::fs::write(&path, FULL).unwrap();
-        assert!(reload(&path, &mut settle, false, &metrics).await.is_some());
-        assert!(reload(&path, &mut settle, true, &metrics).await.is_some());
+        assert!(poll(&path, &mut settle, &metrics).await.is_some());
+        assert!(reload(&path, &mut settle, &metrics).await.is_some());
+    }
+
+    /// A poll that finds the file changed does not wait for it to settle:
+    /// it asks for a later reading, and a SIGHUP meanwhile loads the file
+    /// at once (the operator's word that it is complete).
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_never_waits_and_a_sighup_meanwhile_acts_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, FULL).unwrap();
+        let mut settle = Settle::new(String::new());
+        let metrics = Metrics::default();
+        let t0 = Instant::now();
+        match poll_reload(&path, &mut settle, &metrics) {
+            Polled::RecheckAt(at) => assert_eq!(at, t0 + crate::daemon::settle::SETTLE),
+            Polled::Loaded(_) | Polled::Nothing => panic!("acted on a text not yet stable"),
+        }
+        let loaded = reload(&path, &mut settle, &metrics).await.expect("the SIGHUP loads it");
+        assert_eq!((loaded.text.as_str(), Instant::now()), (FULL, t0), "at once");
+        assert!(matches!(poll_reload(&path, &mut settle, &metrics), Polled::Nothing), "acted on already");
     }
 }

@@ -38,7 +38,7 @@ use crate::model::derived::Derived;
 use crate::model::validate::Model;
 use crate::ovsdb::{Client, ConnState};
 use crate::reconcile;
-use inputs::{first_read, reload, Desired, Loaded, RemovalGuard};
+use inputs::{first_read, poll_reload, reload, Desired, Loaded, Polled, RemovalGuard};
 use kube::{KubeSide, KubeSideError, Report};
 use metrics::Metrics;
 use pods::PodPorts;
@@ -326,19 +326,25 @@ async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {
                 metrics.converged.store(false, Ordering::Relaxed);
                 Some(Trigger::Leadership)
             }
-            _ = poll.tick() => {
-                reload(&opts.config_path, &mut settle, false, &metrics).await.map(|new| {
-                    loaded = new;
+            _ = poll.tick() => match poll_reload(&opts.config_path, &mut settle, &metrics) {
+                Polled::Loaded(new) => {
+                    loaded = *new;
                     if let Some(k) = &kube {
                         k.set_toml_gateways(toml_gateways(&loaded.config));
                     }
                     let new = derive(&loaded.config, &store_rx, &mut pod_ports, &client, nat_side.as_ref());
-                    inputs(new, &mut desired, &applied_model, false)
-                })
-            }
+                    Some(inputs(new, &mut desired, &applied_model, false))
+                }
+                // Not stable yet: the next poll comes when it may be.
+                Polled::RecheckAt(at) => {
+                    poll.reset_at(at);
+                    None
+                }
+                Polled::Nothing => None,
+            },
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading configuration");
-                match reload(&opts.config_path, &mut settle, true, &metrics).await {
+                match reload(&opts.config_path, &mut settle, &metrics).await {
                     Some(new) if new.text != loaded.text => {
                         loaded = new;
                         if let Some(k) = &kube {

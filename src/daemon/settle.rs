@@ -18,7 +18,9 @@
 //!   mass-removal guard still stands behind it.
 //!
 //! Pure: [`Settle::observe`] takes the time and a [`Reading`] and returns a
-//! [`Decision`]; the driver (`inputs::reload`) does the reading and waiting.
+//! [`Decision`]; the drivers do the reading: `inputs::poll_reload` once per
+//! poll (a recheck is the next poll, the loop never waits on it) and
+//! `inputs::reload` on SIGHUP (reading again while the file is torn).
 
 use std::time::Duration;
 

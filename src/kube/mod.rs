@@ -15,10 +15,11 @@
 //!   (only fields that are absent), as a merge patch computed purely;
 //! - `events`: Warning Events for rejected objects, posted only when the
 //!   status write changed the verdict (no duplicates for an unchanged one);
-//! - `resources`: Vpc and Subnet resources merged with the TOML (a TOML name
-//!   wins), and the verdict each resource's status shows after a pass;
-//! - `merge`: the resources merged with the TOML, read only through what
-//!   merging reads (so a status written does not merge again);
+//! - `resources`: the store of the resources as listed and watched, and the
+//!   verdict each resource's status shows after a pass;
+//! - `merge`: the resources merged with the TOML (a TOML name wins), each
+//!   read only through what merging reads (so a status written back does
+//!   not merge again);
 //! - `keyed`: a kind's objects by key with the log of the keys changed (the
 //!   store's maps: a reader asks what changed instead of walking all);
 //! - `paths`: the one dispatch from a kind to its REST paths (each kind's

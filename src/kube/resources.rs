@@ -1,7 +1,9 @@
 //! The kubeovn.io/v1 resources (Vpc, Subnet, and the NAT gateway's kinds)
-//! as a second source of desired state beside the TOML: pure merging, and the verdict each resource's status
-//! should show after a pass (for the NAT kinds `NotApplied` at best: the
-//! reporter refines it by the agents' reports, `daemon::nat::readiness`).
+//! as a second source of desired state beside the TOML: the store of what
+//! the watches show, the rules by which `kube::merge` merges it with the
+//! TOML, and the verdict each resource's status should show after a pass
+//! (for the NAT kinds `NotApplied` at best: the reporter refines it by the
+//! agents' reports, `daemon::nat::readiness`).
 //!
 //! - A name the TOML already defines is refused on the resource; the TOML
 //!   definition stays in force (and its rows are not protected: the refusal
