@@ -72,16 +72,8 @@ pub(crate) struct Read {
 
 impl Read {
     pub(crate) fn of(kind: Kind, obj: &Json) -> Read {
-        let eip = match kind {
-            Kind::IptablesEip => Some(EipStatus::of(obj)),
-            Kind::Vpc
-            | Kind::Subnet
-            | Kind::Pod
-            | Kind::VpcNatGateway
-            | Kind::IptablesFipRule
-            | Kind::IptablesDnatRule
-            | Kind::IptablesSnatRule => None,
-        };
+        // Of the statuses, only an IptablesEIP's is an input (see the module head).
+        let eip = (kind == Kind::IptablesEip).then(|| EipStatus::of(obj));
         Read {
             generation: obj.pointer("/metadata/generation").and_then(Json::as_i64),
             deleting: obj.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()),
@@ -218,24 +210,9 @@ impl Merged {
     }
 }
 
-/// Whether [`merge`] reads the objects of `kind` (pods are derived from,
-/// not merged).
-pub(crate) fn merged(kind: Kind) -> bool {
-    match kind {
-        Kind::Vpc
-        | Kind::Subnet
-        | Kind::VpcNatGateway
-        | Kind::IptablesEip
-        | Kind::IptablesFipRule
-        | Kind::IptablesDnatRule
-        | Kind::IptablesSnatRule => true,
-        Kind::Pod => false,
-    }
-}
-
 /// TOML first, then the resources whose names it does not use: the kinds
-/// [`merged`] names, and only those, each object only through [`Read`]
-/// (see [`Store::same_merge_inputs`]). What the gateways run is not merged:
+/// `kube::resources::merged` names, and only those, each object only
+/// through [`Read`] (see [`Store::same_merge_inputs`]). What the gateways run is not merged:
 /// validation reads it from the store (`daemon::inputs`).
 pub fn merge(config: &Config, store: &Store) -> Merged {
     let mut merged = Merged {

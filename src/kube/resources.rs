@@ -317,7 +317,7 @@ impl Store {
     /// persistent, so it shares every object and node with `self`).
     pub fn merge_inputs(&self) -> Store {
         let mut out = Store { synced: self.synced, ..Store::default() };
-        for kind in Kind::ALL.into_iter().filter(|k| crate::kube::merge::merged(*k)) {
+        for kind in Kind::ALL.into_iter().filter(|k| merged(*k)) {
             *out.of_kind_mut(kind) = self.keyed(kind).clone();
         }
         out
@@ -330,7 +330,7 @@ impl Store {
     /// read); `None` otherwise. A map changed and changed back, or changed
     /// beyond its log, counts as changed: that only costs a merge.
     pub fn merge_changes(&self, other: &Store) -> Option<Vec<(ObjectKey, Option<i64>)>> {
-        use crate::kube::merge::{merged, read_changes};
+        use crate::kube::merge::read_changes;
         let mut changes = vec![];
         for kind in Kind::ALL.into_iter().filter(|k| merged(*k)) {
             changes.extend(read_changes(kind, self.keyed(kind), other.keyed(kind))?);
@@ -347,7 +347,6 @@ impl Store {
     /// Whether the maps [`merge`] reads are the same nodes in `self` and
     /// `other` (compared by pointer).
     pub fn same_maps(&self, other: &Store) -> bool {
-        let merged = crate::kube::merge::merged;
         Kind::ALL.into_iter().filter(|k| merged(*k)).all(|k| self.of_kind(k).ptr_eq(other.of_kind(k)))
     }
 
@@ -390,6 +389,21 @@ pub fn has_finalizer(obj: &Json) -> bool {
     obj.pointer("/metadata/finalizers")
         .and_then(Json::as_array)
         .is_some_and(|f| f.iter().any(|x| x.as_str() == Some(FINALIZER)))
+}
+
+/// Whether [`merge`](crate::kube::merge::merge) reads the objects of `kind` (pods are derived from,
+/// not merged).
+pub(crate) fn merged(kind: Kind) -> bool {
+    match kind {
+        Kind::Vpc
+        | Kind::Subnet
+        | Kind::VpcNatGateway
+        | Kind::IptablesEip
+        | Kind::IptablesFipRule
+        | Kind::IptablesDnatRule
+        | Kind::IptablesSnatRule => true,
+        Kind::Pod => false,
+    }
 }
 
 /// Whether objects of `kind` get a `status` (and a verdict) from us; pods
