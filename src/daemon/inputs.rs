@@ -13,6 +13,7 @@ use super::nat::NatSide;
 use super::pods::PodPorts;
 use super::settle::{Decision, Reading, Settle};
 use crate::config::{Config, ConfigError};
+use crate::kinds::vpc_nat_gateway::running::RunningSets;
 use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
 use crate::model::derived::Derived;
 use crate::model::names::NbState;
@@ -64,9 +65,32 @@ pub struct Desired {
     /// maps that the merge reads (`None` without a store). A store whose
     /// maps are these same versions merges the same (see [`Desired::after`]).
     merged_from: Option<Arc<(Config, Store)>>,
-    /// The gateways whose rules ConfigMap could not be read when this was
-    /// validated (`Store::unreadable`): a change of it validates anew.
+    /// What validation read of the NAT gateways besides the merged specs:
+    /// a change of it validates anew.
+    nat_basis: NatBasis,
+}
+
+/// What validation reads of the store besides the merged specs: what the
+/// NAT gateways run as the watch shows it (`Store::running`) and which of
+/// them run a set this build cannot read (`Store::unreadable`). Neither is
+/// merged (a merge may be reused across their changes), so validation
+/// stands only while this is the same: a rules ConfigMap changed alone (an
+/// agent applied a set, a claim released) validates anew. (What this
+/// process rendered is read ahead of it, `NatSide::rendered`: it changes
+/// with the passes, which follow validation.)
+#[derive(Clone, Debug, Default, PartialEq)]
+struct NatBasis {
+    running: Arc<RunningSets>,
     unreadable: Arc<BTreeMap<String, String>>,
+}
+
+impl NatBasis {
+    fn of(store: Option<&Store>) -> NatBasis {
+        store.map_or_else(NatBasis::default, |s| NatBasis {
+            running: s.running.clone(),
+            unreadable: s.unreadable.clone(),
+        })
+    }
 }
 
 impl Desired {
@@ -124,13 +148,13 @@ impl Desired {
         // (Merged again from the same sources: equal without comparing.)
         // What the gateways run is read from the store now, not from the
         // merge (which may be reused from before the rules ConfigMaps were
-        // listed or changed); a gateway becoming unreadable (or readable
-        // again) validates anew.
-        let empty = Arc::default();
-        let unreadable = store.map_or(&empty, |s| &s.unreadable);
-        let same_unreadable = |p: &&Desired| Arc::ptr_eq(&p.unreadable, unreadable) || *p.unreadable == **unreadable;
+        // listed or changed): a change of it validates anew.
+        let nat_basis = NatBasis::of(store);
         let reuse = prev.filter(|p| {
-            p.complete && nb.is_some() && same_unreadable(p) && (merged_again.is_some() || p.merged.same_specs(&merged))
+            p.complete
+                && nb.is_some()
+                && p.nat_basis == nat_basis
+                && (merged_again.is_some() || p.merged.same_specs(&merged))
         });
         let (validated_model, nb_now, validated) = match reuse {
             Some(p) => (p.validated_model.clone(), p.nb.clone(), p.validated.clone()),
@@ -153,7 +177,7 @@ impl Desired {
                 let watched = store.map_or(&merged.nat.running.0, |s| &*s.running);
                 let specs = NatSpecs {
                     running: Running::ahead(rendered, watched),
-                    unreadable: (**unreadable).clone(),
+                    unreadable: (*nat_basis.unreadable).clone(),
                     ..merged.nat.clone()
                 };
                 rejected.extend(validate_nat(&mut model, &specs));
@@ -191,7 +215,6 @@ impl Desired {
             pods = derived.pods.len(),
             "inputs derived"
         );
-        let unreadable = unreadable.clone();
         Desired {
             merged,
             model,
@@ -202,7 +225,7 @@ impl Desired {
             nb: nb_now,
             complete,
             merged_from,
-            unreadable,
+            nat_basis,
         }
     }
 
@@ -483,6 +506,34 @@ mod tests {
     use std::time::Duration;
 
     const FULL: &str = "[[vpc]]\nname = \"a\"\n\n[[vpc]]\nname = \"b\"\n";
+
+    /// A merge reused across a status written back must not carry the
+    /// validation past a change of what a gateway runs: that is read from
+    /// the store, not merged (a claim released when an agent applies a
+    /// new set lets a waiting rule in).
+    #[test]
+    fn what_a_gateway_runs_is_part_of_what_validation_stands_on() {
+        use crate::kube::resources::{apply_feed, tests::rules_cm, Feed};
+        use crate::kube::watcher::Event;
+        let mut s = Store { synced: true, ..Store::default() };
+        s.nat_gateways.insert("gw1".into(), Arc::new(serde_json::json!({"metadata": {"name": "gw1", "uid": "u1"}})));
+        s.subnets.insert("n".into(), Arc::new(serde_json::json!({"metadata": {"name": "n", "generation": 1}})));
+        apply_feed(&mut s, Feed::RuleSets, Event::Restarted(vec![rules_cm("kube-system", "gw1", "u1")]));
+        let (from, basis) = (s.merge_inputs(), NatBasis::of(Some(&s)));
+        // A status written back: the same merge, the same basis.
+        let mut echoed = (*s.subnets["n"]).clone();
+        echoed["status"] = serde_json::json!({"v4usingIPs": 1});
+        s.subnets.insert("n".into(), Arc::new(echoed));
+        assert!(from.same_merge_inputs(&s));
+        assert_eq!(NatBasis::of(Some(&s)), basis);
+        // The agent applied a new set: still the same merge, not the same basis.
+        let mut cm = rules_cm("kube-system", "gw1", "u1");
+        let text = cm["data"]["rules.json"].as_str().unwrap().replace("10.0.1.254", "10.0.1.253");
+        cm["data"]["rules.json"] = serde_json::json!(text);
+        apply_feed(&mut s, Feed::RuleSets, Event::Applied(cm));
+        assert!(from.same_merge_inputs(&s), "what runs is not merged");
+        assert_ne!(NatBasis::of(Some(&s)), basis, "validation would stand on what ran before");
+    }
 
     /// The poll as the loop drives it: read again at each recheck time.
     async fn poll(path: &Path, settle: &mut Settle, metrics: &Metrics) -> Option<Loaded> {

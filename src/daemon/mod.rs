@@ -111,7 +111,13 @@ async fn changed<T>(rx: &mut Option<watch::Receiver<T>>) -> bool {
 /// node's cores (`reload_rss`, BENCHMARKS.md). The workers carry the I/O:
 /// the watches, the store, the reporter, the NB connection.
 pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
-    run_loop(opts).await
+    // Still `Send`, as a spawned task must be: so no lock guard (the NB
+    // cache's) is ever held across an await, which with one worker would
+    // stall every watch and the Lease behind it.
+    fn send<F: std::future::Future + Send>(f: F) -> F {
+        f
+    }
+    send(run_loop(opts)).await
 }
 
 async fn run_loop(opts: RunOptions) -> Result<(), DaemonError> {

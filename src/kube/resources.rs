@@ -503,4 +503,4 @@ pub fn verdicts(
 
 #[cfg(test)]
 #[path = "resources_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -234,7 +234,7 @@ fn the_merge_inputs_follow_every_merged_kind_but_not_pods() {
 
 /// A rules ConfigMap as the daemon writes it for gateway `gw` (uid `uid`)
 /// in `ns`, holding seed 003's set renamed to `gw`.
-fn rules_cm(ns: &str, gw: &str, uid: &str) -> Json {
+pub(crate) fn rules_cm(ns: &str, gw: &str, uid: &str) -> Json {
     let set = include_str!("../../tests/fixtures/seed-003-rules.json").replace("\"natgw\"", &format!("\"{gw}\""));
     json!({"metadata": {"namespace": ns, "name": format!("vpc-nat-gw-{gw}-rules"),
         "labels": {"app.kubernetes.io/managed-by": "ovn-vpcd"},
