@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::metrics::Metrics;
 use super::nat::NatSide;
 use super::pods::PodPorts;
-use super::settle::{Decision, Reading, Settle};
+use super::settle::{Decision, Reading, Settle, SETTLE};
 use crate::config::{Config, ConfigError};
 use crate::kinds::vpc_nat_gateway::running::RunningSets;
 use crate::kube::resources::{merge, Merged, Store, NAME_CLASH_FIELD};
@@ -290,8 +290,13 @@ pub fn poll_reload(path: &Path, settle: &mut Settle, metrics: &Metrics) -> Polle
         Ok(r) => r,
         Err(_) => return Polled::Nothing,
     };
-    match settle.observe(Instant::now(), reading) {
-        Decision::Recheck(at) => Polled::RecheckAt(at),
+    let now = Instant::now();
+    match settle.observe(now, reading) {
+        // Half the settle time between readings while the file changes: a
+        // writer rewriting it at a steady pace cannot keep every reading
+        // off its quiet spells (readings a whole SETTLE apart can fall into
+        // step with it), so any spell of 1.5 x SETTLE is seen twice.
+        Decision::Recheck(at) => Polled::RecheckAt(at.min(now + SETTLE / 2)),
         decision => load(path, decision, metrics).map_or(Polled::Nothing, |l| Polled::Loaded(Box::new(l))),
     }
 }
@@ -591,7 +596,7 @@ mod tests {
         let metrics = Metrics::default();
         let t0 = Instant::now();
         match poll_reload(&path, &mut settle, &metrics) {
-            Polled::RecheckAt(at) => assert_eq!(at, t0 + crate::daemon::settle::SETTLE),
+            Polled::RecheckAt(at) => assert_eq!(at, t0 + SETTLE / 2),
             Polled::Loaded(_) | Polled::Nothing => panic!("acted on a text not yet stable"),
         }
         let loaded = reload(&path, &mut settle, &metrics).await.expect("the SIGHUP loads it");
