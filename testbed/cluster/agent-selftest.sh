@@ -332,7 +332,9 @@ k delete pod web --wait=true >/dev/null
 wait_for "deleted web: its namespace is gone" 50 gone_ns "$(pod_ns web)"
 wait_for "  its OVS port is gone from node-2's br-int" 50 no_port web.default "$NODE_2_OVS_DB"
 [[ -n $web_pid && ! -e /proc/$web_pid ]] && ok "  its container process ($web_pid) is gone" || bad "web's process $web_pid still runs"
-expect "  and the agent no longer lists it" "$(agent 2 http://agent/pods | grep -c '"name": "web"')" "0"
+# The agent forgets a pod as its deletion completes, like the namespace and port above.
+unlisted() { [[ $(agent 2 http://agent/pods | grep -c "\"name\": \"$1\"") == 0 ]]; }
+wait_for "  and the agent no longer lists it" 50 unlisted web
 mk web node-1 10.1.2.11 00:00:00:01:02:11 10.1.2.0/24 10.1.2.1 s2 nginx
 wait_for "web recreated under the same name on node-1: answers HTTP again" 100 web_ok
 expect "  bound on chassis-1 now" "$(ovn-sbctl --db="$OVN_SB_DB" --bare --columns=name list chassis \
